@@ -1,0 +1,2 @@
+// @entry
+export async function main(argv: string[]): Promise<void> { console.log('hi', argv); }

@@ -1,0 +1,68 @@
+// sendmail-style log lines, one per event, appended to log_file:
+//   Nov 22 00:03:44 host sendmail[1234]: ID: to=<u@h>, delay=00:00:01, mailer=local, dsn=2.0.0, stat=Sent
+// Keys keep sendmail's names and order so that log readers (logwatch,
+// pflogsumm-style scripts) work. Each line is one write(2) on an O_APPEND
+// descriptor, so lines from concurrent processes never interleave.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+let fd: number | undefined;
+let fdPath: string | undefined;
+let program = 'sendmail';
+let warned = false;
+
+export function setProgramName(name: string): void {
+  program = name;
+}
+
+function stamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** Values that could break a log line (newlines) are flattened. */
+function clean(v: string): string {
+  return v.replace(/[\r\n]+/g, ' ');
+}
+
+export type Fields = Array<[string, string | number | undefined]>;
+
+export function formatFields(fields: Fields): string {
+  return fields
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${clean(String(v))}`)
+    .join(', ');
+}
+
+/** Write one line: "ID: k=v, k=v" (id may be empty for daemon-wide events). */
+export function log(config: Config, id: string, fields: Fields | string): void {
+  const body = typeof fields === 'string' ? clean(fields) : formatFields(fields);
+  const line = `${stamp(new Date())} ${config.hostname.split('.')[0]} ${program}[${process.pid}]: ${id ? `${id}: ` : ''}${body}\n`;
+  try {
+    if (fd === undefined || fdPath !== config.logFile) {
+      fs.mkdirSync(path.dirname(config.logFile), { recursive: true });
+      fd = fs.openSync(config.logFile, 'a', 0o640);
+      fdPath = config.logFile;
+    }
+    fs.writeSync(fd, line);
+  } catch (e) {
+    // Logging must never stop mail: say it once on stderr and go on.
+    if (!warned) {
+      warned = true;
+      process.stderr.write(`mailtk: cannot write log ${config.logFile}: ${(e as Error).message}\n`);
+    }
+  }
+}
+
+/** sendmail's delay format: [D+]HH:MM:SS. */
+export function formatDelay(ms: number): string {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400);
+  s %= 86400;
+  const p = (n: number) => String(n).padStart(2, '0');
+  const hms = `${p(Math.floor(s / 3600))}:${p(Math.floor((s % 3600) / 60))}:${p(s % 60)}`;
+  return d ? `${d}+${hms}` : hms;
+}
