@@ -1,2 +1,85 @@
 // @entry
-export async function main(argv: string[]): Promise<void> { console.log('hi', argv); }
+// sendmail, mailq and newaliases: one program, as in sendmail itself, with
+// the mode chosen by -b (or by the name it was started as). Parses the
+// command line, loads the config, runs the mode, and turns every MailError
+// into "sendmail: what went wrong" on stderr and its sysexits code.
+// Modes other than submission are loaded on demand to keep -t -i fast.
+
+import { type Config, loadConfig, parseDuration } from '../config/index.ts';
+import { setProgramName } from '../log/index.ts';
+import { EX, MailError } from '../message/status.ts';
+import { type SendmailOptions, parseSendmailArgs } from './sendmail-args.ts';
+
+const USAGE = `usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-O key=value] [-od{b,i,q}] [-v] [--] recipient...
+       sendmail -bp | -bi | -bv address... | -bs | -bd [-q interval] | -q[interval] [-q{I,R,S}substr]`;
+
+function errorExit(prog: string, err: unknown): number {
+  if (err instanceof MailError) {
+    process.stderr.write(`${prog}: ${err.message}\n`);
+    if (err.failure === 'usage') process.stderr.write(`${USAGE}\n`);
+    return err.exit;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') {
+    process.stderr.write(`${prog}: ${e.message} (this needs root, or a config whose paths you own: -C file)\n`);
+    return EX.NOPERM;
+  }
+  process.stderr.write(`${prog}: internal error: ${e?.stack ?? String(err)}\n`);
+  return EX.SOFTWARE;
+}
+
+async function runMode(config: Config, o: SendmailOptions, prog: string): Promise<number> {
+  switch (o.mode) {
+    case 'print-queue': {
+      const { printQueue } = await import('./mailq.ts');
+      return printQueue(config, o.queueFilters);
+    }
+    case 'init-aliases': {
+      const { runNewaliases } = await import('./newaliases.ts');
+      return runNewaliases(config, { verbose: o.verbose, tty: Boolean(process.stderr.isTTY) });
+    }
+    case 'verify': {
+      const { verifyAddresses } = await import('./verify.ts');
+      return verifyAddresses(config, o.recipients);
+    }
+    case 'smtp':
+    case 'daemon':
+    case 'daemon-fg': {
+      const { runDaemonMode } = await import('./daemon.ts');
+      return runDaemonMode(config, o);
+    }
+    case 'deliver':
+      if (o.queueRun) return queueRun(config, o, prog);
+      {
+        const { submit } = await import('./submit.ts');
+        return submit(config, o);
+      }
+    default:
+      throw new MailError('usage', `mode ${o.mode as string} not supported`);
+  }
+}
+
+async function queueRun(config: Config, o: SendmailOptions, prog: string): Promise<number> {
+  if (o.queueInterval !== undefined) {
+    if (parseDuration(o.queueInterval, 'm') === undefined) {
+      throw new MailError('usage', `-q${o.queueInterval}: not a time interval (examples: 20m, 1h30m, 45s)`);
+    }
+    const { runDaemonMode } = await import('./daemon.ts');
+    return runDaemonMode(config, o);
+  }
+  const { runQueueCommand } = await import('./queue-run.ts');
+  return runQueueCommand(config, o, prog);
+}
+
+export async function main(argv: string[], invokedAs = 'sendmail'): Promise<void> {
+  setProgramName(invokedAs === 'sendmail' ? 'sendmail' : invokedAs);
+  let code: number;
+  try {
+    const o = parseSendmailArgs(argv, invokedAs);
+    const config = loadConfig({ file: o.configFile, overrides: o.overrides });
+    code = await runMode(config, o, invokedAs);
+  } catch (err) {
+    code = errorExit(invokedAs, err);
+  }
+  process.exitCode = code;
+}

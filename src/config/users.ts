@@ -77,3 +77,29 @@ export function lookupUid(config: Config, uid: number): User | undefined {
 export function systemUser(name: string): User | undefined {
   return getent(name);
 }
+
+/**
+ * The invoking user, for the From: header and the envelope sender. Read from
+ * user_db or /etc/passwd directly (no getent process on sendmail's hot path),
+ * falling back to getent for NSS-only accounts.
+ */
+export function invokingUser(config: Config): User {
+  const uid = process.getuid?.() ?? 0;
+  if (config.userDb !== 'system') {
+    const u = loadFile(config.userDb).byUid.get(uid);
+    if (u) return u;
+  } else {
+    try {
+      for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+        const u = parsePasswdLine(line);
+        if (u && u.uid === uid) return u;
+      }
+    } catch {
+      // fall through to getent
+    }
+    const u = lookupUid(config, uid);
+    if (u) return u;
+  }
+  const name = process.env.LOGNAME || process.env.USER || `uid${uid}`;
+  return { name, uid, gid: process.getgid?.() ?? 0, gecos: '', home: process.env.HOME ?? '/', shell: '/bin/sh' };
+}

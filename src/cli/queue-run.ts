@@ -1,0 +1,35 @@
+// sendmail -q: one queue run in the foreground, then exit (cron's way).
+// -v prints each delivery as it happens; at a terminal a long run shows an
+// ora spinner on stderr with the count done.
+
+import type { Config } from '../config/index.ts';
+import { runQueue } from '../deliver/index.ts';
+import { listQueueIds } from '../queue/index.ts';
+import type { SendmailOptions } from './sendmail-args.ts';
+
+const SPINNER_THRESHOLD = 20;
+
+export async function runQueueCommand(config: Config, o: SendmailOptions, _prog: string): Promise<number> {
+  let say: ((line: string) => void) | undefined;
+  let stop = () => {};
+  if (o.verbose && process.stderr.isTTY && listQueueIds(config).length > SPINNER_THRESHOLD) {
+    const { default: ora } = await import('ora');
+    const spinner = ora({ text: 'running the queue', stream: process.stderr }).start();
+    let n = 0;
+    say = (line) => {
+      n++;
+      spinner.clear();
+      process.stdout.write(line + '\n');
+      spinner.text = `running the queue: ${n} deliveries`;
+      spinner.render();
+    };
+    stop = () => spinner.stop();
+  }
+  try {
+    const s = await runQueue(config, { filters: o.queueFilters, force: true, verbose: o.verbose, say });
+    if (o.verbose) process.stdout.write(`Queue run: ${s.tried} entries, ${s.delivered} delivered, ${s.deferred} deferred, ${s.bounced} bounced\n`);
+  } finally {
+    stop();
+  }
+  return 0;
+}

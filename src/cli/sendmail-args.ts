@@ -1,0 +1,233 @@
+// sendmail's command line. sendmail and Postfix parse it with getopt(3) and
+// stop at the first non-option (Postfix passes "+" to glibc), so the old
+// clustered forms work: -oem, -odq, -oi, -B8BITMIME, -FCronDaemon, -q20m,
+// -fuser, -f user. This is a getopt over sendmail's own option string, with
+// -q's argument optional as in sendmail. It runs on every `sendmail -t -i`,
+// so it is a table and a loop (yargs costs 25-60 ms to load; see README).
+// Every option in sendmail's string is accepted; the unused ones are ignored.
+
+import { MailError } from '../message/status.ts';
+
+/** sendmail 8's option string; ':' = takes an argument. */
+const OPTSTRING = 'A:B:b:C:cD:d:e:F:f:Gh:IiL:M:mN:nO:o:p:Q:q:R:r:sTtV:vX:';
+
+const TAKES_ARG = new Set<string>();
+const KNOWN = new Set<string>();
+for (let i = 0; i < OPTSTRING.length; i++) {
+  if (OPTSTRING[i] === ':') continue;
+  KNOWN.add(OPTSTRING[i]);
+  if (OPTSTRING[i + 1] === ':') TAKES_ARG.add(OPTSTRING[i]);
+}
+
+export type Mode = 'deliver' | 'print-queue' | 'init-aliases' | 'verify' | 'smtp' | 'daemon' | 'daemon-fg' | 'queue-run';
+
+export interface QueueFilter {
+  kind: 'I' | 'R' | 'S';
+  negate: boolean;
+  substr: string;
+}
+
+export interface SendmailOptions {
+  mode: Mode;
+  configFile?: string;
+  overrides: Record<string, string>;
+  sender?: string; // -f / -r; '' = null sender
+  fullName?: string; // -F
+  extractRecipients: boolean; // -t
+  ignoreDots: boolean; // -i / -oi
+  deliveryMode?: 'background' | 'interactive' | 'queue'; // -od?
+  verbose: boolean;
+  bodyType?: string; // -B
+  notify?: string; // -N
+  ret?: 'full' | 'hdrs'; // -R
+  envid?: string; // -V
+  hopCount?: number; // -h
+  queueInterval?: string; // -q20m (raw; parsed by the caller)
+  queueRun: boolean; // -q given at all
+  queueFilters: QueueFilter[];
+  noAliasing: boolean; // -n
+  recipients: string[];
+}
+
+export function usageError(text: string): MailError {
+  return new MailError('usage', text);
+}
+
+const B_MODES: Record<string, Mode> = {
+  m: 'deliver',
+  p: 'print-queue',
+  i: 'init-aliases',
+  v: 'verify',
+  s: 'smtp',
+  d: 'daemon',
+  D: 'daemon-fg',
+};
+
+// sendmail -O names that have a mailtk key of the same meaning.
+const SENDMAIL_OPTION_KEYS: Record<string, string> = {
+  queuedirectory: 'queue_dir',
+  aliasfile: 'alias_file',
+  deliverymode: 'delivery_mode',
+};
+
+/** Walk argv (without the program name) the way getopt("+...") does. */
+export function* getopt(argv: string[]): Generator<[string, string | undefined] | ['--', string[]]> {
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
+    for (let j = 1; j < arg.length; j++) {
+      const c = arg[j];
+      if (!KNOWN.has(c)) throw usageError(`illegal option -- ${c}`);
+      if (!TAKES_ARG.has(c)) {
+        yield [c, undefined];
+        continue;
+      }
+      const attached = arg.slice(j + 1);
+      if (attached !== '') {
+        yield [c, attached];
+      } else if (c === 'q') {
+        yield [c, ''];
+      } else {
+        if (i + 1 >= argv.length) throw usageError(`option requires an argument -- ${c}`);
+        yield [c, argv[++i]];
+      }
+      break;
+    }
+  }
+  yield ['--', argv.slice(i)];
+}
+
+export function parseSendmailArgs(argv: string[], invokedAs = 'sendmail'): SendmailOptions {
+  const o: SendmailOptions = {
+    mode: invokedAs === 'mailq' ? 'print-queue' : invokedAs === 'newaliases' ? 'init-aliases' : 'deliver',
+    overrides: {},
+    extractRecipients: false,
+    ignoreDots: false,
+    verbose: false,
+    queueRun: false,
+    queueFilters: [],
+    noAliasing: false,
+    recipients: [],
+  };
+  for (const [c, v] of getopt(argv)) {
+    if (c === '--') {
+      o.recipients = (v as string[]).flatMap(splitRecipientArg);
+      break;
+    }
+    applyOption(o, c, v as string | undefined);
+  }
+  return o;
+}
+
+/** sendmail splits each recipient argument on commas outside quotes and <>. */
+export function splitRecipientArg(arg: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let angle = 0;
+  for (let i = 0; i < arg.length; i++) {
+    const ch = arg[i];
+    if (ch === '\\' && i + 1 < arg.length) {
+      cur += ch + arg[++i];
+      continue;
+    }
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === '<') angle++;
+    else if (!quoted && ch === '>') angle = Math.max(0, angle - 1);
+    if (ch === ',' && !quoted && angle === 0) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+function applyOption(o: SendmailOptions, c: string, v: string | undefined): void {
+  switch (c) {
+    case 'b': {
+      const mode = B_MODES[v ?? ''];
+      if (!mode) throw usageError(`-b${v}: mode not supported (supported: -bm -bp -bi -bv -bs -bd -bD)`);
+      o.mode = mode;
+      break;
+    }
+    case 'C': o.configFile = v; break;
+    case 'O': applyLongOption(o, v ?? ''); break;
+    case 'o': applyOldOption(o, v ?? ''); break;
+    case 'f':
+    case 'r': o.sender = v === '<>' ? '' : (v ?? '').replace(/^<(.*)>$/, '$1'); break;
+    case 'F': o.fullName = v; break;
+    case 't': o.extractRecipients = true; break;
+    case 'i': o.ignoreDots = true; break;
+    case 'v': o.verbose = true; break;
+    case 'n': o.noAliasing = true; break;
+    case 'B': o.bodyType = (v ?? '').toUpperCase(); break;
+    case 'N': o.notify = (v ?? '').toUpperCase(); break;
+    case 'R': {
+      const r = (v ?? '').toLowerCase();
+      if (r !== 'full' && r !== 'hdrs') throw usageError(`-R ${v}: must be full or hdrs`);
+      o.ret = r;
+      break;
+    }
+    case 'V': o.envid = v; break;
+    case 'h': {
+      if (!/^\d+$/.test(v ?? '')) throw usageError(`-h ${v}: not a hop count`);
+      o.hopCount = Number(v);
+      break;
+    }
+    case 'q': applyQueueOption(o, v ?? ''); break;
+    default:
+      // In sendmail's option string but meaningless here (-A -c -D -d -e -G -I -L -M -m -p -Q -s -T -X).
+      break;
+  }
+}
+
+function applyQueueOption(o: SendmailOptions, v: string): void {
+  o.queueRun = true;
+  const m = /^(!?)([IRS])(.*)$/.exec(v);
+  if (m) {
+    o.queueFilters.push({ kind: m[2] as 'I' | 'R' | 'S', negate: m[1] === '!', substr: m[3] });
+    return;
+  }
+  if (v === '' || v === 'f' || v === 'p') return; // -q, -qf (foreground), -qp (persistent; treated as -q)
+  o.queueInterval = v;
+}
+
+/** -oX forms: the single-character sendmail options. */
+function applyOldOption(o: SendmailOptions, v: string): void {
+  const c = v[0];
+  const rest = v.slice(1);
+  if (c === 'i') o.ignoreDots = rest === '' || /^(t|true|y|yes)$/i.test(rest);
+  else if (c === 'd') {
+    const modes: Record<string, SendmailOptions['deliveryMode']> = { b: 'background', i: 'interactive', q: 'queue', d: 'queue' };
+    const dm = modes[rest[0] ?? ''];
+    if (!dm) throw usageError(`-od${rest}: delivery mode must be b, i, q or d`);
+    o.deliveryMode = dm;
+  }
+  // -oe? (error mode), -om, -oo, -oL, ... : accepted and ignored, as documented.
+}
+
+/** -O key=value: a mailtk.conf key, or one of sendmail's long option names. */
+function applyLongOption(o: SendmailOptions, v: string): void {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw usageError(`-O ${v}: expected key=value`);
+  const key = v.slice(0, eq).trim();
+  const value = v.slice(eq + 1).trim();
+  const lower = key.toLowerCase();
+  if (lower === 'ignoredots') {
+    o.ignoreDots = /^(t|true|y|yes|1)$/i.test(value);
+    return;
+  }
+  if (lower === 'errormode' || lower === 'loglevel') return;
+  const mapped = SENDMAIL_OPTION_KEYS[lower];
+  if (mapped === 'delivery_mode') {
+    applyOldOption(o, `d${value[0] ?? ''}`);
+    return;
+  }
+  o.overrides[mapped ?? key] = value;
+}

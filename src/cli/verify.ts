@@ -1,0 +1,42 @@
+// sendmail -bv: say what would happen to each address, without sending.
+// Prints sendmail's lines ("bob... deliverable: mailer local, user bob") and
+// exits 67 (EX_NOUSER) when any address cannot be delivered.
+
+import { type Config, localDomains } from '../config/index.ts';
+import { expandRecipient, openAliases } from '../aliases/index.ts';
+import { qualify } from '../message/index.ts';
+import { EX, MailError } from '../message/status.ts';
+
+export async function verifyAddresses(config: Config, addresses: string[]): Promise<number> {
+  if (addresses.length === 0) throw new MailError('usage', 'Recipient names must be specified');
+  const aliases = openAliases(config);
+  const domains = localDomains(config);
+  let code: number = EX.OK;
+  try {
+    for (const addr of addresses) {
+      for (const d of expandRecipient({ config, aliases, localDomains: domains }, qualify(addr, config.hostname))) {
+        switch (d.kind) {
+          case 'local':
+            process.stdout.write(`${d.address}... deliverable: mailer local, user ${d.user.name}\n`);
+            break;
+          case 'program':
+            process.stdout.write(`"|${d.command}"... deliverable: mailer prog, user ${d.runAs.name}\n`);
+            break;
+          case 'file':
+            process.stdout.write(`${d.path}... deliverable: mailer *file*, user ${d.runAs.name}\n`);
+            break;
+          case 'remote':
+            process.stdout.write(`${d.address}... deliverable: mailer esmtp, host ${d.address.split('@').pop()}\n`);
+            break;
+          case 'error':
+            process.stdout.write(`${d.address}... ${d.status.text}\n`);
+            code = d.status.status === '5.1.1' ? EX.NOUSER : EX.UNAVAILABLE;
+            break;
+        }
+      }
+    }
+  } finally {
+    aliases.close();
+  }
+  return code;
+}

@@ -1,0 +1,342 @@
+// The queue runner: the only code that delivers. A run picks up the
+// maildrop, then takes committed entries oldest first, a batch at a time:
+// each entry is locked (activate), its recipients expanded through aliases
+// and .forward, and deliveries to one mailbox across the whole batch are
+// appended under one dotlock and one fsync (the batching is why a run beats
+// per-message delivery). Then each entry is settled: delivered destinations
+// crossed off, permanent failures bounced, temporary ones deferred with
+// backoff (or bounced once queue_return has passed), and the entry finished
+// when nothing is left. Two runners never deliver one entry at once: the
+// lock is per entry, and a runner skips what another holds.
+
+import type { Config } from '../config/index.ts';
+import { localDomains } from '../config/index.ts';
+import { formatDelay, log } from '../log/index.ts';
+import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
+import { appendToFile, appendToMbox } from '../mailbox/index.ts';
+import { type DeliveryStatus, MailError, isTemporary, statusOf } from '../message/status.ts';
+import {
+  type ActiveEntry,
+  activate,
+  crossOff,
+  defer,
+  finish,
+  listQueueIds,
+  parseNotify,
+  pickup,
+  readData,
+} from '../queue/index.ts';
+import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
+import { runProgram } from './program.ts';
+import { frameForProgram } from './frame.ts';
+
+export interface RunOptions {
+  ids?: string[];
+  filters?: Array<{ kind: 'I' | 'R' | 'S'; negate: boolean; substr: string }>;
+  /** Try entries whose next-try time has not come (command-line -q, sendmail's rule). */
+  force: boolean;
+  verbose: boolean;
+  /** Called with a line of progress for -v (defaults to stdout). */
+  say?: (line: string) => void;
+}
+
+export interface RunSummary {
+  tried: number;
+  delivered: number;
+  deferred: number;
+  bounced: number;
+}
+
+const BATCH = 64;
+
+interface Attempt {
+  entry: Loaded;
+  rcpt: number;
+  dest: Destination;
+  result?: DeliveryStatus | 'ok';
+}
+
+interface Loaded {
+  active: ActiveEntry;
+  data: Buffer;
+  attempts: Attempt[];
+}
+
+interface Ctx {
+  config: Config;
+  aliases: AliasTable;
+  localDomains: Set<string>;
+  opts: RunOptions;
+  summary: RunSummary;
+}
+
+export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
+  const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
+  if (process.geteuid?.() === 0) pickup(config);
+  let ids = opts.ids ?? listQueueIds(config);
+  for (const f of opts.filters ?? []) {
+    if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
+  }
+  if (ids.length === 0) return summary;
+  const ctx: Ctx = { config, aliases: openAliases(config), localDomains: localDomains(config), opts, summary };
+  try {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = await lockBatch(ctx, ids.slice(i, i + BATCH));
+      if (batch.length) await deliverBatch(ctx, batch);
+    }
+  } finally {
+    ctx.aliases.close();
+  }
+  return summary;
+}
+
+function wanted(ctx: Ctx, a: ActiveEntry): boolean {
+  const c = a.control;
+  if (!ctx.opts.force && c.nextTry > Date.now()) return false;
+  for (const f of ctx.opts.filters ?? []) {
+    if (f.kind === 'R' && c.recipients.some((r) => r.address.toLowerCase().includes(f.substr.toLowerCase())) === f.negate) return false;
+    if (f.kind === 'S' && c.sender.toLowerCase().includes(f.substr.toLowerCase()) === f.negate) return false;
+  }
+  return true;
+}
+
+async function lockBatch(ctx: Ctx, ids: string[]): Promise<Loaded[]> {
+  const out: Loaded[] = [];
+  for (const id of ids) {
+    let active: ActiveEntry | undefined;
+    try {
+      active = await activate(ctx.config, id);
+    } catch (e) {
+      log(ctx.config, id, `SYSERR: ${(e as Error).message}`);
+      continue;
+    }
+    if (!active) continue;
+    if (!wanted(ctx, active)) {
+      await active.release();
+      continue;
+    }
+    let data: Buffer;
+    try {
+      data = readData(ctx.config, id);
+    } catch (e) {
+      log(ctx.config, id, `SYSERR: cannot read data file: ${(e as Error).message}`);
+      await active.release();
+      continue;
+    }
+    out.push({ active, data, attempts: [] });
+  }
+  return out;
+}
+
+/** Expand every pending recipient of an entry into attempts, skipping what is crossed off. */
+function plan(ctx: Ctx, e: Loaded): void {
+  const c = e.active.control;
+  const seen = new Set<string>();
+  c.recipients.forEach((r, i) => {
+    let dests: Destination[];
+    if (c.hops > ctx.config.maxHopCount) {
+      const status = { status: '5.4.6', text: `Too many hops ${c.hops} (${ctx.config.maxHopCount} max)` };
+      dests = [{ kind: 'error', key: `error:${r.address}`, original: r.address, address: r.address, status }];
+    } else {
+      try {
+        dests = expandRecipient({ config: ctx.config, aliases: ctx.aliases, localDomains: ctx.localDomains }, r.address);
+      } catch (err) {
+        const s = statusOf(err);
+        const status = err instanceof MailError ? s : { status: '4.3.0', text: s.text };
+        dests = [{ kind: 'error', key: `error:${r.address}`, original: r.address, address: r.address, status }];
+      }
+    }
+    for (const d of dests) {
+      if (c.journal.done.get(i)?.has(d.key) || c.journal.failed.get(i)?.has(d.key)) continue;
+      if (seen.has(d.key)) {
+        e.attempts.push({ entry: e, rcpt: i, dest: d, result: 'ok' }); // same target reached twice: once is enough
+        continue;
+      }
+      seen.add(d.key);
+      e.attempts.push({ entry: e, rcpt: i, dest: d });
+    }
+  });
+}
+
+async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
+  for (const e of batch) plan(ctx, e);
+  const all = batch.flatMap((e) => e.attempts.filter((a) => a.result === undefined));
+  const started = Date.now();
+  // One dotlock and one fsync per mailbox for the whole batch.
+  const byUser = new Map<string, Attempt[]>();
+  for (const a of all) {
+    if (a.dest.kind === 'local') {
+      const list = byUser.get(a.dest.user.name) ?? [];
+      list.push(a);
+      byUser.set(a.dest.user.name, list);
+    }
+  }
+  for (const list of byUser.values()) {
+    const d = list[0].dest as Extract<Destination, { kind: 'local' }>;
+    try {
+      await appendToMbox(
+        ctx.config,
+        d.user,
+        list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data })),
+      );
+      for (const a of list) a.result = 'ok';
+    } catch (err) {
+      const s = statusOf(err);
+      for (const a of list) a.result = s;
+    }
+  }
+  for (const a of all) {
+    if (a.result === undefined) a.result = await deliverOne(ctx, a);
+  }
+  for (const e of batch) await settle(ctx, e, started);
+}
+
+async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> {
+  const c = a.entry.active.control;
+  const d = a.dest;
+  try {
+    switch (d.kind) {
+      case 'program':
+        await runProgram({
+          command: d.command,
+          runAs: d.runAs,
+          sender: c.sender,
+          recipient: d.original,
+          input: frameForProgram(c.sender, d.original, a.entry.data),
+          timeoutMs: ctx.config.programTimeoutMs,
+        });
+        return 'ok';
+      case 'file':
+        await appendToFile(d.path, d.runAs, { sender: c.sender, recipient: d.original, data: a.entry.data });
+        return 'ok';
+      case 'remote':
+        return { status: '4.4.0', text: `no transport for remote recipient ${d.address} (remote delivery is not configured)` };
+      case 'error':
+        return d.status;
+      default:
+        return { status: '4.3.0', text: `unexpected destination ${(d as Destination).kind}` };
+    }
+  } catch (err) {
+    return statusOf(err);
+  }
+}
+
+function mailerOf(d: Destination): string {
+  return { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error' }[d.kind];
+}
+
+function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
+  const c = a.entry.active.control;
+  const r = a.result!;
+  const to = a.dest.kind === 'program' ? `"|${a.dest.command}"` : a.dest.kind === 'file' ? a.dest.path : `<${'address' in a.dest ? a.dest.address : a.dest.original}>`;
+  const stat = r === 'ok' ? 'Sent' : isTemporary(r) ? `Deferred: ${r.text}` : r.text;
+  log(ctx.config, c.id, [
+    ['to', to],
+    ['ctladdr', to === `<${a.dest.original}>` ? undefined : `<${a.dest.original}>`],
+    ['delay', formatDelay(Date.now() - c.arrival)],
+    ['xdelay', formatDelay(Date.now() - started)],
+    ['mailer', mailerOf(a.dest)],
+    ['dsn', r === 'ok' ? '2.0.0' : r.status],
+    ['stat', stat],
+  ]);
+  if (ctx.opts.verbose) (ctx.opts.say ?? ((l) => process.stdout.write(l + '\n')))(`${to.replace(/^<|>$/g, '')}... ${stat}`);
+}
+
+function dsnRecipient(a: Attempt, action: DsnRecipient['action'], s: DeliveryStatus | 'ok'): DsnRecipient {
+  const r = a.entry.active.control.recipients[a.rcpt];
+  const final = 'address' in a.dest ? a.dest.address : a.dest.original;
+  const ok = s === 'ok';
+  return {
+    original: r.orcpt ?? r.address,
+    final,
+    action,
+    status: ok ? '2.0.0' : s.status,
+    text: ok ? 'Delivered' : s.text,
+    remote: ok ? undefined : s.remote,
+  };
+}
+
+/** Cross off, bounce, defer or finish one entry after its attempts ran. */
+async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
+  const { config } = ctx;
+  const c = e.active.control;
+  const now = Date.now();
+  const expired = now - c.arrival > config.queueReturnMs;
+  const done: Array<[number, string]> = [];
+  const failed: Attempt[] = [];
+  const later: Attempt[] = [];
+  const successes: Attempt[] = [];
+  for (const a of e.attempts) {
+    logAttempt(ctx, a, started);
+    const r = a.result!;
+    if (r === 'ok') {
+      done.push([a.rcpt, a.dest.key]);
+      if (parseNotify(c.recipients[a.rcpt].notify).success) successes.push(a);
+    } else if (!isTemporary(r)) failed.push(a);
+    else if (expired) {
+      a.result = { status: '4.4.7', text: `Message could not be delivered for ${Math.round(config.queueReturnMs / 86_400_000)} days: ${r.text}`, remote: r.remote };
+      failed.push(a);
+    } else later.push(a);
+  }
+  try {
+    notify(ctx, e, failed, 'failed');
+    notify(ctx, e, successes, 'delivered');
+    crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
+    ctx.summary.tried++;
+    ctx.summary.delivered += done.length;
+    ctx.summary.bounced += failed.length;
+    if (later.length === 0) {
+      finish(config, e.active);
+      return;
+    }
+    ctx.summary.deferred += later.length;
+    const first = later[0].result as DeliveryStatus;
+    const update = {
+      attempts: c.attempts + 1,
+      lastAttempt: now,
+      nextTry: now + backoff(config, c.attempts),
+      reason: `Deferred: ${first.text}`,
+      warned: c.warned,
+    };
+    if (!c.warned && now - c.arrival > config.queueWarnMs) {
+      notify(ctx, e, later.filter((a) => parseNotify(c.recipients[a.rcpt].notify).delay), 'delayed');
+      update.warned = true;
+    }
+    defer(config, e.active, update);
+  } catch (err) {
+    log(config, c.id, `SYSERR: cannot settle queue entry: ${(err as Error).message}`);
+  } finally {
+    await e.active.release();
+  }
+}
+
+function backoff(config: Config, attempts: number): number {
+  return Math.min(config.maxBackoffMs, config.minBackoffMs * 2 ** Math.min(attempts, 20));
+}
+
+/** Send a DSN for these attempts to whoever should hear of them. */
+function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' | 'delayed' | 'delivered'): void {
+  const c = e.active.control;
+  const wanted = kind === 'failed' ? attempts.filter((a) => !parseNotify(c.recipients[a.rcpt].notify).never) : attempts;
+  if (wanted.length === 0) return;
+  const action = kind;
+  // Errors of an owner-LIST go to the owner; the rest to the envelope sender.
+  const groups = new Map<string, Attempt[]>();
+  for (const a of wanted) {
+    const to = (kind === 'failed' ? a.dest.errorsTo : undefined) ?? c.sender;
+    groups.set(to, [...(groups.get(to) ?? []), a]);
+  }
+  for (const [to, list] of groups) {
+    const rcpts = list.map((a) => dsnRecipient(a, action, a.result!));
+    if (to !== '' && !c.flags.includes(FLAG_DSN)) {
+      const id = enqueueDsn(ctx.config, c, e.data, kind, to, rcpts);
+      if (id) log(ctx.config, c.id, `${id}: DSN: ${rcpts[0].text}`);
+    } else if (kind === 'failed' && !c.flags.includes(FLAG_DOUBLE)) {
+      // A bounce that cannot be delivered goes once to postmaster.
+      const id = enqueueDsn(ctx.config, c, e.data, kind, `postmaster@${ctx.config.hostname}`, rcpts, { double: true });
+      if (id) log(ctx.config, c.id, `${id}: postmaster notify: ${rcpts[0].text}`);
+    } else if (kind === 'failed') {
+      log(ctx.config, c.id, `Losing double bounce: ${rcpts.map((r) => `${r.final}: ${r.text}`).join('; ')}`);
+    }
+  }
+}

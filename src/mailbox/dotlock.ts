@@ -1,0 +1,169 @@
+// The mbox dotlock shared with mail.local, procmail, mutt, s-nail and Dovecot:
+// a plain file PATH.lock made with O_CREAT|O_EXCL and holding our pid. While
+// release() has not been called nobody else holding the same convention writes
+// PATH. A lock whose ctime is over 5 minutes old is stale (mail.local's
+// LOCKTO_RM) and is broken; otherwise we wait with jittered exponential backoff
+// and give up with MailError('mailbox-locked') after timeoutMs (default 20 s,
+// Postfix's deliver_lock_attempts x deliver_lock_delay).
+// Not NFS-safe: O_EXCL over old NFS is not atomic and we use no link() trick.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MailError } from '../message/status.ts';
+import { asSelf, type Runner } from './creds.ts';
+import { failureFor } from './io.ts';
+
+export const DOTLOCK_STALE_MS = 5 * 60_000;
+export const DOTLOCK_TIMEOUT_MS = 20_000;
+const FIRST_DELAY_MS = 5;
+const MAX_DELAY_MS = 500;
+const LOCK_MODE = 0o644; // readable, so tools like `dotlockfile -p` can read the pid
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+
+export interface Dotlock {
+  /** Remove the lock, if it is still ours. Safe to call twice. */
+  release(): void;
+  /** Touch the lock so that others do not judge it stale; for holders that keep it for minutes (POP3). */
+  refresh(): void;
+}
+
+export interface DotlockOptions {
+  timeoutMs?: number;
+  /** Age (by ctime) past which someone else's lock is broken; tests shorten it. */
+  staleMs?: number;
+}
+
+/** Internal knobs for /file delivery: lock as another user, and go on unlocked where we may not lock. */
+export interface DotlockVia {
+  run: Runner;
+  /** Postfix's MBOX_DOT_LOCK_MAY_FAIL: no permission to create the lock is not an error. */
+  mayFail: boolean;
+}
+
+const MAY_FAIL_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+const NO_LOCK: Dotlock = { release() {}, refresh() {} };
+
+export function acquireDotlock(mboxPath: string, opts: DotlockOptions = {}): Promise<Dotlock> {
+  return acquireDotlockVia(mboxPath, opts, { run: asSelf, mayFail: false });
+}
+
+export async function acquireDotlockVia(mboxPath: string, opts: DotlockOptions, via: DotlockVia): Promise<Dotlock> {
+  const lockPath = `${mboxPath}.lock`;
+  const timeoutMs = opts.timeoutMs ?? DOTLOCK_TIMEOUT_MS;
+  const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    let made: fs.Stats | 'busy';
+    try {
+      made = via.run(() => tryCreate(lockPath));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (via.mayFail && MAY_FAIL_CODES.has(code)) return NO_LOCK;
+      throw new MailError(failureFor(e), `cannot create lock file: ${(e as Error).message}`, { file: lockPath, cause: e });
+    }
+    if (made !== 'busy') return held(lockPath, made, via.run);
+    if (via.run(() => breakIfStale(lockPath, staleMs))) continue;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new MailError('mailbox-locked', `mailbox is locked by another program (gave up after ${timeoutMs} ms)`, {
+        file: lockPath,
+      });
+    }
+    await sleep(Math.min(left, backoffMs(attempt)));
+  }
+}
+
+/** "Equal jitter": half the exponential step, plus a random part of the other half. */
+function backoffMs(attempt: number): number {
+  const step = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** attempt);
+  return step / 2 + Math.random() * (step / 2);
+}
+
+/** Create the lock file, or say 'busy' when one exists. */
+function tryCreate(lockPath: string): fs.Stats | 'busy' {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, LOCK_MODE);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'busy';
+    throw e;
+  }
+  try {
+    fs.writeSync(fd, `${process.pid}\n`);
+  } catch {
+    // The pid is a courtesy; on a full disk the empty lock still locks.
+  }
+  try {
+    return fs.fstatSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Break a stale lock; true when the caller should try to create again at once.
+ * Two waiters may judge the same lock stale; if one has already replaced it with
+ * a fresh lock, a plain unlink by the other would delete that fresh lock. So we
+ * rename the lock aside first and look at what we actually moved: the same
+ * inode, still old by mtime (rename bumps ctime, not mtime), is deleted;
+ * anything else was someone's live lock and is linked back without overwriting.
+ */
+function breakIfStale(lockPath: string, staleMs: number): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(lockPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true; // released meanwhile
+    throw e;
+  }
+  // A directory (proper-lockfile's style) is someone's lock we cannot judge: wait.
+  if (!st.isFile() || Date.now() - st.ctimeMs <= staleMs) return false;
+  const aside = `${lockPath}.stale.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    fs.renameSync(lockPath, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  const moved = fs.lstatSync(aside);
+  const same = moved.dev === st.dev && moved.ino === st.ino && Date.now() - moved.mtimeMs > staleMs;
+  if (!same) {
+    try {
+      fs.linkSync(aside, lockPath);
+    } catch {
+      // Someone locked in the meantime; theirs stands and the moved one goes.
+    }
+  }
+  fs.unlinkSync(aside);
+  return same;
+}
+
+/** The handle of a lock we made; it removes only the file it created. */
+function held(lockPath: string, made: fs.Stats, run: Runner): Dotlock {
+  let released = false;
+  const ours = (): boolean => {
+    try {
+      const st = fs.lstatSync(lockPath);
+      return st.dev === made.dev && st.ino === made.ino;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      run(() => {
+        if (ours()) fs.rmSync(lockPath, { force: true });
+      });
+    },
+    refresh() {
+      if (released) return;
+      const now = new Date();
+      run(() => {
+        if (ours()) fs.utimesSync(lockPath, now, now);
+      });
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// The bytes of one message as it sits in an mbox (mboxo, the format Postfix
+// local(8), mail.local, mutt and s-nail write): a From_ line, Return-Path: and
+// Delivered-To: prepended, the data with every line that begins "From " written
+// as ">From " (headers too, as Postfix's mail_copy does), a final newline, then
+// one blank line. Built as a list of slices of the caller's data, so a 50 MB
+// message is never copied just to be quoted. Pure: no file system here.
+
+import assert from 'node:assert/strict';
+
+export interface MboxMessage {
+  /** Envelope sender (reverse-path); '' is the null sender, shown as MAILER-DAEMON. */
+  sender: string;
+  /** The recipient this copy is for; it becomes the Delivered-To: line. */
+  recipient: string;
+  /** The message with LF line ends: headers, blank line, body. */
+  data: Buffer;
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const NL = Buffer.from('\n');
+const QUOTE = Buffer.from('>');
+const FROM_AT_LINE_START = Buffer.from('\nFrom ');
+
+/** asctime(3) in local time, e.g. "Tue Nov  2 00:03:44 2025" (day padded with a space). */
+export function asctime(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const day = String(d.getDate()).padStart(2, ' ');
+  const time = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${day} ${time} ${d.getFullYear()}`;
+}
+
+/**
+ * The From_ line. One space before the date, as mail.local and RFC 4155 write it
+ * (Postfix writes two; every reader accepts both). White space inside a quoted
+ * local part would let readers that split on spaces misread the date, so it
+ * becomes '_' here only; Return-Path: keeps the exact sender.
+ */
+export function fromLine(sender: string, now: Date): string {
+  const who = sender === '' ? 'MAILER-DAEMON' : sender.replace(/[\s\x00-\x1f\x7f]/g, '_');
+  return `From ${who} ${asctime(now)}\n`;
+}
+
+/** The slices that make up one stored message, in order. */
+export function formatMessage(msg: MboxMessage, now: Date): Buffer[] {
+  // The queue validated the envelope; a newline here would forge headers.
+  assert.ok(!/[\r\n\0]/.test(msg.sender), `envelope sender contains a line break: ${JSON.stringify(msg.sender)}`);
+  assert.ok(!/[\r\n\0]/.test(msg.recipient), `recipient contains a line break: ${JSON.stringify(msg.recipient)}`);
+  const head = `${fromLine(msg.sender, now)}Return-Path: <${msg.sender}>\nDelivered-To: ${msg.recipient}\n`;
+  const pieces = [Buffer.from(head, 'utf8'), ...quoteFromLines(msg.data)];
+  const data = msg.data;
+  if (data.length > 0 && data[data.length - 1] !== 0x0a) pieces.push(NL);
+  pieces.push(NL);
+  return pieces;
+}
+
+/** mboxo quoting: a '>' before every line that begins "From ", without copying the data. */
+export function quoteFromLines(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  if (data.subarray(0, 5).toString('latin1') === 'From ') {
+    out.push(QUOTE);
+  }
+  for (let hit = data.indexOf(FROM_AT_LINE_START); hit !== -1; hit = data.indexOf(FROM_AT_LINE_START, hit + 1)) {
+    out.push(data.subarray(start, hit + 1), QUOTE);
+    start = hit + 1;
+  }
+  if (start < data.length) out.push(data.subarray(start));
+  return out;
+}
+
+/** Total bytes of a list of slices. */
+export function byteLength(pieces: Buffer[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}

@@ -1,0 +1,62 @@
+// The mail spool directory and the names in it: mboxPath() is the only place
+// a user's mailbox path is built. ensureSpoolDir() creates the directory when
+// missing, as root with Debian's /var/mail layout: mode 2775 root:mail, so MUAs
+// that lock through a setgid-mail helper (mutt_dotlock, s-nail-privsep,
+// dotlockfile) can create USER.lock. Without a 'mail' group we fall back to
+// 1777 (sticky, world-writable: the older Red Hat layout) so users' MUAs can
+// still lock. An unprivileged mailtk (its own data tree) uses 0700.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { MailError } from '../message/status.ts';
+
+const SPOOL_MODE_MAIL_GROUP = 0o2775;
+const SPOOL_MODE_NO_GROUP = 0o1777;
+const SPOOL_MODE_PRIVATE = 0o700;
+
+let mailGid: number | null | undefined; // undefined: not looked up yet; null: no such group
+
+export function isRoot(): boolean {
+  return process.geteuid?.() === 0;
+}
+
+/** The path of USER's spool mbox. Names that could leave the directory are refused. */
+export function mboxPath(config: Config, user: string): string {
+  if (user === '' || user.includes('/') || user.startsWith('.') || user.includes('\0')) {
+    throw new MailError('user-unknown', `"${user}" cannot name a mailbox (empty, contains "/", or starts with ".")`);
+  }
+  return path.join(config.mailSpoolDir, user);
+}
+
+/** The gid of group 'mail', looked up once per process (getent, so NSS counts). */
+export function mailGroupGid(): number | undefined {
+  if (mailGid === undefined) {
+    const r = spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' });
+    const gid = r.status === 0 ? r.stdout.split(':')[2] : undefined;
+    mailGid = gid !== undefined && /^\d+$/.test(gid) ? Number(gid) : null;
+  }
+  return mailGid ?? undefined;
+}
+
+/** Create the spool directory if it is missing; an existing one is left as it is. */
+export function ensureSpoolDir(config: Config): void {
+  const dir = config.mailSpoolDir;
+  if (fs.existsSync(dir)) return;
+  try {
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    fs.mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // another process won the race
+    throw new MailError('mailbox-io', `cannot create mail spool directory: ${(e as Error).message}`, {
+      file: dir,
+      cause: e,
+    });
+  }
+  // mkdir's mode passes through the umask; set the exact mode after.
+  if (!isRoot()) return fs.chmodSync(dir, SPOOL_MODE_PRIVATE);
+  const gid = mailGroupGid();
+  fs.chownSync(dir, 0, gid ?? 0);
+  fs.chmodSync(dir, gid === undefined ? SPOOL_MODE_NO_GROUP : SPOOL_MODE_MAIL_GROUP);
+}

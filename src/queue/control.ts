@@ -1,0 +1,157 @@
+// The control file (qf<ID>): one record a line, first character the record
+// type, documented in sendmail(8) under FILES. The body of the message is in
+// df<ID>. Recipients are crossed off by appending journal records (X, F) to
+// the end of the file with O_APPEND and fdatasync, so a crash repeats at most
+// the delivery under way (Postfix's idea, with an append instead of an
+// overwrite). A torn last line from a crash mid-append has no newline and is
+// ignored. defer() rewrites the whole file compacted, through tf<ID>.
+
+import type { QueueId } from './id.ts';
+
+export type Notify = { never: boolean; success: boolean; failure: boolean; delay: boolean };
+
+export interface Recipient {
+  address: string;
+  /** DSN ORCPT (RFC 3461), "rfc822;addr" form, when given. */
+  orcpt?: string;
+  /** DSN NOTIFY as given; undefined means the default (FAILURE,DELAY). */
+  notify?: string;
+}
+
+export interface Journal {
+  /** rcpt index -> destination keys delivered. */
+  done: Map<number, Set<string>>;
+  /** rcpt index -> destination keys failed permanently (already bounced). */
+  failed: Map<number, Set<string>>;
+}
+
+export interface Control {
+  id: QueueId;
+  arrival: number; // ms since epoch
+  sender: string; // '' is the null reverse-path
+  submitter: string; // login that submitted it
+  envid?: string;
+  ret?: 'full' | 'hdrs';
+  bodyType?: string;
+  hops: number;
+  attempts: number;
+  lastAttempt: number;
+  nextTry: number;
+  warned: boolean;
+  reason?: string; // last deferral reason, shown by mailq
+  flags: string; // 'b' = a DSN we made (never bounce it)
+  size: number; // bytes of df
+  recipients: Recipient[];
+  journal: Journal;
+}
+
+const VERSION = 'V1';
+
+/** Strip what would break the line format; envelope data was validated before. */
+function field(v: string): string {
+  return v.replace(/[\r\n\t\0]/g, ' ');
+}
+
+export function serializeControl(c: Control): string {
+  const out = [VERSION, `I${c.id}`, `T${c.arrival}`, `S${field(c.sender)}`, `U${field(c.submitter)}`];
+  if (c.envid !== undefined) out.push(`Z${field(c.envid)}`);
+  if (c.ret) out.push(`E${c.ret}`);
+  if (c.bodyType) out.push(`B${field(c.bodyType)}`);
+  out.push(`H${c.hops}`, `N${c.attempts}`, `K${c.lastAttempt}`, `Y${c.nextTry}`, `L${c.size}`);
+  if (c.warned) out.push('W');
+  if (c.flags) out.push(`G${c.flags}`);
+  if (c.reason) out.push(`M${field(c.reason)}`);
+  for (const r of c.recipients) out.push(`R${field(r.notify ?? '')}\t${field(r.orcpt ?? '')}\t${field(r.address)}`);
+  for (const [i, keys] of c.journal.done) for (const k of keys) out.push(journalDone(i, k).slice(0, -1));
+  for (const [i, keys] of c.journal.failed) for (const k of keys) out.push(journalFailed(i, k).slice(0, -1));
+  return out.join('\n') + '\n';
+}
+
+export function journalDone(rcpt: number, key: string): string {
+  return `X${rcpt}\t${field(key)}\n`;
+}
+
+export function journalFailed(rcpt: number, key: string): string {
+  return `F${rcpt}\t${field(key)}\n`;
+}
+
+export class ControlParseError extends Error {}
+
+export function parseControl(text: string): Control {
+  const lines = text.split('\n');
+  // The last element is '' after a final newline, or a torn line: drop it.
+  lines.pop();
+  if (lines[0] !== VERSION) throw new ControlParseError(`unknown control file version "${lines[0] ?? ''}"`);
+  const c: Control = {
+    id: '',
+    arrival: 0,
+    sender: '',
+    submitter: '',
+    hops: 0,
+    attempts: 0,
+    lastAttempt: 0,
+    nextTry: 0,
+    warned: false,
+    flags: '',
+    size: 0,
+    recipients: [],
+    journal: { done: new Map(), failed: new Map() },
+  };
+  let sawSender = false;
+  for (const line of lines.slice(1)) {
+    const v = line.slice(1);
+    switch (line[0]) {
+      case 'I': c.id = v; break;
+      case 'T': c.arrival = num(v, line); break;
+      case 'S': c.sender = v; sawSender = true; break;
+      case 'U': c.submitter = v; break;
+      case 'Z': c.envid = v; break;
+      case 'E': c.ret = v === 'hdrs' ? 'hdrs' : 'full'; break;
+      case 'B': c.bodyType = v; break;
+      case 'H': c.hops = num(v, line); break;
+      case 'N': c.attempts = num(v, line); break;
+      case 'K': c.lastAttempt = num(v, line); break;
+      case 'Y': c.nextTry = num(v, line); break;
+      case 'L': c.size = num(v, line); break;
+      case 'W': c.warned = true; break;
+      case 'G': c.flags = v; break;
+      case 'M': c.reason = v; break;
+      case 'R': {
+        const [notify, orcpt, address] = v.split('\t');
+        if (address === undefined || address === '') throw new ControlParseError(`bad recipient record "${line}"`);
+        c.recipients.push({ address, orcpt: orcpt || undefined, notify: notify || undefined });
+        break;
+      }
+      case 'X':
+      case 'F': {
+        const tab = v.indexOf('\t');
+        const i = num(v.slice(0, tab), line);
+        const map = line[0] === 'X' ? c.journal.done : c.journal.failed;
+        if (!map.has(i)) map.set(i, new Set());
+        map.get(i)!.add(v.slice(tab + 1));
+        break;
+      }
+      default:
+        throw new ControlParseError(`unknown record "${line}"`);
+    }
+  }
+  if (!c.id || !sawSender || c.recipients.length === 0) throw new ControlParseError('missing I, S or R record');
+  return c;
+}
+
+function num(v: string, line: string): number {
+  if (!/^\d+$/.test(v)) throw new ControlParseError(`bad number in "${line}"`);
+  return Number(v);
+}
+
+export function parseNotify(n: string | undefined): Notify {
+  if (n === undefined || n === '') return { never: false, success: false, failure: true, delay: true };
+  const parts = n.toUpperCase().split(',');
+  if (parts.includes('NEVER')) return { never: true, success: false, failure: false, delay: false };
+  return {
+    never: false,
+    success: parts.includes('SUCCESS'),
+    failure: parts.includes('FAILURE'),
+    delay: parts.includes('DELAY'),
+  };
+}

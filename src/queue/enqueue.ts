@@ -1,0 +1,203 @@
+// Putting a message into the queue: df<ID> (the message) and tf<ID> (the
+// control file) are written and fsync'd, then commit() renames tf to qf.
+// A process that may not write the queue (an ordinary user's sendmail; Node
+// cannot be setuid) writes one finished file into the world-writable sticky
+// maildrop directory instead, as Postfix's postdrop did; pickup() moves it in.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { MailError } from '../message/status.ts';
+import type { Control, Recipient } from './control.ts';
+import { serializeControl } from './control.ts';
+import { newQueueId, type QueueId } from './id.ts';
+import { PREFIX } from './state.ts';
+import { commit, fsyncDir, queuePath, writeDurable } from './transition.ts';
+
+export interface NewMessage {
+  sender: string;
+  submitter: string;
+  recipients: Recipient[];
+  data: Buffer;
+  envid?: string;
+  ret?: 'full' | 'hdrs';
+  bodyType?: string;
+  hops?: number;
+  flags?: string;
+  arrival?: number;
+  /** An ID chosen beforehand (the Received header already names it). */
+  id?: QueueId;
+}
+
+const QUEUE_MODE = 0o711; // traversable, not listable: users reach maildrop only
+const MAILDROP_MODE = 0o1733; // sticky, writable, not listable
+
+/** True when this process writes the queue itself; false means: use the maildrop. */
+export function mayWriteQueue(config: Config): boolean {
+  const euid = process.geteuid?.() ?? 0;
+  if (euid === 0) return true;
+  try {
+    const st = fs.statSync(config.queueDir);
+    return st.uid === euid;
+  } catch {
+    // No queue yet: we may create it when its parent is ours to write.
+    try {
+      fs.accessSync(path.dirname(config.queueDir), fs.constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Create queue_dir and its maildrop with sendmail's and Postfix's modes. */
+export function ensureQueueDirs(config: Config): void {
+  try {
+    if (!fs.existsSync(config.queueDir)) {
+      fs.mkdirSync(config.queueDir, { recursive: true, mode: QUEUE_MODE });
+      fs.chmodSync(config.queueDir, QUEUE_MODE);
+    }
+    if (!fs.existsSync(config.maildropDir)) {
+      fs.mkdirSync(config.maildropDir, { mode: MAILDROP_MODE });
+      fs.chmodSync(config.maildropDir, MAILDROP_MODE);
+    }
+  } catch (e) {
+    throw new MailError('queue-write', `cannot create queue directory: ${(e as Error).message}`, {
+      file: config.queueDir,
+      cause: e,
+    });
+  }
+}
+
+function controlFor(m: NewMessage, id: QueueId): Control {
+  const arrival = m.arrival ?? Date.now();
+  return {
+    id,
+    arrival,
+    sender: m.sender,
+    submitter: m.submitter,
+    envid: m.envid,
+    ret: m.ret,
+    bodyType: m.bodyType,
+    hops: m.hops ?? 0,
+    attempts: 0,
+    lastAttempt: 0,
+    nextTry: 0,
+    warned: false,
+    flags: m.flags ?? '',
+    size: m.data.length,
+    recipients: m.recipients,
+    journal: { done: new Map(), failed: new Map() },
+  };
+}
+
+/** Write and commit one message. Returns once it is durable (the commit point). */
+export function enqueue(config: Config, m: NewMessage): QueueId {
+  if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
+  let id = m.id ?? newQueueId();
+  const df = () => queuePath(config, PREFIX.data, id);
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        writeDurable(df(), m.data);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && tries === 0) {
+          ensureQueueDirs(config);
+          continue;
+        }
+        if (code !== 'EEXIST' || tries > 100) throw e;
+        id = newQueueId();
+      }
+    }
+    writeDurable(queuePath(config, PREFIX.temp, id), serializeControl(controlFor(m, id)));
+    commit(config, id);
+  } catch (e) {
+    fs.rmSync(df(), { force: true });
+    fs.rmSync(queuePath(config, PREFIX.temp, id), { force: true });
+    if (e instanceof MailError) throw e;
+    throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, {
+      file: config.queueDir,
+      cause: e,
+    });
+  }
+  return id;
+}
+
+// ---- the maildrop -------------------------------------------------------
+
+const MAILDROP_MAGIC = 'MAILTK-MAILDROP 1\n';
+
+/** An unprivileged submission: one file, fsync'd, renamed into the maildrop. */
+export function dropMessage(config: Config, m: NewMessage): QueueId {
+  const id = m.id ?? newQueueId();
+  const tmp = path.join(config.maildropDir, `.tmp.${id}`);
+  const final = path.join(config.maildropDir, id);
+  const control = serializeControl(controlFor(m, id));
+  try {
+    writeDurable(tmp, Buffer.concat([Buffer.from(MAILDROP_MAGIC + control + '\n'), m.data]), 0o600);
+    // link, not rename: an ID reused by another process must never overwrite.
+    fs.linkSync(tmp, final);
+    fs.unlinkSync(tmp);
+    fsyncDir(config.maildropDir);
+    // COMMIT POINT for an unprivileged submission.
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    const failure = code === 'EACCES' || code === 'EPERM' ? 'not-allowed' : 'queue-write';
+    throw new MailError(failure, `cannot write to the maildrop: ${(e as Error).message}`, {
+      file: config.maildropDir,
+      cause: e,
+    });
+  }
+  return id;
+}
+
+export interface DroppedFile {
+  name: string;
+  path: string;
+  uid: number;
+  control: string;
+  data: Buffer;
+}
+
+/**
+ * Read a maildrop file: undefined when it is not a mailtk drop (to be
+ * removed), 'busy' when its submitter is still between link and unlink.
+ */
+export function readDropped(config: Config, name: string): DroppedFile | 'busy' | undefined {
+  const file = path.join(config.maildropDir, name);
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > config.maxMessageSize + 65536) return undefined;
+    if (st.nlink !== 1) return 'busy';
+    const buf = Buffer.alloc(st.size);
+    fs.readSync(fd, buf, 0, st.size, 0);
+    if (!buf.subarray(0, MAILDROP_MAGIC.length).equals(Buffer.from(MAILDROP_MAGIC))) return undefined;
+    const end = buf.indexOf('\n\n', MAILDROP_MAGIC.length);
+    if (end < 0) return undefined;
+    return {
+      name,
+      path: file,
+      uid: st.uid,
+      control: buf.subarray(MAILDROP_MAGIC.length, end + 1).toString('utf8'),
+      data: buf.subarray(end + 2),
+    };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function listDropped(config: Config): string[] {
+  try {
+    return fs.readdirSync(config.maildropDir).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+}
+
+export function removeDropped(config: Config, name: string): void {
+  fs.rmSync(path.join(config.maildropDir, name), { force: true });
+}

@@ -1,0 +1,75 @@
+// Reading the queue without changing it: the list of entries for mailq and
+// for a queue run, oldest first (IDs sort by time), with each entry's state.
+
+import fs from 'node:fs';
+import type { Config } from '../config/index.ts';
+import { type Control, parseControl } from './control.ts';
+import type { QueueId } from './id.ts';
+import { PREFIX, type QueueState } from './state.ts';
+import { queuePath } from './transition.ts';
+
+export interface QueueListing {
+  id: QueueId;
+  state: QueueState;
+  control?: Control; // absent when unreadable (corrupt)
+}
+
+/** IDs of committed entries (qf), oldest first. */
+export function listQueueIds(config: Config): QueueId[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(config.queueDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names
+    .filter((n) => n.startsWith(PREFIX.control) && !n.endsWith('.lock'))
+    .map((n) => n.slice(PREFIX.control.length))
+    .sort();
+}
+
+export function isLocked(config: Config, id: QueueId): boolean {
+  try {
+    const st = fs.statSync(queuePath(config, PREFIX.control, id) + '.lock');
+    return Date.now() - st.mtimeMs < config.queueLockStaleMs;
+  } catch {
+    return false;
+  }
+}
+
+/** Every entry with its state, for mailq. Entries that vanish while read are skipped. */
+export function listQueue(config: Config): QueueListing[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(config.queueDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: QueueListing[] = [];
+  for (const n of names.sort()) {
+    if (n.endsWith('.lock')) continue;
+    const prefix = n.slice(0, 2);
+    const id = n.slice(2);
+    const state = prefix === PREFIX.control ? 'queued' : prefix === PREFIX.held ? 'held' : prefix === PREFIX.corrupt ? 'corrupt' : undefined;
+    if (!state) continue;
+    let control: Control | undefined;
+    try {
+      control = parseControl(fs.readFileSync(`${config.queueDir}/${n}`, 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+    }
+    let s: QueueState = state;
+    if (state === 'queued') {
+      if (isLocked(config, id)) s = 'active';
+      else if (control && control.attempts > 0) s = 'deferred';
+    }
+    out.push({ id, state: s, control });
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function readData(config: Config, id: QueueId): Buffer {
+  return fs.readFileSync(queuePath(config, PREFIX.data, id));
+}

@@ -1,0 +1,44 @@
+// The queue's states, in plain sight. One message is one entry in one state.
+// Every entry lives in queue_dir as sendmail's file prefixes:
+//
+//   state      files present            meaning
+//   ---------  -----------------------  ------------------------------------------
+//   writing    df<ID> and/or tf<ID>     being written; not yet promised to anyone
+//   queued     qf<ID> df<ID>            committed, ready (next-try time reached)
+//   deferred   qf<ID> df<ID>            committed, a try failed; Y line = next try
+//   active     qf<ID> df<ID> + lock     a runner holds qf<ID>.lock and delivers
+//   held       hf<ID> df<ID>            kept aside by an administrator (no runs)
+//   corrupt    Qf<ID> df<ID>            unreadable control file, kept for a human
+//   (gone)     -                        every recipient delivered or bounced
+//
+// queued and deferred share the qf prefix: the difference is the time in the
+// Y line, so a run reads it instead of moving files. active is a lock, not a
+// rename, so a SIGKILLed runner leaves the entry where it was.
+// The only place that renames or unlinks these files is transition.ts.
+
+export type QueueState = 'writing' | 'queued' | 'deferred' | 'active' | 'held' | 'corrupt';
+
+export const PREFIX = {
+  data: 'df',
+  temp: 'tf',
+  control: 'qf',
+  held: 'hf',
+  corrupt: 'Qf',
+} as const;
+
+/** Allowed transitions, named by the function in transition.ts that makes each. */
+export const TRANSITIONS: ReadonlyArray<readonly [QueueState, QueueState, string]> = [
+  ['writing', 'queued', 'commit'],
+  ['queued', 'active', 'activate'],
+  ['deferred', 'active', 'activate'],
+  ['active', 'deferred', 'defer'],
+  ['active', 'queued', 'release'],
+  ['queued', 'held', 'hold'],
+  ['deferred', 'held', 'hold'],
+  ['held', 'queued', 'unhold'],
+  ['queued', 'corrupt', 'quarantine'],
+  ['deferred', 'corrupt', 'quarantine'],
+  ['active', 'corrupt', 'quarantine'],
+  ['active', 'held', 'hold'],
+];
+// 'active' -> gone is finish(): the end of every successful or bounced entry.

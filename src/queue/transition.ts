@@ -1,0 +1,162 @@
+// Queue transitions. Owns every rename and unlink under the spool (see
+// state.ts for the states). Each transition is one function ending in one
+// atomic rename (or, for finish, the unlink of the control file), made after
+// what it commits is fsync'd. Once commit() returns, the message survives
+// kill -9 and power loss. activate() is a lock (proper-lockfile, a directory
+// qf<ID>.lock refreshed while held), so a runner killed mid-delivery leaves
+// the entry deferred-in-place and the lock goes stale for the next runner.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { Config } from '../config/index.ts';
+import { MailError } from '../message/status.ts';
+import { type Control, ControlParseError, journalDone, journalFailed, parseControl, serializeControl } from './control.ts';
+import type { QueueId } from './id.ts';
+import { PREFIX } from './state.ts';
+
+export function queuePath(config: Config, prefix: string, id: QueueId): string {
+  return path.join(config.queueDir, prefix + id);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Write a whole file under a new name and make it durable. */
+export function writeDurable(file: string, data: string | Buffer, mode = 0o600): void {
+  const fd = fs.openSync(file, 'wx', mode);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** writing -> queued. The commit point: after this returns, 250 / exit 0 may be given. */
+export function commit(config: Config, id: QueueId): void {
+  fs.renameSync(queuePath(config, PREFIX.temp, id), queuePath(config, PREFIX.control, id));
+  fsyncDir(config.queueDir);
+  // COMMIT POINT: the entry now survives a crash.
+}
+
+export interface ActiveEntry {
+  control: Control;
+  dataPath: string;
+  controlPath: string;
+  /** Set when proper-lockfile found our lock taken over: stop and touch nothing. */
+  compromised: boolean;
+  release(): Promise<void>;
+}
+
+/** queued|deferred -> active: lock and read. undefined when locked by another runner or gone. */
+export async function activate(config: Config, id: QueueId): Promise<ActiveEntry | undefined> {
+  const controlPath = queuePath(config, PREFIX.control, id);
+  let unlock: () => Promise<void>;
+  const entry = { compromised: false } as ActiveEntry;
+  try {
+    unlock = await lockfile.lock(controlPath, {
+      realpath: false,
+      stale: config.queueLockStaleMs,
+      update: Math.max(1000, Math.floor(config.queueLockStaleMs / 3)),
+      retries: 0,
+      onCompromised: () => {
+        entry.compromised = true;
+      },
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOCKED') return undefined;
+    throw e;
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(controlPath, 'utf8');
+  } catch (e) {
+    await unlock().catch(() => {});
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // finished by another runner
+    throw e;
+  }
+  try {
+    entry.control = parseControl(text);
+  } catch (e) {
+    if (e instanceof ControlParseError) {
+      quarantine(config, id);
+      await unlock().catch(() => {});
+      throw new MailError('internal', `corrupt control file ${controlPath}: ${e.message}; moved to Qf${id}`);
+    }
+    throw e;
+  }
+  entry.controlPath = controlPath;
+  entry.dataPath = queuePath(config, PREFIX.data, id);
+  entry.release = async () => {
+    await unlock().catch(() => {});
+  };
+  return entry;
+}
+
+/** Cross recipients' destinations off: appended journal records, made durable. */
+export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, failed: Array<[number, string]>): void {
+  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
+  const text = done.map(([i, k]) => journalDone(i, k)).join('') + failed.map(([i, k]) => journalFailed(i, k)).join('');
+  if (!text) return;
+  const fd = fs.openSync(entry.controlPath, 'a');
+  try {
+    fs.writeSync(fd, text);
+    fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (const [i, k] of done) addTo(entry.control.journal.done, i, k);
+  for (const [i, k] of failed) addTo(entry.control.journal.failed, i, k);
+}
+
+function addTo(map: Map<number, Set<string>>, i: number, k: string): void {
+  if (!map.has(i)) map.set(i, new Set());
+  map.get(i)!.add(k);
+}
+
+/** active -> deferred: rewrite the control file with the next try and the reason. */
+export function defer(config: Config, entry: ActiveEntry, update: Partial<Control>): void {
+  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
+  Object.assign(entry.control, update);
+  rewrite(config, entry.control);
+}
+
+function rewrite(config: Config, c: Control): void {
+  const tf = queuePath(config, PREFIX.temp, c.id);
+  fs.rmSync(tf, { force: true });
+  writeDurable(tf, serializeControl(c));
+  fs.renameSync(tf, queuePath(config, PREFIX.control, c.id));
+  fsyncDir(config.queueDir);
+}
+
+/** active -> gone: every recipient delivered or bounced. */
+export function finish(config: Config, entry: ActiveEntry): void {
+  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
+  fs.unlinkSync(entry.controlPath);
+  fs.rmSync(entry.dataPath, { force: true });
+}
+
+/** queued|deferred -> held (sendmail's hf prefix): no run touches it. */
+export function hold(config: Config, id: QueueId): void {
+  fs.renameSync(queuePath(config, PREFIX.control, id), queuePath(config, PREFIX.held, id));
+  fsyncDir(config.queueDir);
+}
+
+/** held -> queued. */
+export function unhold(config: Config, id: QueueId): void {
+  fs.renameSync(queuePath(config, PREFIX.held, id), queuePath(config, PREFIX.control, id));
+  fsyncDir(config.queueDir);
+}
+
+/** any -> corrupt (sendmail's Qf "lost" prefix): kept for a human, never deleted. */
+export function quarantine(config: Config, id: QueueId): void {
+  fs.renameSync(queuePath(config, PREFIX.control, id), queuePath(config, PREFIX.corrupt, id));
+  fsyncDir(config.queueDir);
+}
