@@ -77,6 +77,7 @@ export async function submit(config: Config, o: SendmailOptions): Promise<number
     now: new Date(),
     bareLocalDomain: config.hostname,
   });
+  for (const bad of prepared.badRecipients) process.stderr.write(`sendmail: ${bad.address}... ${bad.error}; not sent there\n`);
   const addresses = [...o.recipients.map((r) => qualify(r, config.hostname)), ...prepared.recipients];
   const seen = new Set<string>();
   const recipients: Recipient[] = [];

@@ -10,13 +10,14 @@
 // lock is per entry, and a runner skips what another holds.
 
 import type { Config } from '../config/index.ts';
-import { localDomains } from '../config/index.ts';
+import { formatDuration, localDomains } from '../config/index.ts';
 import { formatDelay, log } from '../log/index.ts';
 import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
-import { appendToFile, appendToMbox } from '../mailbox/index.ts';
-import { type DeliveryStatus, MailError, isTemporary, statusOf } from '../message/status.ts';
+import { appendToFile, appendToMbox, isStillThere } from '../mailbox/index.ts';
+import { type DeliveryStatus, FAILURES, MailError, isTemporary, statusOf } from '../message/status.ts';
 import {
   type ActiveEntry,
+  type Placement,
   activate,
   crossOff,
   defer,
@@ -24,7 +25,9 @@ import {
   listQueueIds,
   parseNotify,
   pickup,
+  placedKey,
   readData,
+  recordPlacement,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
 import { runProgram } from './program.ts';
@@ -148,6 +151,14 @@ function plan(ctx: Ctx, e: Loaded): void {
     }
     for (const d of dests) {
       if (c.journal.done.get(i)?.has(d.key) || c.journal.failed.get(i)?.has(d.key)) continue;
+      const placed = c.journal.placed.get(placedKey(i, d.key));
+      if (placed && isStillThere(placed)) {
+        // Written by a runner that died before crossing it off: delivered already.
+        log(ctx.config, c.id, `to=<${d.original}>, ${d.key}: found in ${placed.path} at ${placed.offset} after an interrupted run; not delivered again`);
+        e.attempts.push({ entry: e, rcpt: i, dest: d, result: 'ok' });
+        seen.add(d.key);
+        continue;
+      }
       if (seen.has(d.key)) {
         e.attempts.push({ entry: e, rcpt: i, dest: d, result: 'ok' }); // same target reached twice: once is enough
         continue;
@@ -178,6 +189,7 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
         ctx.config,
         d.user,
         list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data })),
+        { beforeWrite: (placed) => recordPlacements(list, placed) },
       );
       for (const a of list) a.result = 'ok';
     } catch (err) {
@@ -189,6 +201,16 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
     if (a.result === undefined) a.result = await deliverOne(ctx, a);
   }
   for (const e of batch) await settle(ctx, e, started);
+}
+
+function recordPlacements(list: Attempt[], placed: Placement[]): void {
+  const byEntry = new Map<Loaded, Array<[number, string, Placement]>>();
+  list.forEach((a, j) => {
+    const rows = byEntry.get(a.entry) ?? [];
+    rows.push([a.rcpt, a.dest.key, placed[j]]);
+    byEntry.set(a.entry, rows);
+  });
+  for (const [e, rows] of byEntry) recordPlacement(e.active, rows);
 }
 
 async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> {
@@ -221,8 +243,10 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
   }
 }
 
+const MAILER: Record<Destination['kind'], string> = { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error' };
+
 function mailerOf(d: Destination): string {
-  return { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error' }[d.kind];
+  return MAILER[d.kind];
 }
 
 function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
@@ -274,21 +298,21 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
       if (parseNotify(c.recipients[a.rcpt].notify).success) successes.push(a);
     } else if (!isTemporary(r)) failed.push(a);
     else if (expired) {
-      a.result = { status: '4.4.7', text: `Message could not be delivered for ${Math.round(config.queueReturnMs / 86_400_000)} days: ${r.text}`, remote: r.remote };
+      a.result = { status: FAILURES.expired.status, text: `Message could not be delivered for ${formatDuration(config.queueReturnMs)}: ${r.text}`, remote: r.remote };
       failed.push(a);
     } else later.push(a);
   }
   try {
     notify(ctx, e, failed, 'failed');
     notify(ctx, e, successes, 'delivered');
-    crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
     ctx.summary.tried++;
     ctx.summary.delivered += done.length;
     ctx.summary.bounced += failed.length;
     if (later.length === 0) {
-      finish(config, e.active);
+      finish(config, e.active); // nothing left: no need to cross anything off first
       return;
     }
+    crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
     ctx.summary.deferred += later.length;
     const first = later[0].result as DeliveryStatus;
     const update = {

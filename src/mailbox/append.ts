@@ -6,6 +6,7 @@
 // Mail to /dev/null is discarded unopened, as sendmail's mailfile() and
 // mail.local do, which lets file delivery refuse every non-regular file.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -13,23 +14,51 @@ import type { User } from '../config/users.ts';
 import { MailError, type Failure } from '../message/status.ts';
 import { asUser } from './creds.ts';
 import { acquireDotlock, acquireDotlockVia } from './dotlock.ts';
-import { formatMessage, type MboxMessage } from './format.ts';
+import { byteLength, formatMessage, type MboxMessage } from './format.ts';
 import { appendAllOrNothing, failureFor, syncDir } from './io.ts';
 import { openMailbox, type OpenMailbox, type OpenPolicy } from './safe-open.ts';
 import { ensureSpoolDir, isRoot, mailGroupGid, mboxPath } from './spool.ts';
 
 const DEV_NULL = '/dev/null';
 
+/** Where one message of a batch will sit, and a digest to recognise it there later. */
+export interface PlacedMessage {
+  path: string;
+  offset: number;
+  length: number;
+  digest: string;
+}
+
+export interface AppendHooks {
+  /**
+   * Called under the lock, just before the write, with each message's place.
+   * The queue runner records these so that a runner killed after the write and
+   * before crossing off can tell the mail arrived, instead of delivering twice.
+   */
+  beforeWrite?(placed: PlacedMessage[]): void;
+}
+
 /** Deliver `messages` to `user`'s spool mbox: all of them, or none. */
-export async function appendToMbox(config: Config, user: User, messages: MboxMessage[]): Promise<void> {
+export async function appendToMbox(config: Config, user: User, messages: MboxMessage[], hooks: AppendHooks = {}): Promise<void> {
   if (messages.length === 0) return;
   const file = mboxPath(config, user.name);
   ensureSpoolDir(config);
   const now = new Date();
-  const pieces = messages.flatMap((m) => formatMessage(m, now));
+  const perMessage = messages.map((m) => formatMessage(m, now));
+  const pieces = perMessage.flat();
   const lock = await acquireDotlock(file);
   try {
     const box = open(file, () => openMailbox(file, spoolPolicy(user)), 'mailbox-io');
+    if (hooks.beforeWrite) {
+      let offset = box.size;
+      hooks.beforeWrite(
+        perMessage.map((p) => {
+          const placed = { path: file, offset, length: byteLength(p), digest: digestOf(p) };
+          offset += placed.length;
+          return placed;
+        }),
+      );
+    }
     await writeAndClose(file, box, pieces, 'mailbox-io');
   } finally {
     lock.release();
@@ -92,5 +121,29 @@ async function writeAndClose(file: string, box: OpenMailbox, pieces: Buffer[], d
     });
   } finally {
     fs.closeSync(box.fd);
+  }
+}
+
+function digestOf(pieces: Buffer[]): string {
+  const h = createHash('sha256');
+  for (const p of pieces) h.update(p);
+  return h.digest('base64url');
+}
+
+/** True when `placed` names bytes that are in the file now, unchanged. */
+export function isStillThere(placed: PlacedMessage): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(placed.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return false;
+  }
+  try {
+    if (fs.fstatSync(fd).size < placed.offset + placed.length) return false;
+    const buf = Buffer.alloc(placed.length);
+    fs.readSync(fd, buf, 0, placed.length, placed.offset);
+    return digestOf([buf]) === placed.digest;
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -4,8 +4,8 @@
 // PATH. A lock whose ctime is over 5 minutes old is stale (mail.local's
 // LOCKTO_RM) and is broken; otherwise we wait with jittered exponential backoff
 // and give up with MailError('mailbox-locked') after timeoutMs (default 20 s,
-// Postfix's deliver_lock_attempts x deliver_lock_delay).
-// Not NFS-safe: O_EXCL over old NFS is not atomic and we use no link() trick.
+// Postfix's deliver_lock_attempts x deliver_lock_delay). Not NFS-safe: O_EXCL
+// on old NFS is not atomic, and we create without liblockfile's link() trick.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -54,16 +54,9 @@ export async function acquireDotlockVia(mboxPath: string, opts: DotlockOptions, 
   const staleMs = opts.staleMs ?? DOTLOCK_STALE_MS;
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
-    let made: fs.Stats | 'busy';
-    try {
-      made = via.run(() => tryCreate(lockPath));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      if (via.mayFail && MAY_FAIL_CODES.has(code)) return NO_LOCK;
-      throw new MailError(failureFor(e), `cannot create lock file: ${(e as Error).message}`, { file: lockPath, cause: e });
-    }
-    if (made !== 'busy') return held(lockPath, made, via.run);
-    if (via.run(() => breakIfStale(lockPath, staleMs))) continue;
+    const step = tryOnce(lockPath, staleMs, via);
+    if (step === 'retry') continue;
+    if (step !== 'wait') return step;
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new MailError('mailbox-locked', `mailbox is locked by another program (gave up after ${timeoutMs} ms)`, {
@@ -74,6 +67,31 @@ export async function acquireDotlockVia(mboxPath: string, opts: DotlockOptions, 
   }
 }
 
+/** One try: the lock, or 'retry' at once (a stale lock was broken), or 'wait'. */
+function tryOnce(lockPath: string, staleMs: number, via: DotlockVia): Dotlock | 'retry' | 'wait' {
+  let made: Identity | 'busy';
+  try {
+    made = via.run(() => tryCreate(lockPath));
+  } catch (e) {
+    if (via.mayFail && MAY_FAIL_CODES.has(codeOf(e))) return NO_LOCK;
+    const why = `cannot create lock file: ${(e as Error).message}`;
+    throw new MailError(failureFor(e), why, { file: lockPath, cause: e });
+  }
+  if (made !== 'busy') return held(lockPath, made, via.run);
+  try {
+    return via.run(() => breakIfStale(lockPath, staleMs)) ? 'retry' : 'wait';
+  } catch (e) {
+    // Not allowed to remove it: wait for its owner like everyone else.
+    if (MAY_FAIL_CODES.has(codeOf(e))) return 'wait';
+    const why = `cannot break stale lock file: ${(e as Error).message}`;
+    throw new MailError('mailbox-io', why, { file: lockPath, cause: e });
+  }
+}
+
+function codeOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? '';
+}
+
 /** "Equal jitter": half the exponential step, plus a random part of the other half. */
 function backoffMs(attempt: number): number {
   const step = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** attempt);
@@ -81,7 +99,7 @@ function backoffMs(attempt: number): number {
 }
 
 /** Create the lock file, or say 'busy' when one exists. */
-function tryCreate(lockPath: string): fs.Stats | 'busy' {
+function tryCreate(lockPath: string): Identity | 'busy' {
   let fd: number;
   try {
     fd = fs.openSync(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, LOCK_MODE);
@@ -95,7 +113,7 @@ function tryCreate(lockPath: string): fs.Stats | 'busy' {
     // The pid is a courtesy; on a full disk the empty lock still locks.
   }
   try {
-    return fs.fstatSync(fd);
+    return identityOf(fs.fstatSync(fd, { bigint: true }));
   } finally {
     fs.closeSync(fd);
   }
@@ -139,13 +157,25 @@ function breakIfStale(lockPath: string, staleMs: number): boolean {
   return same;
 }
 
-/** The handle of a lock we made; it removes only the file it created. */
-function held(lockPath: string, made: fs.Stats, run: Runner): Dotlock {
+/** What tells our lock file from a later one: inode numbers are reused at once (ext4, tmpfs). */
+interface Identity {
+  dev: bigint;
+  ino: bigint;
+  mtimeNs: bigint;
+}
+
+function identityOf(st: fs.BigIntStats): Identity {
+  return { dev: st.dev, ino: st.ino, mtimeNs: st.mtimeNs };
+}
+
+/** The handle of a lock we made; it removes or touches only the file it created. */
+function held(lockPath: string, made: Identity, run: Runner): Dotlock {
   let released = false;
+  let mine = made;
   const ours = (): boolean => {
     try {
-      const st = fs.lstatSync(lockPath);
-      return st.dev === made.dev && st.ino === made.ino;
+      const st = fs.lstatSync(lockPath, { bigint: true });
+      return st.dev === mine.dev && st.ino === mine.ino && st.mtimeNs === mine.mtimeNs;
     } catch {
       return false;
     }
@@ -162,7 +192,9 @@ function held(lockPath: string, made: fs.Stats, run: Runner): Dotlock {
       if (released) return;
       const now = new Date();
       run(() => {
-        if (ours()) fs.utimesSync(lockPath, now, now);
+        if (!ours()) return;
+        fs.utimesSync(lockPath, now, now);
+        mine = identityOf(fs.lstatSync(lockPath, { bigint: true }));
       });
     },
   };

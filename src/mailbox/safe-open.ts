@@ -77,7 +77,9 @@ function openExisting(file: string, before: fs.Stats, policy: OpenPolicy): OpenM
   }
   try {
     const st = fs.fstatSync(fd);
-    if (st.dev !== before.dev || st.ino !== before.ino) throw unsafe(policy, file, 'mailbox was replaced while being opened');
+    if (st.dev !== before.dev || st.ino !== before.ino) {
+      throw unsafe(policy, file, 'mailbox was replaced while being opened');
+    }
     checkExisting(file, st, policy);
     return { fd, size: st.size, created: false };
   } catch (e) {

@@ -68,7 +68,11 @@ class MboxScanner {
     while (pos < chunk.length) {
       const nl = chunk.indexOf(0x0a, pos);
       if (nl === -1) return this.keepHead(chunk.subarray(pos));
-      const head = this.carryLen === 0 ? chunk.subarray(pos, Math.min(nl + 1, pos + HEAD_MAX)) : this.joinHead(chunk.subarray(pos, nl + 1));
+      // A line wholly inside this chunk is looked at in place; one that began earlier, through the carry.
+      const head =
+        this.carryLen === 0
+          ? chunk.subarray(pos, Math.min(nl + 1, pos + HEAD_MAX))
+          : this.joinHead(chunk.subarray(pos, nl + 1));
       this.line(this.lineStart, base + nl + 1, head, true);
       this.lineStart = base + nl + 1;
       this.carryLen = 0;
@@ -140,7 +144,7 @@ async function openForRead(file: string): Promise<{ fh: fs.promises.FileHandle; 
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw new MailError('mailbox-unsafe', 'mailbox is a symbolic link', { file });
-    throw Object.assign(e as Error, { file });
+    throw e; // ENOENT and the like, with the path in the message, for the caller to judge
   }
   const st = await fh.stat();
   if (!st.isFile()) {

@@ -57,17 +57,16 @@ interface Token {
 const SPECIALS = '<>@,;:';
 const WORD_STOP = ' \t\r\n"()[]<>@,;:';
 
-/** Read a delimited run ("...", (...), [...]); unterminated runs end at the end. */
-function readDelimited(s: string, start: number, close: string, nests: boolean): number {
+/** Read a delimited run ("...", (...), [...]): its end, and whether it was closed. */
+function readDelimited(s: string, start: number, close: string, nests: boolean): [number, boolean] {
   let depth = 1;
-  let i = start + 1;
-  for (; i < s.length; i++) {
+  for (let i = start + 1; i < s.length; i++) {
     const c = s[i];
     if (c === '\\') i++;
     else if (nests && c === '(') depth++;
-    else if (c === close && --depth === 0) return i + 1;
+    else if (c === close && --depth === 0) return [i + 1, true];
   }
-  return s.length;
+  return [s.length, false]; // unterminated: it runs to the end of the value
 }
 
 function tokenize(s: string): Token[] {
@@ -82,27 +81,30 @@ function tokenize(s: string): Token[] {
       continue;
     }
     let end: number;
+    let closed = true;
     let kind: TokenKind;
-    if (c === '"') [kind, end] = ['quoted', readDelimited(s, i, '"', false)];
-    else if (c === '(') [kind, end] = ['comment', readDelimited(s, i, ')', true)];
-    else if (c === '[') [kind, end] = ['literal', readDelimited(s, i, ']', false)];
+    if (c === '"') [kind, [end, closed]] = ['quoted', readDelimited(s, i, '"', false)];
+    else if (c === '(') [kind, [end, closed]] = ['comment', readDelimited(s, i, ')', true)];
+    else if (c === '[') [kind, [end, closed]] = ['literal', readDelimited(s, i, ']', false)];
     else if (SPECIALS.includes(c) || c === ')' || c === ']') [kind, end] = ['special', i + 1];
     else {
       end = i + 1;
       while (end < s.length && !WORD_STOP.includes(s[end])) end++;
       kind = 'word';
     }
-    out.push({ kind, text: tokenText(kind, s.slice(i, end)), space });
+    out.push({ kind, text: tokenText(kind, s.slice(i, end), closed), space });
     space = false;
     i = end;
   }
   return out;
 }
 
-function tokenText(kind: TokenKind, raw: string): string {
-  if (kind === 'quoted' && (raw.length < 2 || !raw.endsWith('"') || raw.endsWith('\\"'))) return raw + '"';
-  if (kind === 'comment') return unescape(raw.slice(1, raw.endsWith(')') ? -1 : undefined)).trim();
-  return raw;
+/** Quoted strings keep their quotes (closed if need be); comments give their inner text. */
+function tokenText(kind: TokenKind, raw: string, closed: boolean): string {
+  if (closed) return kind === 'comment' ? unescape(raw.slice(1, -1)).trim() : raw;
+  if (kind === 'quoted') return raw + (/(^|[^\\])(\\\\)*\\$/.test(raw) ? '\\"' : '"'); // a last lone \ must not eat the quote
+  if (kind === 'literal') return raw + ']';
+  return unescape(raw.slice(1)).trim();
 }
 
 function unescape(s: string): string {

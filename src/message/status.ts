@@ -55,7 +55,7 @@ export const FAILURES = {
   'message-too-big': { reply: 552, status: '5.3.4', exit: EX.DATAERR, text: 'Message too big' },
   'remote-temp': { reply: 451, status: '4.4.1', exit: EX.TEMPFAIL, text: 'Deferred' },
   'remote-perm': { reply: 550, status: '5.0.0', exit: EX.UNAVAILABLE, text: 'Remote host rejected' },
-  'expired': { reply: 554, status: '4.4.7', exit: EX.UNAVAILABLE, text: 'Message could not be delivered in time' },
+  'expired': { reply: 554, status: '5.4.7', exit: EX.UNAVAILABLE, text: 'Message could not be delivered in time' },
   'queue-write': { reply: 451, status: '4.3.0', exit: EX.TEMPFAIL, text: 'Cannot write queue file' },
   'not-allowed': { reply: 550, status: '5.7.1', exit: EX.NOPERM, text: 'Not allowed' },
   'config': { reply: 451, status: '4.3.5', exit: EX.CONFIG, text: 'Configuration error' },

@@ -18,11 +18,20 @@ export interface Recipient {
   notify?: string;
 }
 
+export interface Placement {
+  path: string;
+  offset: number;
+  length: number;
+  digest: string;
+}
+
 export interface Journal {
   /** rcpt index -> destination keys delivered. */
   done: Map<number, Set<string>>;
   /** rcpt index -> destination keys failed permanently (already bounced). */
   failed: Map<number, Set<string>>;
+  /** "rcpt\tkey" -> where an mbox append about to happen put the message. */
+  placed: Map<string, Placement>;
 }
 
 export interface Control {
@@ -64,7 +73,20 @@ export function serializeControl(c: Control): string {
   for (const r of c.recipients) out.push(`R${field(r.notify ?? '')}\t${field(r.orcpt ?? '')}\t${field(r.address)}`);
   for (const [i, keys] of c.journal.done) for (const k of keys) out.push(journalDone(i, k).slice(0, -1));
   for (const [i, keys] of c.journal.failed) for (const k of keys) out.push(journalFailed(i, k).slice(0, -1));
+  for (const [ik, p] of c.journal.placed) {
+    const [i, k] = ik.split('\t');
+    out.push(journalPlaced(Number(i), k, p).slice(0, -1));
+  }
   return out.join('\n') + '\n';
+}
+
+export function placedKey(rcpt: number, key: string): string {
+  return `${rcpt}\t${key}`;
+}
+
+/** Intent: this destination's copy is about to be written there (see transition.recordPlacement). */
+export function journalPlaced(rcpt: number, key: string, p: Placement): string {
+  return `P${rcpt}\t${field(key)}\t${p.offset}\t${p.length}\t${p.digest}\t${field(p.path)}\n`;
 }
 
 export function journalDone(rcpt: number, key: string): string {
@@ -95,7 +117,7 @@ export function parseControl(text: string): Control {
     flags: '',
     size: 0,
     recipients: [],
-    journal: { done: new Map(), failed: new Map() },
+    journal: { done: new Map(), failed: new Map(), placed: new Map() },
   };
   let sawSender = false;
   for (const line of lines.slice(1)) {
@@ -129,6 +151,12 @@ export function parseControl(text: string): Control {
         const map = line[0] === 'X' ? c.journal.done : c.journal.failed;
         if (!map.has(i)) map.set(i, new Set());
         map.get(i)!.add(v.slice(tab + 1));
+        break;
+      }
+      case 'P': {
+        const [i, key, offset, length, digest, file] = v.split('\t');
+        if (file === undefined) throw new ControlParseError(`bad placement record "${line}"`);
+        c.journal.placed.set(placedKey(num(i, line), key), { path: file, offset: num(offset, line), length: num(length, line), digest });
         break;
       }
       default:

@@ -87,7 +87,7 @@ function controlFor(m: NewMessage, id: QueueId): Control {
     flags: m.flags ?? '',
     size: m.data.length,
     recipients: m.recipients,
-    journal: { done: new Map(), failed: new Map() },
+    journal: { done: new Map(), failed: new Map(), placed: new Map() },
   };
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { type Control, ControlParseError, journalDone, journalFailed, parseControl, serializeControl } from './control.ts';
+import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, parseControl, placedKey, serializeControl } from './control.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
 
@@ -114,6 +114,23 @@ export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, fail
   }
   for (const [i, k] of done) addTo(entry.control.journal.done, i, k);
   for (const [i, k] of failed) addTo(entry.control.journal.failed, i, k);
+}
+
+/**
+ * Record where mbox copies are about to be written, before the write. Not
+ * fsync'd: it guards against a runner killed between the mailbox's fsync and
+ * the cross-off (the page cache survives SIGKILL); the next runner finds the
+ * bytes there (isStillThere) and crosses off instead of delivering again.
+ */
+export function recordPlacement(entry: ActiveEntry, placed: Array<[number, string, Placement]>): void {
+  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
+  const fd = fs.openSync(entry.controlPath, 'a');
+  try {
+    fs.writeSync(fd, placed.map(([i, k, p]) => journalPlaced(i, k, p)).join(''));
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (const [i, k, p] of placed) entry.control.journal.placed.set(placedKey(i, k), p);
 }
 
 function addTo(map: Map<number, Set<string>>, i: number, k: string): void {

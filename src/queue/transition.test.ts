@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { loadConfig } from '../config/index.ts';
+import { parseControl, serializeControl } from './control.ts';
+import { activate, crossOff, defer, enqueue, finish, hold, listQueue, listQueueIds, newQueueId, unhold } from './index.ts';
+import { TRANSITIONS } from './state.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-queue-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+fs.writeFileSync(path.join(dir, 'c.conf'), `queue_dir = ${dir}/q\nlog_file = ${dir}/log\nqueue_lock_stale = 2s\n`);
+const config = loadConfig({ file: path.join(dir, 'c.conf') });
+
+const msg = (n: number) => ({
+  sender: 'a@x.test',
+  submitter: 'a',
+  recipients: [{ address: `r${n}@x.test` }, { address: 'r2@x.test', notify: 'SUCCESS', orcpt: 'rfc822;R2@x.test' }],
+  data: Buffer.from(`Subject: ${n}\n\nbody ${n}\n`),
+});
+
+test('queue ids are 14 characters, unique and sorted by time', () => {
+  const ids = Array.from({ length: 500 }, () => newQueueId());
+  assert.equal(new Set(ids).size, 500);
+  assert.ok(ids.every((i) => i.length === 14));
+  const a = newQueueId(new Date('2026-01-01T00:00:00Z'));
+  const b = newQueueId(new Date('2026-01-01T00:00:01Z'));
+  assert.ok(a < b);
+});
+
+test('control file round trip, journal records and a torn last line', () => {
+  const id = enqueue(config, msg(1));
+  const text = fs.readFileSync(path.join(config.queueDir, `qf${id}`), 'utf8');
+  const c = parseControl(text);
+  assert.equal(c.sender, 'a@x.test');
+  assert.equal(c.recipients[1].orcpt, 'rfc822;R2@x.test');
+  assert.equal(serializeControl(c), text);
+  const torn = parseControl(text + 'X0\tlocal:r1\nX1\tloc');
+  assert.deepEqual([...torn.journal.done.get(0)!], ['local:r1']);
+  assert.equal(torn.journal.done.get(1), undefined);
+});
+
+test('activate locks; a second activate is refused; crossOff, defer, finish', async () => {
+  const id = enqueue(config, msg(2));
+  const a = await activate(config, id);
+  assert.ok(a);
+  assert.equal(await activate(config, id), undefined, 'locked entry must not be taken twice');
+  assert.equal(listQueue(config).find((q) => q.id === id)?.state, 'active');
+  crossOff(a, [[0, 'local:r2']], []);
+  defer(config, a, { attempts: 1, nextTry: Date.now() + 60_000, reason: 'Deferred: test' });
+  await a.release();
+  const listed = listQueue(config).find((q) => q.id === id)!;
+  assert.equal(listed.state, 'deferred');
+  assert.equal(listed.control!.reason, 'Deferred: test');
+  assert.ok(listed.control!.journal.done.get(0)!.has('local:r2'));
+  const b = (await activate(config, id))!;
+  finish(config, b);
+  await b.release();
+  assert.ok(!fs.existsSync(path.join(config.queueDir, `qf${id}`)));
+  assert.ok(!fs.existsSync(path.join(config.queueDir, `df${id}`)));
+});
+
+test('hold and unhold move the entry out of and back into runs', () => {
+  const id = enqueue(config, msg(3));
+  hold(config, id);
+  assert.ok(!listQueueIds(config).includes(id));
+  assert.equal(listQueue(config).find((q) => q.id === id)?.state, 'held');
+  unhold(config, id);
+  assert.ok(listQueueIds(config).includes(id));
+});
+
+test('every state in the transition table is reachable from writing', () => {
+  const reach = new Set(['writing']);
+  for (let i = 0; i < TRANSITIONS.length; i++) for (const [from, to] of TRANSITIONS) if (reach.has(from)) reach.add(to);
+  assert.deepEqual([...reach].sort(), ['active', 'corrupt', 'deferred', 'held', 'queued', 'writing']);
+});
+
+test('SIGKILL at any instant of enqueue leaves whole entries or nothing', async () => {
+  const qdir = path.join(dir, 'killq');
+  const conf = path.join(dir, 'kill.conf');
+  fs.writeFileSync(conf, `queue_dir = ${qdir}\nlog_file = ${dir}/log\n`);
+  const script = `
+    import { loadConfig } from ${JSON.stringify(path.resolve('src/config/index.ts'))};
+    import { enqueue } from ${JSON.stringify(path.resolve('src/queue/index.ts'))};
+    const config = loadConfig({ file: ${JSON.stringify(conf)} });
+    const data = Buffer.alloc(200000, 120);
+    for (let i = 0; ; i++) enqueue(config, { sender: 's@x', submitter: 's', recipients: [{ address: 'r@x' }], data });
+  `;
+  const file = path.join(dir, 'killer.mts');
+  fs.writeFileSync(file, script);
+  for (let round = 0; round < 8; round++) {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 700 + round * 97));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+  }
+  const names = fs.readdirSync(qdir);
+  const committed = names.filter((n) => n.startsWith('qf'));
+  assert.ok(committed.length > 0, 'the child committed something before being killed');
+  for (const qf of committed) {
+    const id = qf.slice(2);
+    const c = parseControl(fs.readFileSync(path.join(qdir, qf), 'utf8'));
+    assert.equal(c.id, id);
+    assert.equal(fs.statSync(path.join(qdir, `df${id}`)).size, 200000, `df${id} must be whole`);
+  }
+});
