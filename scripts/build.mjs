@@ -9,6 +9,8 @@ const entries = fs
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && fs.readFileSync(`src/cli/${f}`, 'utf8').includes('@entry'))
   .map((f) => `src/cli/${f}`);
 
+fs.rmSync('dist', { recursive: true, force: true });
+
 await build({
   entryPoints: entries,
   outdir: 'dist',

@@ -82,4 +82,7 @@ export async function main(argv: string[], invokedAs = 'sendmail'): Promise<void
     code = errorExit(invokedAs, err);
   }
   process.exitCode = code;
+  // A one-shot command is done: do not let a stray handle keep cron's sendmail alive.
+  // (The daemon modes return only when they stop.) stdout and stderr are synchronous on Linux.
+  process.exit(code);
 }

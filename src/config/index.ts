@@ -5,6 +5,7 @@
 // with EX_CONFIG (78) through MailError('config').
 
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MailError } from '../message/status.ts';
@@ -42,10 +43,57 @@ export interface Config {
   programTimeoutMs: number;
   maxHopCount: number;
   maxMessageSize: number;
+  /** The SMTP listeners' addresses (src/server). */
+  smtpListen: ListenAddress[];
+  submissionListen: ListenAddress[];
+  /** CIDRs whose clients may relay ("127.0.0.0/8", "::1/128"). */
+  relayNetworks: string[];
+  passwdFile: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  smtpVrfy: boolean;
+  smtpExpn: boolean;
+  maxRecipients: number;
+  smtpTimeoutMs: number;
+  smtpStressTimeoutMs: number;
+  smtpMaxErrors: number;
+  smtpMaxClients: number;
+  smtpMaxClientsPerIp: number;
+  /** sendmail's mailertable: per-domain routes for remote mail. */
+  transportMap: string;
+  /** '' or a nexthop ("[host]:port", "host") that takes all remote mail. */
+  smartHost: string;
+  /** Resolvers as "address:port" ("[::1]:53"); empty = the system's. */
+  dnsServers: string[];
+  dnsTimeoutMs: number;
+  remoteConcurrency: number;
+  smtpTlsLevel: 'none' | 'may' | 'encrypt' | 'verify';
+  smtpTimeouts: SmtpTimeouts;
   /** Raw values, for keys later issues add and for `sendmail -d0` style dumps. */
   raw: Record<Key, string>;
   /** The -O overrides given, passed on to child processes. */
   overrides: Record<string, string>;
+}
+
+/** Time limits of the SMTP client, one per stage of a session (Postfix's smtp_*_timeout). */
+export interface SmtpTimeouts {
+  connect: number;
+  helo: number;
+  starttls: number;
+  mail: number;
+  rcpt: number;
+  dataInit: number;
+  dataXfer: number;
+  dataDone: number;
+  quit: number;
+}
+
+export const TLS_LEVELS = ['none', 'may', 'encrypt', 'verify'] as const;
+
+/** One listening address: "0.0.0.0:25" or "[::1]:2525" parsed. */
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 export interface LoadOptions {
@@ -150,6 +198,20 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
     default:
       break;
   }
+  if (key === 'dns_servers' && v !== '' && !splitList(v).every(isServerAddress)) {
+    bad('expected a list of resolver addresses, e.g. "127.0.0.1:5353, [::1]:53"');
+  }
+  if (key === 'smart_host' && v !== '' && !/^(smtp:)?(\[[^\]\s]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(v)) {
+    bad('expected "[host]:port", "[host]", "host" or "host:port"');
+  }
+  if (key === 'smtp_tls_security_level' && !(TLS_LEVELS as readonly string[]).includes(v)) {
+    bad('must be none, may, encrypt or verify');
+  }
+  if (key === 'remote_concurrency' && Number(v) < 1) bad('must be at least 1');
+  if ((key === 'smtp_listen' || key === 'submission_listen') && !splitList(v).every((a) => parseListenAddress(a))) {
+    bad('expected a list of "address:port", IPv6 as "[::1]:port"');
+  }
+  if (key === 'relay_networks' && !splitList(v).every(isCidr)) bad('expected a list of networks, e.g. "127.0.0.0/8, ::1/128"');
   if (key === 'delivery_mode' && !['background', 'interactive', 'queue'].includes(v)) {
     bad('must be background, interactive or queue');
   }
@@ -160,6 +222,33 @@ export function parseBytes(v: string): number | undefined {
   if (!m) return undefined;
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()] ?? 1;
   return Number(m[1]) * mult;
+}
+
+/** A list value: items separated by commas and/or white space. */
+export function splitList(v: string): string[] {
+  return v.split(/[\s,]+/).filter((x) => x !== '');
+}
+
+/** "1.2.3.4", "1.2.3.4:53", "::1" or "[::1]:53": what node:dns setServers() takes. */
+function isServerAddress(s: string): boolean {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([^:]+)(?::(\d{1,5}))?$/.exec(s);
+  if (m) return net.isIP(m[1]) !== 0 && (m[2] === undefined || Number(m[2]) <= 65535);
+  return net.isIP(s) === 6;
+}
+
+/** "0.0.0.0:25" or "[::]:25"; undefined when malformed. Port 0 lets the system choose. */
+export function parseListenAddress(s: string): ListenAddress | undefined {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:\[\]]+):(\d{1,5})$/.exec(s);
+  if (!m || net.isIP(m[1]) === 0 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** "10.0.0.0/8", "::1/128", or a bare address (a network of one). */
+function isCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split('/');
+  const family = net.isIP(addr);
+  if (family === 0 || extra !== undefined) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }
 
 export function parseBool(v: string): boolean {
@@ -192,6 +281,37 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     programTimeoutMs: dur('program_timeout'),
     maxHopCount: Number(raw.max_hop_count),
     maxMessageSize: parseBytes(raw.max_message_size) as number,
+    smtpListen: splitList(raw.smtp_listen).map((a) => parseListenAddress(a) as ListenAddress),
+    submissionListen: splitList(raw.submission_listen).map((a) => parseListenAddress(a) as ListenAddress),
+    relayNetworks: splitList(raw.relay_networks),
+    passwdFile: raw.passwd_file,
+    tlsCertFile: raw.tls_cert_file,
+    tlsKeyFile: raw.tls_key_file,
+    smtpVrfy: parseBool(raw.smtp_vrfy),
+    smtpExpn: parseBool(raw.smtp_expn),
+    maxRecipients: Number(raw.max_recipients),
+    smtpTimeoutMs: dur('smtp_timeout'),
+    smtpStressTimeoutMs: dur('smtp_stress_timeout'),
+    smtpMaxErrors: Number(raw.smtp_max_errors),
+    smtpMaxClients: Number(raw.smtp_max_clients),
+    smtpMaxClientsPerIp: Number(raw.smtp_max_clients_per_ip),
+    transportMap: raw.transport_map,
+    smartHost: raw.smart_host,
+    dnsServers: splitList(raw.dns_servers),
+    dnsTimeoutMs: dur('dns_timeout'),
+    remoteConcurrency: Number(raw.remote_concurrency),
+    smtpTlsLevel: raw.smtp_tls_security_level as Config['smtpTlsLevel'],
+    smtpTimeouts: {
+      connect: dur('smtp_connect_timeout'),
+      helo: dur('smtp_helo_timeout'),
+      starttls: dur('smtp_starttls_timeout'),
+      mail: dur('smtp_mail_timeout'),
+      rcpt: dur('smtp_rcpt_timeout'),
+      dataInit: dur('smtp_data_init_timeout'),
+      dataXfer: dur('smtp_data_xfer_timeout'),
+      dataDone: dur('smtp_data_done_timeout'),
+      quit: dur('smtp_quit_timeout'),
+    },
     raw,
     overrides,
   };

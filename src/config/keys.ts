@@ -36,6 +36,37 @@ export const KEYS = {
   program_timeout: same('duration', '1h'),
   max_hop_count: same('count', '25'),
   max_message_size: same('bytes', '50000000'),
+  // The SMTP listeners (src/server). Listen lists are "addr:port", IPv6 as "[::1]:port".
+  smtp_listen: { kind: 'list', root: '0.0.0.0:25, [::]:25', user: '127.0.0.1:2525' },
+  submission_listen: same('list', ''), // '' = no submission listener; "0.0.0.0:587" for one
+  relay_networks: same('list', '127.0.0.0/8, ::1/128'),
+  passwd_file: { kind: 'path', root: '/etc/mail/passwd', user: '$D/etc/passwd' },
+  tls_cert_file: { kind: 'path', root: '/etc/mail/tls/mailtk.crt', user: '$D/etc/tls/mailtk.crt' },
+  tls_key_file: { kind: 'path', root: '/etc/mail/tls/mailtk.key', user: '$D/etc/tls/mailtk.key' },
+  smtp_vrfy: same('bool', 'no'),
+  smtp_expn: same('bool', 'no'),
+  max_recipients: same('count', '100'), // RFC 5321 4.5.3.1.8: at least 100
+  smtp_timeout: same('duration', '5m'), // RFC 5321 4.5.3.2.7: the server waits at least 5 minutes
+  smtp_stress_timeout: same('duration', '10s'), // the idle limit once the listener is 3/4 full
+  smtp_max_errors: same('count', '20'),
+  smtp_max_clients: same('count', '100'),
+  smtp_max_clients_per_ip: same('count', '50'), // Postfix's smtpd_client_connection_count_limit
+  // Remote delivery (src/deliver/remote.ts); timeouts and their defaults are Postfix's smtp_*_timeout.
+  transport_map: { kind: 'path', root: '/etc/mail/mailertable', user: '$D/etc/mailertable' },
+  smart_host: same('string', ''), // '' = none; "[host]:port" or "host"
+  dns_servers: same('list', ''), // '' = the system's resolvers; else "address:port" list
+  dns_timeout: same('duration', '10s'),
+  remote_concurrency: same('count', '20'),
+  smtp_tls_security_level: same('string', 'may'), // none | may | encrypt | verify
+  smtp_connect_timeout: same('duration', '30s'),
+  smtp_helo_timeout: same('duration', '5m'),
+  smtp_starttls_timeout: same('duration', '5m'),
+  smtp_mail_timeout: same('duration', '5m'),
+  smtp_rcpt_timeout: same('duration', '5m'),
+  smtp_data_init_timeout: same('duration', '2m'),
+  smtp_data_xfer_timeout: same('duration', '3m'),
+  smtp_data_done_timeout: same('duration', '10m'),
+  smtp_quit_timeout: same('duration', '5m'),
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;

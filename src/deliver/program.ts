@@ -7,6 +7,7 @@
 // a program may run twice if mailtk dies after it ran and before crossing off.
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import type { User } from '../config/users.ts';
 import { EX, MailError } from '../message/status.ts';
 
@@ -21,12 +22,21 @@ export interface ProgramJob {
 
 const OUTPUT_LIMIT = 2000;
 
+/** The user's home when it exists (nobody's, /nonexistent, does not), else /. */
+function usableDir(dir: string): string {
+  try {
+    return dir && fs.statSync(dir).isDirectory() ? dir : '/';
+  } catch {
+    return '/';
+  }
+}
+
 export function runProgram(job: ProgramJob): Promise<void> {
   const root = process.geteuid?.() === 0;
   const [local, domain = ''] = job.recipient.split(/@(?=[^@]*$)/);
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', job.command], {
-      cwd: job.runAs.home || '/',
+      cwd: usableDir(job.runAs.home),
       env: {
         PATH: '/usr/local/bin:/usr/bin:/bin',
         HOME: job.runAs.home,
@@ -52,7 +62,13 @@ export function runProgram(job: ProgramJob): Promise<void> {
     // A program that does not read all its input is not an error (sendmail's rule).
     child.stdin.on('error', () => {});
     child.stdin.end(job.input);
-    child.on('error', (e) => reject(new MailError('program-tempfail', `cannot run ${job.command}: ${e.message}`)));
+    child.on('error', (e) => {
+      // A child that never started leaves its pipes open: close them, or they hold the process.
+      child.stdin.destroy();
+      child.stdout.destroy();
+      child.stderr.destroy();
+      reject(new MailError('program-tempfail', `cannot run ${job.command}: ${e.message}`));
+    });
     child.on('close', (code, signal) => {
       const said = output.trim().split('\n').slice(0, 3).join('; ').slice(0, 300);
       if (code === 0) resolve();

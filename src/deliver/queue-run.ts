@@ -32,6 +32,7 @@ import {
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
 import { runProgram } from './program.ts';
 import { frameForProgram } from './frame.ts';
+import type { RemoteJob, RemoteRecipient } from './remote.ts';
 
 export interface RunOptions {
   ids?: string[];
@@ -57,6 +58,9 @@ interface Attempt {
   rcpt: number;
   dest: Destination;
   result?: DeliveryStatus | 'ok';
+  /** For remote attempts: the log's relay= and the server's words on accepting. */
+  relay?: string;
+  reply?: string;
 }
 
 interface Loaded {
@@ -197,10 +201,66 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
       for (const a of list) a.result = s;
     }
   }
-  for (const a of all) {
-    if (a.result === undefined) a.result = await deliverOne(ctx, a);
+  await deliverRemoteAttempts(ctx, all);
+  crossOffNow(ctx, all.filter((a) => a.dest.kind === 'remote' && a.result === 'ok'));
+  // Then entry by entry: its programs and files, then settle it at once, so a
+  // runner killed later in the batch leaves the finished entries finished.
+  for (const e of batch) {
+    for (const a of e.attempts) {
+      if (a.result !== undefined) continue;
+      a.result = await deliverOne(ctx, a);
+      // Crossed off one by one: a runner killed later repeats none of them.
+      if (a.result === 'ok') crossOffNow(ctx, [a]);
+    }
+    await settle(ctx, e, started);
   }
-  for (const e of batch) await settle(ctx, e, started);
+}
+
+/** Make these successes durable in their entries' journals before anything else runs. */
+function crossOffNow(ctx: Ctx, attempts: Attempt[]): void {
+  const byEntry = new Map<Loaded, Array<[number, string]>>();
+  for (const a of attempts) byEntry.set(a.entry, [...(byEntry.get(a.entry) ?? []), [a.rcpt, a.dest.key]]);
+  for (const [e, rows] of byEntry) {
+    try {
+      crossOff(e.active, rows, []);
+    } catch (err) {
+      log(ctx.config, e.active.control.id, `SYSERR: cannot cross off: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Hand every remote attempt of the batch to deliverRemote at once, one job
+ * per queue entry, so that it can group recipients by destination. ORCPT is
+ * the sender's, else the address before aliasing when it changed.
+ */
+async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
+  const jobs = new Map<Loaded, RemoteJob>();
+  const attemptOf = new Map<RemoteRecipient, Attempt>();
+  for (const a of all) {
+    if (a.result !== undefined || a.dest.kind !== 'remote') continue;
+    const c = a.entry.active.control;
+    const r = c.recipients[a.rcpt];
+    let job = jobs.get(a.entry);
+    if (!job) {
+      job = { id: c.id, sender: c.sender, recipients: [], data: a.entry.data, envid: c.envid, ret: c.ret, bodyType: c.bodyType };
+      jobs.set(a.entry, job);
+    }
+    const orcpt = r.orcpt ?? (r.address === a.dest.address ? undefined : `rfc822;${r.address}`);
+    const rr: RemoteRecipient = { address: a.dest.address, notify: r.notify, orcpt };
+    job.recipients.push(rr);
+    attemptOf.set(rr, a);
+  }
+  if (jobs.size === 0) return;
+  // Loaded on demand: local-only runs (sendmail -odi) need no TLS, DNS or sockets.
+  const { deliverRemote } = await import('./remote.ts');
+  const outcomes = await deliverRemote(ctx.config, [...jobs.values()]);
+  for (const [rr, a] of attemptOf) {
+    const o = outcomes.get(rr)!;
+    a.result = o.result;
+    a.relay = o.relay;
+    a.reply = o.reply;
+  }
 }
 
 function recordPlacements(list: Attempt[], placed: Placement[]): void {
@@ -232,7 +292,7 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
         await appendToFile(d.path, d.runAs, { sender: c.sender, recipient: d.original, data: a.entry.data });
         return 'ok';
       case 'remote':
-        return { status: '4.4.0', text: `no transport for remote recipient ${d.address} (remote delivery is not configured)` };
+        return { status: '4.3.0', text: `remote recipient ${d.address} was not handed to remote delivery` };
       case 'error':
         return d.status;
       default:
@@ -252,14 +312,16 @@ function mailerOf(d: Destination): string {
 function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
   const c = a.entry.active.control;
   const r = a.result!;
-  const to = a.dest.kind === 'program' ? `"|${a.dest.command}"` : a.dest.kind === 'file' ? a.dest.path : `<${'address' in a.dest ? a.dest.address : a.dest.original}>`;
-  const stat = r === 'ok' ? 'Sent' : isTemporary(r) ? `Deferred: ${r.text}` : r.text;
+  const d = a.dest;
+  const to = d.kind === 'program' ? `"|${d.command}"` : d.kind === 'file' ? d.path : `<${d.address}>`;
+  const stat = r === 'ok' ? (a.reply ? `Sent (${a.reply})` : 'Sent') : isTemporary(r) ? `Deferred: ${r.text}` : r.text;
   log(ctx.config, c.id, [
     ['to', to],
     ['ctladdr', to === `<${a.dest.original}>` ? undefined : `<${a.dest.original}>`],
     ['delay', formatDelay(Date.now() - c.arrival)],
     ['xdelay', formatDelay(Date.now() - started)],
     ['mailer', mailerOf(a.dest)],
+    ['relay', a.relay],
     ['dsn', r === 'ok' ? '2.0.0' : r.status],
     ['stat', stat],
   ]);
@@ -277,6 +339,7 @@ function dsnRecipient(a: Attempt, action: DsnRecipient['action'], s: DeliverySta
     status: ok ? '2.0.0' : s.status,
     text: ok ? 'Delivered' : s.text,
     remote: ok ? undefined : s.remote,
+    remoteMta: ok ? undefined : s.remoteMta,
   };
 }
 

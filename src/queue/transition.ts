@@ -8,7 +8,6 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, parseControl, placedKey, serializeControl } from './control.ts';
@@ -60,6 +59,8 @@ export async function activate(config: Config, id: QueueId): Promise<ActiveEntry
   const controlPath = queuePath(config, PREFIX.control, id);
   let unlock: () => Promise<void>;
   const entry = { compromised: false } as ActiveEntry;
+  // Loaded here, not at the top: sendmail's submission path never locks an entry.
+  const { default: lockfile } = await import('proper-lockfile');
   try {
     unlock = await lockfile.lock(controlPath, {
       realpath: false,

@@ -1,0 +1,175 @@
+// newaliases' work: rebuild the alias database (alias_db) from the aliases(5)
+// source (alias_file). Owns every write to alias_db. Guarantees that the
+// database is replaced whole or not at all: it is written under a temporary
+// name in the same directory by one LMDB transaction, fsync'd, then renamed
+// into place, while proper-lockfile keeps a second newaliases out. A source
+// with errors leaves the old database untouched and throws one MailError
+// listing every error as file:line: message (sendmail lists them too).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { Config } from '../config/index.ts';
+import { MailError } from '../message/status.ts';
+import { buildBuckets, type Built } from './builder.ts';
+import { FORMAT, META_KEY, bucketKey, type Meta } from './format.ts';
+import { createDatabase } from './lmdb.ts';
+
+export interface CompileOptions {
+  /** Called now and then with the number of aliases read so far. */
+  onProgress?: (done: number) => void;
+}
+
+export interface CompileResult {
+  /** The source file compiled. */
+  file: string;
+  count: number;
+  /** sendmail's statistics: the longest right-hand side and the bytes of all names and right-hand sides. */
+  longest: number;
+  total: number;
+  warnings: string[];
+}
+
+/** The parse errors of a failed compile, for callers that print them one per line. */
+export class AliasFileError extends MailError {
+  constructor(
+    readonly file: string,
+    readonly errors: Array<{ line: number; message: string }>,
+  ) {
+    super('config', errors.map((e) => `${file}:${e.line}: ${e.message}`).join('\n'));
+  }
+}
+
+const LOCK_WAIT = { retries: 25, minTimeout: 100, maxTimeout: 1000 }; // about 20 s
+
+export async function compileAliases(config: Config, opts: CompileOptions = {}): Promise<CompileResult> {
+  const lock = await lockDatabase(config.aliasDb);
+  try {
+    const source = readSource(config.aliasFile);
+    const built = buildBuckets(source.bytes, config.aliasFile, { onProgress: opts.onProgress });
+    if (built.errors.length > 0) throw new AliasFileError(config.aliasFile, built.errors);
+    await writeDatabase(config.aliasDb, built, metaOf(config.aliasFile, source.stat, built), lock);
+    return { file: config.aliasFile, count: built.count, longest: built.longest, total: built.total, warnings: built.warnings };
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+interface Lock {
+  release(): Promise<void>;
+  /** Set when proper-lockfile found the lock taken over (this process stalled past `stale`). */
+  lost: Error | undefined;
+}
+
+async function lockDatabase(db: string): Promise<Lock> {
+  const lock: Lock = { release: async () => undefined, lost: undefined };
+  try {
+    lock.release = await lockfile.lock(db, { realpath: false, retries: LOCK_WAIT, onCompromised: (e) => (lock.lost = e) });
+    return lock;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ELOCKED') {
+      throw new MailError('config', `alias database ${db} is being rebuilt by another newaliases (lock ${db}.lock); try again, or remove ${db}.lock if none is running`);
+    }
+    if (isPermission(err)) throw err; // the CLI words these: run as root, or -C a config you own
+    throw new MailError('config', `cannot lock alias database ${db}: ${err.message}`, { cause: e });
+  }
+}
+
+interface Source {
+  bytes: Buffer;
+  stat: fs.BigIntStats;
+}
+
+/** The source and its stat, taken from the same descriptor before reading. */
+function readSource(file: string): Source {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new MailError('config', `cannot read alias file: ${(e as Error).message}`, { file, cause: e });
+  }
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    return { bytes: fs.readFileSync(fd), stat };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function metaOf(file: string, stat: fs.BigIntStats, built: Built): Meta {
+  return {
+    format: FORMAT,
+    buckets: built.buckets.length,
+    source: file,
+    mtimeNs: stat.mtimeNs.toString(),
+    size: Number(stat.size),
+    count: built.count,
+    longest: built.longest,
+    total: built.total,
+  };
+}
+
+/** Temporary file, one transaction, fsync, rename, fsync of the directory. */
+async function writeDatabase(db: string, built: Built, meta: Meta, lock: Lock): Promise<void> {
+  const tmp = path.join(path.dirname(db), `.${path.basename(db)}.${process.pid}.tmp`);
+  removeLeftovers(db);
+  try {
+    await fillDatabase(tmp, built, meta);
+    fsyncPath(tmp, 'r+');
+    if (lock.lost) throw new MailError('config', `lost the lock on ${db} while rebuilding: ${lock.lost.message}`);
+    fs.renameSync(tmp, db);
+    // Readers of the old file keep its lock file open; new readers get a new one, so
+    // one process holding both never has LMDB reset a lock table still in use.
+    fs.rmSync(`${db}-lock`, { force: true });
+  } catch (e) {
+    removeDatabaseFiles(tmp);
+    if (e instanceof MailError || isPermission(e as NodeJS.ErrnoException)) throw e;
+    throw new MailError('config', `cannot write alias database ${db}: ${(e as Error).message}`, { cause: e });
+  }
+  fs.rmSync(`${tmp}-lock`, { force: true });
+  fsyncPath(path.dirname(db), 'r');
+}
+
+async function fillDatabase(file: string, built: Built, meta: Meta): Promise<void> {
+  const bytes = built.buckets.reduce((n, b) => n + b.length, 0);
+  const env = createDatabase(file, Math.max(1 << 20, bytes * 4));
+  try {
+    env.transactionSync(() => {
+      built.buckets.forEach((records, i) => {
+        if (records.length > 0) env.putSync(bucketKey(i), records);
+      });
+      env.putSync(META_KEY, Buffer.from(JSON.stringify(meta)));
+    });
+    // The invariant lmdb.ts relies on: one write transaction per file.
+    if ((env.getStats() as { lastTxnId?: number }).lastTxnId !== 1) throw new Error('alias database written by more than one transaction');
+  } finally {
+    await env.close();
+  }
+}
+
+function isPermission(e: NodeJS.ErrnoException): boolean {
+  return e.code === 'EACCES' || e.code === 'EPERM';
+}
+
+function fsyncPath(p: string, flags: string): void {
+  const fd = fs.openSync(p, flags);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Temporary files of rebuilds that died: with the lock held, no live one can own them. */
+function removeLeftovers(db: string): void {
+  const dir = path.dirname(db);
+  const prefix = `.${path.basename(db)}.`;
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith(prefix) && /^\d+\.tmp(-lock)?$/.test(name.slice(prefix.length))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+function removeDatabaseFiles(file: string): void {
+  for (const f of [file, `${file}-lock`]) fs.rmSync(f, { force: true });
+}

@@ -1,0 +1,260 @@
+// Alias expansion: one envelope recipient to the final Destinations that
+// src/deliver acts on (types.ts). Reads the alias table, :include: files and
+// ~/.forward files; never delivers. Guarantees: a program or file never runs
+// as root (root-owned sources run as default_privs, as Postfix does); an alias
+// reached twice on one path is a loop (5.4.6), except a list naming itself,
+// which means "this user's own mailbox" (sendmail's self-reference); nesting
+// stops at MAX_DEPTH (sendmail's MaxAliasRecursion); destinations are unique
+// by key; owner-LIST, when defined, receives the errors of LIST's members.
+
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { type User, lookupUid, lookupUser, systemUser } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import { splitAddress } from '../message/address.ts';
+import { type DeliveryStatus, FAILURES } from '../message/status.ts';
+import { type ListFile, readForwardFile, readIncludeFile } from './list-file.ts';
+import { classifyMember } from './member.ts';
+import type { AliasTable } from './table.ts';
+import type { Destination } from './types.ts';
+
+export interface ExpandContext {
+  config: Config;
+  aliases: AliasTable;
+  localDomains: Set<string>;
+}
+
+/** sendmail's MaxAliasRecursion. */
+export const MAX_DEPTH = 10;
+
+/** Who programs and files run as at some point of the expansion, or why none may. */
+type RunAs = User | DeliveryStatus;
+
+interface Frame {
+  depth: number;
+  /** What this expansion is inside of: "name" for aliases and .forward users, "include:/path". */
+  path: readonly string[];
+  /** The local name being expanded (an alias or a .forward's user): naming it means its mailbox. */
+  self: string | undefined;
+  runAs: () => RunAs;
+  /** Members come from a group- or world-writable :include: file. */
+  unsafe: boolean;
+  errorsTo: string | undefined;
+}
+
+export function expandRecipient(ctx: ExpandContext, address: string): Destination[] {
+  return new Expansion(ctx, address).run();
+}
+
+class Expansion {
+  private readonly out = new Map<string, Destination>();
+  private defaultUser: RunAs | undefined;
+
+  constructor(
+    private readonly ctx: ExpandContext,
+    private readonly original: string,
+  ) {}
+
+  run(): Destination[] {
+    const top: Frame = { depth: 0, path: [], self: undefined, runAs: () => this.aliasFileUser(), unsafe: false, errorsTo: undefined };
+    const address = this.original.trim().replace(/^<(.*)>$/, '$1');
+    const local = splitAddress(address).local;
+    if (address === '') this.fail(address, top, status('bad-address', 'empty recipient address'));
+    else if (local.startsWith('|')) this.fail(address, top, status('not-allowed', 'Cannot mail directly to programs'));
+    else if (local.startsWith('/')) this.fail(address, top, status('not-allowed', 'Cannot mail directly to files'));
+    else this.address(address, top);
+    return [...this.out.values()];
+  }
+
+  private add(d: Destination): void {
+    if (!this.out.has(d.key)) this.out.set(d.key, d);
+  }
+
+  private fail(address: string, frame: Frame, s: DeliveryStatus): void {
+    this.add({ kind: 'error', key: `error:${address}`, original: this.original, address, status: s, ...errorsTo(frame) });
+  }
+
+  /** An address: remote, or a local name to alias, forward or deliver. */
+  private address(address: string, frame: Frame): void {
+    const { local, domain } = splitAddress(address);
+    if (domain && !this.ctx.localDomains.has(domain)) {
+      const remote = `${local}@${domain}`;
+      this.add({ kind: 'remote', key: `remote:${remote}`, original: this.original, address: remote, ...errorsTo(frame) });
+      return;
+    }
+    this.localName(unquote(local).toLowerCase(), frame, false);
+  }
+
+  /** A local name: alias first (unless `\name`), then the user's .forward, then the mailbox. */
+  private localName(name: string, frame: Frame, noAlias: boolean): void {
+    if (!noAlias && name === frame.self) return this.mailbox(name, frame);
+    if (!noAlias && frame.path.includes(name)) return this.fail(name, frame, status('alias-loop', `Alias loop: ${[...frame.path, name].join(' -> ')}`));
+    if (frame.depth > MAX_DEPTH) return this.fail(name, frame, tooDeep(frame));
+    const members = noAlias ? undefined : this.ctx.aliases.lookup(name);
+    if (members) return this.alias(name, members, frame);
+    const user = lookupUser(this.ctx.config, name);
+    if (!user) return this.fail(name, frame, status('user-unknown'));
+    if (!noAlias && this.forward(user, frame)) return;
+    this.deliverLocal(user, frame);
+  }
+
+  /** `bob: bob, ...` and a .forward naming its own user: that user's mailbox, nothing more. */
+  private mailbox(name: string, frame: Frame): void {
+    const user = lookupUser(this.ctx.config, name);
+    if (user) this.deliverLocal(user, frame);
+    else this.fail(name, frame, status('user-unknown'));
+  }
+
+  private deliverLocal(user: User, frame: Frame): void {
+    const address = `${user.name}@${this.ctx.config.hostname}`;
+    this.add({ kind: 'local', key: `local:${user.name}`, original: this.original, user, address, ...errorsTo(frame) });
+  }
+
+  private alias(name: string, members: string[], frame: Frame): void {
+    const owner = this.ctx.aliases.lookup(`owner-${name}`) ? `owner-${name}@${this.ctx.config.hostname}` : frame.errorsTo;
+    const inner: Frame = {
+      depth: frame.depth + 1,
+      path: [...frame.path, name],
+      self: name,
+      runAs: () => this.aliasFileUser(),
+      unsafe: false,
+      errorsTo: owner,
+    };
+    for (const m of members) this.member(m, inner);
+  }
+
+  /** True when the user's .forward took over delivery. */
+  private forward(user: User, frame: Frame): boolean {
+    for (const file of forwardFiles(this.ctx.config.forwardPath, user)) {
+      const list = readForwardFile(file, user.uid);
+      if (list.kind === 'absent') continue;
+      if (list.kind === 'ignored') {
+        log(this.ctx.config, '', `forward ${list.why}`);
+        continue;
+      }
+      if (list.kind === 'failed') {
+        this.fail(user.name, frame, { status: FAILURES['config'].status, text: `cannot read ${list.why}` });
+        return true;
+      }
+      this.logProblems(list);
+      if (list.members.length === 0) return false; // an empty .forward delivers here (sendmail V8)
+      const runAs = user.uid === 0 ? () => this.defaultPrivs() : () => user;
+      const inner: Frame = { depth: frame.depth + 1, path: [...frame.path, user.name], self: user.name, runAs, unsafe: false, errorsTo: frame.errorsTo };
+      for (const m of list.members) this.member(m, inner);
+      return true;
+    }
+    return false;
+  }
+
+  private member(member: string, frame: Frame): void {
+    const m = classifyMember(member);
+    switch (m.kind) {
+      case 'program':
+        return this.program(m.command, frame);
+      case 'file':
+        return this.file(m.path, frame);
+      case 'include':
+        return this.include(m.path, frame);
+      case 'user':
+        return this.backslashed(m.name, frame);
+      case 'address':
+        return this.address(m.address, frame);
+    }
+  }
+
+  /** `\user`: that local user's mailbox, with no aliasing and no .forward. */
+  private backslashed(name: string, frame: Frame): void {
+    const { local, domain } = splitAddress(name);
+    if (domain && !this.ctx.localDomains.has(domain)) return this.address(name, frame);
+    this.localName(unquote(local).toLowerCase(), frame, true);
+  }
+
+  private program(command: string, frame: Frame): void {
+    if (frame.unsafe) return this.fail(`|${command}`, frame, status('not-allowed', 'Address is unsafe for mailing to programs'));
+    const runAs = frame.runAs();
+    if (!('uid' in runAs)) return this.fail(`|${command}`, frame, runAs);
+    this.add({ kind: 'program', key: `prog:${runAs.name}:${command}`, original: this.original, command, runAs, ...errorsTo(frame) });
+  }
+
+  private file(file: string, frame: Frame): void {
+    if (frame.unsafe) return this.fail(file, frame, status('not-allowed', 'Address is unsafe for mailing to files'));
+    const runAs = frame.runAs();
+    if (!('uid' in runAs)) return this.fail(file, frame, runAs);
+    this.add({ kind: 'file', key: `file:${path.normalize(file)}`, original: this.original, path: path.normalize(file), runAs, ...errorsTo(frame) });
+  }
+
+  private include(file: string, frame: Frame): void {
+    const here = `include:${file}`;
+    if (frame.path.includes(here)) return this.fail(`:include:${file}`, frame, status('alias-loop', `Alias loop: ${[...frame.path, here].join(' -> ')}`));
+    if (frame.depth > MAX_DEPTH) return this.fail(`:include:${file}`, frame, tooDeep(frame));
+    const list = readIncludeFile(file);
+    if (list.kind !== 'members') {
+      const why = list.kind === 'failed' ? list.why : list.kind === 'ignored' ? `cannot use :include: file ${list.why}` : file;
+      return this.fail(`:include:${file}`, frame, { status: FAILURES['config'].status, text: why });
+    }
+    this.logProblems(list);
+    const owner = list.ownerUid;
+    const inner: Frame = {
+      depth: frame.depth + 1,
+      path: [...frame.path, here],
+      self: undefined,
+      runAs: () => this.userOf(owner),
+      unsafe: list.unsafe,
+      errorsTo: frame.errorsTo,
+    };
+    for (const m of list.members) this.member(m, inner);
+  }
+
+  private logProblems(list: ListFile): void {
+    if (list.kind === 'members') for (const p of list.problems) log(this.ctx.config, '', `${p} (member ignored)`);
+  }
+
+  /** The alias file's owner, or default_privs when that is root or unknown. */
+  private aliasFileUser(): RunAs {
+    return this.userOf(this.ctx.aliases.ownerUid ?? 0);
+  }
+
+  private userOf(uid: number): RunAs {
+    if (uid === 0) return this.defaultPrivs();
+    const user = lookupUid(this.ctx.config, uid);
+    return user && user.uid !== 0 ? user : this.defaultPrivs();
+  }
+
+  /** default_privs (sendmail's DefaultUser, Postfix's default_privs): never root. */
+  private defaultPrivs(): RunAs {
+    if (this.defaultUser) return this.defaultUser;
+    const name = this.ctx.config.defaultPrivs;
+    const user = systemUser(name) ?? lookupUser(this.ctx.config, name);
+    this.defaultUser =
+      user && user.uid !== 0
+        ? user
+        : { status: FAILURES['config'].status, text: `default_privs account "${name}" ${user ? 'is root' : 'does not exist'}; see mailtk.conf(5)` };
+    return this.defaultUser;
+  }
+}
+
+function status(failure: keyof typeof FAILURES, text?: string): DeliveryStatus {
+  return { status: FAILURES[failure].status, text: text ?? FAILURES[failure].text };
+}
+
+/** sendmail's words for it. */
+function tooDeep(frame: Frame): DeliveryStatus {
+  return status('alias-loop', `aliasing/forwarding loop broken (${frame.depth} aliases deep; ${MAX_DEPTH} max)`);
+}
+
+function errorsTo(frame: Frame): { errorsTo?: string } {
+  return frame.errorsTo ? { errorsTo: frame.errorsTo } : {};
+}
+
+function unquote(local: string): string {
+  return local.length >= 2 && local.startsWith('"') && local.endsWith('"') ? local.slice(1, -1).replace(/\\(.)/g, '$1') : local;
+}
+
+/** forward_path: colon-separated candidates, $HOME and $USER replaced; the first that exists wins. */
+function forwardFiles(forwardPath: string, user: User): string[] {
+  if (!user.home) return [];
+  return forwardPath
+    .split(':')
+    .map((p) => p.trim().replace(/\$\{?HOME\}?/g, user.home).replace(/\$\{?USER\}?/g, user.name))
+    .filter((p) => p !== '' && path.isAbsolute(p));
+}

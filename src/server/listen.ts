@@ -1,0 +1,196 @@
+// The network side of the SMTP listener: one TCP server per address of
+// smtp_listen and submission_listen, the limits on sessions (in all and
+// per client address, with Postfix's stress mode: idle clients get
+// smtp_stress_timeout once three quarters of smtp_max_clients are in use),
+// reverse names through the resolvers of dns_servers (loopback answered
+// locally), SIGHUP reloads that keep sessions going, and the shutdown that
+// lets sessions finish before it says 421. The protocol itself is in
+// smtp-connection.ts.
+
+import net from 'node:net';
+import type { Config, ListenAddress } from '../config/index.ts';
+// TODO(lead): from '../deliver/index.ts' once it exports makeResolver (one line there).
+import { makeResolver, type MailResolver } from '../deliver/dns.ts';
+import { log } from '../log/index.ts';
+import { MailError } from '../message/status.ts';
+import type { QueueId } from '../queue/index.ts';
+import { Policy } from './policy.ts';
+import { fail, formatReply } from './replies.ts';
+import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
+import { ensureCertificate } from './tls.ts';
+
+export interface BoundAddress {
+  kind: 'smtp' | 'submission';
+  host: string;
+  /** The port bound (the system's choice when the config said 0). */
+  port: number;
+}
+
+export interface SmtpListeners {
+  addresses: BoundAddress[];
+  /** SIGHUP: a new config, access file, aliases, passwords and certificate; sessions carry on. */
+  reload(config: Config): void;
+  /** Stop accepting; let sessions end by themselves for up to timeoutMs; then 421 and close the rest. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** Called after each message is committed to the queue (the daemon starts its delivery). */
+  onAccepted?(id: QueueId): void;
+}
+
+/** Three quarters full: from here on, idle clients get the short timeout. */
+const STRESS_FRACTION = 0.75;
+/** Sessions a shut-down listener still waits for after telling them 421. */
+const CLOSE_GRACE_MS = 5000;
+
+export function isLoopback(ip: string): boolean {
+  const plain = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  return net.isIPv4(plain) ? plain.startsWith('127.') : plain === '::1';
+}
+
+class Listeners implements SmtpListeners {
+  addresses: BoundAddress[] = [];
+  private readonly servers: net.Server[] = [];
+  private readonly sessions = new Set<SmtpSession>();
+  private readonly perClient = new Map<string, number>();
+  private resolver: MailResolver;
+
+  constructor(private config: Config, private policy: Policy, private readonly opts: ListenOptions) {
+    this.resolver = makeResolver(config);
+  }
+
+  async open(kind: 'smtp' | 'submission', a: ListenAddress): Promise<void> {
+    const server = net.createServer((socket) => this.onConnection(socket, kind));
+    server.maxConnections = this.config.smtpMaxClients * 2; // past this the kernel's backlog holds them
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: a.host, port: a.port, ipv6Only: net.isIPv6(a.host), backlog: 511 }, () => resolve());
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (net.isIPv6(a.host) && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+        log(this.config, '', `${kind} listener [${a.host}]:${a.port} skipped: no IPv6 on this host (${code})`);
+        return;
+      }
+      throw new MailError('listen-failed', `cannot listen on ${show(a.host, a.port)} (${kind}_listen): ${(e as Error).message}`);
+    }
+    server.on('error', (e) => log(this.config, '', `SYSERR: ${kind} listener: ${e.message}`));
+    const port = (server.address() as net.AddressInfo).port;
+    this.servers.push(server);
+    this.addresses.push({ kind, host: a.host, port });
+    log(this.config, '', `${kind} listener on ${show(a.host, port)}`);
+  }
+
+  private onConnection(socket: net.Socket, kind: ListenerKind): void {
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    socket.on('error', () => undefined); // a reset mid-session ends it through 'close'
+    const refusal = this.limitReached(ip);
+    if (refusal) {
+      socket.end(formatReply(refusal));
+      return;
+    }
+    socket.setNoDelay(true);
+    this.perClient.set(ip, (this.perClient.get(ip) ?? 0) + 1);
+    const session = new SmtpSession(
+      {
+        kind,
+        policy: () => this.policy,
+        client: { address: ip, name: undefined, localAddress: socket.localAddress?.replace(/^::ffff:/i, '') },
+        login: '',
+        loopback: isLoopback(ip),
+        reverse: (addr) => this.reverse(addr),
+        stressed: () => this.sessions.size >= Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION),
+        onAccepted: this.opts.onAccepted,
+      },
+      socket,
+      socket,
+    );
+    this.sessions.add(session);
+    void session.finished.then(() => this.forget(session, ip));
+    void session.start();
+    // Entering stress: sessions already waiting get the short limit from now on, too.
+    if (this.sessions.size === Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION)) {
+      for (const s of this.sessions) s.rearmTimer();
+    }
+  }
+
+  private limitReached(ip: string) {
+    const host = this.config.hostname;
+    if (this.sessions.size >= this.config.smtpMaxClients) {
+      log(this.config, '', `rejecting connection from [${ip}]: ${this.sessions.size} sessions open (smtp_max_clients)`);
+      return fail('server-busy', `${host} Too many open connections, try again later`);
+    }
+    // Clients in relay_networks are this site's own: no per-address limit (Postfix's
+    // smtpd_client_event_limit_exceptions = $mynetworks).
+    if ((this.perClient.get(ip) ?? 0) >= this.config.smtpMaxClientsPerIp && !this.policy.inRelayNetworks(ip)) {
+      log(this.config, '', `rejecting connection from [${ip}]: too many sessions from it (smtp_max_clients_per_ip)`);
+      return fail('too-many-connections', `${host} Too many connections from your host`);
+    }
+    return undefined;
+  }
+
+  private forget(session: SmtpSession, ip: string): void {
+    this.sessions.delete(session);
+    const n = (this.perClient.get(ip) ?? 1) - 1;
+    if (n > 0) this.perClient.set(ip, n);
+    else this.perClient.delete(ip);
+  }
+
+  /** The forward-confirmed name, or undefined: an unconfirmed PTR is not worth repeating. */
+  private async reverse(ip: string): Promise<string | undefined> {
+    if (isLoopback(ip)) return 'localhost';
+    const r = await this.resolver.reverse(ip);
+    return r.confirmed ? r.name : undefined;
+  }
+
+  reload(config: Config): void {
+    let policy: Policy;
+    try {
+      policy = new Policy(config, { network: true });
+    } catch (e) {
+      log(this.config, '', `SIGHUP: SMTP policy not reloaded, the old one stays: ${(e as Error).message}`);
+      return;
+    }
+    const old = this.policy;
+    this.policy = policy;
+    this.config = config;
+    this.resolver = makeResolver(config);
+    // Lookups are synchronous, so no session is inside the old policy at this point.
+    old.close();
+    log(config, '', 'SMTP listeners: configuration, access rules, aliases and passwords reloaded');
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    // server.close() calls back only once every connection is gone: start it, await it last.
+    const closed = this.servers.map((s) => new Promise((resolve) => s.close(resolve)));
+    const all = () => Promise.all([...this.sessions].map((s) => s.finished));
+    await Promise.race([all(), sleep(timeoutMs)]);
+    for (const s of this.sessions) s.shutdown();
+    await Promise.race([all(), sleep(CLOSE_GRACE_MS)]);
+    await Promise.race([Promise.all(closed), sleep(CLOSE_GRACE_MS)]);
+    this.policy.close();
+  }
+}
+
+function show(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+export async function startSmtpListeners(config: Config, opts: ListenOptions = {}): Promise<SmtpListeners> {
+  ensureCertificate(config);
+  const listeners = new Listeners(config, new Policy(config, { network: true }), opts);
+  try {
+    for (const a of config.smtpListen) await listeners.open('smtp', a);
+    for (const a of config.submissionListen) await listeners.open('submission', a);
+  } catch (e) {
+    await listeners.close(0);
+    throw e;
+  }
+  return listeners;
+}

@@ -1,0 +1,190 @@
+// Who may send what through the listener: the decisions of sendmail's
+// check_relay / check_mail / check_rcpt, made from relay_networks, the access
+// file, the local domains and the aliases. A Policy is built at start and on
+// SIGHUP (only the password table is re-read by itself, when mailpasswd
+// changes it); every decision carries the rule
+// that made it ("relay_networks", "/etc/mail/access:12"), which the session
+// logs. Relaying needs a reason (relay network, Connect:/From:/To: RELAY, or
+// an authenticated client); an address whose local part holds a routing
+// character (% ! @ :) is never a local one, so the percent hack, bang paths
+// and quoted "u@other"@local cannot turn a local domain into a relay.
+
+import net from 'node:net';
+import type tls from 'node:tls';
+import { type Destination, expandRecipient, openAliases, type AliasTable } from '../aliases/index.ts';
+import { type Config, localDomains } from '../config/index.ts';
+import { splitAddress } from '../message/index.ts';
+import { log } from '../log/index.ts';
+import { MailError } from '../message/status.ts';
+import { type AccessRule, AccessTable, ruleName } from './access.ts';
+import { PasswdFile } from './passwd.ts';
+import { type Reply, fail, reply } from './replies.ts';
+import { loadTlsContext } from './tls.ts';
+
+export interface Client {
+  /** IP address; undefined for `sendmail -bs` (a local user, trusted as sendmail trusts it). */
+  address: string | undefined;
+  /** Forward-confirmed reverse name. */
+  name: string | undefined;
+  /** The address the client connected to, so that u@[that address] is local. */
+  localAddress: string | undefined;
+}
+
+export interface Decision {
+  /** A refusal; undefined means go on. */
+  refuse?: Reply;
+  /** Accept, and silently drop (DISCARD). */
+  discard?: boolean;
+  /** Why relaying is allowed, when it is. */
+  relay?: string;
+  /** The rule that decided, for the log. */
+  rule?: string;
+}
+
+const ROUTING = /[%!@:]/;
+
+export class Policy {
+  readonly localDomains: Set<string>;
+  readonly access: AccessTable;
+  /** Read again when mailpasswd changes the file (see passwd()); the rest stays as built. */
+  private passwdFile: PasswdFile;
+  readonly tls: tls.SecureContext | undefined;
+  private readonly relayNets = new net.BlockList();
+  private readonly aliases: AliasTable;
+
+  /** Throws MailError('config') naming file and line when a file is bad. */
+  constructor(readonly config: Config, opts: { network: boolean }) {
+    this.localDomains = localDomains(config);
+    this.access = AccessTable.load(config.accessFile);
+    // AUTH and STARTTLS are for network clients; `sendmail -bs` has neither.
+    this.passwdFile = opts.network ? PasswdFile.load(config.passwdFile) : PasswdFile.empty();
+    this.tls = opts.network ? loadTlsContext(config) : undefined;
+    for (const cidr of config.relayNetworks) addCidr(this.relayNets, cidr);
+    this.aliases = openAliases(config);
+  }
+
+  close(): void {
+    this.aliases.close();
+  }
+
+  /** The password table, re-read if the file changed; a bad file keeps the old table (and is logged). */
+  passwd(): PasswdFile {
+    try {
+      this.passwdFile = this.passwdFile.refreshed();
+    } catch (e) {
+      log(this.config, '', `AUTH: ${(e as Error).message}; the previous passwords stay in use`);
+    }
+    return this.passwdFile;
+  }
+
+  inRelayNetworks(address: string | undefined): boolean {
+    if (address === undefined) return false;
+    const plain = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    return this.relayNets.check(plain, net.isIPv4(plain) ? 'ipv4' : 'ipv6');
+  }
+
+  /** The client's own right to relay, decided once a session (and again after AUTH). */
+  clientRelay(client: Client, connectRule: AccessRule | undefined, authUser: string | undefined): string | undefined {
+    if (client.address === undefined) return 'local submission (-bs)';
+    if (authUser !== undefined) return `authenticated as ${authUser}`;
+    if (connectRule?.action.kind === 'RELAY') return `${ruleName(connectRule)} ${connectRule.key} RELAY`;
+    if (this.inRelayNetworks(client.address)) return 'relay_networks';
+    return undefined;
+  }
+
+  /** A rule for the client itself: refusals take effect at MAIL (sendmail's delay_checks). */
+  connectRule(client: Client): AccessRule | undefined {
+    return client.address === undefined ? undefined : this.access.connect(client.address, client.name);
+  }
+
+  /** MAIL FROM: the Connect: verdict, then From: rules. */
+  checkSender(connectRule: AccessRule | undefined, sender: string, given: string): Decision {
+    const byClient = verdict(connectRule, '');
+    if (byClient.refuse || byClient.discard) return byClient;
+    const d = verdict(this.access.from(sender), `${given}... `);
+    return d.relay || d.refuse || d.discard ? d : {};
+  }
+
+  /**
+   * RCPT TO: To: rules, then a local recipient must exist, and any other
+   * needs a reason to relay (the client's, or the sender's From: RELAY).
+   */
+  checkRecipient(client: Client, address: string, given: string, relayReason: string | undefined): Decision {
+    const byRule = verdict(this.access.to(address), `${given}... `);
+    if (byRule.refuse || byRule.discard) return byRule;
+    const { local, domain } = splitAddress(address);
+    if (!ROUTING.test(local) && this.isLocalDomain(domain, client)) return this.checkLocal(address, given, byRule.rule);
+    const why = byRule.relay ?? relayReason;
+    if (why) return { relay: why, rule: byRule.rule ?? why };
+    return { refuse: fail('relay-denied', `${given}... Relaying denied`), rule: 'no relay permission' };
+  }
+
+  /** A local domain, one of our names, or an address literal of this host. */
+  isLocalDomain(domain: string, client: Client): boolean {
+    if (!domain.startsWith('[')) return this.localDomains.has(domain);
+    const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
+    return ip === '127.0.0.1' || ip === '::1' || (client.localAddress !== undefined && ip === client.localAddress.replace(/^::ffff:/i, ''));
+  }
+
+  /** A local user or alias exists: at least one destination that is not an error. */
+  private checkLocal(address: string, given: string, rule: string | undefined): Decision {
+    const dests = this.expand(address);
+    if (!Array.isArray(dests)) return { refuse: reply(dests.code, dests.status, `${given}... ${dests.lines[0]}`), rule: 'alias lookup' };
+    const errors = dests.filter((d) => d.kind === 'error');
+    if (dests.length > 0 && errors.length < dests.length) return { rule };
+    const status = errors[0]?.kind === 'error' ? errors[0].status : { status: '5.1.1', text: 'User unknown' };
+    if (status.status === '5.1.1') return { refuse: fail('user-unknown', `${given}... User unknown`), rule: 'local recipient check' };
+    const code = status.status.startsWith('4') ? 451 : 550;
+    return { refuse: reply(code, status.status, `${given}... ${status.text}`), rule: 'local recipient check' };
+  }
+
+  /** For VRFY and EXPN: what a local address leads to; undefined when it is not local. */
+  localRecipients(address: string, client: Client): string[] | undefined {
+    const { local, domain } = splitAddress(address);
+    if (ROUTING.test(local) || !this.isLocalDomain(domain, client)) return undefined;
+    const dests = this.expand(address);
+    if (!Array.isArray(dests)) return [];
+    return dests.flatMap((d) => {
+      if (d.kind === 'program') return [`"|${d.command}"`];
+      if (d.kind === 'file') return [d.path];
+      return d.kind === 'error' ? [] : [d.address];
+    });
+  }
+
+  /** Alias and user expansion; a failure of the lookup itself as a Reply. */
+  private expand(address: string): Destination[] | Reply {
+    try {
+      return expandRecipient({ config: this.config, aliases: this.aliases, localDomains: this.localDomains }, address);
+    } catch (e) {
+      const err = e instanceof MailError ? e : new MailError('internal', (e as Error).message);
+      return reply(err.reply, err.status, err.detail);
+    }
+  }
+}
+
+/** What an access rule says, as a Decision; prefix goes before the text of a refusal. */
+function verdict(rule: AccessRule | undefined, prefix: string): Decision {
+  if (!rule) return {};
+  const name = `${ruleName(rule)} ${rule.key}`;
+  switch (rule.action.kind) {
+    case 'REJECT':
+      return { refuse: fail('rejected', `${prefix}Access denied`), rule: name };
+    case 'ERROR': {
+      const r = rule.action.reply;
+      return { refuse: reply(r.code, r.status, `${prefix}${r.lines[0]}`), rule: name };
+    }
+    case 'DISCARD':
+      return { discard: true, rule: name };
+    case 'RELAY':
+      return { relay: `${name} RELAY`, rule: name };
+    default:
+      return { rule: name };
+  }
+}
+
+function addCidr(list: net.BlockList, cidr: string): void {
+  const [addr, bits] = cidr.split('/');
+  const family = net.isIPv4(addr) ? 'ipv4' : 'ipv6';
+  if (bits === undefined) list.addAddress(addr, family);
+  else list.addSubnet(addr, Number(bits), family);
+}
