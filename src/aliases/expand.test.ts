@@ -62,10 +62,12 @@ test('a local user, with or without a local domain, in any case', withAliases(''
   assert.equal(d.original, 'ALICE@localhost');
 }));
 
-test('an unknown local name is 5.1.1 User unknown; remote domains pass through', withAliases('', (env) => {
+test('an unknown local name is 5.1.1 User unknown; remote domains pass through', withAliases('list: ghost\n', (env) => {
   const [d] = expandFull(env, 'nosuch@localhost');
   assert.ok(d.kind === 'error');
   assert.deepEqual(d.status, { status: '5.1.1', text: 'User unknown' });
+  assert.equal(d.address, 'nosuch@localhost'); // the recipient as given: the DSN's Final-Recipient
+  assert.deepEqual(expand(env, 'list'), ['error:5.1.1:ghost@mx.example.org']);
   assert.deepEqual(expand(env, 'Bob@Example.COM'), ['remote:Bob@example.com']);
 }));
 
@@ -78,7 +80,7 @@ test('aliases expand recursively, case-insensitively, without duplicates', withA
 ));
 
 test('a loop is 5.4.6 for the looping member; the rest is delivered', withAliases('a: b, alice\nb: a, bob\n', (env) => {
-  assert.deepEqual(expand(env, 'a'), ['error:5.4.6:a', 'local:bob', 'local:alice']);
+  assert.deepEqual(expand(env, 'a'), ['error:5.4.6:a@mx.example.org', 'local:bob', 'local:alice']);
 }));
 
 test('a list naming itself means that user\'s mailbox (bob: bob, bob@elsewhere)', withAliases(
@@ -94,10 +96,10 @@ test('nesting deeper than MAX_DEPTH is broken off with 5.4.6', withAliases(
   (env) => {
     const out = expand(env, 'l0');
     assert.equal(out.length, 1);
-    assert.match(out[0], /^error:5\.4\.6:l11$/);
+    assert.match(out[0], /^error:5\.4\.6:l11@mx\.example\.org$/);
     assert.match(expandFull(env, 'l0')[0].kind === 'error' ? JSON.stringify(expandFull(env, 'l0')[0]) : '', /11 aliases deep; 10 max/);
     assert.deepEqual(expand(env, 'l3'), ['local:alice']); // ten aliases deep is allowed (sendmail)
-    assert.deepEqual(expand(env, 'l2'), ['error:5.4.6:alice']);
+    assert.deepEqual(expand(env, 'l2'), ['error:5.4.6:alice@mx.example.org']);
   },
 ));
 
@@ -128,7 +130,7 @@ test('programs from an alias file owned by a user run as that user', withAliases
 test('mail directly to programs or files is refused', withAliases('', (env) => {
   assert.deepEqual(expand(env, '|/bin/sh'), ['error:5.7.1:|/bin/sh']);
   assert.deepEqual(expand(env, '/etc/passwd'), ['error:5.7.1:/etc/passwd']);
-  assert.deepEqual(expand(env, '"|/bin/sh"@localhost'), ['error:5.1.1:|/bin/sh']);
+  assert.deepEqual(expand(env, '"|/bin/sh"@localhost'), ['error:5.1.1:"|/bin/sh"@localhost']);
 }));
 
 test(':include: files: members, comments, owner as runAs', withAliases('', async (env) => {
@@ -193,7 +195,7 @@ test('.forward is ignored when another user owns it or group/others can write it
 test('.forward loops between users are 5.4.6', withAliases('', (env) => {
   env.write('home/alice/.forward', 'bob\n');
   env.write('home/bob/.forward', 'alice\n');
-  assert.deepEqual(expand(env, 'alice'), ['error:5.4.6:alice']);
+  assert.deepEqual(expand(env, 'alice'), ['error:5.4.6:alice@mx.example.org']);
 }));
 
 test('root\'s .forward programs run as default_privs', withAliases('', (env) => {
@@ -213,7 +215,7 @@ test('owner-LIST receives the errors of LIST\'s members; inner lists may have th
     assert.deepEqual(expand(env, 'list'), [
       'local:alice errorsTo=owner-list@mx.example.org',
       'local:bob errorsTo=owner-list@mx.example.org',
-      'error:5.1.1:nosuch errorsTo=owner-list@mx.example.org',
+      'error:5.1.1:nosuch@mx.example.org errorsTo=owner-list@mx.example.org',
     ]);
     assert.deepEqual(expand(env, 'outer')[3], 'remote:bob@example.com');
     assert.deepEqual(expand(env, 'wrap'), ['local:bob errorsTo=owner-inner@mx.example.org']);

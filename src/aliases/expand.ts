@@ -49,15 +49,19 @@ export function expandRecipient(ctx: ExpandContext, address: string): Destinatio
 class Expansion {
   private readonly out = new Map<string, Destination>();
   private defaultUser: RunAs | undefined;
+  /** The recipient without angle brackets or surrounding white space. */
+  private readonly recipient: string;
 
   constructor(
     private readonly ctx: ExpandContext,
     private readonly original: string,
-  ) {}
+  ) {
+    this.recipient = original.trim().replace(/^<(.*)>$/, '$1');
+  }
 
   run(): Destination[] {
     const top: Frame = { depth: 0, path: [], self: undefined, runAs: () => this.aliasFileUser(), unsafe: false, errorsTo: undefined };
-    const address = this.original.trim().replace(/^<(.*)>$/, '$1');
+    const address = this.recipient;
     const local = splitAddress(address).local;
     if (address === '') this.fail(address, top, status('bad-address', 'empty recipient address'));
     else if (local.startsWith('|')) this.fail(address, top, status('not-allowed', 'Cannot mail directly to programs'));
@@ -88,12 +92,14 @@ class Expansion {
   /** A local name: alias first (unless `\name`), then the user's .forward, then the mailbox. */
   private localName(name: string, frame: Frame, noAlias: boolean): void {
     if (!noAlias && name === frame.self) return this.mailbox(name, frame);
-    if (!noAlias && frame.path.includes(name)) return this.fail(name, frame, status('alias-loop', `Alias loop: ${[...frame.path, name].join(' -> ')}`));
-    if (frame.depth > MAX_DEPTH) return this.fail(name, frame, tooDeep(frame));
+    if (!noAlias && frame.path.includes(name)) {
+      return this.fail(this.named(name, frame), frame, status('alias-loop', `Alias loop: ${[...frame.path, name].join(' -> ')}`));
+    }
+    if (frame.depth > MAX_DEPTH) return this.fail(this.named(name, frame), frame, tooDeep(frame));
     const members = noAlias ? undefined : this.ctx.aliases.lookup(name);
     if (members) return this.alias(name, members, frame);
     const user = lookupUser(this.ctx.config, name);
-    if (!user) return this.fail(name, frame, status('user-unknown'));
+    if (!user) return this.fail(this.named(name, frame), frame, status('user-unknown'));
     if (!noAlias && this.forward(user, frame)) return;
     this.deliverLocal(user, frame);
   }
@@ -102,7 +108,12 @@ class Expansion {
   private mailbox(name: string, frame: Frame): void {
     const user = lookupUser(this.ctx.config, name);
     if (user) this.deliverLocal(user, frame);
-    else this.fail(name, frame, status('user-unknown'));
+    else this.fail(this.named(name, frame), frame, status('user-unknown'));
+  }
+
+  /** How a failing local name is reported: the recipient as given, or name@host inside an expansion. */
+  private named(name: string, frame: Frame): string {
+    return frame.depth === 0 ? this.recipient : `${name}@${this.ctx.config.hostname}`;
   }
 
   private deliverLocal(user: User, frame: Frame): void {

@@ -3,7 +3,7 @@
 //
 // How we do it: instead of one LMDB record per alias (100,000 puts cost more
 // than Postfix's whole postalias run), aliases are grouped in hashed buckets
-// of about BUCKET_BYTES: key "#N" holds every alias whose name hashes to N,
+// of a few kilobytes: key "#N" holds every alias whose name hashes to N,
 // as plain text records "name\x1fmember\x1fmember\n". A lookup is one get and
 // one indexOf in a few kilobytes. Key "@" holds the meta record (JSON), named
 // after sendmail's "@:@" end-of-database mark, and is written in the same
@@ -11,7 +11,7 @@
 
 export const META_KEY = '@';
 export const FORMAT = 'mailtk-aliases/1';
-/** Target bucket size: about one LMDB page of records. */
+/** Source bytes per bucket, at most: the bucket count is the next power of two. */
 export const BUCKET_BYTES = 4096;
 /** Separates a name from its members and members from each other. */
 export const FIELD = 0x1f;
