@@ -114,8 +114,8 @@ export function enqueue(config: Config, m: NewMessage): QueueId {
     writeDurable(queuePath(config, PREFIX.temp, id), serializeControl(controlFor(m, id)));
     commit(config, id);
   } catch (e) {
-    fs.rmSync(df(), { force: true });
-    fs.rmSync(queuePath(config, PREFIX.temp, id), { force: true });
+    removeQuietly(df());
+    removeQuietly(queuePath(config, PREFIX.temp, id));
     if (e instanceof MailError) throw e;
     throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, {
       file: config.queueDir,
@@ -123,6 +123,14 @@ export function enqueue(config: Config, m: NewMessage): QueueId {
     });
   }
   return id;
+}
+
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // The same failure that brought us here (no such directory, not a directory).
+  }
 }
 
 // ---- the maildrop -------------------------------------------------------
@@ -140,10 +148,10 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
     // link, not rename: an ID reused by another process must never overwrite.
     fs.linkSync(tmp, final);
     fs.unlinkSync(tmp);
-    fsyncDir(config.maildropDir);
+    syncDropped(config, final);
     // COMMIT POINT for an unprivileged submission.
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     const code = (e as NodeJS.ErrnoException).code;
     const failure = code === 'EACCES' || code === 'EPERM' ? 'not-allowed' : 'queue-write';
     throw new MailError(failure, `cannot write to the maildrop: ${(e as Error).message}`, {
@@ -152,6 +160,25 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
     });
   }
   return id;
+}
+
+/**
+ * Make the new name durable. The maildrop (1733) is not readable by the user,
+ * so the directory cannot be opened to fsync it; fsync of the file then commits
+ * the journal transaction that holds the link on ext4 and XFS (a known limit on
+ * file systems without that ordering, where root's direct writes are safer).
+ */
+function syncDropped(config: Config, final: string): void {
+  try {
+    fsyncDir(config.maildropDir);
+  } catch {
+    const fd = fs.openSync(final, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
 }
 
 export interface DroppedFile {
