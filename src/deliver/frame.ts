@@ -2,9 +2,9 @@
 // envelope line, then Return-Path and Delivered-To, then the message as
 // queued. No >From quoting: programs (procmail, scripts) read it raw.
 
-import { asctime } from '../message/index.ts';
+import { fromLine } from '../mailbox/index.ts';
 
 export function frameForProgram(sender: string, recipient: string, data: Buffer): Buffer {
-  const head = `From ${sender || 'MAILER-DAEMON'} ${asctime(new Date())}\nReturn-Path: <${sender}>\nDelivered-To: ${recipient}\n`;
+  const head = `${fromLine(sender, new Date())}Return-Path: <${sender}>\nDelivered-To: ${recipient}\n`;
   return Buffer.concat([Buffer.from(head), data]);
 }

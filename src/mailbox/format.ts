@@ -6,6 +6,7 @@
 // message is never copied just to be quoted. Pure: no file system here.
 
 import assert from 'node:assert/strict';
+import { asctime } from '../message/index.ts';
 
 export interface MboxMessage {
   /** Envelope sender (reverse-path); '' is the null sender, shown as MAILER-DAEMON. */
@@ -16,19 +17,11 @@ export interface MboxMessage {
   data: Buffer;
 }
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const NL = Buffer.from('\n');
 const QUOTE = Buffer.from('>');
 const FROM_AT_LINE_START = Buffer.from('\nFrom ');
 
-/** asctime(3) in local time, e.g. "Tue Nov  2 00:03:44 2025" (day padded with a space). */
-export function asctime(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const day = String(d.getDate()).padStart(2, ' ');
-  const time = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${day} ${time} ${d.getFullYear()}`;
-}
+export { asctime };
 
 /**
  * The From_ line. One space before the date, as mail.local and RFC 4155 write it

@@ -14,16 +14,19 @@ export interface QueueListing {
   control?: Control; // absent when unreadable (corrupt)
 }
 
-/** IDs of committed entries (qf), oldest first. */
-export function listQueueIds(config: Config): QueueId[] {
-  let names: string[];
+/** The queue directory's names; none when it does not exist yet. */
+function queueNames(config: Config): string[] {
   try {
-    names = fs.readdirSync(config.queueDir);
+    return fs.readdirSync(config.queueDir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return names
+}
+
+/** IDs of committed entries (qf), oldest first. */
+export function listQueueIds(config: Config): QueueId[] {
+  return queueNames(config)
     .filter((n) => n.startsWith(PREFIX.control) && !n.endsWith('.lock'))
     .map((n) => n.slice(PREFIX.control.length))
     .sort();
@@ -40,13 +43,7 @@ export function isLocked(config: Config, id: QueueId): boolean {
 
 /** Every entry with its state, for mailq. Entries that vanish while read are skipped. */
 export function listQueue(config: Config): QueueListing[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(config.queueDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const names = queueNames(config);
   const out: QueueListing[] = [];
   for (const n of names.sort()) {
     if (n.endsWith('.lock')) continue;
