@@ -46,7 +46,7 @@ run_mailtk() {
   t0=$(date +%s.%N)
   "$here/bin/sendmail" -C "$work/mt/mailtk.conf" -q
   t1=$(date +%s.%N)
-  local n; n=$(cat "$work"/mt/mail/lbench* | grep -c '^From ' || true)
+  local n; n=$(cat "$work"/mt/mail/lbench[0-9] | grep -c '^From ' || true)
   [ "$n" = "$COUNT" ] || { echo "mailtk delivered $n of $COUNT" >&2; exit 1; }
   echo "$t0 $t1" | awk -v c="$COUNT" '{ printf "%.1f", c / ($2 - $1) }'
 }
@@ -74,7 +74,7 @@ run_postfix() {
   t0=$(date +%s.%N)
   postfix reload >/dev/null 2>&1; postqueue -f
   for _ in $(seq 6000); do
-    n=$(cat /var/spool/mail/lbench* | grep -c '^From ' || true)
+    n=$(cat /var/spool/mail/lbench[0-9] | grep -c '^From ' || true)
     [ "$n" -ge "$COUNT" ] && break; sleep 0.02
   done
   t1=$(date +%s.%N)
