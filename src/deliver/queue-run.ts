@@ -361,7 +361,7 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
       if (parseNotify(c.recipients[a.rcpt].notify).success) successes.push(a);
     } else if (!isTemporary(r)) failed.push(a);
     else if (expired) {
-      a.result = { status: FAILURES.expired.status, text: `Message could not be delivered for ${formatDuration(config.queueReturnMs)}: ${r.text}`, remote: r.remote };
+      a.result = { status: FAILURES.expired.status, text: `Message could not be delivered for ${formatDuration(config.queueReturnMs)}: ${r.text}`, remote: r.remote, remoteMta: r.remoteMta };
       failed.push(a);
     } else later.push(a);
   }

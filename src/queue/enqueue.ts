@@ -12,7 +12,7 @@ import type { Control, Recipient } from './control.ts';
 import { serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-import { commit, fsyncDir, queuePath, writeDurable } from './transition.ts';
+import { commit, commitGrouped, fsyncDir, queuePath, writeDurable, writeDurableAsync } from './transition.ts';
 
 export interface NewMessage {
   sender: string;
@@ -121,6 +121,41 @@ export function enqueue(config: Config, m: NewMessage): QueueId {
       file: config.queueDir,
       cause: e,
     });
+  }
+  return id;
+}
+
+/**
+ * enqueue() for servers: the same files and the same commit point, but the
+ * writes and fsyncs run off the event loop and the directory fsync is shared
+ * with concurrent sessions (group commit). Resolves once the entry is durable.
+ */
+export async function enqueueAsync(config: Config, m: NewMessage): Promise<QueueId> {
+  if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
+  let id = m.id ?? newQueueId();
+  const df = () => queuePath(config, PREFIX.data, id);
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        await writeDurableAsync(df(), m.data);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && tries === 0) {
+          ensureQueueDirs(config);
+          continue;
+        }
+        if (code !== 'EEXIST' || tries > 100) throw e;
+        id = newQueueId();
+      }
+    }
+    await writeDurableAsync(queuePath(config, PREFIX.temp, id), serializeControl(controlFor(m, id)));
+    await commitGrouped(config, id);
+  } catch (e) {
+    removeQuietly(df());
+    removeQuietly(queuePath(config, PREFIX.temp, id));
+    if (e instanceof MailError) throw e;
+    throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, { file: config.queueDir, cause: e });
   }
   return id;
 }

@@ -38,11 +38,86 @@ export function writeDurable(file: string, data: string | Buffer, mode = 0o600):
   }
 }
 
+/** Write a whole file under a new name and make it durable, off the event loop. */
+export async function writeDurableAsync(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const fh = await fs.promises.open(file, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** writing -> queued. The commit point: after this returns, 250 / exit 0 may be given. */
 export function commit(config: Config, id: QueueId): void {
   fs.renameSync(queuePath(config, PREFIX.temp, id), queuePath(config, PREFIX.control, id));
   fsyncDir(config.queueDir);
   // COMMIT POINT: the entry now survives a crash.
+}
+
+// ---- group commit --------------------------------------------------------
+// Concurrent SMTP sessions each need their own commit before their 250. One
+// directory fsync covers every rename made before it, so renames that arrive
+// while a directory fsync is in flight wait and share the next one (the group
+// commit of databases). The data files' own fsyncs run in libuv's thread pool
+// at the same time, where the file system merges them into one journal commit.
+
+interface Waiter {
+  id: QueueId;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+interface Group {
+  waiting: Waiter[];
+  flushing: boolean;
+}
+
+const groups = new Map<string, Group>();
+
+/** writing -> queued, sharing the directory fsync with concurrent commits. */
+export function commitGrouped(config: Config, id: QueueId): Promise<void> {
+  let g = groups.get(config.queueDir);
+  if (!g) {
+    g = { waiting: [], flushing: false };
+    groups.set(config.queueDir, g);
+  }
+  const group = g;
+  const done = new Promise<void>((resolve, reject) => group.waiting.push({ id, resolve, reject }));
+  if (!group.flushing) void flushGroup(config, group);
+  return done;
+}
+
+async function flushGroup(config: Config, g: Group): Promise<void> {
+  g.flushing = true;
+  // Let every session whose files became durable in this turn join the group.
+  await new Promise((r) => setImmediate(r));
+  while (g.waiting.length > 0) {
+    const batch = g.waiting.splice(0);
+    const renamed: Waiter[] = [];
+    for (const w of batch) {
+      try {
+        fs.renameSync(queuePath(config, PREFIX.temp, w.id), queuePath(config, PREFIX.control, w.id));
+        renamed.push(w);
+      } catch (e) {
+        w.reject(e);
+      }
+    }
+    try {
+      const dir = await fs.promises.open(config.queueDir, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+      // COMMIT POINT for every entry of this group.
+      for (const w of renamed) w.resolve();
+    } catch (e) {
+      for (const w of renamed) w.reject(e);
+    }
+  }
+  g.flushing = false;
 }
 
 export interface ActiveEntry {

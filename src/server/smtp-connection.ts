@@ -1,13 +1,11 @@
-// One SMTP session (RFC 5321), over a socket or over stdin/stdout for
-// `sendmail -bs`: reading, the command table, the transaction, and the
-// reply lines, each handler named after its command (onHelo, onMail, ...)
-// as in smtp-server. Input is taken one line at a time and each command
-// finishes before the next is read, so PIPELINING (RFC 2920) works and
-// replies go out in one write per batch. Safety: lines over their limits
-// are refused (500 5.5.2), DATA ends only at CRLF.CRLF (data-reader.ts),
-// plaintext pipelined after STARTTLS is thrown away (CVE-2011-0411), an
-// idle client gets 421 4.4.2, and too many errors 421 4.7.0. "250 ...
-// Message accepted" is written only after the queue's commit point.
+// One SMTP session (RFC 5321) over a socket, or over stdin/stdout for
+// `sendmail -bs`: input, the command table (onHelo, onMail, ... as in
+// smtp-server), the transaction and the replies. Each command finishes
+// before the next line is read, so PIPELINING (RFC 2920) works and replies
+// go out one write per batch. Overlong lines get 500 5.5.2, plaintext after
+// STARTTLS is dropped (CVE-2011-0411), idle clients 421 4.4.2, too many
+// errors 421 4.7.0; "250 ... Message accepted" comes only after the queue's
+// commit point. DATA is read by data-reader.ts.
 
 import type net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
@@ -15,8 +13,7 @@ import tls from 'node:tls';
 import { TextDecoder } from 'node:util';
 import { log } from '../log/index.ts';
 import { qualify, rfc5322Date, splitAddress } from '../message/index.ts';
-import { MailError } from '../message/status.ts';
-import { type QueueId, type Recipient, dropMessage, enqueue, mayWriteQueue, newQueueId } from '../queue/index.ts';
+import { type QueueId, type Recipient, dropMessage, enqueueAsync, mayWriteQueue, newQueueId } from '../queue/index.ts';
 import { MECHANISMS, type Mechanism, SaslExchange } from './auth.ts';
 import { type MailParams, isError, mailParams, parseCommand, parsePathArg, rcptParams } from './command.ts';
 import { DataReader, type DataFault } from './data-reader.ts';
@@ -62,6 +59,7 @@ const LIMIT = { command: 512, path: 2048, auth: 12288 };
 /** Unread input held while a command runs, and unsent replies, before we stop reading. */
 const MAX_BUFFERED = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const AUTH_FAILURE_DELAY_MS = 1000;
 
 const HELP_TOPICS: Record<string, string> = {
   HELO: 'HELO <hostname>', EHLO: 'EHLO <hostname>', MAIL: 'MAIL FROM: <sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=id]',
@@ -88,6 +86,7 @@ export class SmtpSession {
   private tlsInfo: { version: string; cipher: string; bits: number } | undefined;
   private connectRule: AccessRule | undefined;
   private stopping = false;
+  private inputEnded = false;
   private done!: () => void;
   readonly finished: Promise<void>;
 
@@ -138,20 +137,26 @@ export class SmtpSession {
     void this.pump();
   };
 
-  private readonly onEnd = (): void => this.close();
+  private readonly onEnd = (): void => {
+    this.inputEnded = true;
+    void this.pump();
+  };
+
+  /** A reset or a broken pipe: nobody is left to answer. */
+  private readonly onError = (): void => this.close();
 
   private attach(): void {
     this.input.on('data', this.onInput);
     this.input.on('end', this.onEnd);
     this.input.on('close', this.onEnd);
-    this.input.on('error', this.onEnd);
+    this.input.on('error', this.onError);
   }
 
   private detach(): void {
     this.input.off('data', this.onInput);
     this.input.off('end', this.onEnd);
     this.input.off('close', this.onEnd);
-    this.input.off('error', this.onEnd);
+    this.input.off('error', this.onError);
   }
 
   /** Handle everything complete in the input, one command at a time. */
@@ -159,17 +164,10 @@ export class SmtpSession {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (this.mode === 'command' || this.mode === 'auth' || this.mode === 'data') {
-        if (this.mode === 'data') {
-          if (!(await this.pumpData())) break;
-          continue;
-        }
-        const line = this.takeLine();
-        if (line === undefined) break;
-        this.armTimer();
-        await (this.mode === 'auth' ? this.onAuthLine(line) : this.onLine(line));
-        if (this.stopping && this.mode === 'command') this.closeWith(fail('shutting-down', `${this.host} Service shutting down`));
-      }
+      while (await this.step());
+      if (this.stopping && this.mode === 'command') this.closeWith(fail('shutting-down', `${this.host} Service shutting down`));
+      // The client has finished sending: what it sent is answered first (printf ... | sendmail -bs).
+      else if (this.inputEnded) this.close();
     } catch (e) {
       log(this.config, this.tx?.id ?? '', `SYSERR: SMTP session: ${(e as Error).stack ?? e}`);
       this.closeWith(fail('internal', `${this.host} Internal error, closing connection`));
@@ -178,6 +176,18 @@ export class SmtpSession {
       this.flush();
       if (this.mode !== 'closed' && this.input.isPaused() && this.mode !== 'handshake') this.input.resume();
     }
+  }
+
+  /** One command, or one chunk of DATA; false when nothing complete is left to act on. */
+  private async step(): Promise<boolean> {
+    if (this.stopping && this.mode === 'command') return false;
+    if (this.mode === 'data') return this.pumpData();
+    if (this.mode !== 'command' && this.mode !== 'auth') return false;
+    const line = this.takeLine();
+    if (line === undefined) return false;
+    this.armTimer();
+    await (this.mode === 'auth' ? this.onAuthLine(line) : this.onLine(line));
+    return true;
   }
 
   /** Feed DATA input; true when the message ended and its reply was given. */
@@ -296,7 +306,7 @@ export class SmtpSession {
     if (!cmd || Buffer.byteLength(line) + 2 > limit) this.send(fail('line-too-long', 'Line too long'));
     else if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line)) this.send(fail('unknown-command', 'Syntax error: control character in command'));
     else {
-      const handler = this.handlers[cmd.verb];
+      const handler = Object.hasOwn(this.handlers, cmd.verb) ? this.handlers[cmd.verb] : undefined;
       if (handler) await handler(cmd.arg);
       else this.send(fail('unknown-command', `Command unrecognized: "${printable(line.slice(0, 40))}"`));
     }
@@ -346,7 +356,7 @@ export class SmtpSession {
     if (isError(path)) return this.send(path.error);
     const params = this.esmtpOnly(path.params) ?? mailParams(path.params, this.config.maxMessageSize);
     if (isError(params)) return this.send(params.error);
-    if (!params.smtputf8 && /[^\x00-\x7f]/.test(path.address)) return this.send(fail('non-ascii-address', `${printable(path.given)}... A non-ASCII address needs SMTPUTF8`));
+    if (this.needsUtf8(path, params.smtputf8)) return;
     const sender = this.qualifySender(path.address, path.given);
     if (typeof sender !== 'string') return this.send(sender);
     const id = newQueueId();
@@ -354,6 +364,13 @@ export class SmtpSession {
     if (d.refuse) return this.refuse(id, 'check_mail', path.given, d);
     this.tx = { id, sender, params, recipients: [], relay: d.relay, discard: d.discard ?? false };
     this.send(OK.sender(path.given));
+  }
+
+  /** RFC 6531 3.4: an address past ASCII only in a transaction that said SMTPUTF8; true when refused. */
+  private needsUtf8(path: { address: string; given: string }, smtputf8: boolean): boolean {
+    if (smtputf8 || !/[^\x00-\x7f]/.test(path.address)) return false;
+    this.send(fail('non-ascii-address', `${printable(path.given)}... A non-ASCII address needs SMTPUTF8`));
+    return true;
   }
 
   /** ESMTP parameters only after EHLO; undefined when there is nothing to object to. */
@@ -380,7 +397,7 @@ export class SmtpSession {
     if (path.address === '') return this.send(fail('bad-address', `${printable(path.given)}... User address required`));
     const params = this.esmtpOnly(path.params) ?? rcptParams(path.params);
     if (isError(params)) return this.send(params.error);
-    if (!tx.params.smtputf8 && /[^\x00-\x7f]/.test(path.address)) return this.send(fail('non-ascii-address', `${printable(path.given)}... A non-ASCII address needs SMTPUTF8`));
+    if (this.needsUtf8(path, tx.params.smtputf8)) return;
     const address = this.qualifyRecipient(path.address);
     const policy = this.env.policy();
     const relay = tx.relay ?? policy.clientRelay(this.env.client, this.connectRule, this.authUser);
@@ -396,7 +413,7 @@ export class SmtpSession {
 
   /** "alice" -> alice@host; a bare name with routing characters stays as it is (and needs relaying). */
   private qualifyRecipient(address: string): string {
-    if (splitAddress(address).domain !== '' || /[%!@:]/.test(address.replace(/^".*"$/, ''))) return address;
+    if (splitAddress(address).domain !== '' || /[%!@:]/.test(address)) return address;
     return qualify(address, this.host);
   }
 
@@ -460,11 +477,11 @@ export class SmtpSession {
     };
     let id: QueueId;
     try {
-      id = mayWriteQueue(this.config) ? enqueue(this.config, message) : dropMessage(this.config, message);
+      id = mayWriteQueue(this.config) ? await enqueueAsync(this.config, message) : dropMessage(this.config, message);
     } catch (e) {
-      const err = e instanceof MailError ? e : new MailError('queue-write', (e as Error).message);
-      log(this.config, tx.id, `SYSERR: ${err.message}`);
-      return this.send(reply(err.reply, err.status, `${err.detail}; try again later`));
+      // The client keeps the message and tries again; the why (paths, errno) is for the log only.
+      log(this.config, tx.id, `SYSERR: cannot queue the message: ${(e as Error).message}`);
+      return this.send(fail('queue-write', 'Temporary system failure, please try again later'));
     }
     // COMMITTED: the message is on disk; only now may the client hear 250.
     this.logAccepted(id, tx, prepared.data.length, prepared.messageId);
@@ -548,7 +565,7 @@ export class SmtpSession {
     this.output = tlsSocket;
     // once(): a TLS 1.2 renegotiation emits 'secure' again, and must not reset the session.
     tlsSocket.once('secure', () => this.onSecure(tlsSocket));
-    tlsSocket.once('close', () => this.close());
+    tlsSocket.once('close', this.onEnd);
     tlsSocket.on('error', (e) => {
       log(this.config, '', `STARTTLS: ${this.relayName()}: ${e.message}`);
       this.close();
@@ -600,6 +617,8 @@ export class SmtpSession {
     if ('error' in step) return this.endAuth(step.error);
     const ok = await this.env.policy().passwd().verify(step.user, step.password);
     if (!ok) {
+      // As for POP3 and IMAP (mailbox-access.ts): a wrong password costs a second, to slow guessing.
+      await new Promise((resolve) => setTimeout(resolve, AUTH_FAILURE_DELAY_MS));
       log(this.config, '', `AUTH failure (${(this.sasl as SaslExchange).mechanism}): user=${printable(step.user)}, relay=${this.relayName()}`);
       return this.endAuth(fail('auth-failed'));
     }
