@@ -3,7 +3,7 @@
 # that shows the package is there). Installed only when running as root and
 # missing; otherwise the tests that need them skip with a reason.
 set -euo pipefail
-PKGS=(getent:libc-bin swaks:swaks openssl:openssl python3:python3)
+PKGS=(getent:libc-bin swaks:swaks openssl:openssl python3:python3 cdb:tinycdb)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
 for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done

@@ -229,6 +229,39 @@ describe('STARTTLS', () => {
 });
 
 describe('shutdown', () => {
+  test('close() during 20 busy sessions: every message that got 250 is queued, and no other', async () => {
+    const s = await startServer();
+    try {
+      const acknowledged: string[] = [];
+      let stop = false;
+      const client = async () => {
+        const c = await SmtpClient.connect(s.smtpPort);
+        await c.reply();
+        await c.command('EHLO busy.test');
+        while (!stop && !c.ended) {
+          // Pipelined as a real client would, so that shutdown can land anywhere in a transaction.
+          c.write('MAIL FROM:<alice@mail.test>\r\nRCPT TO:<bob@mail.test>\r\nDATA\r\n');
+          const replies = [await c.reply(), await c.reply(), await c.reply()].map((r) => r[0] ?? '');
+          if (!replies[2].startsWith('354')) break;
+          const end = (await c.command('Subject: busy\r\n\r\nbody\r\n.'))[0] ?? '';
+          const id = /^250 2\.0\.0 (\w{14}) /.exec(end)?.[1];
+          if (!id) break;
+          acknowledged.push(id);
+        }
+        c.end();
+      };
+      const clients = Array.from({ length: 20 }, client);
+      await new Promise((r) => setTimeout(r, 400));
+      await s.listeners.close(200);
+      stop = true;
+      await Promise.all(clients);
+      assert.ok(acknowledged.length > 20, `${acknowledged.length} messages acknowledged`);
+      assert.deepEqual(new Set(listQueueIds(s.config)), new Set(acknowledged));
+    } finally {
+      s.sb.cleanup();
+    }
+  });
+
   test('close(): a session that quits in time ends normally; an idle one gets 421; a half-sent message is not queued', async () => {
     const s = await startServer();
     try {

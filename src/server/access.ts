@@ -1,13 +1,11 @@
-// The access file (access_file): sendmail's access database as a plain text
-// file, "key value" a line, read at start and on SIGHUP. Keys are tagged
-// Connect: (client IP, an IP prefix such as "10.1" or "IPv6:2001:db8", a
-// CIDR, or a host name and its parent domains), From: (envelope sender) or
-// To: (recipient): "user@host", "host" and its parents, "user@". Untagged
-// keys apply to all three, after the tagged ones, as in sendmail. Values:
-// OK, RELAY, REJECT, DISCARD, SKIP, or ERROR with a reply code and an
-// enhanced status code ("ERROR:5.7.1:550 text" or "ERROR:550 5.7.1 text"):
-// the administrator names the enhanced code, mailtk never guesses it.
-// Every rule remembers its file and line, for the log and for errors.
+// The access file (access_file): sendmail's access database as plain text,
+// "key value" a line, read at start and on SIGHUP. Keys: Connect: (an IP,
+// prefix "10.1" / "IPv6:2001:db8", CIDR, or host name and parents), From:
+// and To: ("user@host", a domain and its parents, "user@"); untagged keys
+// apply to all three after the tagged ones. Values: OK, RELAY, REJECT,
+// DISCARD, SKIP, or ERROR with both codes ("ERROR:5.7.1:550 text"): the
+// administrator names the enhanced code, mailtk never guesses it. Every
+// rule remembers its file and line, for the log and for errors.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -155,7 +153,8 @@ function parseCidr(key: string, file: string, line: number): { block: net.BlockL
   return { block, bits: n };
 }
 
-function unmapped(ip: string): string {
+/** "::ffff:10.1.2.3" (an IPv4 client on a dual-stack socket) -> "10.1.2.3". */
+export function unmapped(ip: string): string {
   return ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
 }
 

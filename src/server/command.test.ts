@@ -58,7 +58,8 @@ test('RCPT parameters', () => {
   const p = (s: Record<string, string | true>) => rcptParams(new Map(Object.entries(s)));
   assert.deepEqual(p({ NOTIFY: 'success,delay', ORCPT: 'rfc822;Bob+40x.test' }), { notify: 'SUCCESS,DELAY', orcpt: 'rfc822;Bob@x.test' });
   assert.deepEqual(p({ NOTIFY: 'NEVER' }), { notify: 'NEVER' });
-  for (const bad of [{ NOTIFY: 'NEVER,DELAY' }, { NOTIFY: 'SUCCESS,SUCCESS' }, { NOTIFY: 'SOMETIMES' }, { ORCPT: 'x' }, { ORCPT: 'rfc822;a+0Db' }]) {
+  const bads: Array<Record<string, string>> = [{ NOTIFY: 'NEVER,DELAY' }, { NOTIFY: 'SUCCESS,SUCCESS' }, { NOTIFY: 'SOMETIMES' }, { ORCPT: 'x' }, { ORCPT: 'rfc822;a+0Db' }];
+  for (const bad of bads) {
     assert.ok(isError(p(bad)), JSON.stringify(bad));
   }
 });

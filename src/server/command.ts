@@ -45,9 +45,11 @@ export function isError<T extends object>(p: Parsed<T>): p is { error: Reply } {
   return 'error' in p;
 }
 
+const KEYWORD = { FROM: /^FROM\s*:\s*/i, TO: /^TO\s*:\s*/i };
+
 /** "FROM:<a@b> SIZE=10" -> the path and its parameters. */
 export function parsePathArg(arg: string, keyword: 'FROM' | 'TO'): Parsed<PathArg> {
-  const m = new RegExp(`^${keyword}\\s*:\\s*`, 'i').exec(arg);
+  const m = KEYWORD[keyword].exec(arg);
   if (!m) return { error: fail('bad-arguments', `Syntax error in parameters scanning "${keyword.toLowerCase()}"`) };
   const rest = arg.slice(m[0].length);
   const end = rest.startsWith('<') ? closingBracket(rest) : rest.search(/\s|$/);

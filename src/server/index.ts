@@ -44,3 +44,5 @@ export async function runSmtpSession(
     policy.close();
   }
 }
+// The mailbox listeners (POP3 and IMAP over the spool and ~/mail), for the daemon.
+export { startMailboxListeners, type MailboxListeners, type MailboxAddress } from './mailbox-listen.ts';

@@ -9,13 +9,13 @@
 
 import net from 'node:net';
 import type { Config, ListenAddress } from '../config/index.ts';
-// TODO(lead): from '../deliver/index.ts' once it exports makeResolver (one line there).
-import { makeResolver, type MailResolver } from '../deliver/dns.ts';
+import { makeResolver, type MailResolver } from '../deliver/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import type { QueueId } from '../queue/index.ts';
+import { unmapped } from './access.ts';
 import { Policy } from './policy.ts';
-import { fail, formatReply } from './replies.ts';
+import { type Reply, fail, formatReply } from './replies.ts';
 import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
 import { ensureCertificate } from './tls.ts';
 
@@ -45,7 +45,7 @@ const STRESS_FRACTION = 0.75;
 const CLOSE_GRACE_MS = 5000;
 
 export function isLoopback(ip: string): boolean {
-  const plain = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const plain = unmapped(ip);
   return net.isIPv4(plain) ? plain.startsWith('127.') : plain === '::1';
 }
 
@@ -84,7 +84,7 @@ class Listeners implements SmtpListeners {
   }
 
   private onConnection(socket: net.Socket, kind: ListenerKind): void {
-    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    const ip = unmapped(socket.remoteAddress ?? '');
     socket.on('error', () => undefined); // a reset mid-session ends it through 'close'
     const refusal = this.limitReached(ip);
     if (refusal) {
@@ -97,11 +97,11 @@ class Listeners implements SmtpListeners {
       {
         kind,
         policy: () => this.policy,
-        client: { address: ip, name: undefined, localAddress: socket.localAddress?.replace(/^::ffff:/i, '') },
+        client: { address: ip, name: undefined, localAddress: unmapped(socket.localAddress ?? '').toLowerCase() },
         login: '',
         loopback: isLoopback(ip),
         reverse: (addr) => this.reverse(addr),
-        stressed: () => this.sessions.size >= Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION),
+        stressed: () => this.sessions.size >= this.stressLevel(),
         onAccepted: this.opts.onAccepted,
       },
       socket,
@@ -111,12 +111,16 @@ class Listeners implements SmtpListeners {
     void session.finished.then(() => this.forget(session, ip));
     void session.start();
     // Entering stress: sessions already waiting get the short limit from now on, too.
-    if (this.sessions.size === Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION)) {
+    if (this.sessions.size === this.stressLevel()) {
       for (const s of this.sessions) s.rearmTimer();
     }
   }
 
-  private limitReached(ip: string) {
+  private stressLevel(): number {
+    return Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION);
+  }
+
+  private limitReached(ip: string): Reply | undefined {
     const host = this.config.hostname;
     if (this.sessions.size >= this.config.smtpMaxClients) {
       log(this.config, '', `rejecting connection from [${ip}]: ${this.sessions.size} sessions open (smtp_max_clients)`);
@@ -153,6 +157,8 @@ class Listeners implements SmtpListeners {
       log(this.config, '', `SIGHUP: SMTP policy not reloaded, the old one stays: ${(e as Error).message}`);
       return;
     }
+    const listen = (c: Config) => JSON.stringify([c.smtpListen, c.submissionListen]);
+    if (listen(config) !== listen(this.config)) log(config, '', 'SIGHUP: listen addresses changed; restart the daemon to listen on them');
     const old = this.policy;
     this.policy = policy;
     this.config = config;

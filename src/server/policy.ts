@@ -1,13 +1,11 @@
-// Who may send what through the listener: the decisions of sendmail's
-// check_relay / check_mail / check_rcpt, made from relay_networks, the access
-// file, the local domains and the aliases. A Policy is built at start and on
-// SIGHUP (only the password table is re-read by itself, when mailpasswd
-// changes it); every decision carries the rule
-// that made it ("relay_networks", "/etc/mail/access:12"), which the session
-// logs. Relaying needs a reason (relay network, Connect:/From:/To: RELAY, or
-// an authenticated client); an address whose local part holds a routing
-// character (% ! @ :) is never a local one, so the percent hack, bang paths
-// and quoted "u@other"@local cannot turn a local domain into a relay.
+// Who may send what through the listener: sendmail's check_relay,
+// check_mail and check_rcpt, from relay_networks, the access file, the local
+// domains and the aliases. Built at start and on SIGHUP (the password table
+// alone re-reads itself when mailpasswd changes it). Each decision carries
+// its rule ("relay_networks", "/etc/mail/access:12") for the log. Relaying
+// needs a reason (relay network, RELAY rule, AUTH); a local part holding a
+// routing character (% ! @ :) is never local, so percent hacks, bang paths
+// and "u@other"@local cannot turn a local domain into a relay.
 
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -16,7 +14,7 @@ import { type Config, localDomains } from '../config/index.ts';
 import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
-import { type AccessRule, AccessTable, ruleName } from './access.ts';
+import { type AccessRule, AccessTable, ruleName, unmapped } from './access.ts';
 import { PasswdFile } from './passwd.ts';
 import { type Reply, fail, reply } from './replies.ts';
 import { loadTlsContext } from './tls.ts';
@@ -79,7 +77,7 @@ export class Policy {
 
   inRelayNetworks(address: string | undefined): boolean {
     if (address === undefined) return false;
-    const plain = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    const plain = unmapped(address);
     return this.relayNets.check(plain, net.isIPv4(plain) ? 'ipv4' : 'ipv6');
   }
 
@@ -123,7 +121,7 @@ export class Policy {
   isLocalDomain(domain: string, client: Client): boolean {
     if (!domain.startsWith('[')) return this.localDomains.has(domain);
     const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
-    return ip === '127.0.0.1' || ip === '::1' || (client.localAddress !== undefined && ip === client.localAddress.replace(/^::ffff:/i, ''));
+    return ip === '127.0.0.1' || ip === '::1' || ip === client.localAddress;
   }
 
   /** A local user or alias exists: at least one destination that is not an error. */

@@ -1,14 +1,11 @@
-// What the listener does to a message before it is queued: the header
-// preparation sendmail applies to every message (src/message's
-// prepareSubmission: line ends to LF, Date, From and Message-ID added when
-// missing), with its local "Received: (from user@localhost)" replaced by the
-// SMTP form sendmail writes (seed 001, section 14-5):
-//   Received: from HELO (NAME [ADDRESS])
-//   	(authenticated as USER)
-//   	by HOST (mailtk 0.1.0) with ESMTPSA id QUEUEID
-//   	(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256)
-//   	for <RCPT>; DATE
-// Every client-given part is cleaned so that it cannot break the field.
+// What the listener does to a message before it is queued: sendmail's header
+// preparation (src/message's prepareSubmission: LF line ends, Date, From and
+// Message-ID when missing) with its local Received field replaced by the SMTP
+// form of seed 001, 14-5, every client-given part cleaned:
+//   Received: from HELO (NAME [ADDRESS])\n\t(authenticated as USER)
+//   \tby HOST (mailtk 0.1.0) with ESMTPSA id QUEUEID
+//   \t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256)
+//   \tfor <RCPT>; DATE
 
 import { makeHeader, prepareSubmission, rfc5322Date, safeHost } from '../message/index.ts';
 import { SOFTWARE } from './replies.ts';

@@ -76,3 +76,31 @@ test('end of input in the middle of DATA: nothing is queued, the session ends', 
   await session.finished;
   assert.equal(listQueueIds(config).length, 0);
 });
+
+test('input that ends right after QUIT is answered in full first (printf ... | sendmail -bs)', async () => {
+  const { session, input } = remoteSession('smtp');
+  const out: string[] = [];
+  await session.start();
+  (session as unknown as { output: PassThrough }).output.on('data', (d: Buffer) => out.push(d.toString()));
+  input.end('HELO far.test\r\nMAIL FROM:<x@far.test>\r\nRCPT TO:<bob@mail.test>\r\nDATA\r\nSubject: eof\r\n\r\nhi\r\n.\r\nQUIT\r\n');
+  await session.finished;
+  const text = out.join('');
+  assert.match(text, /250 2\.0\.0 \w{14} Message accepted for delivery\r\n221 2\.0\.0 mail\.test closing connection\r\n$/);
+  assert.equal(listQueueIds(config).length, 1);
+});
+
+test('a queue that cannot be written: 451 4.3.0, and the client keeps its message', async () => {
+  const broken = loadConfig({ file: sb.conf, overrides: { queue_dir: sb.conf } }); // a file, not a directory
+  const p = new Policy(broken, { network: false });
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let text = '';
+  output.on('data', (d) => (text += d));
+  const session = new SmtpSession({ kind: 'stdio', policy: () => p, client: { address: undefined, name: undefined, localAddress: undefined }, login: 'root', loopback: true }, input, output);
+  await session.start();
+  input.end('HELO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mail.test>\r\nDATA\r\nSubject: x\r\n\r\ny\r\n.\r\nQUIT\r\n');
+  await session.finished;
+  p.close();
+  assert.match(text, /\r\n451 4\.3\.0 Temporary system failure, please try again later\r\n221 /);
+  assert.match(fs.readFileSync(sb.log, 'utf8'), /SYSERR: cannot queue the message: /);
+});

@@ -1,13 +1,11 @@
-// Harness for the SMTP listener tests: a sandbox installation (helpers.ts)
-// with the real listeners started in this process on 127.0.0.1 ports the
-// system picks, a client that reads whole (multi-line) replies, and the
-// replayer of the transcripts in this folder. A transcript is the exact
-// dialogue: "C: line" is sent with CRLF (consecutive C: lines go in one
-// write, as a pipelining client sends them), "R: json-string" is sent raw,
-// "S: line" must be the next reply line exactly ({DATE}, {QUEUEID} and
-// {ANY} stand for the parts that change), "!closed" expects the server to
-// hang up, "!conf key = value" and "!access line" set up the listener, and
-// "!port submission" connects to the submission listener.
+// Harness for the SMTP listener tests: a sandbox (helpers.ts) with the real
+// listeners started in-process on 127.0.0.1 ports the system picks, a client
+// that reads whole replies, and the replayer of the transcripts here. In a
+// transcript "C: line" is sent with CRLF (consecutive C: lines in one write,
+// as a pipelining client does), "R: json" raw; "S: line" must be the next
+// reply line exactly ({DATE}, {QUEUEID}, {ANY} for what changes); "!closed"
+// expects a hang-up; "!conf key = value", "!access line" and "!port
+// submission" set the listener up.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,0 +1,241 @@
+// IMAP FETCH (RFC 3501 6.4.5, 7.4.2): parsing the data items (macros ALL,
+// FAST, FULL; BODY[section]<partial> and BODY.PEEK; RFC822.*) and answering
+// them. Items the index holds (UID, FLAGS, INTERNALDATE, RFC822.SIZE, a
+// cached ENVELOPE) need no mbox read and no lock, so FETCH 1:* (FLAGS
+// ENVELOPE) on 20,000 messages is a walk over memory. Message bytes are
+// streamed as literals from the stored range of the part asked for, a chunk
+// at a time, converted to CRLF on the way; the literal's length comes from
+// the index or the MIME structure, and the bytes sent are held to it.
+
+import { ByteWindow, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { formatEnvelope } from './imap-envelope.ts';
+import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
+import { targets, type Target } from './imap-selected.ts';
+import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
+import type { MailboxView } from './imap-view.ts';
+import { astring, imapDate, ParseError, type Token } from './imap-wire.ts';
+
+interface Section {
+  /** Part numbers; [] for the whole message. */
+  path: number[];
+  /** '', HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT, TEXT, MIME. */
+  text: string;
+  fields: string[];
+}
+
+interface Item {
+  name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'SECTION';
+  /** What the response calls the item, e.g. BODY[HEADER.FIELDS (DATE)]<0>. */
+  label?: string;
+  section?: Section;
+  partial?: { from: number; count: number };
+  peek?: boolean;
+}
+
+const MACROS: Record<string, string[]> = {
+  ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
+  FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
+  FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
+};
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY']);
+const LEGACY: Record<string, { text: string; peek: boolean }> = {
+  RFC822: { text: '', peek: false },
+  'RFC822.HEADER': { text: 'HEADER', peek: true },
+  'RFC822.TEXT': { text: 'TEXT', peek: false },
+};
+
+/** One data item from its atom. */
+function parseItem(atom: string): Item {
+  const up = atom.toUpperCase();
+  if (SIMPLE.has(up)) return { name: up as Item['name'] };
+  if (LEGACY[up]) return { name: 'SECTION', label: up, section: { path: [], text: LEGACY[up].text, fields: [] }, peek: LEGACY[up].peek };
+  const m = /^BODY(\.PEEK)?\[([^\]]*)\](?:<(\d+)\.(\d+)>)?$/i.exec(atom);
+  if (!m) throw new ParseError(`unknown FETCH item ${atom.slice(0, 40)}`);
+  const section = parseSection(m[2]);
+  const partial = m[3] !== undefined ? { from: Number(m[3]), count: Number(m[4]) } : undefined;
+  const spec = m[2].toUpperCase().replace(/\s+/g, ' ');
+  const label = `BODY[${spec}]${partial ? `<${partial.from}>` : ''}`;
+  return { name: 'SECTION', label, section, partial, peek: Boolean(m[1]) };
+}
+
+function parseSection(s: string): Section {
+  const m = /^((?:\d+\.)*\d+)?\.?(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)?(?: \(([^)]*)\))?$/i.exec(s.trim());
+  if (!m) throw new ParseError(`bad section [${s.slice(0, 40)}]`);
+  const path = m[1] ? m[1].split('.').map(Number) : [];
+  const text = (m[2] ?? '').toUpperCase();
+  if (text === 'MIME' && path.length === 0) throw new ParseError('MIME needs a part number');
+  const fields = m[3] ? m[3].trim().split(/\s+/).map((f) => f.replace(/^"|"$/g, '').toLowerCase()) : [];
+  if (text.startsWith('HEADER.FIELDS') && fields.length === 0) throw new ParseError('HEADER.FIELDS needs field names');
+  return { path, text, fields };
+}
+
+function parseItems(args: Token[], uid: boolean): Item[] {
+  const t = args[0];
+  let atoms: string[];
+  if (t?.kind === 'list') atoms = t.items.map((x) => astring(x, 'fetch item'));
+  else atoms = MACROS[astring(t, 'fetch items').toUpperCase()] ?? [astring(t)];
+  const items = atoms.map(parseItem);
+  if (uid && !items.some((i) => i.name === 'UID')) items.unshift({ name: 'UID' });
+  return items;
+}
+
+/** Does answering need the mbox (and so the lock)? */
+function needsMbox(items: Item[], folder: Folder, picked: Target[]): boolean {
+  if (items.some((i) => i.name === 'SECTION' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) return true;
+  return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.getCache('envelope', t.rec.uid));
+}
+
+export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
+  const v = s.view as MailboxView;
+  let items: Item[];
+  try {
+    items = parseItems(c.args.slice(1), c.uid);
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  const setsSeen = !v.readOnly && items.some((i) => i.name === 'SECTION' && !i.peek);
+  const run = async (reader: FolderReader | undefined) => {
+    const f = new Fetcher(s, v, reader);
+    for (const t of picked) await f.message(t, items, setsSeen);
+  };
+  if (needsMbox(items, v.folder, picked)) await v.folder.read(run);
+  else await run(undefined);
+  await s.flush();
+  return ok(`${c.uid ? 'UID ' : ''}FETCH completed`);
+}
+
+/** Answers for one FETCH command; keeps the MIME structures it parsed for the command's length. */
+class Fetcher {
+  private structures = new Map<number, Part>();
+
+  constructor(private readonly s: ImapSession, private readonly v: MailboxView, private readonly reader: FolderReader | undefined) {}
+
+  async message(t: Target, items: Item[], setsSeen: boolean): Promise<void> {
+    // The record as of now: a sync under the lock may have moved the message in the file.
+    const rec = this.v.folder.byUidGet(t.rec.uid);
+    if (!rec) return;
+    let flagsAdded = false;
+    if (setsSeen && !(rec.flags & FLAG.seen)) {
+      this.v.folder.setFlags([rec.uid], 'add', FLAG.seen, 0);
+      flagsAdded = !items.some((i) => i.name === 'FLAGS');
+    }
+    await this.s.push(`* ${t.seq} FETCH (`);
+    const all = flagsAdded ? [...items, { name: 'FLAGS' } as Item] : items;
+    for (let k = 0; k < all.length; k++) {
+      if (k > 0) await this.s.push(' ');
+      await this.item(rec, all[k]);
+    }
+    await this.s.push(')\r\n');
+  }
+
+  private async item(rec: MessageRecord, item: Item): Promise<void> {
+    switch (item.name) {
+      case 'UID':
+        return this.s.push(`UID ${rec.uid}`);
+      case 'FLAGS': {
+        const text = this.v.flagText(rec);
+        this.v.told(rec, text);
+        return this.s.push(`FLAGS ${text}`);
+      }
+      case 'INTERNALDATE':
+        return this.s.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
+      case 'RFC822.SIZE':
+        return this.s.push(`RFC822.SIZE ${rec.size}`);
+      case 'ENVELOPE':
+        await this.s.push('ENVELOPE ');
+        return this.s.push(await this.envelope(rec));
+      case 'BODYSTRUCTURE':
+      case 'BODY':
+        return this.s.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE')}`);
+      default:
+        return this.section(rec, item);
+    }
+  }
+
+  private async envelope(rec: MessageRecord): Promise<Buffer> {
+    const cached = this.v.folder.getCache('envelope', rec.uid);
+    if (cached) return cached;
+    const env = formatEnvelope(await this.reader!.header(rec));
+    this.v.folder.putCache('envelope', rec.uid, env);
+    return env;
+  }
+
+  private async structure(rec: MessageRecord): Promise<Part> {
+    let p = this.structures.get(rec.uid);
+    if (!p) {
+      p = await parseStructure(this.reader!, rec);
+      this.structures.clear(); // one at a time: a FETCH 1:* BODYSTRUCTURE keeps no more than it needs
+      this.structures.set(rec.uid, p);
+    }
+    return p;
+  }
+
+  /** A BODY[...] item: label, literal length, then the bytes. */
+  private async section(rec: MessageRecord, item: Item): Promise<void> {
+    const sec = item.section!;
+    const src = await this.source(rec, sec);
+    const total = src.head.length + src.storedServed;
+    const from = Math.min(item.partial?.from ?? 0, total);
+    const count = Math.min(item.partial ? item.partial.count : total, total - from);
+    await this.s.push(`${item.label} {${count}}\r\n`);
+    const window = new ByteWindow(from, count);
+    let sent = 0;
+    const emit = async (b: Buffer) => {
+      const piece = window.take(b);
+      if (piece.length === 0) return;
+      sent += piece.length;
+      await this.s.push(piece);
+    };
+    await emit(src.head);
+    if (src.range && !window.done) {
+      const conv = new ServedConverter();
+      for await (const chunk of this.reader!.chunks(rec, src.range[0], src.range[1])) {
+        await emit(conv.push(chunk));
+        if (window.done) break;
+      }
+      if (!window.done) await emit(conv.end());
+    }
+    // The literal's length is a promise: hold to it whatever the bytes did.
+    if (sent < count) await this.s.push(Buffer.alloc(count - sent, 0x20));
+  }
+
+  /** What a section is made of: bytes in memory first, then a stored range of known served length. */
+  private async source(rec: MessageRecord, sec: Section): Promise<{ head: Buffer; range?: [number, number]; storedServed: number }> {
+    const top = sec.path.length === 0;
+    if (top && (sec.text === '' || sec.text.startsWith('HEADER'))) {
+      const header = toServed(visibleHeader(await this.reader!.header(rec)));
+      if (sec.text === '') return { head: header, range: [rec.headerLength, rec.length - rec.fromLen], storedServed: rec.size - rec.headerSize };
+      return { head: sec.text === 'HEADER' ? header : filterFields(header, sec), storedServed: 0 };
+    }
+    if (top && sec.text === 'TEXT') return { head: Buffer.alloc(0), range: [rec.headerLength, rec.length - rec.fromLen], storedServed: rec.size - rec.headerSize };
+    const part = findPart(await this.structure(rec), sec.path);
+    if (!part) return { head: Buffer.alloc(0), storedServed: 0 };
+    if (sec.text === 'MIME') return { head: toServed(part.header), storedServed: 0 };
+    if (sec.text === '') return { head: Buffer.alloc(0), range: [part.sBodyStart, part.sBodyEnd], storedServed: part.bodyEnd - part.bodyStart };
+    const msg = part.message;
+    if (!msg) return { head: Buffer.alloc(0), storedServed: 0 };
+    if (sec.text === 'TEXT') return { head: Buffer.alloc(0), range: [msg.sBodyStart, msg.sBodyEnd], storedServed: msg.bodyEnd - msg.bodyStart };
+    const header = toServed(msg.header);
+    return { head: sec.text === 'HEADER' ? header : filterFields(header, sec), storedServed: 0 };
+  }
+}
+
+/** HEADER.FIELDS (names) or HEADER.FIELDS.NOT (names) of a served header block, with its blank line. */
+function filterFields(header: Buffer, sec: Section): Buffer {
+  const want = new Set(sec.fields);
+  const not = sec.text === 'HEADER.FIELDS.NOT';
+  const text = header.toString('latin1');
+  const out: string[] = [];
+  let keep = false;
+  for (const line of text.split(/(?<=\r\n)/)) {
+    if (line === '\r\n') break;
+    if (line[0] !== ' ' && line[0] !== '\t') {
+      const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
+      keep = want.has(name) !== not;
+    }
+    if (keep) out.push(line);
+  }
+  out.push('\r\n');
+  return Buffer.from(out.join(''), 'latin1');
+}

@@ -1,0 +1,251 @@
+// IMAP SEARCH (RFC 3501 6.4.4): every search key of the RFC, AND by
+// juxtaposition, OR, NOT and parenthesized groups, CHARSET UTF-8 or US-ASCII
+// (others get [BADCHARSET]). Flags, sizes, dates and UIDs come from the index;
+// header keys read the header block, BODY and TEXT the message (its text
+// parts decoded from base64 and quoted-printable), under the mailbox lock, and
+// only for messages the cheaper keys have not already ruled out. String
+// matches are case-insensitive substrings of the RFC 2047-decoded value.
+
+import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
+import { headerMap } from './imap-envelope.ts';
+import { parseStructure, type Part } from './imap-mime.ts';
+import { targets } from './imap-selected.ts';
+import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
+import type { MailboxView } from './imap-view.ts';
+import { astring, inSet, ParseError, parseSearchDate, parseSeqSet, type SeqSet, type Token } from './imap-wire.ts';
+
+type Key =
+  | { k: 'all' }
+  | { k: 'flag'; bit: number; set: boolean }
+  | { k: 'recent' | 'new' | 'old'; set: boolean }
+  | { k: 'keyword'; name: string; set: boolean }
+  | { k: 'header'; field: string; value: string }
+  | { k: 'body' | 'text'; value: string }
+  | { k: 'date'; op: 'before' | 'on' | 'since'; sent: boolean; day: number }
+  | { k: 'size'; op: 'larger' | 'smaller'; n: number }
+  | { k: 'seq' | 'uid'; set: SeqSet }
+  | { k: 'not'; key: Key }
+  | { k: 'or'; a: Key; b: Key }
+  | { k: 'and'; keys: Key[] };
+
+const FLAGS: Record<string, [number, boolean]> = {
+  ANSWERED: [FLAG.answered, true], DELETED: [FLAG.deleted, true], DRAFT: [FLAG.draft, true], FLAGGED: [FLAG.flagged, true], SEEN: [FLAG.seen, true],
+  UNANSWERED: [FLAG.answered, false], UNDELETED: [FLAG.deleted, false], UNDRAFT: [FLAG.draft, false], UNFLAGGED: [FLAG.flagged, false], UNSEEN: [FLAG.seen, false],
+};
+const HEADER_KEYS = new Set(['BCC', 'CC', 'FROM', 'SUBJECT', 'TO']);
+const DATE_KEYS: Record<string, ['before' | 'on' | 'since', boolean]> = {
+  BEFORE: ['before', false], ON: ['on', false], SINCE: ['since', false], SENTBEFORE: ['before', true], SENTON: ['on', true], SENTSINCE: ['since', true],
+};
+
+class KeyParser {
+  private i = 0;
+  constructor(private readonly tokens: Token[], private readonly v: MailboxView) {}
+
+  all(): Key {
+    const keys: Key[] = [];
+    while (this.i < this.tokens.length) keys.push(this.key());
+    if (keys.length === 0) throw new ParseError('SEARCH needs a key');
+    return keys.length === 1 ? keys[0] : { k: 'and', keys };
+  }
+
+  private str(): string {
+    return astring(this.tokens[this.i++], 'search string');
+  }
+
+  private key(): Key {
+    const t = this.tokens[this.i++];
+    if (!t) throw new ParseError('search key expected');
+    if (t.kind === 'list') return new KeyParser(t.items, this.v).all();
+    if (t.kind !== 'atom') throw new ParseError('search key expected');
+    const up = t.value.toUpperCase();
+    if (FLAGS[up]) return { k: 'flag', bit: FLAGS[up][0], set: FLAGS[up][1] };
+    if (HEADER_KEYS.has(up)) return { k: 'header', field: up.toLowerCase(), value: this.str() };
+    if (DATE_KEYS[up]) {
+      const day = parseSearchDate(this.str());
+      if (day === undefined) throw new ParseError(`bad date for ${up}`);
+      return { k: 'date', op: DATE_KEYS[up][0], sent: DATE_KEYS[up][1], day };
+    }
+    switch (up) {
+      case 'ALL': return { k: 'all' };
+      case 'RECENT': return { k: 'recent', set: true };
+      case 'NEW': return { k: 'new', set: true };
+      case 'OLD': return { k: 'recent', set: false };
+      case 'KEYWORD': return { k: 'keyword', name: this.str(), set: true };
+      case 'UNKEYWORD': return { k: 'keyword', name: this.str(), set: false };
+      case 'HEADER': return { k: 'header', field: this.str().toLowerCase(), value: this.str() };
+      case 'BODY': return { k: 'body', value: this.str() };
+      case 'TEXT': return { k: 'text', value: this.str() };
+      case 'LARGER': return { k: 'size', op: 'larger', n: this.num() };
+      case 'SMALLER': return { k: 'size', op: 'smaller', n: this.num() };
+      case 'UID': return { k: 'uid', set: parseSeqSet(this.str(), this.v.maxUid) };
+      case 'NOT': return { k: 'not', key: this.key() };
+      case 'OR': return { k: 'or', a: this.key(), b: this.key() };
+      default: return { k: 'seq', set: parseSeqSet(t.value, this.v.uids.length) };
+    }
+  }
+
+  private num(): number {
+    const s = this.str();
+    if (!/^\d+$/.test(s)) throw new ParseError('number expected');
+    return Number(s);
+  }
+}
+
+/** What a key needs beyond the index. */
+function needs(k: Key): 'index' | 'header' | 'body' {
+  switch (k.k) {
+    case 'header': return 'header';
+    case 'date': return k.sent ? 'header' : 'index';
+    case 'body': case 'text': return 'body';
+    case 'not': return needs(k.key);
+    case 'or': return worst([needs(k.a), needs(k.b)]);
+    case 'and': return worst(k.keys.map(needs));
+    default: return 'index';
+  }
+}
+
+function worst(n: Array<'index' | 'header' | 'body'>): 'index' | 'header' | 'body' {
+  return n.includes('body') ? 'body' : n.includes('header') ? 'header' : 'index';
+}
+
+/** RFC 2047 encoded words, decoded for matching. */
+export function decodeWords(s: string): string {
+  return s.replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=(\s+(?==\?))?/g, (_m, cs: string, enc: string, text: string) => {
+    const bytes = enc.toUpperCase() === 'B' ? Buffer.from(text, 'base64') : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    try {
+      return new TextDecoder(cs.split('*')[0].toLowerCase()).decode(bytes);
+    } catch {
+      return bytes.toString('latin1');
+    }
+  });
+}
+
+function dayOf(ms: number): number {
+  const d = new Date(ms);
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+/** The evaluation of a key tree for one message; header and body fetched once, when first needed. */
+class Match {
+  private headers: Map<string, string> | undefined;
+  private bodyText: string | undefined;
+  private headerText: string | undefined;
+
+  constructor(private readonly rec: MessageRecord, private readonly seq: number, private readonly v: MailboxView, private readonly reader: FolderReader | undefined) {}
+
+  async test(k: Key): Promise<boolean> {
+    const r = this.rec;
+    switch (k.k) {
+      case 'all': return true;
+      case 'flag': return ((r.flags & k.bit) !== 0) === k.set;
+      case 'recent': return this.v.recent.has(r.uid) === k.set;
+      case 'new': return this.v.recent.has(r.uid) && !(r.flags & FLAG.seen);
+      case 'old': return !this.v.recent.has(r.uid);
+      case 'keyword': {
+        const bit = this.v.folder.keywordBit(k.name, false);
+        return (bit !== undefined && (r.keywords & bit) !== 0) === k.set;
+      }
+      case 'size': return k.op === 'larger' ? r.size > k.n : r.size < k.n;
+      case 'seq': return inSet(k.set, this.seq);
+      case 'uid': return inSet(k.set, r.uid);
+      case 'not': return !(await this.test(k.key));
+      case 'or': return (await this.test(k.a)) || this.test(k.b);
+      case 'and':
+        for (const x of k.keys) if (!(await this.test(x))) return false;
+        return true;
+      case 'date': return this.date(k);
+      case 'header': {
+        const h = await this.header();
+        const value = h.get(k.field);
+        if (value === undefined) return false;
+        return k.value === '' || decodeWords(value).toLowerCase().includes(k.value.toLowerCase());
+      }
+      case 'body': return (await this.body()).includes(k.value.toLowerCase());
+      case 'text': {
+        const needle = k.value.toLowerCase();
+        await this.header();
+        return this.headerText!.includes(needle) || (await this.body()).includes(needle);
+      }
+    }
+  }
+
+  private async date(k: Extract<Key, { k: 'date' }>): Promise<boolean> {
+    let ms = this.rec.internalDate;
+    if (k.sent) {
+      const d = (await this.header()).get('date');
+      ms = d ? Date.parse(d.replace(/\([^)]*\)/g, '')) : NaN;
+    }
+    if (!Number.isFinite(ms)) return false;
+    const day = dayOf(ms);
+    return k.op === 'before' ? day < k.day : k.op === 'on' ? day === k.day : day >= k.day;
+  }
+
+  private async header(): Promise<Map<string, string>> {
+    if (!this.headers) {
+      const block = await this.reader!.header(this.rec);
+      this.headers = headerMap(block);
+      this.headerText = decodeWords(block.toString('utf8')).toLowerCase();
+    }
+    return this.headers;
+  }
+
+  private async body(): Promise<string> {
+    if (this.bodyText === undefined) this.bodyText = (await readBodyText(this.reader!, this.rec)).toLowerCase();
+    return this.bodyText;
+  }
+}
+
+const MAX_SEARCH_BYTES = 32 << 20;
+
+/** The body as text for BODY/TEXT: raw, plus each text part decoded (base64, quoted-printable). */
+async function readBodyText(reader: FolderReader, rec: MessageRecord): Promise<string> {
+  const conv = new ServedConverter();
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of reader.chunks(rec, 0, Math.min(rec.length - rec.fromLen, MAX_SEARCH_BYTES))) {
+    chunks.push(conv.push(c));
+    n += c.length;
+  }
+  const whole = Buffer.concat(chunks);
+  const parts: string[] = [whole.toString('utf8', Math.min(rec.headerSize, whole.length))];
+  const root = await parseStructure(reader, rec);
+  const visit = (p: Part) => {
+    if (p.type === 'MULTIPART') return p.children.forEach(visit);
+    if (p.message) return visit(p.message);
+    if (p.type !== 'TEXT') return;
+    const enc = (headerMap(p.header).get('content-transfer-encoding') ?? '').toLowerCase();
+    const raw = whole.subarray(p.bodyStart, p.bodyEnd).toString('latin1');
+    if (enc === 'base64') parts.push(Buffer.from(raw, 'base64').toString('utf8'));
+    else if (enc === 'quoted-printable') parts.push(Buffer.from(raw.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_x, h) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'));
+  };
+  if (n <= MAX_SEARCH_BYTES) visit(root);
+  return parts.join('\n');
+}
+
+export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
+  const v = s.view as MailboxView;
+  let args = c.args;
+  if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'CHARSET') {
+    const cs = astring(args[1], 'charset').toUpperCase();
+    if (cs !== 'UTF-8' && cs !== 'US-ASCII') return no('[BADCHARSET (UTF-8 US-ASCII)] unsupported charset');
+    args = args.slice(2);
+  }
+  let key: Key;
+  try {
+    key = new KeyParser(args, v).all();
+  } catch (e) {
+    return bad((e as Error).message);
+  }
+  const picked = targets(s, v.uids.length ? `1:${v.uids.length}` : '1:*', false).filter((t) => t.seq <= v.uids.length);
+  const hits: number[] = [];
+  const run = async (reader: FolderReader | undefined) => {
+    for (const t of picked) {
+      const rec = v.folder.byUidGet(t.rec.uid); // as of now: a sync under the lock may have moved it
+      if (rec && (await new Match(rec, t.seq, v, reader).test(key))) hits.push(c.uid ? rec.uid : t.seq);
+    }
+  };
+  if (needs(key) === 'index' || picked.length === 0) await run(undefined);
+  else await v.folder.read(run);
+  await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}`);
+  return ok(`${c.uid ? 'UID ' : ''}SEARCH completed`);
+}

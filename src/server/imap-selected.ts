@@ -1,0 +1,193 @@
+// IMAP's commands on the selected mailbox (RFC 3501 6.3.1-2, 6.4): SELECT and
+// EXAMINE, CHECK, CLOSE and UNSELECT, EXPUNGE (and UID EXPUNGE, RFC 4315),
+// STORE, COPY and MOVE (RFC 6851) with UIDPLUS's COPYUID. Message sets are
+// read against the session's view, so numbers mean what the client was told.
+// COPY reads under the source's lock, then appends under the destination's,
+// never holding both, so two sessions copying opposite ways cannot deadlock.
+
+import { FLAG, type Folder, type FolderSpec, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
+import { resolveMailbox } from './imap-mailboxes.ts';
+import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
+import { MailboxView } from './imap-view.ts';
+import { astr, astring, formatSet, inSet, isAtom, parseSeqSet, type Token } from './imap-wire.ts';
+
+const SYSTEM: Record<string, number> = {
+  '\\SEEN': FLAG.seen, '\\ANSWERED': FLAG.answered, '\\FLAGGED': FLAG.flagged, '\\DELETED': FLAG.deleted, '\\DRAFT': FLAG.draft,
+};
+const COPY_BATCH_BYTES = 8 << 20;
+
+/** Flags of a STORE or APPEND: system flags as bits, keywords by name (\Recent is ignored). */
+export function parseFlagList(items: Token[]): { flags: number; keywords: string[] } {
+  let flags = 0;
+  const keywords: string[] = [];
+  for (const t of items) {
+    if (t.kind !== 'atom') continue;
+    const up = t.value.toUpperCase();
+    if (SYSTEM[up]) flags |= SYSTEM[up];
+    else if (!t.value.startsWith('\\')) keywords.push(t.value);
+  }
+  return { flags, keywords };
+}
+
+export interface Target {
+  seq: number;
+  rec: MessageRecord;
+}
+
+/** The messages a sequence set (or UID set) names, in order; ones expunged meanwhile are left out. */
+export function targets(s: ImapSession, setText: string, uid: boolean): Target[] {
+  const v = s.view as MailboxView;
+  const set = parseSeqSet(setText, uid ? v.maxUid : v.uids.length);
+  const out: Target[] = [];
+  for (let i = 0; i < v.uids.length; i++) {
+    if (!inSet(set, uid ? v.uids[i] : i + 1)) continue;
+    const rec = v.folder.byUidGet(v.uids[i]);
+    if (rec) out.push({ seq: i + 1, rec });
+  }
+  return out;
+}
+
+export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): Promise<Result> {
+  await s.deselect();
+  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  if (typeof r === 'string') return no(r);
+  let folder: Folder;
+  try {
+    folder = await openFolder(r.spec);
+    if (!r.inbox && !(await exists(r.file))) {
+      await folder.release();
+      return no('[NONEXISTENT] no such mailbox');
+    }
+    await folder.sync();
+  } catch (e) {
+    return no(`cannot open mailbox: ${(e as Error).message.slice(0, 200)}`);
+  }
+  const view = new MailboxView(folder, r.name, readOnly);
+  view.reset();
+  s.view = view;
+  s.state = 'selected';
+  const keywords = folder.keywords.join(' ');
+  const flags = `\\Answered \\Flagged \\Deleted \\Seen \\Draft${keywords ? ` ${keywords}` : ''}`;
+  const firstUnseen = folder.records.findIndex((m) => !(m.flags & FLAG.seen));
+  await s.untagged(`FLAGS (${flags})`);
+  await s.untagged(`OK [PERMANENTFLAGS (${flags}${folder.keywords.length < 32 ? ' \\*' : ''})] Flags permitted`);
+  await s.untagged(`${view.uids.length} EXISTS`);
+  await s.untagged(`${view.recent.size} RECENT`);
+  if (firstUnseen >= 0) await s.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  await s.untagged(`OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid`);
+  await s.untagged(`OK [UIDNEXT ${folder.uidNext}] Predicted next UID`);
+  return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  const { promises } = await import('node:fs');
+  try {
+    return (await promises.stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export async function checkCommand(s: ImapSession): Promise<Result> {
+  await s.view?.folder.save();
+  return ok('CHECK completed');
+}
+
+/** CLOSE (expunge silently, then leave) or UNSELECT (just leave). */
+export async function closeCommand(s: ImapSession, expunge: boolean): Promise<Result> {
+  const v = s.view as MailboxView;
+  if (expunge && !v.readOnly) {
+    const deleted = v.folder.records.filter((r) => r.flags & FLAG.deleted).map((r) => r.uid);
+    if (deleted.length) await v.folder.expunge(deleted);
+  }
+  await s.deselect();
+  return ok(`${expunge ? 'CLOSE' : 'UNSELECT'} completed`);
+}
+
+export async function expungeCommand(s: ImapSession, c: Cmd): Promise<Result> {
+  const v = s.view as MailboxView;
+  if (v.readOnly) return no('[READ-ONLY] mailbox is read-only');
+  let deleted = v.folder.records.filter((r) => r.flags & FLAG.deleted);
+  if (c.uid) {
+    const set = parseSeqSet(astring(c.args[0], 'UID set'), v.maxUid);
+    deleted = deleted.filter((r) => inSet(set, r.uid));
+  }
+  if (deleted.length) await v.folder.expunge(deleted.map((r) => r.uid));
+  return ok(`${c.uid ? 'UID ' : ''}EXPUNGE completed`);
+}
+
+export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
+  const v = s.view as MailboxView;
+  const what = astring(c.args[1], 'FLAGS item').toUpperCase();
+  const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(what);
+  if (!m) return bad(`unknown STORE item ${what.slice(0, 30)}`);
+  if (v.readOnly) return no('[READ-ONLY] mailbox is read-only');
+  const list = c.args[2]?.kind === 'list' ? (c.args[2] as { items: Token[] }).items : c.args.slice(2);
+  const { flags, keywords } = parseFlagList(list);
+  const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
+  let bits = 0;
+  for (const k of keywords) {
+    const bit = v.folder.keywordBit(k, mode !== 'remove');
+    if (bit === undefined && mode !== 'remove') return no('too many keywords in this mailbox');
+    bits = (bits | (bit ?? 0)) >>> 0;
+  }
+  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  v.folder.setFlags(picked.map((t) => t.rec.uid), mode, flags, bits);
+  for (const t of picked) {
+    const text = v.flagText(t.rec);
+    if (!m[2]) await s.untagged(`${t.seq} FETCH (${c.uid ? `UID ${t.rec.uid} ` : ''}FLAGS ${text})`);
+    v.told(t.rec, text);
+  }
+  return ok(`${c.uid ? 'UID ' : ''}STORE completed`);
+}
+
+/** Copy messages of `src` (by UID) to the mailbox of `dest`; pairs of [source UID, new UID]. */
+export async function copyMessages(src: Folder, uids: number[], dest: FolderSpec): Promise<Array<[number, number]>> {
+  const pairs: Array<[number, number]> = [];
+  const to = await openFolder(dest);
+  try {
+    for (let i = 0; i < uids.length; ) {
+      const batch: Array<{ uid: number; m: NewMessage }> = [];
+      let bytes = 0;
+      await src.read(async (reader) => {
+        for (; i < uids.length && bytes < COPY_BATCH_BYTES; i++) {
+          const rec = src.byUidGet(uids[i]);
+          if (!rec) continue;
+          const chunks: Buffer[] = [];
+          for await (const ch of reader.chunks(rec, 0, rec.length - rec.fromLen)) chunks.push(ch);
+          const data = unquoteFrom(Buffer.concat(chunks));
+          bytes += data.length;
+          const keywords = src.keywordNames(rec.keywords);
+          const date = new Date(Number.isFinite(rec.internalDate) ? rec.internalDate : Date.now());
+          batch.push({ uid: rec.uid, m: { data, flags: rec.flags, keywords, date } });
+        }
+      });
+      const got = await to.append(batch.map((b) => b.m));
+      batch.forEach((b, k) => pairs.push([b.uid, got[k]]));
+    }
+    return pairs;
+  } finally {
+    await to.release();
+  }
+}
+
+export async function copyCommand(s: ImapSession, c: Cmd, move: boolean): Promise<Result> {
+  const v = s.view as MailboxView;
+  const verb = `${c.uid ? 'UID ' : ''}${move ? 'MOVE' : 'COPY'}`;
+  if (move && v.readOnly) return no('[READ-ONLY] mailbox is read-only');
+  const r = resolveMailbox(s, astring(c.args[1], 'mailbox name'));
+  if (typeof r === 'string') return no(r);
+  if (!r.inbox && !(await exists(r.file))) return no('[TRYCREATE] no such mailbox');
+  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  if (picked.length === 0) return ok(`${verb} completed (no messages)`);
+  const pairs = await copyMessages(v.folder, picked.map((t) => t.rec.uid), r.spec);
+  const dest = await openFolder(r.spec);
+  const validity = dest.uidValidity;
+  await dest.release();
+  const code = `COPYUID ${validity} ${formatSet(pairs.map((p) => p[0]))} ${formatSet(pairs.map((p) => p[1]))}`;
+  if (!move) return ok(`[${code}] ${verb} completed`);
+  await s.untagged(`OK [${code}] Moved`);
+  await v.folder.expunge(pairs.map((p) => p[0]));
+  return ok(`${verb} completed`);
+}
+

@@ -1,0 +1,99 @@
+// What one IMAP session believes about its selected mailbox (RFC 3501 5.2,
+// 7.4.1): the sequence of UIDs it has been told of, the flags it last saw,
+// and its \Recent messages. The Folder is shared and moves on by itself
+// (deliveries, other sessions, POP3, mail(1)); updates() turns the difference
+// into untagged EXISTS, RECENT, FETCH FLAGS and EXPUNGE responses, holding
+// EXPUNGE back while a FETCH, STORE or SEARCH is answered, as the RFC asks.
+
+import type { Folder, MessageRecord } from '../mailbox/index.ts';
+import { SYSTEM_FLAGS } from '../mailbox/index.ts';
+
+export class MailboxView {
+  uids: number[] = [];
+  private known = new Map<number, string>();
+  readonly recent = new Set<number>();
+  private seenVersion = -1;
+
+  constructor(readonly folder: Folder, readonly name: string, readonly readOnly: boolean) {}
+
+  /** Take the folder as it is now: the start of SELECT/EXAMINE. */
+  reset(): void {
+    this.uids = this.folder.records.map((r) => r.uid);
+    for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
+    this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagText(r)]));
+    this.seenVersion = this.folder.version;
+  }
+
+  /** "(\Seen $Label1 \Recent)": system flags, keywords, and \Recent when this session has it. */
+  flagText(r: MessageRecord): string {
+    const names: string[] = [];
+    for (const [bit, name] of SYSTEM_FLAGS) if (r.flags & bit) names.push(name);
+    if (r.keywords) names.push(...this.folder.keywordNames(r.keywords));
+    if (this.recent.has(r.uid)) names.push('\\Recent');
+    return `(${names.join(' ')})`;
+  }
+
+  /** Note that the client has just been sent these flags. */
+  told(r: MessageRecord, text: string): void {
+    this.known.set(r.uid, text);
+  }
+
+  seqOf(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.uids[mid];
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  get maxUid(): number {
+    return this.uids.length ? this.uids[this.uids.length - 1] : 0;
+  }
+
+  /** Untagged responses that bring the client up to date. */
+  updates(allowExpunge: boolean): string[] {
+    const out: string[] = [];
+    if (allowExpunge) this.expunges(out);
+    const before = this.uids.length;
+    const last = this.maxUid;
+    const fresh = this.folder.records.filter((r) => r.uid > last);
+    if (fresh.length) {
+      const claimed = this.folder.takeRecent(!this.readOnly);
+      for (const r of fresh) {
+        this.uids.push(r.uid);
+        if (claimed.has(r.uid)) this.recent.add(r.uid);
+        this.known.set(r.uid, this.flagText(r));
+      }
+      out.push(`${this.uids.length} EXISTS`, `${this.recent.size} RECENT`);
+    }
+    if (this.seenVersion === this.folder.version) return out;
+    this.seenVersion = this.folder.version;
+    for (let i = 0; i < before; i++) {
+      const r = this.folder.byUidGet(this.uids[i]);
+      if (!r) continue;
+      const text = this.flagText(r);
+      if (this.known.get(r.uid) !== text) {
+        this.known.set(r.uid, text);
+        out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${text})`);
+      }
+    }
+    return out;
+  }
+
+  /** "* n EXPUNGE" for messages gone from the folder, highest first so numbers stay right. */
+  private expunges(out: string[]): void {
+    for (let i = this.uids.length - 1; i >= 0; i--) {
+      const uid = this.uids[i];
+      if (this.folder.byUidGet(uid)) continue;
+      this.uids.splice(i, 1);
+      this.known.delete(uid);
+      this.recent.delete(uid);
+      out.push(`${i + 1} EXPUNGE`);
+    }
+  }
+}

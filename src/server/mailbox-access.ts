@@ -1,0 +1,109 @@
+// Who may read which mailbox, for POP3 and IMAP: a login is a name and
+// password of passwd_file (mailpasswd(8), the scrypt hashes SMTP AUTH uses)
+// whose name is also a local user (user_db), and that user's mailboxes are
+// read: INBOX is the spool mbox, other folders are mbox files under
+// imap_folder_dir, indexes under mailbox_index_dir. APOP's shared secrets
+// come from apop_secrets_file, which must be 0600. A failed login costs a
+// second, as Dovecot's auth_failure_delay does, to slow guessing.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { lookupUser, type User } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import { type FolderSpec, mboxPath } from '../mailbox/index.ts';
+import { formatEnvelope } from './imap-envelope.ts';
+import { PasswdFile } from './passwd.ts';
+
+const FAILURE_DELAY_MS = 1000;
+
+/** Summaries every mailbox keeps in its cache, whichever protocol opened it first. */
+const SUMMARIES = { envelope: formatEnvelope };
+
+export class MailboxAccess {
+  private passwd: PasswdFile;
+
+  constructor(readonly config: Config) {
+    this.passwd = PasswdFile.load(config.passwdFile);
+  }
+
+  /** The local user behind a name and password, or undefined (after the failure delay). */
+  async login(name: string, password: string): Promise<User | undefined> {
+    try {
+      this.passwd = this.passwd.refreshed();
+    } catch (e) {
+      log(this.config, '', `mailbox login: ${(e as Error).message}; the previous passwords stay in use`);
+    }
+    const ok = await this.passwd.verify(name, password);
+    const user = ok ? lookupUser(this.config, name) : undefined;
+    if (!user) await delay(FAILURE_DELAY_MS);
+    return user;
+  }
+
+  /** APOP (RFC 1939 7): MD5 of the greeting's timestamp and the user's secret, in hex. */
+  async apop(name: string, timestamp: string, digest: string): Promise<User | undefined> {
+    const secret = this.apopSecret(name);
+    let user: User | undefined;
+    if (secret !== undefined) {
+      const want = crypto.createHash('md5').update(timestamp + secret).digest();
+      const got = Buffer.from(/^[0-9a-f]{32}$/i.test(digest) ? digest : '0'.repeat(32), 'hex');
+      if (crypto.timingSafeEqual(want, got)) user = lookupUser(this.config, name);
+    }
+    if (!user) await delay(FAILURE_DELAY_MS);
+    return user;
+  }
+
+  private apopSecret(name: string): string | undefined {
+    const file = this.config.apopSecretsFile;
+    let text: string;
+    try {
+      const st = fs.statSync(file);
+      if ((st.mode & 0o077) !== 0) {
+        log(this.config, '', `APOP refused: ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+        return undefined;
+      }
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    for (const line of text.split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0 && !line.startsWith('#') && line.slice(0, colon) === name) return line.slice(colon + 1).replace(/\r$/, '');
+    }
+    return undefined;
+  }
+
+  /** $HOME in a configured directory is the user's home. */
+  private userDir(template: string, user: User): string {
+    return path.resolve(template.replace(/\$HOME\b/g, user.home).replace(/\$USER\b/g, user.name));
+  }
+
+  folderDir(user: User): string {
+    return this.userDir(this.config.imapFolderDir, user);
+  }
+
+  /** INBOX: the spool mbox. */
+  inbox(user: User): FolderSpec {
+    return this.spec(user, mboxPath(this.config, user.name), 'INBOX');
+  }
+
+  /** Another folder: "a/b" is imap_folder_dir/a/b; the caller has checked the name. */
+  folder(user: User, name: string): FolderSpec {
+    return this.spec(user, path.join(this.folderDir(user), name), name);
+  }
+
+  private spec(user: User, mbox: string, name: string): FolderSpec {
+    return {
+      mbox,
+      indexDir: path.join(this.userDir(this.config.mailboxIndexDir, user), name),
+      owner: { uid: user.uid, gid: user.gid },
+      backupDir: user.home,
+      summaries: SUMMARIES,
+    };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,174 @@
+// The mailbox listeners: one TCP server per address of pop3_listen and
+// imap_listen, TLS from the first byte on pop3s_listen and imaps_listen, all
+// under one limit on sessions (mailbox_max_clients) and one per client
+// address (mailbox_max_clients_per_ip; relay_networks excepted, as for SMTP).
+// The certificate is the SMTP listener's (tls.ts). close() says goodbye to
+// every session (IMAP "* BYE", POP3 "-ERR") and waits for them to end.
+
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Config, ListenAddress } from '../config/index.ts';
+import { log } from '../log/index.ts';
+import { MailError } from '../message/status.ts';
+import { ImapSession } from './imap-session.ts';
+import { MailboxAccess } from './mailbox-access.ts';
+import { Conn } from './mailbox-conn.ts';
+import { isLoopback } from './listen.ts';
+import { Pop3Session } from './pop3-session.ts';
+import { ensureCertificate, loadTlsContext } from './tls.ts';
+
+export type MailboxProtocol = 'pop3' | 'imap' | 'pop3s' | 'imaps';
+
+export interface MailboxAddress {
+  kind: MailboxProtocol;
+  host: string;
+  port: number;
+}
+
+export interface MailboxListeners {
+  addresses: MailboxAddress[];
+  /** SIGHUP: new settings, passwords and certificate for new sessions. */
+  reload(config: Config): void;
+  /** Stop accepting, end every session, and wait (at most timeoutMs) for them. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** What a session needs from its listener. */
+export interface SessionContext {
+  config: Config;
+  access: MailboxAccess;
+  tls: tls.SecureContext | undefined;
+}
+
+interface Session {
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+class Listeners implements MailboxListeners {
+  addresses: MailboxAddress[] = [];
+  private servers: net.Server[] = [];
+  private sessions = new Set<Session>();
+  private perClient = new Map<string, number>();
+  private relayNets = new net.BlockList();
+  private ctx: SessionContext;
+
+  constructor(private config: Config) {
+    this.ctx = { config, access: new MailboxAccess(config), tls: loadTlsContext(config) };
+    this.setNetworks(config);
+  }
+
+  private setNetworks(config: Config): void {
+    this.relayNets = new net.BlockList();
+    for (const cidr of config.relayNetworks) {
+      const [addr, bits] = cidr.split('/');
+      const family = net.isIPv4(addr) ? 'ipv4' : 'ipv6';
+      if (bits === undefined) this.relayNets.addAddress(addr, family);
+      else this.relayNets.addSubnet(addr, Number(bits), family);
+    }
+  }
+
+  async open(kind: MailboxProtocol, a: ListenAddress): Promise<void> {
+    const implicit = kind === 'pop3s' || kind === 'imaps';
+    if (implicit && !this.ctx.tls) throw new MailError('config', `${kind}_listen needs a certificate: tls_cert_file and tls_key_file cannot be read`);
+    // Implicit TLS is STARTTLS at the first byte: the same TLSSocket wrap, so reloads reach both.
+    const server = net.createServer((socket) => this.onConnection(socket, kind));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: a.host, port: a.port, ipv6Only: net.isIPv6(a.host), backlog: 511 }, () => resolve());
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (net.isIPv6(a.host) && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) return;
+      throw new MailError('listen-failed', `cannot listen on ${show(a.host, a.port)} (${kind}_listen): ${(e as Error).message}`);
+    }
+    server.on('error', (e) => log(this.config, '', `SYSERR: ${kind} listener: ${e.message}`));
+    const port = (server.address() as net.AddressInfo).port;
+    this.servers.push(server);
+    this.addresses.push({ kind, host: a.host, port });
+    log(this.config, '', `${kind} listener on ${show(a.host, port)}`);
+  }
+
+  private onConnection(socket: net.Socket, kind: MailboxProtocol): void {
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+    socket.on('error', () => undefined);
+    const imap = kind === 'imap' || kind === 'imaps';
+    const refusal = this.limitReached(ip);
+    if (refusal) {
+      socket.end(imap ? `* BYE ${refusal}\r\n` : `-ERR [SYS/TEMP] ${refusal}\r\n`);
+      return;
+    }
+    socket.setNoDelay(true);
+    this.perClient.set(ip, (this.perClient.get(ip) ?? 0) + 1);
+    const conn = new Conn(socket, ip, false);
+    const session: Session = imap ? new ImapSession(conn, this.ctx) : new Pop3Session(conn, this.ctx);
+    this.sessions.add(session);
+    const implicit = kind === 'pop3s' || kind === 'imaps';
+    // A failed handshake is the client's business: no session, no log line.
+    const started = implicit ? conn.startTls(this.ctx.tls!).then(() => true, () => false) : Promise.resolve(true);
+    void started
+      .then((ok) => (ok ? session.run() : undefined))
+      .catch((e) => log(this.config, '', `SYSERR: ${kind} session from [${ip}]: ${(e as Error).stack ?? e}`))
+      .finally(() => {
+        conn.close();
+        this.sessions.delete(session);
+        const n = (this.perClient.get(ip) ?? 1) - 1;
+        if (n > 0) this.perClient.set(ip, n);
+        else this.perClient.delete(ip);
+      });
+  }
+
+  private limitReached(ip: string): string | undefined {
+    if (this.sessions.size >= this.config.mailboxMaxClients) {
+      log(this.config, '', `rejecting mailbox connection from [${ip}]: ${this.sessions.size} sessions open (mailbox_max_clients)`);
+      return 'Too many open connections, try again later';
+    }
+    const plain = ip;
+    const exempt = this.relayNets.check(plain, net.isIPv4(plain) ? 'ipv4' : 'ipv6') || isLoopback(ip);
+    if (!exempt && (this.perClient.get(ip) ?? 0) >= this.config.mailboxMaxClientsPerIp) {
+      log(this.config, '', `rejecting mailbox connection from [${ip}]: too many sessions from it (mailbox_max_clients_per_ip)`);
+      return 'Too many connections from your address';
+    }
+    return undefined;
+  }
+
+  reload(config: Config): void {
+    try {
+      this.ctx = { config, access: new MailboxAccess(config), tls: loadTlsContext(config) };
+      this.config = config;
+      this.setNetworks(config);
+      log(config, '', 'mailbox listeners: configuration, passwords and certificate reloaded');
+    } catch (e) {
+      log(this.config, '', `SIGHUP: mailbox listeners not reloaded, the old settings stay: ${(e as Error).message}`);
+    }
+  }
+
+  async close(timeoutMs = 5000): Promise<void> {
+    const closed = this.servers.map((s) => new Promise((resolve) => s.close(resolve)));
+    for (const s of this.sessions) s.shutdown();
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+}
+
+function show(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Open pop3_listen, imap_listen, pop3s_listen and imaps_listen; the daemon calls this. */
+export async function startMailboxListeners(config: Config): Promise<MailboxListeners> {
+  const wanted: Array<[MailboxProtocol, ListenAddress[]]> = [
+    ['pop3', config.pop3Listen], ['imap', config.imapListen], ['pop3s', config.pop3sListen], ['imaps', config.imapsListen],
+  ];
+  if (wanted.some(([, list]) => list.length > 0)) ensureCertificate(config);
+  const listeners = new Listeners(config);
+  try {
+    for (const [kind, list] of wanted) for (const a of list) await listeners.open(kind, a);
+  } catch (e) {
+    await listeners.close(0);
+    throw e;
+  }
+  return listeners;
+}

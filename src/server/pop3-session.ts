@@ -1,0 +1,381 @@
+// One POP3 session (RFC 1939, with RFC 2449 CAPA and response codes, RFC 2595
+// STLS, RFC 5034 AUTH): the AUTHORIZATION and TRANSACTION states and the
+// UPDATE state entered only by QUIT. The maildrop is the user's INBOX, locked
+// for the session against other POP3 sessions (pop3-lock.ts) but not against
+// delivery; its messages are numbered once at login, and mail arriving later
+// waits for the next session. DELE only marks; QUIT removes the marked
+// messages in one rewrite that keeps what arrived meanwhile. A dropped
+// connection or the autologout removes nothing. Replies are worded as RFC
+// 1939's examples, so the seed's transcript reads the same.
+
+import { log } from '../log/index.ts';
+import { DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import type { User } from '../config/users.ts';
+import { SaslExchange } from './auth.ts';
+import type { Conn } from './mailbox-conn.ts';
+import type { SessionContext } from './mailbox-listen.ts';
+import { isLoopback } from './listen.ts';
+import { lockMaildrop, type MaildropLock } from './pop3-lock.ts';
+import { SOFTWARE } from './replies.ts';
+
+/** RFC 2449 4: command lines up to 255 octets; SASL responses may be longer. */
+const MAX_LINE = 8192;
+const MAX_ERRORS = 20;
+const CRLF = '\r\n';
+
+type State = 'authorization' | 'transaction';
+
+interface Message {
+  rec: MessageRecord;
+  deleted: boolean;
+}
+
+interface Command {
+  states: State[];
+  run(s: Pop3Session, arg: string): Promise<void>;
+}
+
+let greetings = 0;
+
+export class Pop3Session {
+  state: State = 'authorization';
+  private userName: string | undefined;
+  private user: User | undefined;
+  private folder: Folder | undefined;
+  private lock: MaildropLock | undefined;
+  private messages: Message[] = [];
+  private readonly timestamp: string;
+  private errors = 0;
+  private done = false;
+  private retrieved = 0;
+
+  constructor(readonly conn: Conn, readonly ctx: SessionContext) {
+    this.timestamp = `<${process.pid}.${Date.now()}${String(greetings++ % 1000).padStart(3, '0')}@${ctx.config.hostname}>`;
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.reply(`+OK POP3 server ready ${this.timestamp}`);
+      while (!this.done) {
+        this.conn.idle(this.ctx.config.pop3TimeoutMs, () => this.autologout());
+        const line = await this.conn.line(MAX_LINE);
+        if (line === undefined) break;
+        if (line === 'too-long') await this.err('line too long');
+        else await this.dispatch(line.toString('utf8'));
+        if (this.errors >= MAX_ERRORS) {
+          await this.err('too many errors; closing');
+          break;
+        }
+      }
+    } finally {
+      await this.end(false);
+    }
+  }
+
+  /** The daemon is stopping: say so and close without UPDATE. */
+  shutdown(): void {
+    void this.conn.write(`-ERR [SYS/TEMP] ${this.ctx.config.hostname} POP3 server shutting down${CRLF}`).then(() => this.conn.close());
+  }
+
+  private autologout(): void {
+    // RFC 1939 3: on timeout the server closes WITHOUT entering the UPDATE state.
+    void this.conn.write(`-ERR autologout: idle for too long${CRLF}`).then(() => this.conn.close());
+  }
+
+  private async dispatch(line: string): Promise<void> {
+    const m = /^(\S+)(?: (.*))?$/.exec(line.trimEnd());
+    const verb = m?.[1].toUpperCase() ?? '';
+    const cmd = COMMANDS[verb];
+    if (!cmd) return this.err(verb ? `unknown command "${verb.slice(0, 40)}"` : 'empty command');
+    if (!cmd.states.includes(this.state)) return this.err(`${verb} is not allowed in the ${this.state.toUpperCase()} state`);
+    await cmd.run(this, m?.[2] ?? '');
+  }
+
+  reply(text: string): Promise<void> {
+    return this.conn.write(text + CRLF);
+  }
+
+  err(text: string): Promise<void> {
+    this.errors++;
+    return this.reply(`-ERR ${text}`);
+  }
+
+  // ------------------------------------------------------------ AUTHORIZATION
+
+  /** True when passwords may be sent now (mailbox_login_tls). */
+  plaintextAllowed(): boolean {
+    return !this.ctx.config.mailboxLoginTls || this.conn.secure || isLoopback(this.conn.remoteAddress);
+  }
+
+  async onUser(arg: string): Promise<void> {
+    if (!this.plaintextAllowed()) return this.err('[AUTH] plaintext authentication disallowed on non-secure connections; use STLS');
+    if (!arg || arg.length > 255) return this.err('USER needs a name');
+    this.userName = arg;
+    await this.reply('+OK User name accepted, password please');
+  }
+
+  async onPass(arg: string): Promise<void> {
+    const name = this.userName;
+    this.userName = undefined;
+    if (name === undefined) return this.err('USER first');
+    await this.loggedIn(name, await this.ctx.access.login(name, arg), 'USER');
+  }
+
+  async onApop(arg: string): Promise<void> {
+    const m = /^(\S+) ([0-9A-Fa-f]{32})$/.exec(arg);
+    if (!m) return this.err('APOP needs a name and an MD5 digest');
+    await this.loggedIn(m[1], await this.ctx.access.apop(m[1], this.timestamp, m[2].toLowerCase()), 'APOP');
+  }
+
+  async onAuth(arg: string): Promise<void> {
+    if (arg === '') return this.reply(`+OK${CRLF}PLAIN${CRLF}LOGIN${CRLF}.`);
+    if (!this.plaintextAllowed()) return this.err('[AUTH] plaintext authentication disallowed on non-secure connections; use STLS');
+    const [mech, initial] = arg.split(' ');
+    if (mech.toUpperCase() !== 'PLAIN' && mech.toUpperCase() !== 'LOGIN') return this.err('unsupported authentication mechanism');
+    const sasl = new SaslExchange(mech.toUpperCase() as 'PLAIN' | 'LOGIN');
+    let step = sasl.start(initial);
+    while ('challenge' in step) {
+      await this.reply(`+ ${step.challenge}`);
+      const line = await this.conn.line(MAX_LINE);
+      if (line === undefined || line === 'too-long') return this.err('authentication aborted');
+      step = sasl.respond(line.toString('latin1'));
+    }
+    if ('error' in step) return this.err(step.error.lines[0]);
+    await this.loggedIn(step.user, await this.ctx.access.login(step.user, step.password), `AUTH ${mech.toUpperCase()}`);
+  }
+
+  private async loggedIn(name: string, user: User | undefined, method: string): Promise<void> {
+    const relay = `[${this.conn.remoteAddress}]`;
+    if (!user) {
+      log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'pop3'], ['method', method], ['relay', relay], ['stat', 'authentication failed']]);
+      return this.err('[AUTH] authentication failed');
+    }
+    const spec = this.ctx.access.inbox(user);
+    const lock = lockMaildrop(spec.mbox, spec.indexDir, spec.owner);
+    if (!lock) return this.err('[IN-USE] maildrop already locked');
+    try {
+      this.folder = await openFolder(spec);
+      await this.folder.sync();
+    } catch (e) {
+      lock.release();
+      await this.folder?.release();
+      this.folder = undefined;
+      log(this.ctx.config, '', `pop3: cannot open maildrop of ${user.name}: ${(e as Error).message}`);
+      return this.err('[SYS/TEMP] cannot open the maildrop');
+    }
+    this.lock = lock;
+    this.user = user;
+    this.messages = this.folder.records.map((rec) => ({ rec, deleted: false }));
+    this.state = 'transaction';
+    log(this.ctx.config, '', [['user', user.name], ['proto', 'pop3'], ['method', method], ['relay', relay], ['msgs', this.messages.length], ['stat', 'Login']]);
+    const { count, octets } = this.totals();
+    await this.reply(`+OK ${user.name}'s maildrop has ${plural(count, 'message')} (${octets} octets)`);
+  }
+
+  async onStls(): Promise<void> {
+    if (this.conn.secure) return this.err('already using TLS');
+    if (!this.ctx.tls) return this.err('[SYS/TEMP] TLS not available');
+    await this.reply('+OK Begin TLS negotiation now');
+    try {
+      await this.conn.startTls(this.ctx.tls);
+    } catch {
+      this.done = true;
+    }
+  }
+
+  async onCapa(): Promise<void> {
+    const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'EXPIRE NEVER'];
+    if (this.state === 'authorization' && this.plaintextAllowed()) caps.push('USER', 'SASL PLAIN LOGIN');
+    if (this.state === 'authorization' && this.ctx.tls && !this.conn.secure) caps.push('STLS');
+    caps.push(`IMPLEMENTATION ${SOFTWARE.replace(' ', '-')}`);
+    await this.reply(['+OK Capability list follows', ...caps, '.'].join(CRLF));
+  }
+
+  // ------------------------------------------------------------ TRANSACTION
+
+  private totals(): { count: number; octets: number } {
+    let count = 0;
+    let octets = 0;
+    for (const m of this.messages) {
+      if (m.deleted) continue;
+      count++;
+      octets += m.rec.size;
+    }
+    return { count, octets };
+  }
+
+  /** Message n (1-based, not deleted), or undefined after an -ERR has been sent. */
+  private async pick(arg: string): Promise<{ n: number; m: Message } | undefined> {
+    const n = /^\d{1,10}$/.test(arg) ? Number(arg) : NaN;
+    const m = this.messages[n - 1];
+    if (!m) {
+      await this.err(Number.isNaN(n) ? 'message number required' : `no such message, only ${plural(this.messages.length, 'message')} in maildrop`);
+      return undefined;
+    }
+    if (m.deleted) {
+      await this.err(`message ${n} already deleted`);
+      return undefined;
+    }
+    return { n, m };
+  }
+
+  async onStat(): Promise<void> {
+    const { count, octets } = this.totals();
+    await this.reply(`+OK ${count} ${octets}`);
+  }
+
+  async onList(arg: string): Promise<void> {
+    if (arg) {
+      const p = await this.pick(arg);
+      if (p) await this.reply(`+OK ${p.n} ${p.m.rec.size}`);
+      return;
+    }
+    const { count, octets } = this.totals();
+    const lines = [`+OK ${plural(count, 'message')} (${octets} octets)`];
+    this.messages.forEach((m, i) => m.deleted || lines.push(`${i + 1} ${m.rec.size}`));
+    lines.push('.');
+    await this.reply(lines.join(CRLF));
+  }
+
+  async onUidl(arg: string): Promise<void> {
+    const id = (r: MessageRecord) => uidl(r.uid, this.folder!.uidValidity);
+    if (arg) {
+      const p = await this.pick(arg);
+      if (p) await this.reply(`+OK ${p.n} ${id(p.m.rec)}`);
+      return;
+    }
+    const lines = ['+OK unique-id listing follows'];
+    this.messages.forEach((m, i) => m.deleted || lines.push(`${i + 1} ${id(m.rec)}`));
+    lines.push('.');
+    await this.reply(lines.join(CRLF));
+  }
+
+  async onRetr(arg: string): Promise<void> {
+    const p = await this.pick(arg);
+    if (!p) return;
+    await this.send(p.m.rec, `+OK ${p.m.rec.size} octets`, Infinity);
+    this.retrieved++;
+    this.folder!.setFlags([p.m.rec.uid], 'add', FLAG.seen, 0);
+  }
+
+  async onTop(arg: string): Promise<void> {
+    const m = /^(\S+) (\d{1,10})$/.exec(arg);
+    if (!m) return this.err('TOP needs a message number and a line count');
+    const p = await this.pick(m[1]);
+    if (p) await this.send(p.m.rec, '+OK top of message follows', Number(m[2]));
+  }
+
+  /** The message (headers, then at most `lines` body lines), byte-stuffed, ending in CRLF.CRLF. */
+  private async send(snapshot: MessageRecord, first: string, lines: number): Promise<void> {
+    const folder = this.folder!;
+    await folder.read(async (reader) => {
+      // The record as of now, under the lock: a rewrite by others may have moved the message.
+      const rec = folder.byUidGet(snapshot.uid);
+      if (!rec) return this.err('message was removed by another session');
+      await this.reply(first);
+      const dots = new DotStuffer();
+      await this.conn.write(dots.push(toServed(visibleHeader(await reader.header(rec)))));
+      const conv = new ServedConverter();
+      let left = lines;
+      for await (const chunk of reader.chunks(rec, rec.headerLength, rec.length - rec.fromLen)) {
+        if (left <= 0) break;
+        let out = conv.push(chunk);
+        if (left !== Infinity) [out, left] = firstLines(out, left);
+        await this.conn.write(dots.push(out));
+      }
+      const tail = left > 0 ? conv.end() : Buffer.alloc(0);
+      if (tail.length) await this.conn.write(dots.push(tail));
+      await this.conn.write(dots.atLineStart ? `.${CRLF}` : `${CRLF}.${CRLF}`);
+    });
+  }
+
+  async onDele(arg: string): Promise<void> {
+    const p = await this.pick(arg);
+    if (!p) return;
+    p.m.deleted = true;
+    await this.reply(`+OK message ${p.n} deleted`);
+  }
+
+  async onNoop(): Promise<void> {
+    await this.reply('+OK');
+  }
+
+  async onRset(): Promise<void> {
+    for (const m of this.messages) m.deleted = false;
+    const { count, octets } = this.totals();
+    await this.reply(`+OK maildrop has ${plural(count, 'message')} (${octets} octets)`);
+  }
+
+  async onQuit(): Promise<void> {
+    this.done = true;
+    if (this.state === 'authorization') return this.reply(`+OK ${this.ctx.config.hostname} POP3 server signing off`);
+    try {
+      await this.end(true);
+    } catch (e) {
+      log(this.ctx.config, '', `pop3: UPDATE for ${this.user?.name} failed: ${(e as Error).message}`);
+      return this.err('[SYS/TEMP] some deleted messages not removed');
+    }
+    const left = this.messages.filter((m) => !m.deleted).length;
+    await this.reply(`+OK ${this.ctx.config.hostname} POP3 server signing off (${left ? `${plural(left, 'message')} left` : 'maildrop empty'})`);
+  }
+
+  /** Leave the session: with update, remove what DELE marked. Safe to call twice. */
+  private async end(update: boolean): Promise<void> {
+    const folder = this.folder;
+    if (!folder) return;
+    this.folder = undefined;
+    const deleted = this.messages.filter((m) => m.deleted).map((m) => m.rec.uid);
+    try {
+      if (update && deleted.length) await folder.expunge(deleted);
+      log(this.ctx.config, '', [['user', this.user?.name], ['proto', 'pop3'], ['retr', this.retrieved], ['del', update ? deleted.length : 0], ['stat', update ? 'Logout' : 'Disconnected']]);
+    } finally {
+      this.lock?.release();
+      await folder.release();
+    }
+  }
+}
+
+/** RFC 1939's UIDL: unique and stable as long as UIDVALIDITY holds (Dovecot's %08Xu%08Xv). */
+export function uidl(uid: number, uidValidity: number): string {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return hex(uid) + hex(uidValidity);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The first `n` CRLF lines of a served chunk, and how many lines are still wanted. */
+function firstLines(chunk: Buffer, n: number): [Buffer, number] {
+  let pos = 0;
+  while (n > 0) {
+    const nl = chunk.indexOf(0x0a, pos);
+    if (nl < 0) return [chunk, n];
+    pos = nl + 1;
+    n--;
+  }
+  return [chunk.subarray(0, pos), 0];
+}
+
+const A: State[] = ['authorization'];
+const T: State[] = ['transaction'];
+const BOTH: State[] = ['authorization', 'transaction'];
+
+/** The commands, by name: the states they are allowed in, and their handler. */
+const COMMANDS: Record<string, Command> = {
+  USER: { states: A, run: (s, a) => s.onUser(a) },
+  PASS: { states: A, run: (s, a) => s.onPass(a) },
+  APOP: { states: A, run: (s, a) => s.onApop(a) },
+  AUTH: { states: A, run: (s, a) => s.onAuth(a) },
+  STLS: { states: A, run: (s) => s.onStls() },
+  CAPA: { states: BOTH, run: (s) => s.onCapa() },
+  QUIT: { states: BOTH, run: (s) => s.onQuit() },
+  STAT: { states: T, run: (s) => s.onStat() },
+  LIST: { states: T, run: (s, a) => s.onList(a) },
+  UIDL: { states: T, run: (s, a) => s.onUidl(a) },
+  RETR: { states: T, run: (s, a) => s.onRetr(a) },
+  TOP: { states: T, run: (s, a) => s.onTop(a) },
+  DELE: { states: T, run: (s, a) => s.onDele(a) },
+  NOOP: { states: T, run: (s) => s.onNoop() },
+  RSET: { states: T, run: (s) => s.onRset() },
+};
