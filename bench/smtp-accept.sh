@@ -5,7 +5,7 @@
 # 250, rounds alternating (A B A B). Prints per-case medians, the
 # mailtk/Postfix ratios and the daemon's peak memory (VmHWM) on the last lines.
 # Loopback only; recipients are the local user "bench" on both sides.
-# Usage: COUNT=5000 ROUNDS=3 bash bench/smtp-accept.sh
+# Usage: COUNT=5000 ROUNDS=3 [CASES="20:1024 20:102400 1:1024"] bash bench/smtp-accept.sh
 set -euo pipefail
 COUNT=${COUNT:-5000}; ROUNDS=${ROUNDS:-3}; PORT=${PORT:-2526}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,8 +46,8 @@ run_case() { # label port mbox sessions size
 }
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 summary=""
-for c in "20 1024" "20 102400" "1 1024"; do
-  set -- $c; s=$1; z=$2; mt=(); pf=()
+for c in ${CASES:-20:1024 20:102400 1:1024}; do
+  s=${c%%:*}; z=${c##*:}; mt=(); pf=()
   for r in $(seq "$ROUNDS"); do
     mt+=("$(run_case mailtk "$PORT" "$work/mail/bench" "$s" "$z")")
     pf+=("$(run_case postfix 2525 /var/spool/mail/bench "$s" "$z")")

@@ -26,7 +26,8 @@ export async function runQueueCommand(config: Config, o: SendmailOptions, _prog:
     stop = () => spinner.stop();
   }
   try {
-    const s = await runQueue(config, { filters: o.queueFilters, force: true, verbose: o.verbose, say });
+    // The daemon's runs (MAILTK_RUN_DUE) honour next-try times; a run from the command line tries everything.
+    const s = await runQueue(config, { filters: o.queueFilters, force: !process.env.MAILTK_RUN_DUE, verbose: o.verbose, say });
     if (o.verbose) process.stdout.write(`Queue run: ${s.tried} entries, ${s.delivered} delivered, ${s.deferred} deferred, ${s.bounced} bounced\n`);
   } finally {
     stop();

@@ -4,9 +4,11 @@
 // and on SIGTERM stops accepting, lets work finish, and exits 0 with queued
 // mail left queued.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { type Config, loadConfig } from '../config/index.ts';
-import { runQueue } from '../deliver/index.ts';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Config, childArgs, childEnv, loadConfig } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
 import { claimPidFile } from './pidfile.ts';
@@ -28,6 +30,8 @@ export class Daemon {
   private watcher?: fs.FSWatcher;
   private stopping = false;
   private releasePid?: () => Promise<void>;
+  // TODO(lead): added by the POP3/IMAP issue, minimal: the mailbox listeners live and die with the daemon.
+  private mailbox?: import('../server/index.ts').MailboxListeners;
 
   constructor(config: Config, private opts: DaemonOptions) {
     this.config = config;
@@ -40,6 +44,15 @@ export class Daemon {
       .filter(Boolean)
       .join(', ');
     log(this.config, '', `starting daemon (mailtk 0.1.0): ${what || 'idle'}`);
+    if (this.opts.listen) {
+      const { startMailboxListeners } = await import('../server/index.ts');
+      try {
+        this.mailbox = await startMailboxListeners(this.config);
+      } catch (e) {
+        await this.releasePid?.();
+        throw e;
+      }
+    }
     if (this.opts.intervalMs) this.timer = setInterval(() => this.kick(), this.opts.intervalMs);
     this.watchMaildrop();
     this.kick();
@@ -52,7 +65,7 @@ export class Daemon {
       this.again = true;
       return;
     }
-    this.running = runQueue(this.config, { force: false, verbose: false })
+    this.running = runQueueProcess(this.config)
       .catch((e) => log(this.config, '', `SYSERR: queue run failed: ${(e as Error).message}`))
       .finally(() => {
         this.running = undefined;
@@ -81,6 +94,7 @@ export class Daemon {
   reload(): void {
     try {
       this.config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
+      this.mailbox?.reload(this.config);
       log(this.config, '', 'restarting: configuration reloaded on SIGHUP');
     } catch (e) {
       log(this.config, '', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
@@ -91,10 +105,33 @@ export class Daemon {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
+    await this.mailbox?.close();
     await this.running;
     log(this.config, '', 'stopping daemon');
     await this.releasePid?.();
   }
+}
+
+/**
+ * A queue run in a child process, as sendmail forks one: deliveries (mbox
+ * writes, programs, remote SMTP) then never stall the listeners' event loop,
+ * and they use the second core. MAILTK_RUN_DUE makes it honour next-try times.
+ */
+function runQueueProcess(config: Config): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [sendmailBin(), '-q', ...childArgs(config)], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...childEnv(config), MAILTK_RUN_DUE: '1' },
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`queue run exited ${code}`))));
+  });
+}
+
+/** bin/sendmail beside the bundle that runs this daemon. */
+function sendmailBin(): string {
+  const self = process.argv[1] ?? '';
+  return path.basename(self) === 'sendmail' ? self : fileURLToPath(new URL('../bin/sendmail', import.meta.url));
 }
 
 export async function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {
