@@ -2,10 +2,24 @@
 // Writing (appendToMbox for the spool, appendToFile for /file aliases) is all
 // or nothing under the standard USER.lock dotlock; reading (scanMbox,
 // readMessageBytes, unquoteFrom) indexes mboxo files from Postfix, mail.local,
-// mutt, s-nail and mailtk for `mail`, POP3 and IMAP. Import only this file.
+// mutt, s-nail and mailtk for `mail`, POP3 and IMAP; scanMboxHeaders is the
+// same index with header blocks, fast enough for `mail -H`. rewriteMbox drops
+// and re-flags messages in place, keeping mail that arrived meanwhile;
+// appendToFolder saves to a person's own folders. Import only this file.
 
 export { acquireDotlock, DOTLOCK_STALE_MS, DOTLOCK_TIMEOUT_MS, type Dotlock, type DotlockOptions } from './dotlock.ts';
 export { mboxPath } from './spool.ts';
 export { appendToMbox, appendToFile, isStillThere, type PlacedMessage, type AppendHooks } from './append.ts';
 export { fromLine, type MboxMessage } from './format.ts';
 export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';
+export { acquireMailboxLock } from './dotlock-helper.ts';
+export { rewriteMbox, recoverRewrite, pendingRewrite, backupPath, type RewriteKeep, type RewriteOptions, type RewriteStep } from './rewrite.ts';
+export { readFlags, flagsFrom, withFlags, statusLines, type MessageFlags } from './flags.ts';
+export { scanMboxHeaders, type MboxSummary, type ScanHeadersOptions } from './scan-headers.ts';
+// The per-mailbox index of POP3 and IMAP (UIDs, flags, summaries) and the served (CRLF) form of messages.
+export { openFolder, Folder, type FolderSpec, type FolderReader, type NewMessage, type MessageRecord } from './folder.ts';
+export { FLAG, SYSTEM_FLAGS, visibleHeader } from './folder-flags.ts';
+export { ensureIndexDir } from './folder-file.ts';
+export { HIDDEN } from './folder-scan.ts';
+export { ServedConverter, DotStuffer, ByteWindow, toServed } from './served.ts';
+export { appendToFolder, folderMessage, storedMessage } from './save.ts';

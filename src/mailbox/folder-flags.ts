@@ -1,0 +1,83 @@
+// IMAP's view of mbox flags: the system flags as a bit mask, read from and
+// written to the Status:/X-Status: headers through flags.ts (the letters
+// mail(1), mutt and Dovecot share), the header block as clients see it (the
+// bookkeeping headers of HIDDEN left out) and the fingerprint that
+// recognises a message again after another program rewrote the mbox.
+
+import { createHash } from 'node:crypto';
+import { readFlags, withFlags } from './flags.ts';
+import { HIDDEN } from './folder-scan.ts';
+
+export const FLAG = { seen: 1, answered: 2, flagged: 4, deleted: 8, draft: 16 } as const;
+export const SYSTEM_FLAGS: Array<[number, string]> = [
+  [FLAG.seen, '\\Seen'],
+  [FLAG.answered, '\\Answered'],
+  [FLAG.flagged, '\\Flagged'],
+  [FLAG.deleted, '\\Deleted'],
+  [FLAG.draft, '\\Draft'],
+];
+
+const LF = 0x0a;
+
+interface HeaderLine {
+  start: number;
+  end: number;
+  name: string; // lower case; '' for a continuation or a line that is not a field
+}
+
+/** The lines of a header block (LF or CRLF), the blank line excluded. */
+function headerLines(block: Buffer): HeaderLine[] {
+  const out: HeaderLine[] = [];
+  let pos = 0;
+  while (pos < block.length) {
+    const nl = block.indexOf(LF, pos);
+    const end = nl < 0 ? block.length : nl + 1;
+    if (end - pos <= 2 && (block[pos] === LF || block[pos] === 0x0d)) break;
+    const first = block[pos];
+    let name = '';
+    if (first !== 0x20 && first !== 0x09) {
+      const colon = block.indexOf(0x3a, pos);
+      if (colon > pos && colon < end) name = block.toString('latin1', pos, colon).trimEnd().toLowerCase();
+    }
+    out.push({ start: pos, end, name });
+    pos = end;
+  }
+  return out;
+}
+
+/** Flags the Status:/X-Status: headers of a stored header block say (flags.ts reads them). */
+export function flagsFromHeader(block: Buffer): number {
+  const f = readFlags(block);
+  return (f.read ? FLAG.seen : 0) | (f.answered ? FLAG.answered : 0) | (f.flagged ? FLAG.flagged : 0) | (f.deleted ? FLAG.deleted : 0) | (f.draft ? FLAG.draft : 0);
+}
+
+/** The header block without the hidden bookkeeping fields (and their continuation lines). */
+export function visibleHeader(block: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let hiding = false;
+  let last = 0;
+  for (const l of headerLines(block)) {
+    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = HIDDEN.includes(l.name);
+    if (!hiding) parts.push(block.subarray(l.start, l.end));
+    last = l.end;
+  }
+  parts.push(block.subarray(last)); // the blank line
+  return Buffer.concat(parts);
+}
+
+/** A stored header block with Status:/X-Status: saying `flags` ("O": no longer new, as mutt writes). */
+export function withStatusHeaders(block: Buffer, flags: number): Buffer {
+  return withFlags(block, {
+    read: (flags & FLAG.seen) !== 0,
+    old: true,
+    answered: (flags & FLAG.answered) !== 0,
+    deleted: (flags & FLAG.deleted) !== 0,
+    flagged: (flags & FLAG.flagged) !== 0,
+    draft: (flags & FLAG.draft) !== 0,
+  });
+}
+
+/** What recognises a message whatever its Status: says: its visible header and its body's size. */
+export function fingerprint(block: Buffer, bodySize: number): string {
+  return createHash('sha1').update(visibleHeader(block)).update(`\0${bodySize}`).digest('base64').slice(0, 12);
+}

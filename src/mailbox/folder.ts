@@ -1,0 +1,580 @@
+// One mbox as POP3 and IMAP see it: messages with UIDs, flags and cached
+// summaries, kept in a per-mailbox index (folder-file.ts) and shared by every
+// session of this process that has the mailbox open (openFolder counts them).
+// Guarantees: every read of message bytes and every change of the mbox runs
+// under the mailbox dotlock, after a sync, so a rewrite by mail(1) or a
+// delivery is never half seen; a rewrite keeps mail appended meanwhile
+// (rewrite.ts); UIDs only grow, and survive rewrites by other programs.
+//
+// How we sync: stat the mbox; unchanged (dev, inode, size, mtime) means the
+// index holds. Grown, with the last known message still in place and a blank
+// line at the old end, means deliveries: scan only the new bytes. Anything else
+// means a rewrite: scan it all and match the messages in order against the old
+// index by fingerprint (visible header + body size, so changed Status: lines
+// do not matter); once one message fails to match, it and all after it get new
+// UIDs, which keeps UIDs ascending. Flags come from the index, except where
+// the Status:/X-Status: headers changed since the last scan (mail(1) marked
+// it): then the headers win. Flags go into the headers at the next rewrite:
+// an expunge, or the last session's close.
+
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MailError } from '../message/status.ts';
+import { acquireMailboxLock } from './dotlock-helper.ts';
+import type { Dotlock } from './dotlock.ts';
+import {
+  CACHE_FILE, type Cache, decodeCache, decodeIndex, encodeCache, encodeIndex, ensureIndexDir, INDEX_FILE,
+  type IndexState, type MboxStamp, type MessageRecord, readIfThere, replaceFile,
+} from './folder-file.ts';
+import { fingerprint, flagsFromHeader, withStatusHeaders } from './folder-flags.ts';
+import { type ScannedMessage, scanFolder } from './folder-scan.ts';
+import { fromLine, quoteFromLines } from './format.ts';
+import { appendAllOrNothing } from './io.ts';
+import { recoverRewrite, rewriteMbox, type RewriteKeep } from './rewrite.ts';
+import { openMailbox } from './safe-open.ts';
+import type { MboxEntry, MboxIndex } from './scan.ts';
+
+export type { MessageRecord } from './folder-file.ts';
+
+export interface FolderSpec {
+  mbox: string;
+  /** Where mailtk.index lives; undefined keeps the index in memory only. */
+  indexDir?: string;
+  /** Owner of files we create (root only). */
+  owner?: { uid: number; gid: number };
+  /** Where rewriteMbox keeps its crash backup (the user's home, so mail(1) finds it). */
+  backupDir?: string;
+  /** Summaries to compute from a new message's header block and keep in the cache, by field name. */
+  summaries?: Record<string, (header: Buffer) => Buffer>;
+}
+
+export interface NewMessage {
+  /** The message, LF line ends. */
+  data: Buffer;
+  flags: number;
+  keywords: string[];
+  date: Date;
+}
+
+/** Reads of stored bytes, valid inside Folder.read() only. */
+export interface FolderReader {
+  /** The stored header block (blank line included). */
+  header(r: MessageRecord): Promise<Buffer>;
+  /** Stored bytes [from, to) counted from the first header byte, in chunks. */
+  chunks(r: MessageRecord, from: number, to: number): AsyncGenerator<Buffer>;
+}
+
+const CHUNK = 256 << 10;
+const SAVE_DELAY_MS = 300;
+const POLL_MS = 5000;
+const EMPTY_STAMP: MboxStamp = { dev: '0', ino: '0', size: 0, mtimeNs: '0' };
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+const open = new Map<string, Folder>();
+
+/** The shared Folder for an mbox, its index loaded; call release() when done. */
+export async function openFolder(spec: FolderSpec): Promise<Folder> {
+  const key = path.resolve(spec.mbox);
+  let f = open.get(key);
+  if (!f) {
+    f = new Folder({ ...spec, mbox: key });
+    open.set(key, f);
+  }
+  f.refs++;
+  try {
+    await f.loaded;
+  } catch (e) {
+    await f.release();
+    throw e;
+  }
+  return f;
+}
+
+export class Folder extends EventEmitter {
+  readonly mbox: string;
+  refs = 0;
+  uidValidity = 0;
+  uidNext = 1;
+  recentUid = 0;
+  keywords: string[] = [];
+  records: MessageRecord[] = [];
+  /** Goes up whenever messages or flags change, so that a session can skip comparing. */
+  version = 0;
+  cache: Cache = new Map();
+  readonly loaded: Promise<void>;
+  private byUid = new Map<number, MessageRecord>();
+  private stamp: MboxStamp = EMPTY_STAMP;
+  private mutex: Promise<unknown> = Promise.resolve();
+  private saveTimer: NodeJS.Timeout | undefined;
+  private cacheDirty = false;
+  private watcher: fs.FSWatcher | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private kickTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly spec: FolderSpec) {
+    super();
+    this.setMaxListeners(0);
+    this.mbox = spec.mbox;
+    this.loaded = this.load();
+  }
+
+  // ------------------------------------------------------------ index on disk
+
+  private async load(): Promise<void> {
+    const state = this.spec.indexDir ? await this.readIndex() : undefined;
+    if (state) {
+      Object.assign(this, { uidValidity: state.uidValidity, uidNext: state.uidNext, recentUid: state.recentUid, keywords: state.keywords, stamp: state.stamp });
+      this.setRecords(state.records);
+      const cached = await readIfThere(path.join(this.spec.indexDir!, CACHE_FILE)).catch(() => undefined);
+      if (cached) this.cache = decodeCache(cached, this.uidValidity);
+    } else {
+      this.uidValidity = Math.floor(Date.now() / 1000);
+    }
+    this.watch();
+  }
+
+  private async readIndex(): Promise<IndexState | undefined> {
+    const bytes = await readIfThere(path.join(this.spec.indexDir!, INDEX_FILE)).catch(() => undefined);
+    return bytes ? decodeIndex(bytes) : undefined;
+  }
+
+  private setRecords(records: MessageRecord[]): void {
+    this.records = records;
+    this.byUid = new Map(records.map((r) => [r.uid, r]));
+  }
+
+  private scheduleSave(): void {
+    if (!this.spec.indexDir || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.save().catch((e) => this.emit('warning', e));
+    }, SAVE_DELAY_MS);
+  }
+
+  /** Write the index (and the cache, if it changed) now. */
+  async save(): Promise<void> {
+    if (!this.spec.indexDir) return;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    ensureIndexDir(this.spec.indexDir, this.spec.owner);
+    const state = { uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records };
+    await replaceFile(path.join(this.spec.indexDir, INDEX_FILE), encodeIndex(state), this.spec.owner);
+    if (this.cacheDirty) {
+      this.cacheDirty = false;
+      const bytes = encodeCache(this.uidValidity, this.cache, (uid) => this.byUid.has(uid));
+      await replaceFile(path.join(this.spec.indexDir, CACHE_FILE), bytes, this.spec.owner);
+    }
+  }
+
+  // ------------------------------------------------------------ watching
+
+  /** inotify on the directory (a rewrite or a first delivery changes the name's inode), and a slow poll. */
+  private watch(): void {
+    const name = path.basename(this.mbox);
+    try {
+      this.watcher = fs.watch(path.dirname(this.mbox), (_event, file) => {
+        if (file === null || file === name) this.kick();
+      });
+      this.watcher.on('error', () => undefined);
+    } catch {
+      // No inotify here: the poll alone notices changes.
+    }
+    this.poll = setInterval(() => this.kick(), POLL_MS);
+    this.poll.unref();
+  }
+
+  private kick(): void {
+    if (this.kickTimer || this.refs === 0) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
+      this.sync().catch((e) => this.emit('warning', e));
+    }, 20);
+  }
+
+  // ------------------------------------------------------------ locking and syncing
+
+  /** Run fn under this process's queue for the folder and the mbox dotlock. */
+  locked<T>(fn: (lock: Dotlock) => Promise<T>): Promise<T> {
+    const run = this.mutex.then(async () => {
+      const lock = await acquireMailboxLock(this.mbox);
+      const refresh = setInterval(() => lock.refresh(), 60_000);
+      try {
+        return await fn(lock);
+      } finally {
+        clearInterval(refresh);
+        lock.release();
+      }
+    });
+    this.mutex = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Pick up changes by others; true when the messages changed. Cheap when nothing did. */
+  async sync(): Promise<boolean> {
+    if (sameStamp(await statStamp(this.mbox), this.stamp)) return false;
+    return this.locked(() => this.withFile((fh) => this.syncLocked(fh)));
+  }
+
+  private async withFile<T>(fn: (fh: fs.promises.FileHandle | undefined) => Promise<T>): Promise<T> {
+    let fh: fs.promises.FileHandle | undefined;
+    try {
+      fh = await fs.promises.open(this.mbox, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new MailError('mailbox-unsafe', 'mailbox is a symbolic link', { file: this.mbox });
+      if (code !== 'ENOENT') throw e;
+    }
+    try {
+      return await fn(fh);
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  private async syncLocked(fh: fs.promises.FileHandle | undefined): Promise<boolean> {
+    const st = fh ? await fh.stat({ bigint: true }) : undefined;
+    if (st && !st.isFile()) throw new MailError('mailbox-unsafe', 'mailbox is not a regular file', { file: this.mbox });
+    const stamp = st ? toStamp(st) : EMPTY_STAMP;
+    if (sameStamp(stamp, this.stamp)) return false;
+    if (fh && (await this.onlyAppended(fh, stamp))) {
+      this.addNew(await scanFolder(fh, this.mbox, this.stamp.size, stamp.size));
+    } else if (fh) {
+      if (recoverRewrite(this.mbox, { backupDir: this.spec.backupDir })) return this.syncLocked(fh);
+      this.merge(await scanFolder(fh, this.mbox, 0, stamp.size));
+    } else {
+      this.merge([]);
+    }
+    this.stamp = stamp;
+    this.version++;
+    this.scheduleSave();
+    this.emit('change');
+    return true;
+  }
+
+  /** Same file, longer, the last message we know still in place, a blank line at the old end. */
+  private async onlyAppended(fh: fs.promises.FileHandle, stamp: MboxStamp): Promise<boolean> {
+    const old = this.stamp;
+    if (old.size === 0 || stamp.dev !== old.dev || stamp.ino !== old.ino || stamp.size <= old.size) return false;
+    const tail = Buffer.alloc(7);
+    await fh.read(tail, 0, 7, old.size - 2);
+    if (tail.toString('latin1') !== '\n\nFrom ') return false;
+    const last = this.records[this.records.length - 1];
+    if (!last) return false;
+    const header = await readAt(fh, last.offset + last.fromLen, last.headerLength);
+    return header.length === last.headerLength && fingerprint(header, last.size - last.headerSize) === last.fp;
+  }
+
+  private summarize(s: ScannedMessage, uid: number): MessageRecord {
+    const hf = flagsFromHeader(s.header);
+    for (const [field, fn] of Object.entries(this.spec.summaries ?? {})) this.putCache(field, uid, fn(s.header));
+    return {
+      uid, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
+      headerSize: s.headerSize, internalDate: s.internalDate, fp: fingerprint(s.header, s.size - s.headerSize),
+      flags: hf, headerFlags: hf, keywords: 0,
+    };
+  }
+
+  private addNew(scanned: ScannedMessage[]): void {
+    for (const s of scanned) {
+      const r = this.summarize(s, this.uidNext++);
+      this.records.push(r);
+      this.byUid.set(r.uid, r);
+    }
+  }
+
+  /** A whole new scan matched against the old records; see the file comment. */
+  private merge(scanned: ScannedMessage[]): void {
+    const old = this.records;
+    const out: MessageRecord[] = [];
+    let j = 0;
+    let fresh = false;
+    for (const s of scanned) {
+      const fp = fingerprint(s.header, s.size - s.headerSize);
+      let k = fresh ? -1 : j;
+      while (k >= 0 && k < old.length && old[k].fp !== fp) k++;
+      if (k < 0 || k >= old.length) {
+        fresh = true;
+        out.push(this.summarize(s, this.uidNext++));
+        continue;
+      }
+      const o = old[k];
+      j = k + 1;
+      const hf = flagsFromHeader(s.header);
+      out.push({
+        ...o, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
+        headerSize: s.headerSize, internalDate: s.internalDate, flags: hf !== o.headerFlags ? hf : o.flags, headerFlags: hf,
+      });
+    }
+    this.setRecords(out);
+    for (const byUid of this.cache.values()) for (const uid of byUid.keys()) if (!this.byUid.has(uid)) byUid.delete(uid);
+  }
+
+  // ------------------------------------------------------------ reading
+
+  /** Run fn with reads of the mbox, under the lock, after a sync. */
+  read<T>(fn: (reader: FolderReader) => Promise<T>): Promise<T> {
+    return this.locked(() =>
+      this.withFile(async (fh) => {
+        await this.syncLocked(fh);
+        return fn(makeReader(fh, this.mbox));
+      }),
+    );
+  }
+
+  byUidGet(uid: number): MessageRecord | undefined {
+    return this.byUid.get(uid);
+  }
+
+  getCache(field: string, uid: number): Buffer | undefined {
+    return this.cache.get(field)?.get(uid);
+  }
+
+  putCache(field: string, uid: number, bytes: Buffer): void {
+    let m = this.cache.get(field);
+    if (!m) this.cache.set(field, (m = new Map()));
+    m.set(uid, bytes);
+    this.cacheDirty = true;
+    this.scheduleSave();
+  }
+
+  // ------------------------------------------------------------ flags
+
+  /** UIDs above the recent mark, which this caller now owns as \Recent (claim = false only looks). */
+  takeRecent(claim: boolean): Set<number> {
+    const out = new Set<number>();
+    for (let i = this.records.length - 1; i >= 0 && this.records[i].uid > this.recentUid; i--) out.add(this.records[i].uid);
+    if (claim && out.size > 0) {
+      this.recentUid = this.uidNext - 1;
+      this.scheduleSave();
+    }
+    return out;
+  }
+
+  /** The bit of a keyword, made if new; undefined when 32 are in use. */
+  keywordBit(name: string, make: boolean): number | undefined {
+    let i = this.keywords.findIndex((k) => k.toLowerCase() === name.toLowerCase());
+    if (i < 0 && make && this.keywords.length < 32) {
+      i = this.keywords.push(name) - 1;
+      this.scheduleSave();
+    }
+    return i < 0 ? undefined : 2 ** i;
+  }
+
+  keywordNames(mask: number): string[] {
+    return this.keywords.filter((_, i) => (mask & (2 ** i)) !== 0);
+  }
+
+  /** Set, add or remove flags and keyword bits; the records that changed. Emits 'flags'. */
+  setFlags(uids: number[], mode: 'set' | 'add' | 'remove', flags: number, keywords: number): MessageRecord[] {
+    const changed: MessageRecord[] = [];
+    for (const uid of uids) {
+      const r = this.byUid.get(uid);
+      if (!r) continue;
+      const [f, k] =
+        mode === 'set' ? [flags, keywords] : mode === 'add' ? [r.flags | flags, (r.keywords | keywords) >>> 0] : [r.flags & ~flags, (r.keywords & ~keywords) >>> 0];
+      if (f === r.flags && k === r.keywords) continue;
+      r.flags = f;
+      r.keywords = k;
+      changed.push(r);
+    }
+    if (changed.length) {
+      this.version++;
+      this.scheduleSave();
+      this.emit('flags', changed.map((r) => r.uid));
+    }
+    return changed;
+  }
+
+  private moving = new Set<number>();
+
+  /**
+   * Claim messages for a MOVE: the UIDs no other session of this process is
+   * moving, now marked as ours until unclaim(), so that two MOVEs of one
+   * message cannot both copy it.
+   */
+  claim(uids: number[]): number[] {
+    const mine = uids.filter((u) => !this.moving.has(u) && this.byUid.has(u));
+    for (const u of mine) this.moving.add(u);
+    return mine;
+  }
+
+  unclaim(uids: number[]): void {
+    for (const u of uids) this.moving.delete(u);
+  }
+
+  // ------------------------------------------------------------ changing the mbox
+
+  /** Append messages (IMAP APPEND, COPY); their UIDs, in order. */
+  append(messages: NewMessage[]): Promise<number[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    return this.locked(async () => {
+      await this.withFile((fh) => this.syncLocked(fh));
+      const box = openMailbox(this.mbox, this.spec.owner && process.geteuid?.() === 0
+        ? { ownerUid: this.spec.owner.uid, chownTo: this.spec.owner, refuseExecutable: false, unsafe: 'mailbox-unsafe' }
+        : { refuseExecutable: false, unsafe: 'mailbox-unsafe' });
+      try {
+        const pieces = [separatorBefore(this.mbox, box.size), ...messages.flatMap(formatForAppend)];
+        await appendAllOrNothing(box.fd, pieces, box.size);
+      } finally {
+        fs.closeSync(box.fd);
+      }
+      const before = this.records.length;
+      await this.withFile((fh) => this.syncLocked(fh));
+      const added = this.records.slice(before);
+      added.forEach((r, i) => {
+        const kw = messages[i]?.keywords ?? [];
+        r.keywords = kw.reduce((m, name) => (m | (this.keywordBit(name, true) ?? 0)) >>> 0, 0);
+      });
+      return added.map((r) => r.uid);
+    });
+  }
+
+  /**
+   * Remove messages by UID and write pending flags into the headers of the
+   * rest, in one rewrite that keeps mail appended meanwhile. The UIDs removed.
+   */
+  expunge(uids: Iterable<number>): Promise<number[]> {
+    const gone = new Set(uids);
+    return this.locked((lock) =>
+      this.withFile(async (fh) => {
+        await this.syncLocked(fh);
+        if (!fh) return [];
+        const removed = this.records.filter((r) => gone.has(r.uid)).map((r) => r.uid);
+        const dirty = this.records.filter((r) => !gone.has(r.uid) && r.flags !== r.headerFlags);
+        if (removed.length === 0 && dirty.length === 0) return [];
+        const keep = await this.keepList(fh, gone);
+        await rewriteMbox(this.mbox, await this.mboxIndex(fh), keep, { lock, backupDir: this.spec.backupDir });
+        this.stamp = EMPTY_STAMP; // whatever it was, scan it all again
+        await this.syncLocked(fh);
+        return removed.filter((uid) => !this.byUid.has(uid));
+      }),
+    );
+  }
+
+  private async keepList(fh: fs.promises.FileHandle, gone: Set<number>): Promise<RewriteKeep[]> {
+    const keep: RewriteKeep[] = [];
+    for (const r of this.records) {
+      if (gone.has(r.uid)) continue;
+      const entry = toEntry(r);
+      if (r.flags === r.headerFlags) keep.push({ entry });
+      else keep.push({ entry, headers: withStatusHeaders(await readAt(fh, r.offset + r.fromLen, r.headerLength), r.flags) });
+    }
+    return keep;
+  }
+
+  /** rewriteMbox's view of the file: our records as scan.ts entries, From_ lines read now. */
+  private async mboxIndex(fh: fs.promises.FileHandle): Promise<MboxIndex> {
+    const messages: MboxEntry[] = this.records.map(toEntry);
+    for (const e of [messages[0], messages[messages.length - 1]]) {
+      if (!e) continue;
+      const line = await readAt(fh, e.offset, e.dataOffset - e.offset);
+      e.fromLine = line.subarray(0, Math.min(line.length, 1000)).toString('utf8').replace(/\r?\n$/, '');
+    }
+    return { path: this.mbox, size: this.stamp.size, mtimeMs: 0, messages };
+  }
+
+  /** One fewer user; the last one writes pending flags into the mbox and the index to disk. */
+  async release(): Promise<void> {
+    if (--this.refs > 0) return;
+    try {
+      if (this.records.some((r) => r.flags !== r.headerFlags)) await this.expunge([]);
+    } catch (e) {
+      this.emit('warning', e);
+    }
+    try {
+      await this.save();
+    } catch (e) {
+      this.emit('warning', e);
+    }
+    if (this.refs > 0) return; // opened again meanwhile
+    this.watcher?.close();
+    if (this.poll) clearInterval(this.poll);
+    if (this.kickTimer) clearTimeout(this.kickTimer);
+    if (open.get(this.mbox) === this) open.delete(this.mbox);
+  }
+}
+
+// ------------------------------------------------------------ helpers
+
+function toStamp(st: fs.BigIntStats): MboxStamp {
+  return { dev: String(st.dev), ino: String(st.ino), size: Number(st.size), mtimeNs: String(st.mtimeNs) };
+}
+
+function sameStamp(a: MboxStamp, b: MboxStamp): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+async function statStamp(file: string): Promise<MboxStamp> {
+  try {
+    return toStamp(await fs.promises.stat(file, { bigint: true }));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_STAMP;
+    throw e;
+  }
+}
+
+function toEntry(r: MessageRecord): MboxEntry {
+  return { offset: r.offset, length: r.length, dataOffset: r.offset + r.fromLen, headerLength: r.headerLength, fromLine: '', quoted: 0 };
+}
+
+async function readAt(fh: fs.promises.FileHandle, pos: number, len: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
+function makeReader(fh: fs.promises.FileHandle | undefined, file: string): FolderReader {
+  const need = (): fs.promises.FileHandle => {
+    if (!fh) throw new MailError('mailbox-io', 'mailbox vanished', { file });
+    return fh;
+  };
+  return {
+    header: (r) => readAt(need(), r.offset + r.fromLen, r.headerLength),
+    async *chunks(r, from, to) {
+      const base = r.offset + r.fromLen;
+      const end = Math.min(to, r.length - r.fromLen);
+      for (let pos = from; pos < end; ) {
+        const piece = await readAt(need(), base + pos, Math.min(CHUNK, end - pos));
+        if (piece.length === 0) throw new MailError('mailbox-io', 'mailbox shrank while being read', { file });
+        yield piece;
+        pos += piece.length;
+      }
+    },
+  };
+}
+
+/** The blank line a new message needs before its From_ line, given how the file ends now. */
+function separatorBefore(file: string, size: number): Buffer {
+  if (size === 0) return Buffer.alloc(0);
+  const tail = Buffer.alloc(Math.min(2, size));
+  const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  try {
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (tail.length === 2 && tail[0] === 0x0a && tail[1] === 0x0a) return Buffer.alloc(0);
+  return Buffer.from(tail[tail.length - 1] === 0x0a ? '\n' : '\n\n');
+}
+
+/** From_ line, header block with Status:/X-Status: for the flags, quoted body, newline, blank line. */
+function formatForAppend(m: NewMessage): Buffer[] {
+  const data = m.data;
+  let split = data.indexOf('\n\n');
+  split = split < 0 ? data.length : split + 2;
+  let header = data.subarray(0, split);
+  if (split === data.length && (header.length === 0 || header[header.length - 1] !== 0x0a)) header = Buffer.concat([header, Buffer.from('\n')]);
+  if (split === data.length) header = Buffer.concat([header, Buffer.from('\n')]);
+  const block = withStatusHeaders(header, m.flags);
+  const body = data.subarray(split);
+  const pieces = [Buffer.from(fromLine('', m.date)), ...quoteFromLines(block), ...quoteFromLines(body)];
+  if (body.length > 0 && body[body.length - 1] !== 0x0a) pieces.push(Buffer.from('\n'));
+  pieces.push(Buffer.from('\n'));
+  return pieces;
+}
