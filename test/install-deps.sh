@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the interop tests use, as "command:package" (the command
-# that shows the package is there). Installed only when running as root and
+# Debian packages the interop tests and benchmarks use, as "command:package"
+# (the command that shows the package is there), plus Dovecot's IMAP and POP3
+# servers for bench/mailbox-open.sh. Installed only when running as root and
 # missing; otherwise the tests that need them skip with a reason.
 set -euo pipefail
 PKGS=(getent:libc-bin swaks:swaks openssl:openssl python3:python3 cdb:tinycdb)
@@ -10,7 +11,18 @@ PKGS+=(s-nail:s-nail tmux:tmux dotlockfile:liblockfile-bin)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
 for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done
+# Dovecot, the POP3/IMAP peer of bench/mailbox-open.sh: its programs are not on PATH.
+[ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 [ ${#need[@]} -eq 0 ] && exit 0
 export DEBIAN_FRONTEND=noninteractive
+# Installing a server must not start it (Dovecot would listen on every address):
+# policy-rc.d says no to every service start during the install, as in Docker images.
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+fi
+trap 'if [ -n "$made_policy" ]; then rm -f "$policy"; fi' EXIT
 apt-get update -qq
 apt-get install -y -qq "${need[@]}" >/dev/null

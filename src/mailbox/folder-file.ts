@@ -205,3 +205,22 @@ export async function replaceFile(file: string, data: Buffer, owner: { uid: numb
     throw e;
   }
 }
+
+/**
+ * A UIDVALIDITY for a mailbox whose index is new: the time in seconds, but
+ * always above the last one given out beside it (.uidvalidity in the parent
+ * of the index directory, as Dovecot's dovecot-uidvalidity), so that an index
+ * rebuilt within the same second still tells clients that UIDs changed.
+ */
+export async function nextUidValidity(indexDir: string, owner: { uid: number; gid: number } | undefined): Promise<number> {
+  const file = path.join(path.dirname(indexDir), '.uidvalidity');
+  const last = Number((await readIfThere(file).catch(() => undefined))?.toString().trim()) || 0;
+  const next = Math.max(Math.floor(Date.now() / 1000), last + 1) % 2 ** 32 || 1;
+  try {
+    ensureIndexDir(path.dirname(indexDir), owner);
+    await replaceFile(file, Buffer.from(`${next}\n`), owner);
+  } catch {
+    // Not writable: the time alone, as before.
+  }
+  return next;
+}

@@ -45,8 +45,11 @@ function headerLines(block: Buffer): HeaderLine[] {
   return out;
 }
 
+const STATUS = Buffer.from('tatus:');
+
 /** Flags the Status:/X-Status: headers of a stored header block say (flags.ts reads them). */
 export function flagsFromHeader(block: Buffer): number {
+  if (block.indexOf(STATUS) < 0) return 0; // most new mail has neither field: skip the parse
   const f = readFlags(block);
   return (f.read ? FLAG.seen : 0) | (f.answered ? FLAG.answered : 0) | (f.flagged ? FLAG.flagged : 0) | (f.deleted ? FLAG.deleted : 0) | (f.draft ? FLAG.draft : 0);
 }
@@ -79,5 +82,11 @@ export function withStatusHeaders(block: Buffer, flags: number): Buffer {
 
 /** What recognises a message whatever its Status: says: its visible header and its body's size. */
 export function fingerprint(block: Buffer, bodySize: number): string {
-  return createHash('sha1').update(visibleHeader(block)).update(`\0${bodySize}`).digest('base64').slice(0, 12);
+  const h = createHash('sha1');
+  let hiding = false;
+  for (const l of headerLines(block)) {
+    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = HIDDEN.includes(l.name);
+    if (!hiding) h.update(block.subarray(l.start, l.end));
+  }
+  return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
 }

@@ -28,7 +28,7 @@ export interface ScannedMessage {
   headerSize: number;
   /** Date of the From_ line (ms), or NaN when it has none we can read. */
   internalDate: number;
-  /** The stored header block, at most HEADER_KEEP bytes of it. */
+  /** The stored header block, at most HEADER_KEEP bytes of it; valid only during the onMessage call. */
   header: Buffer;
 }
 
@@ -85,14 +85,14 @@ export function fromLineDate(line: string): number {
 
 /** Splits chunks into lines and keeps the accounts of the message being read. */
 class FolderScanner {
-  readonly messages: ScannedMessage[] = [];
+  count = 0;
   private cur: Draft | undefined;
   private prevBlank: boolean;
   private carry: Buffer[] = [];
   private carryLen = 0;
   private lineStart: number;
 
-  constructor(private readonly file: string, start: number) {
+  constructor(private readonly file: string, start: number, private readonly onMessage: (m: ScannedMessage) => void) {
     this.lineStart = start;
     // Starting mid-file, we start at a boundary: as if a blank line came before.
     this.prevBlank = true;
@@ -103,8 +103,9 @@ class FolderScanner {
     while (pos < chunk.length) {
       const nl = chunk.indexOf(LF, pos);
       if (nl === -1) {
-        this.carry.push(chunk.subarray(pos));
+        this.carry.push(Buffer.from(chunk.subarray(pos)));
         this.carryLen += chunk.length - pos;
+        this.keepHeader();
         return;
       }
       if (this.carryLen === 0) this.line(chunk, pos, nl + 1);
@@ -118,15 +119,22 @@ class FolderScanner {
       this.lineStart = base + nl + 1;
       pos = nl + 1;
     }
+    this.keepHeader();
   }
 
-  finish(): ScannedMessage[] {
+  /** The chunk buffer is about to be reused: copy the header of the message not yet ended. */
+  private keepHeader(): void {
+    const c = this.cur;
+    if (c && c.header.length > 0) c.header = [Buffer.concat(c.header)];
+  }
+
+  finish(): number {
     if (this.carryLen > 0) {
       const last = Buffer.concat(this.carry);
       this.line(last, 0, last.length);
     }
     if (this.cur) this.close(this.lineStart - (this.cur.pendingBlank ? 1 : 0));
-    return this.messages;
+    return this.count;
   }
 
   /** One line: buf[at, end) is the whole line, its LF (if any) included; it starts at this.lineStart. */
@@ -156,8 +164,12 @@ class FolderScanner {
 
   private headerLine(c: Draft, buf: Buffer, at: number, end: number, start: number, served: number, blank: boolean): void {
     if (c.headerKept < HEADER_KEEP) {
-      const piece = Buffer.from(buf.subarray(at, Math.min(end, at + HEADER_KEEP - c.headerKept)));
-      c.header.push(piece);
+      // A view of the chunk, grown line by line; copied only if the chunk is reused before the message ends.
+      const piece = buf.subarray(at, Math.min(end, at + HEADER_KEEP - c.headerKept));
+      const prev = c.header[c.header.length - 1];
+      if (prev && prev.buffer === piece.buffer && prev.byteOffset + prev.length === piece.byteOffset) {
+        c.header[c.header.length - 1] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + piece.length);
+      } else c.header.push(piece);
       c.headerKept += piece.length;
     }
     if (blank) {
@@ -185,7 +197,8 @@ class FolderScanner {
   private close(end: number): void {
     const c = this.cur!;
     const content = end - c.offset - c.fromLen;
-    const header = Buffer.concat(c.header);
+    // Handed on without a copy when it is one piece: onMessage must use it at once, not keep it.
+    const header = c.header.length === 1 ? c.header[0] : Buffer.concat(c.header);
     let headerLength = c.headerLength;
     let headerSize = c.headerSize;
     if (headerLength < 0 || headerLength > content) {
@@ -193,7 +206,8 @@ class FolderScanner {
       headerLength = content;
       headerSize = c.served;
     }
-    this.messages.push({
+    this.count++;
+    this.onMessage({
       offset: c.offset, length: end - c.offset, fromLen: c.fromLen, headerLength, size: c.served, headerSize,
       internalDate: c.internalDate, header: header.length > headerLength ? header.subarray(0, headerLength) : header,
     });
@@ -203,10 +217,12 @@ class FolderScanner {
 
 /**
  * Scan an open mbox from `start` (0, or the end of a message as an earlier
- * scan found it) to `end` (the size the caller saw, under the dotlock).
+ * scan found it) to `end` (the size the caller saw, under the dotlock),
+ * handing each message to onMessage as soon as it ends, so that no more than
+ * one header block is held at a time. Returns the number of messages.
  */
-export async function scanFolder(fh: fs.promises.FileHandle, file: string, start: number, end: number): Promise<ScannedMessage[]> {
-  const scanner = new FolderScanner(file, start);
+export async function scanFolder(fh: fs.promises.FileHandle, file: string, start: number, end: number, onMessage: (m: ScannedMessage) => void): Promise<number> {
+  const scanner = new FolderScanner(file, start, onMessage);
   const buf = Buffer.allocUnsafe(CHUNK);
   let pos = start;
   while (pos < end) {

@@ -25,7 +25,7 @@ import { acquireMailboxLock } from './dotlock-helper.ts';
 import type { Dotlock } from './dotlock.ts';
 import {
   CACHE_FILE, type Cache, decodeCache, decodeIndex, encodeCache, encodeIndex, ensureIndexDir, INDEX_FILE,
-  type IndexState, type MboxStamp, type MessageRecord, readIfThere, replaceFile,
+  type IndexState, type MboxStamp, type MessageRecord, nextUidValidity, readIfThere, replaceFile,
 } from './folder-file.ts';
 import { fingerprint, flagsFromHeader, withStatusHeaders } from './folder-flags.ts';
 import { type ScannedMessage, scanFolder } from './folder-scan.ts';
@@ -126,12 +126,28 @@ export class Folder extends EventEmitter {
     if (state) {
       Object.assign(this, { uidValidity: state.uidValidity, uidNext: state.uidNext, recentUid: state.recentUid, keywords: state.keywords, stamp: state.stamp });
       this.setRecords(state.records);
-      const cached = await readIfThere(path.join(this.spec.indexDir!, CACHE_FILE)).catch(() => undefined);
-      if (cached) this.cache = decodeCache(cached, this.uidValidity);
     } else {
-      this.uidValidity = Math.floor(Date.now() / 1000);
+      this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner) : Math.floor(Date.now() / 1000);
     }
     this.watch();
+  }
+
+  private cacheLoaded: Promise<void> | undefined;
+
+  /** Read mailtk.cache, once, when a protocol first asks for a summary (POP3 never does). */
+  ensureCache(): Promise<void> {
+    this.cacheLoaded ??= (async () => {
+      if (!this.spec.indexDir) return;
+      const bytes = await readIfThere(path.join(this.spec.indexDir, CACHE_FILE)).catch(() => undefined);
+      if (!bytes) return;
+      // Entries made since the open (new messages) win over the file's.
+      for (const [field, byUid] of decodeCache(bytes, this.uidValidity)) {
+        let m = this.cache.get(field);
+        if (!m) this.cache.set(field, (m = new Map()));
+        for (const [uid, b] of byUid) if (!m.has(uid) && this.byUid.has(uid)) m.set(uid, b);
+      }
+    })();
+    return this.cacheLoaded;
   }
 
   private async readIndex(): Promise<IndexState | undefined> {
@@ -161,6 +177,7 @@ export class Folder extends EventEmitter {
     const state = { uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records };
     await replaceFile(path.join(this.spec.indexDir, INDEX_FILE), encodeIndex(state), this.spec.owner);
     if (this.cacheDirty) {
+      await this.ensureCache(); // what is on disk must not be lost by writing only what is in memory
       this.cacheDirty = false;
       const bytes = encodeCache(this.uidValidity, this.cache, (uid) => this.byUid.has(uid));
       await replaceFile(path.join(this.spec.indexDir, CACHE_FILE), bytes, this.spec.owner);
@@ -238,12 +255,14 @@ export class Folder extends EventEmitter {
     const stamp = st ? toStamp(st) : EMPTY_STAMP;
     if (sameStamp(stamp, this.stamp)) return false;
     if (fh && (await this.onlyAppended(fh, stamp))) {
-      this.addNew(await scanFolder(fh, this.mbox, this.stamp.size, stamp.size));
+      await scanFolder(fh, this.mbox, this.stamp.size, stamp.size, (m) => this.addNew(m));
     } else if (fh) {
       if (recoverRewrite(this.mbox, { backupDir: this.spec.backupDir })) return this.syncLocked(fh);
-      this.merge(await scanFolder(fh, this.mbox, 0, stamp.size));
+      const merger = this.merger();
+      await scanFolder(fh, this.mbox, 0, stamp.size, merger.add);
+      merger.finish();
     } else {
-      this.merge([]);
+      this.merger().finish();
     }
     this.stamp = stamp;
     this.version++;
@@ -275,28 +294,26 @@ export class Folder extends EventEmitter {
     };
   }
 
-  private addNew(scanned: ScannedMessage[]): void {
-    for (const s of scanned) {
-      const r = this.summarize(s, this.uidNext++);
-      this.records.push(r);
-      this.byUid.set(r.uid, r);
-    }
+  private addNew(s: ScannedMessage): void {
+    const r = this.summarize(s, this.uidNext++);
+    this.records.push(r);
+    this.byUid.set(r.uid, r);
   }
 
-  /** A whole new scan matched against the old records; see the file comment. */
-  private merge(scanned: ScannedMessage[]): void {
+  /** A whole new scan, message by message, matched against the old records; see the file comment. */
+  private merger(): { add: (s: ScannedMessage) => void; finish: () => void } {
     const old = this.records;
     const out: MessageRecord[] = [];
     let j = 0;
     let fresh = false;
-    for (const s of scanned) {
+    const add = (s: ScannedMessage) => {
       const fp = fingerprint(s.header, s.size - s.headerSize);
       let k = fresh ? -1 : j;
       while (k >= 0 && k < old.length && old[k].fp !== fp) k++;
       if (k < 0 || k >= old.length) {
         fresh = true;
         out.push(this.summarize(s, this.uidNext++));
-        continue;
+        return;
       }
       const o = old[k];
       j = k + 1;
@@ -305,9 +322,12 @@ export class Folder extends EventEmitter {
         ...o, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
         headerSize: s.headerSize, internalDate: s.internalDate, flags: hf !== o.headerFlags ? hf : o.flags, headerFlags: hf,
       });
-    }
-    this.setRecords(out);
-    for (const byUid of this.cache.values()) for (const uid of byUid.keys()) if (!this.byUid.has(uid)) byUid.delete(uid);
+    };
+    const finish = () => {
+      this.setRecords(out);
+      for (const byUid of this.cache.values()) for (const uid of byUid.keys()) if (!this.byUid.has(uid)) byUid.delete(uid);
+    };
+    return { add, finish };
   }
 
   // ------------------------------------------------------------ reading

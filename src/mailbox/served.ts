@@ -32,7 +32,7 @@ export class ServedConverter {
         break;
       }
       let start = pos;
-      if (this.lineStart && chunk[pos] === 0x3e && chunk.compare(QUOTED, 0, 6, pos, pos + 6) === 0) start = pos + 1;
+      if (this.lineStart && chunk[pos] === 0x3e && chunk.length - pos >= 6 && chunk.compare(QUOTED, 0, 6, pos, pos + 6) === 0) start = pos + 1;
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) {
         out.push(chunk.subarray(start));

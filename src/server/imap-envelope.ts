@@ -6,16 +6,36 @@
 // lists a group's members without the group. Kept in each mailbox's cache,
 // so a second FETCH ENVELOPE of a large mailbox reads no mbox at all.
 
-import { parseAddressList, splitMessage, type HeaderField } from '../message/index.ts';
+import { parseAddressList } from '../message/index.ts';
 import { nstr } from './imap-wire.ts';
 
-/** The first value of each field, lower-cased names. */
-export function headerMap(block: Buffer): Map<string, string> {
-  const fields: HeaderField[] = splitMessage(block).headers;
+const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+
+/**
+ * The first value of each field (or of the `only` fields), lower-cased names,
+ * unfolded and trimmed as splitMessage() does; only the fields wanted are
+ * decoded, which keeps a first open of a large mailbox quick.
+ */
+export function headerMap(block: Buffer, only?: Set<string>): Map<string, string> {
   const map = new Map<string, string>();
-  for (const f of fields) {
-    const k = f.name.toLowerCase();
-    if (!map.has(k)) map.set(k, f.value);
+  let pos = 0;
+  while (pos < block.length) {
+    let end = block.indexOf(0x0a, pos);
+    end = end < 0 ? block.length : end + 1;
+    if (end - pos <= 2 && (block[pos] === 0x0a || block[pos] === 0x0d)) break;
+    const colon = block.indexOf(0x3a, pos);
+    let next = end;
+    while (next < block.length && (block[next] === 0x20 || block[next] === 0x09)) {
+      const nl = block.indexOf(0x0a, next);
+      next = nl < 0 ? block.length : nl + 1;
+    }
+    if (colon > pos && colon < end) {
+      const name = block.toString('latin1', pos, colon).trimEnd().toLowerCase();
+      if ((!only || only.has(name)) && !map.has(name)) {
+        map.set(name, block.toString('utf8', colon + 1, next).replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim());
+      }
+    }
+    pos = next;
   }
   return map;
 }
@@ -51,5 +71,5 @@ export function envelopeOf(h: Map<string, string>): string {
 
 /** The envelope of a stored header block, as the bytes FETCH sends. */
 export function formatEnvelope(header: Buffer): Buffer {
-  return Buffer.from(envelopeOf(headerMap(header)), 'utf8');
+  return Buffer.from(envelopeOf(headerMap(header, ENVELOPE_FIELDS)), 'utf8');
 }

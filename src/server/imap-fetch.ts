@@ -94,10 +94,14 @@ export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     return bad((e as Error).message);
   }
   const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
   const setsSeen = !v.readOnly && items.some((i) => i.name === 'SECTION' && !i.peek);
   const run = async (reader: FolderReader | undefined) => {
     const f = new Fetcher(s, v, reader);
-    for (const t of picked) await f.message(t, items, setsSeen);
+    for (const t of picked) {
+      const pending = f.message(t, items, setsSeen);
+      if (pending) await pending;
+    }
   };
   if (needsMbox(items, v.folder, picked)) await v.folder.read(run);
   else await run(undefined);
@@ -111,45 +115,77 @@ class Fetcher {
 
   constructor(private readonly s: ImapSession, private readonly v: MailboxView, private readonly reader: FolderReader | undefined) {}
 
-  async message(t: Target, items: Item[], setsSeen: boolean): Promise<void> {
+  /** One message's response; a promise only when it had to wait (mbox reads, a full socket). */
+  message(t: Target, items: Item[], setsSeen: boolean): Promise<void> | undefined {
     // The record as of now: a sync under the lock may have moved the message in the file.
     const rec = this.v.folder.byUidGet(t.rec.uid);
-    if (!rec) return;
+    if (!rec) return undefined;
+    const quick = !setsSeen && this.quickLine(t.seq, rec, items);
+    return quick ? this.s.push(quick) : this.slow(t.seq, rec, items, setsSeen);
+  }
+
+  private async slow(seq: number, rec: MessageRecord, items: Item[], setsSeen: boolean): Promise<void> {
     let flagsAdded = false;
     if (setsSeen && !(rec.flags & FLAG.seen)) {
       this.v.folder.setFlags([rec.uid], 'add', FLAG.seen, 0);
       flagsAdded = !items.some((i) => i.name === 'FLAGS');
     }
-    await this.s.push(`* ${t.seq} FETCH (`);
+    // Small items are gathered and sent as one piece; a body section streams on its own.
+    const parts: Array<string | Buffer> = [`* ${seq} FETCH (`];
     const all = flagsAdded ? [...items, { name: 'FLAGS' } as Item] : items;
     for (let k = 0; k < all.length; k++) {
-      if (k > 0) await this.s.push(' ');
-      await this.item(rec, all[k]);
+      if (k > 0) parts.push(' ');
+      const item = all[k];
+      if (item.name !== 'SECTION') {
+        await this.item(rec, item, parts);
+        continue;
+      }
+      await this.s.push(joinParts(parts));
+      parts.length = 0;
+      await this.section(rec, item);
     }
-    await this.s.push(')\r\n');
+    parts.push(')\r\n');
+    await this.s.push(joinParts(parts));
   }
 
-  private async item(rec: MessageRecord, item: Item): Promise<void> {
+  /** The whole response from the index alone, without awaiting anything; undefined when it needs more. */
+  private quickLine(seq: number, rec: MessageRecord, items: Item[]): Buffer | undefined {
+    const parts: Array<string | Buffer> = [`* ${seq} FETCH (`];
+    for (let k = 0; k < items.length; k++) {
+      const item = items[k];
+      if (k > 0) parts.push(' ');
+      if (item.name === 'ENVELOPE') {
+        const env = this.v.folder.getCache('envelope', rec.uid);
+        if (!env) return undefined;
+        parts.push('ENVELOPE ', env);
+      } else if (item.name === 'UID') parts.push(`UID ${rec.uid}`);
+      else if (item.name === 'FLAGS') {
+        this.v.told(rec);
+        parts.push(`FLAGS ${this.v.flagText(rec)}`);
+      } else if (item.name === 'RFC822.SIZE') parts.push(`RFC822.SIZE ${rec.size}`);
+      else if (item.name === 'INTERNALDATE') parts.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
+      else return undefined;
+    }
+    parts.push(')\r\n');
+    return joinParts(parts);
+  }
+
+  private async item(rec: MessageRecord, item: Item, out: Array<string | Buffer>): Promise<void> {
     switch (item.name) {
       case 'UID':
-        return this.s.push(`UID ${rec.uid}`);
-      case 'FLAGS': {
-        const text = this.v.flagText(rec);
-        this.v.told(rec, text);
-        return this.s.push(`FLAGS ${text}`);
-      }
+        return void out.push(`UID ${rec.uid}`);
+      case 'FLAGS':
+        this.v.told(rec);
+        return void out.push(`FLAGS ${this.v.flagText(rec)}`);
       case 'INTERNALDATE':
-        return this.s.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
+        return void out.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
       case 'RFC822.SIZE':
-        return this.s.push(`RFC822.SIZE ${rec.size}`);
+        return void out.push(`RFC822.SIZE ${rec.size}`);
       case 'ENVELOPE':
-        await this.s.push('ENVELOPE ');
-        return this.s.push(await this.envelope(rec));
-      case 'BODYSTRUCTURE':
-      case 'BODY':
-        return this.s.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE')}`);
+        out.push('ENVELOPE ', this.v.folder.getCache('envelope', rec.uid) ?? (await this.envelope(rec)));
+        return;
       default:
-        return this.section(rec, item);
+        out.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE')}`);
     }
   }
 
@@ -219,6 +255,22 @@ class Fetcher {
     const header = toServed(msg.header);
     return { head: sec.text === 'HEADER' ? header : filterFields(header, sec), storedServed: 0 };
   }
+}
+
+/** One buffer of strings and buffers, runs of strings encoded at once. */
+function joinParts(parts: Array<string | Buffer>): Buffer {
+  const bufs: Buffer[] = [];
+  let text = '';
+  for (const p of parts) {
+    if (typeof p === 'string') text += p;
+    else {
+      if (text) bufs.push(Buffer.from(text, 'utf8'));
+      text = '';
+      bufs.push(p);
+    }
+  }
+  if (text) bufs.push(Buffer.from(text, 'utf8'));
+  return bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
 }
 
 /** HEADER.FIELDS (names) or HEADER.FIELDS.NOT (names) of a served header block, with its blank line. */

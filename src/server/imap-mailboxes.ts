@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { User } from '../config/users.ts';
 import { type FolderSpec, type NewMessage, openFolder } from '../mailbox/index.ts';
 import { normalizeLineEnds } from '../message/index.ts';
-import { parseFlagList } from './imap-selected.ts';
+import { copyMessages, parseFlagList } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { astr, astring, isAtom, parseDateTime, str, type Token } from './imap-wire.ts';
 
@@ -216,7 +216,6 @@ async function renameInbox(s: ImapSession, from: Resolved, to: Resolved): Promis
   const src = await openFolder(from.spec);
   try {
     await src.sync();
-    const { copyMessages } = await import('./imap-selected.ts');
     const uids = src.records.map((r) => r.uid);
     fs.closeSync(fs.openSync(to.file, 'a', 0o600));
     await copyMessages(src, uids, to.spec);

@@ -5,6 +5,7 @@
 // COPY reads under the source's lock, then appends under the destination's,
 // never holding both, so two sessions copying opposite ways cannot deadlock.
 
+import fs from 'node:fs';
 import { FLAG, type Folder, type FolderSpec, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
 import { resolveMailbox } from './imap-mailboxes.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
@@ -80,9 +81,8 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
 }
 
 async function exists(file: string): Promise<boolean> {
-  const { promises } = await import('node:fs');
   try {
-    return (await promises.stat(file)).isFile();
+    return (await fs.promises.stat(file)).isFile();
   } catch {
     return false;
   }
@@ -134,9 +134,8 @@ export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
   v.folder.setFlags(picked.map((t) => t.rec.uid), mode, flags, bits);
   for (const t of picked) {
-    const text = v.flagText(t.rec);
-    if (!m[2]) await s.untagged(`${t.seq} FETCH (${c.uid ? `UID ${t.rec.uid} ` : ''}FLAGS ${text})`);
-    v.told(t.rec, text);
+    if (!m[2]) await s.untagged(`${t.seq} FETCH (${c.uid ? `UID ${t.rec.uid} ` : ''}FLAGS ${v.flagText(t.rec)})`);
+    v.told(t.rec);
   }
   return ok(`${c.uid ? 'UID ' : ''}STORE completed`);
 }
@@ -178,16 +177,22 @@ export async function copyCommand(s: ImapSession, c: Cmd, move: boolean): Promis
   const r = resolveMailbox(s, astring(c.args[1], 'mailbox name'));
   if (typeof r === 'string') return no(r);
   if (!r.inbox && !(await exists(r.file))) return no('[TRYCREATE] no such mailbox');
-  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
-  if (picked.length === 0) return ok(`${verb} completed (no messages)`);
-  const pairs = await copyMessages(v.folder, picked.map((t) => t.rec.uid), r.spec);
-  const dest = await openFolder(r.spec);
-  const validity = dest.uidValidity;
-  await dest.release();
-  const code = `COPYUID ${validity} ${formatSet(pairs.map((p) => p[0]))} ${formatSet(pairs.map((p) => p[1]))}`;
-  if (!move) return ok(`[${code}] ${verb} completed`);
-  await s.untagged(`OK [${code}] Moved`);
-  await v.folder.expunge(pairs.map((p) => p[0]));
-  return ok(`${verb} completed`);
+  const picked = targets(s, astring(c.args[0], 'message set'), c.uid).map((t) => t.rec.uid);
+  // A message another session is moving right now is left to that session.
+  const uids = move ? v.folder.claim(picked) : picked;
+  try {
+    if (uids.length === 0) return ok(`${verb} completed (no messages)`);
+    const pairs = await copyMessages(v.folder, uids, r.spec);
+    const dest = await openFolder(r.spec);
+    const validity = dest.uidValidity;
+    await dest.release();
+    const code = `COPYUID ${validity} ${formatSet(pairs.map((p) => p[0]))} ${formatSet(pairs.map((p) => p[1]))}`;
+    if (!move) return ok(`[${code}] ${verb} completed`);
+    await s.untagged(`OK [${code}] Moved`);
+    await v.folder.expunge(pairs.map((p) => p[0]));
+    return ok(`${verb} completed`);
+  } finally {
+    if (move) v.folder.unclaim(uids);
+  }
 }
 

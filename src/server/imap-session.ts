@@ -88,15 +88,15 @@ export class ImapSession {
   // ------------------------------------------------------------ output
 
   /** Queue an untagged line ("* ..."); sent in batches. */
-  untagged(line: string | Buffer): Promise<void> {
-    return this.push(typeof line === 'string' ? `* ${line}${CRLF}` : line);
+  async untagged(line: string | Buffer): Promise<void> {
+    await this.push(typeof line === 'string' ? `* ${line}${CRLF}` : line);
   }
 
-  /** Queue raw bytes; flushes when the batch is large, waiting for the socket. */
-  async push(data: string | Buffer): Promise<void> {
+  /** Queue raw bytes; flushes when the batch is large, waiting for the socket (a promise only then). */
+  push(data: string | Buffer): Promise<void> | undefined {
     this.out.push(data);
     this.outBytes += data.length;
-    if (this.outBytes >= 128 << 10) await this.flush();
+    return this.outBytes >= 128 << 10 ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {
@@ -291,16 +291,13 @@ export class ImapSession {
     view?.folder.on('flags', onChange);
     try {
       await tell();
-      for (;;) {
-        const line = await this.conn.line(MAX_LINE);
-        if (line === undefined) return ok('IDLE terminated');
-        if (line !== 'too-long' && line.toString('latin1').toUpperCase() === 'DONE') return ok('IDLE terminated');
-        return bad('expected DONE');
-      }
+      // Anything but DONE ends the IDLE too (RFC 2177), as a BAD.
+      const line = await this.conn.line(MAX_LINE);
+      if (line === undefined || (line !== 'too-long' && line.toString('latin1').toUpperCase() === 'DONE')) return ok('IDLE terminated');
+      return bad(`expected DONE after ${c.tag} IDLE`);
     } finally {
       view?.folder.off('change', onChange);
       view?.folder.off('flags', onChange);
-      void c;
     }
   }
 }

@@ -10,7 +10,8 @@ import { SYSTEM_FLAGS } from '../mailbox/index.ts';
 
 export class MailboxView {
   uids: number[] = [];
-  private known = new Map<number, string>();
+  /** The flags each message had when the client was last told: flags + keywords * 64 (+ 32 when \\Recent). */
+  private known = new Map<number, number>();
   readonly recent = new Set<number>();
   private seenVersion = -1;
 
@@ -20,7 +21,7 @@ export class MailboxView {
   reset(): void {
     this.uids = this.folder.records.map((r) => r.uid);
     for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
-    this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagText(r)]));
+    this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagKey(r)]));
     this.seenVersion = this.folder.version;
   }
 
@@ -33,9 +34,13 @@ export class MailboxView {
     return `(${names.join(' ')})`;
   }
 
-  /** Note that the client has just been sent these flags. */
-  told(r: MessageRecord, text: string): void {
-    this.known.set(r.uid, text);
+  private flagKey(r: MessageRecord): number {
+    return r.flags + (this.recent.has(r.uid) ? 32 : 0) + r.keywords * 64;
+  }
+
+  /** Note that the client has just been sent the message's flags. */
+  told(r: MessageRecord): void {
+    this.known.set(r.uid, this.flagKey(r));
   }
 
   seqOf(uid: number): number {
@@ -67,7 +72,7 @@ export class MailboxView {
       for (const r of fresh) {
         this.uids.push(r.uid);
         if (claimed.has(r.uid)) this.recent.add(r.uid);
-        this.known.set(r.uid, this.flagText(r));
+        this.known.set(r.uid, this.flagKey(r));
       }
       out.push(`${this.uids.length} EXISTS`, `${this.recent.size} RECENT`);
     }
@@ -76,10 +81,10 @@ export class MailboxView {
     for (let i = 0; i < before; i++) {
       const r = this.folder.byUidGet(this.uids[i]);
       if (!r) continue;
-      const text = this.flagText(r);
-      if (this.known.get(r.uid) !== text) {
-        this.known.set(r.uid, text);
-        out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${text})`);
+      const key = this.flagKey(r);
+      if (this.known.get(r.uid) !== key) {
+        this.known.set(r.uid, key);
+        out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${this.flagText(r)})`);
       }
     }
     return out;

@@ -17,12 +17,23 @@ import { formatEnvelope } from './imap-envelope.ts';
 import { PasswdFile } from './passwd.ts';
 
 const FAILURE_DELAY_MS = 1000;
+/** How long a password that checked out is remembered (Dovecot's auth_cache_ttl is an hour). */
+const CACHE_TTL_MS = 10 * 60_000;
+const CACHE_MAX = 10_000;
 
 /** Summaries every mailbox keeps in its cache, whichever protocol opened it first. */
 const SUMMARIES = { envelope: formatEnvelope };
 
 export class MailboxAccess {
   private passwd: PasswdFile;
+  /**
+   * Logins that succeeded, as HMAC(user, password) under a key of this
+   * process -> expiry: mail clients log in every few minutes, and scrypt
+   * costs 16 MB and tens of milliseconds a check by design. Emptied whenever
+   * passwd_file changes, so a changed or removed password stops working at once.
+   */
+  private verified = new Map<string, number>();
+  private readonly cacheKey = crypto.randomBytes(32);
 
   constructor(readonly config: Config) {
     this.passwd = PasswdFile.load(config.passwdFile);
@@ -31,14 +42,23 @@ export class MailboxAccess {
   /** The local user behind a name and password, or undefined (after the failure delay). */
   async login(name: string, password: string): Promise<User | undefined> {
     try {
-      this.passwd = this.passwd.refreshed();
+      const fresh = this.passwd.refreshed();
+      if (fresh !== this.passwd) this.verified.clear();
+      this.passwd = fresh;
     } catch (e) {
       log(this.config, '', `mailbox login: ${(e as Error).message}; the previous passwords stay in use`);
     }
-    const ok = await this.passwd.verify(name, password);
+    const key = crypto.createHmac('sha256', this.cacheKey).update(`${name}\0${password}`).digest('base64');
+    const ok = (this.verified.get(key) ?? 0) > Date.now() || (await this.passwd.verify(name, password));
+    if (ok) this.remember(key);
     const user = ok ? lookupUser(this.config, name) : undefined;
     if (!user) await delay(FAILURE_DELAY_MS);
     return user;
+  }
+
+  private remember(key: string): void {
+    if (this.verified.size >= CACHE_MAX) this.verified.clear();
+    this.verified.set(key, Date.now() + CACHE_TTL_MS);
   }
 
   /** APOP (RFC 1939 7): MD5 of the greeting's timestamp and the user's secret, in hex. */

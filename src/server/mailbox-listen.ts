@@ -124,8 +124,7 @@ class Listeners implements MailboxListeners {
       log(this.config, '', `rejecting mailbox connection from [${ip}]: ${this.sessions.size} sessions open (mailbox_max_clients)`);
       return 'Too many open connections, try again later';
     }
-    const plain = ip;
-    const exempt = this.relayNets.check(plain, net.isIPv4(plain) ? 'ipv4' : 'ipv6') || isLoopback(ip);
+    const exempt = isLoopback(ip) || this.relayNets.check(ip, net.isIPv4(ip) ? 'ipv4' : 'ipv6');
     if (!exempt && (this.perClient.get(ip) ?? 0) >= this.config.mailboxMaxClientsPerIp) {
       log(this.config, '', `rejecting mailbox connection from [${ip}]: too many sessions from it (mailbox_max_clients_per_ip)`);
       return 'Too many connections from your address';

@@ -1,0 +1,175 @@
+// Driver of bench/mailbox-open.sh: opens one 20,000-message INBOX over POP3
+// (USER/PASS, STAT, LIST, UIDL, QUIT) and IMAP (LOGIN, SELECT INBOX,
+// FETCH 1:* (FLAGS ENVELOPE), LOGOUT) on two servers, mailtk and Dovecot,
+// with raw sockets so that client parsing costs nothing; a first open (the
+// mbox copied fresh, every index removed) and then a second open, in
+// alternating rounds. Samples the servers' resident memory from /proc while
+// they work. Loopback only. Prints medians and ratios, summary on the last line.
+//
+// Usage: node mailbox-open.mjs CONFIG.json   (written by mailbox-open.sh)
+
+import fs from 'node:fs';
+import net from 'node:net';
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+
+/** One connection: send lines, wait for a terminator in the stream, count bytes. */
+function session(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => resolve(api));
+    s.on('error', reject);
+    let tail = '';
+    let bytes = 0;
+    let want = null;
+    s.on('data', (d) => {
+      bytes += d.length;
+      tail = (tail + d.toString('latin1')).slice(-8192);
+      if (want && want.test(tail)) {
+        const w = wake;
+        want = null;
+        w();
+      }
+    });
+    let wake = () => {};
+    const api = {
+      until(re) {
+        if (re.test(tail)) {
+          tail = '';
+          return Promise.resolve();
+        }
+        return new Promise((r) => {
+          want = re;
+          wake = () => {
+            tail = '';
+            r();
+          };
+        });
+      },
+      send(line) {
+        s.write(`${line}\r\n`);
+      },
+      close() {
+        s.destroy();
+      },
+      get bytes() {
+        return bytes;
+      },
+    };
+  });
+}
+
+async function imapOpen(port) {
+  const c = await session(port);
+  await c.until(/\* OK[^\r\n]*\r\n$/);
+  if (process.env.DEBUG) process.stderr.write(`imap ${port} greeted\n`);
+  c.send(`Z1 LOGIN ${cfg.user} ${cfg.password}`);
+  await c.until(/Z1 OK[^\r\n]*\r\n$/);
+  c.send('Z2 SELECT INBOX');
+  await c.until(/Z2 OK[^\r\n]*\r\n$/);
+  c.send('Z3 FETCH 1:* (FLAGS ENVELOPE)');
+  await c.until(/Z3 OK[^\r\n]*\r\n$/);
+  c.send('Z4 LOGOUT');
+  await c.until(/Z4 OK[^\r\n]*\r\n$/);
+  c.close();
+  return c.bytes;
+}
+
+async function pop3Open(port) {
+  const c = await session(port);
+  await c.until(/\+OK[^\r\n]*\r\n$/);
+  if (process.env.DEBUG) process.stderr.write(`pop3 ${port} greeted\n`);
+  c.send(`USER ${cfg.user}`);
+  await c.until(/\r\n$/);
+  c.send(`PASS ${cfg.password}`);
+  await c.until(/\+OK[^\r\n]*\r\n$/);
+  c.send('STAT');
+  await c.until(/\+OK \d+ \d+\r\n$/);
+  c.send('LIST');
+  await c.until(/\r\n\.\r\n$/);
+  c.send('UIDL');
+  await c.until(/\r\n\.\r\n$/);
+  c.send('QUIT');
+  await c.until(/\+OK[^\r\n]*\r\n$/);
+  c.close();
+  return c.bytes;
+}
+
+/** Resident memory (kB) of a process and all its descendants. */
+function treeRss(pid) {
+  let total = 0;
+  const kids = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  const walk = (p) => {
+    try {
+      total += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+    for (const k of kids.get(p) ?? []) walk(k);
+  };
+  walk(pid);
+  return total;
+}
+
+const peak = { mailtk: 0, dovecot: 0 };
+function sampler(name, pid) {
+  const t = setInterval(() => {
+    peak[name] = Math.max(peak[name], treeRss(pid));
+  }, 25);
+  return () => clearInterval(t);
+}
+
+/** A fresh copy of the mbox and no index: what a first open sees. */
+function reset(server) {
+  fs.copyFileSync(cfg.source, server.mbox);
+  if (server.owner) fs.chownSync(server.mbox, server.owner[0], server.owner[1]);
+  for (const d of server.indexes) fs.rmSync(d, { recursive: true, force: true });
+}
+
+const times = {};
+function record(key, ms) {
+  (times[key] ??= []).push(ms);
+}
+
+async function measure(name, proto) {
+  const server = cfg.servers[name];
+  reset(server);
+  const open = proto === 'imap' ? imapOpen : pop3Open;
+  const port = server[proto];
+  const stop = sampler(name, server.pid);
+  for (const which of ['first', 'second']) {
+    const t0 = performance.now();
+    await open(port);
+    record(`${proto}_${which}:${name}`, performance.now() - t0);
+  }
+  stop();
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? ['mailtk', 'dovecot'] : ['dovecot', 'mailtk'];
+  for (const proto of ['imap', 'pop3']) for (const name of order) await measure(name, proto);
+  process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
+}
+
+const parts = [];
+for (const key of ['imap_first', 'imap_second', 'pop3_first', 'pop3_second']) {
+  const a = median(times[`${key}:mailtk`]);
+  const b = median(times[`${key}:dovecot`]);
+  console.log(`${key.padEnd(12)} mailtk ${a.toFixed(0).padStart(6)} ms   dovecot ${b.toFixed(0).padStart(6)} ms   mailtk/dovecot ${(a / b).toFixed(2)}`);
+  parts.push(`${key}=${a.toFixed(0)}/${b.toFixed(0)}ms(x${(a / b).toFixed(2)})`);
+}
+console.log(`peak RSS       mailtk ${(peak.mailtk / 1024).toFixed(1)} MB (daemon)   dovecot ${(peak.dovecot / 1024).toFixed(1)} MB (all its processes)`);
+console.log(`mailbox-open messages=${cfg.messages} rounds=${ROUNDS} mailtk/dovecot: ${parts.join(' ')} peak_rss_mb=${(peak.mailtk / 1024).toFixed(0)}/${(peak.dovecot / 1024).toFixed(0)}`);

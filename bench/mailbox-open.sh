@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Opening a 20,000-message INBOX, mailtk beside Dovecot (Debian's, mbox
+# format, passwd-file users) on the same mbox copy: POP3 STAT+LIST+UIDL and
+# IMAP SELECT + FETCH 1:* (FLAGS ENVELOPE), first open (no index) and second
+# open, alternating rounds (bench/mailbox-open.mjs drives both). Everything
+# lives in a temporary directory; both servers listen on 127.0.0.1 only and
+# are stopped at the end. Needs root (Dovecot's mail user is `nobody`).
+# Settings: MESSAGES (20000), ROUNDS (5), BASE_PORT (24100).
+# Prints medians, ratios and peak memory; the summary is the last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${MESSAGES:-20000}
+BASE=${BASE_PORT:-24100}
+PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
+[ -d "$PEERS" ] || PEERS=/work/shared/peers
+[ "$(id -u)" = 0 ] || { echo "mailbox-open: run as root (Dovecot needs a mail user)" >&2; exit 1; }
+command -v dovecot >/dev/null || bash test/install-deps.sh
+[ -f dist/sendmail.js ] || npm run build --silent
+
+T=$(mktemp -d /tmp/mailbox-open.XXXXXX)
+chmod 755 "$T"
+MT_PID= DC_PID=
+cleanup() {
+  [ -n "$MT_PID" ] && kill "$MT_PID" 2>/dev/null || true
+  [ -n "$DC_PID" ] && kill "$DC_PID" 2>/dev/null || true
+  sleep 0.5
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+python3 "$PEERS/gen-mbox.py" "$MESSAGES" "$T/source.mbox" >&2
+
+# ---- mailtk: its own tree, user "bench" (uid 0, home in $T), password via mailpasswd.
+M=$T/mailtk
+mkdir -p "$M/etc" "$M/spool/mail" "$M/home/bench" "$M/log"
+echo "bench:x:0:0:Bench:$M/home/bench:/bin/sh" > "$M/etc/users"
+cat > "$M/etc/mailtk.conf" <<EOF
+hostname = bench.test
+queue_dir = $M/spool/mqueue
+mail_spool_dir = $M/spool/mail
+alias_file = $M/etc/aliases
+alias_db = $M/etc/aliases.lmdb
+log_file = $M/log/maillog
+pid_file = $M/mailtk.pid
+user_db = $M/etc/users
+passwd_file = $M/etc/passwd
+tls_cert_file = $M/etc/tls.crt
+tls_key_file = $M/etc/tls.key
+dns_servers = 127.0.0.1:9
+smtp_listen = 127.0.0.1:$((BASE + 5))
+pop3_listen = 127.0.0.1:$((BASE + 1))
+imap_listen = 127.0.0.1:$((BASE + 2))
+EOF
+touch "$M/etc/aliases"
+printf 'benchpw\n' | bin/mailpasswd -C "$M/etc/mailtk.conf" bench >/dev/null 2>&1
+bin/sendmail -C "$M/etc/mailtk.conf" -bD &
+MT_PID=$!
+
+# ---- Dovecot: mbox INBOX in its own spool, user "bench" as nobody, loopback ports.
+D=$T/dovecot
+mkdir -p "$D/run" "$D/state" "$D/spool" "$D/home/bench/mail"
+echo "bench:{PLAIN}benchpw:65534:65534::$D/home/bench::" > "$D/passwd"
+cat > "$D/dovecot.conf" <<EOF
+base_dir = $D/run
+state_dir = $D/state
+log_path = $D/log
+protocols = imap pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = mbox:$D/home/bench/mail:INBOX=$D/spool/bench
+pop3_uidl_format = %08Xu%08Xv
+passdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $((BASE + 3))
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $((BASE + 4))
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+EOF
+chown -R 65534:65534 "$D/home" "$D/spool"
+chmod 1777 "$D/spool"
+dovecot -F -c "$D/dovecot.conf" &
+DC_PID=$!
+
+for port in $((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $((BASE + 4)); do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+
+cat > "$T/bench.json" <<EOF
+{
+  "source": "$T/source.mbox", "messages": $MESSAGES, "user": "bench", "password": "benchpw",
+  "servers": {
+    "mailtk": { "pid": $MT_PID, "pop3": $((BASE + 1)), "imap": $((BASE + 2)), "mbox": "$M/spool/mail/bench",
+                "indexes": ["$M/home/bench/mail/.imap"] },
+    "dovecot": { "pid": $DC_PID, "pop3": $((BASE + 4)), "imap": $((BASE + 3)), "mbox": "$D/spool/bench", "owner": [65534, 65534],
+                 "indexes": ["$D/home/bench/mail/.imap", "$D/home/bench/mail/.subscriptions"] }
+  }
+}
+EOF
+node bench/mailbox-open.mjs "$T/bench.json"
+[ -n "${KEEP:-}" ] && { cp -r "$T" /tmp/mailbox-open.kept; }
