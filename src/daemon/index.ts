@@ -1,8 +1,9 @@
 // sendmail -bd / -bD / -q<interval>: the long-running daemon. It claims the
-// pid file, runs the queue at the interval (and soon after a drop into the
-// maildrop), opens the network listeners its config names, reloads on SIGHUP
-// and on SIGTERM stops accepting, lets work finish, and exits 0 with queued
-// mail left queued.
+// pid file, opens the listeners its config names (SMTP and submission, POP3
+// and IMAP), runs the queue in a child process at the interval, after each
+// accepted message and soon after a drop into the maildrop, reloads on SIGHUP,
+// and on SIGTERM stops accepting, lets sessions finish (up to
+// SHUTDOWN_GRACE_MS, then 421), and exits 0 with queued mail left queued.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +22,10 @@ export interface DaemonOptions {
 }
 
 const MAILDROP_SETTLE_MS = 200;
+/** How long SIGTERM lets sessions finish before they are told 421 / BYE. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+type Listeners = { reload(config: Config): void; close(timeoutMs?: number): Promise<void> };
 
 export class Daemon {
   config: Config;
@@ -30,8 +35,7 @@ export class Daemon {
   private watcher?: fs.FSWatcher;
   private stopping = false;
   private releasePid?: () => Promise<void>;
-  // TODO(lead): added by the POP3/IMAP issue, minimal: the mailbox listeners live and die with the daemon.
-  private mailbox?: import('../server/index.ts').MailboxListeners;
+  private listeners: Listeners[] = [];
 
   constructor(config: Config, private opts: DaemonOptions) {
     this.config = config;
@@ -45,10 +49,10 @@ export class Daemon {
       .join(', ');
     log(this.config, '', `starting daemon (mailtk 0.1.0): ${what || 'idle'}`);
     if (this.opts.listen) {
-      const { startMailboxListeners } = await import('../server/index.ts');
       try {
-        this.mailbox = await startMailboxListeners(this.config);
+        await this.openListeners();
       } catch (e) {
+        await Promise.all(this.listeners.map((l) => l.close(0)));
         await this.releasePid?.();
         throw e;
       }
@@ -56,6 +60,13 @@ export class Daemon {
     if (this.opts.intervalMs) this.timer = setInterval(() => this.kick(), this.opts.intervalMs);
     this.watchMaildrop();
     this.kick();
+  }
+
+  private async openListeners(): Promise<void> {
+    const { startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
+    // An accepted message is delivered at once in the background (sendmail's default).
+    this.listeners.push(await startSmtpListeners(this.config, { onAccepted: () => this.config.deliveryMode !== 'queue' && this.kick() }));
+    this.listeners.push(await startMailboxListeners(this.config));
   }
 
   /** Start a queue run now, or once more after the one under way. */
@@ -94,7 +105,7 @@ export class Daemon {
   reload(): void {
     try {
       this.config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
-      this.mailbox?.reload(this.config);
+      for (const l of this.listeners) l.reload(this.config);
       log(this.config, '', 'restarting: configuration reloaded on SIGHUP');
     } catch (e) {
       log(this.config, '', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
@@ -105,7 +116,7 @@ export class Daemon {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
-    await this.mailbox?.close();
+    await Promise.all(this.listeners.map((l) => l.close(SHUTDOWN_GRACE_MS)));
     await this.running;
     log(this.config, '', 'stopping daemon');
     await this.releasePid?.();
