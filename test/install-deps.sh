@@ -14,7 +14,7 @@ for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*
 # Dovecot, the POP3/IMAP peer of bench/mailbox-open.sh: its programs are not on PATH.
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
-[ ${#need[@]} -eq 0 ] && exit 0
+if [ ${#need[@]} -gt 0 ]; then
 export DEBIAN_FRONTEND=noninteractive
 # Installing a server must not start it (Dovecot would listen on every address):
 # policy-rc.d says no to every service start during the install, as in Docker images.
@@ -26,3 +26,14 @@ fi
 trap 'if [ -n "$made_policy" ]; then rm -f "$policy"; fi' EXIT
 apt-get update -qq
 apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Postfix, the SMTP peer of test/postfix-interop.test.ts and the benchmarks:
+# installed and locked to 127.0.0.1:2525 with local delivery only and no DNS by
+# the shared peers script, which CI finds beside the clone.
+peers="$(cd "$(dirname "$0")/.." && pwd)/../shared/peers"
+if [ -f "$peers/setup-postfix.sh" ]; then
+  if ! ss -ltn 'sport = :2525' 2>/dev/null | grep -q LISTEN; then
+    bash "$peers/setup-postfix.sh" >/dev/null 2>&1 || echo "install-deps: Postfix setup failed; its interop tests will skip" >&2
+  fi
+fi
