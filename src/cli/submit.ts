@@ -2,7 +2,7 @@
 // put it in the queue (or the maildrop when this user may not write the
 // queue), then deliver it as the delivery mode says. Exit 0 only after the
 // commit point. This is the hot path cron and PHP start once per message:
-// nothing here loads yargs, chalk, ora or lmdb.
+// nothing here loads yargs, chalk, ora or proper-lockfile.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
