@@ -1,23 +1,30 @@
-// Turns an aliases(5) file's bytes into the hashed buckets of format.ts, with
-// sendmail's statistics, duplicate warnings and file:line errors. Guarantees
-// the same records as parseAliases() would give: the byte-level fast path
-// takes only plain lines (ASCII names, addresses, /files and "|programs",
-// commas, white space) and hands every other logical line to parseAliases()
-// itself; builder.test.ts compares the two paths on edge cases and random files.
+// Turns an aliases(5) file's bytes into the records of a cdb file (cdb.ts,
+// format.ts), with sendmail's statistics, duplicate warnings and file:line
+// errors. Guarantees the same records as parseAliases() would give: the
+// byte-level fast path takes only plain lines (ASCII names, addresses,
+// /files, "|programs" and :include:/paths, commas, white space) and hands
+// every other logical line to parseAliases() itself; builder.test.ts compares
+// the two paths on edge cases and random files.
 //
-// How we do it: one pass over the bytes; each record is written straight into
-// its bucket's slice of one preallocated slab (a bucket that outgrows its
-// slice moves to a buffer of its own). A second tight pass over the entries'
-// name hashes (open addressing) finds duplicates. Nothing is allocated per
-// alias on the fast path, so the garbage collector stays idle: this is what
-// lets newaliases keep up with Postfix's postalias.
+// How we do it: one pass over the bytes; each alias is written straight into
+// one preallocated buffer as a cdb record (lengths, lower-cased name, members
+// separated by newlines) while the name's cdb hash is computed on the way.
+// A second tight pass places the records in cdb's hash tables, which finds
+// duplicates on the way; the few records they replace are squeezed out.
+// Nothing is allocated per alias on the fast path, so the garbage collector
+// stays idle: this is what lets newaliases keep up with Postfix's postalias.
+// (The LMDB database this replaced grouped aliases in hashed buckets because
+// a B-tree put per alias was too slow; a cdb record costs a few byte writes.)
 
-import { BUCKET_BYTES, DEAD, FIELD, RECORD, hashBytes, recordText } from './format.ts';
+import { CdbRecords, CdbTables, HEADER_BYTES, cdbHash, countTables } from './cdb.ts';
+import { META_KEY, MEMBER_SEP, dataOf } from './format.ts';
 import { parseAliases, type ParseError } from './parse.ts';
 
 export interface Built {
-  /** Bucket contents by bucket number; empty buckets are zero-length. */
-  buckets: Buffer[];
+  /** The cdb records, in file order, after HEADER_BYTES left for the header. */
+  records: CdbRecords;
+  /** Their hash tables, with one slot left for the meta record (META_KEY). */
+  tables: CdbTables;
   count: number;
   longest: number;
   total: number;
@@ -44,82 +51,96 @@ const AT = 0x40;
 const BACKSLASH = 0x5c;
 const PIPE = 0x7c;
 const PROGRESS_EVERY = 10000;
+/** ":include:" after its colon; `| 0x20` folds the letters' case and leaves the colon. */
+const INCLUDE = Buffer.from('include:');
 /** Fewer bytes per alias than real files have (the benchmark's: 27). */
 const ESTIMATED_ENTRY_BYTES = 16;
-/** Entry fields, in one Int32Array: bucket, offset in bucket, name bytes, hash, line, RHS bytes. */
-const STRIDE = 6;
+/** A record's key and data lengths, before them. */
+const RECORD_HEAD = 8;
+const META_HASH = cdbHash(Buffer.from(META_KEY), 0, META_KEY.length);
 
-/** Bytes the fast path takes in a member: printable ASCII minus syntax. */
-const PLAIN = new Uint8Array(256);
-for (let b = 0x21; b < 0x7f; b++) PLAIN[b] = 1;
-for (const c of '"()<>\\|:,') PLAIN[c.charCodeAt(0)] = 0;
-/** ... in a name, where `@` and `/` are errors the slow path words. */
-const PLAIN_NAME = PLAIN.slice();
-PLAIN_NAME[AT] = 0;
-PLAIN_NAME[SLASH] = 0;
-/** ... and inside a quoted "|program": printable ASCII and tab, but no `"` or `\`. */
+/** What a byte is to the fast path inside a right-hand side. */
+const OTHER = 0; // anything the fast path leaves to parse.ts
+const MEMBER = 1; // printable ASCII minus syntax
+const BLANK = 2; // space, tab
+const SEPARATOR = 3; // comma
+const NEWLINE = 4;
+const QUOTES = 5; // "|program"
+const INCLUDES = 6; // :include:/path
+const AT_SIGN = 7; // in a member, but neither first nor last
+const CLASS = new Uint8Array(256);
+for (let b = 0x21; b < 0x7f; b++) CLASS[b] = MEMBER;
+for (const c of '()<>\\|') CLASS[c.charCodeAt(0)] = OTHER;
+CLASS[SP] = BLANK;
+CLASS[TAB] = BLANK;
+CLASS[COMMA] = SEPARATOR;
+CLASS[NL] = NEWLINE;
+CLASS[QUOTE] = QUOTES;
+CLASS[COLON] = INCLUDES;
+CLASS[AT] = AT_SIGN;
+/** A name byte lower-cased, or 0 for the colon and for bytes the fast path leaves to parse.ts (`@`, `/`, syntax, non-ASCII). */
+const NAME_BYTE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) if (CLASS[b] === MEMBER && b !== SLASH) NAME_BYTE[b] = b >= 0x41 && b <= 0x5a ? b + 0x20 : b;
+/** Bytes inside a quoted "|program": printable ASCII and tab, but no `"` or `\`. */
 const QUOTED = new Uint8Array(256);
 for (let b = 0x20; b < 0x7f; b++) QUOTED[b] = 1;
 QUOTED[TAB] = 1;
 QUOTED[QUOTE] = 0;
 QUOTED[BACKSLASH] = 0;
 
-export function buildBuckets(src: Buffer, file: string, opts: BuildOptions = {}): Built {
-  const b = new BucketBuilder(src, file, opts);
+export function buildAliases(src: Buffer, file: string, opts: BuildOptions = {}): Built {
+  const b = new RecordBuilder(src, file, opts);
   scanFile(b);
-  b.resolveDuplicates();
-  return b.finish();
+  const tables = b.placeAll();
+  return b.finish(tables);
 }
 
 /**
  * The hot loop, in one function on purpose: V8 optimises a long-running loop
  * in place (on-stack replacement) within a few thousand iterations, while a
  * per-entry function waits for its own tier-up and runs 5x slower meanwhile.
- * Plain entries are written here byte by byte into their bucket; at the first
- * byte the fast path does not handle, the entry goes to b.slow() instead.
+ * Plain entries are written here byte by byte as records; at the first byte
+ * the fast path does not handle, the entry goes to b.slow() instead. Bytes
+ * are classified by table lookups, the common case (a byte inside a member)
+ * first, so that the loop is short even before V8 has optimised it.
  */
-function scanFile(b: BucketBuilder): void {
-  const { src, mask, bufs, lens } = b;
+function scanFile(b: RecordBuilder): void {
+  const { src, rec } = b;
   const n = src.length;
   const slowOnly = Boolean(b.opts.slowOnly);
+  let out = rec.buf;
   let pos = 0;
   let line = 1;
   while (pos < n) {
     const c0 = src[pos];
     if (c0 === NL) { pos++; line++; continue; }
     if (c0 === HASH) {
-      while (pos < n && src[pos] !== NL) pos++;
+      pos = lineEnd(src, pos);
       continue;
     }
     // Often enough that V8 has seen the call before it optimises this loop;
     // a call it has not seen would throw the optimised code away.
     if ((b.n & 63) === 0) b.progress();
-    if (c0 === SP || c0 === TAB || slowOnly) { pos = b.slow(pos, line); line = b.line; continue; }
-    // Name: plain ASCII up to the colon, folded and hashed (FNV-1a) as we go.
-    const entryStart = pos;
+    if (c0 === SP || c0 === TAB || slowOnly) { pos = b.slow(pos, line); line = b.line; out = rec.buf; continue; }
+    // A fast record is at most its source bytes plus RECORD_HEAD: with room
+    // for the rest of the file, no byte below needs a bounds check.
+    const start = rec.len;
+    if (out.length - start < RECORD_HEAD + n - pos) out = rec.reserve(RECORD_HEAD + n - pos);
+    // Name: up to the colon, lower-cased, copied and hashed (cdb's hash) as we go.
+    let o = start + RECORD_HEAD;
+    let h = 5381;
     let i = pos;
-    let h = 0x811c9dc5 | 0;
     for (; i < n; i++) {
-      let c = src[i];
-      if (c === COLON || PLAIN_NAME[c] === 0) break;
-      if (c >= 0x41 && c <= 0x5a) c += 0x20;
-      h = Math.imul(h ^ c, 0x01000193);
+      const f = NAME_BYTE[src[i]];
+      if (f === 0) break;
+      h = Math.imul(h, 33) ^ f;
+      out[o++] = f;
     }
-    const nameLen = i - entryStart;
-    if (src[i] !== COLON || nameLen === 0) { pos = b.slow(pos, line); line = b.line; continue; }
-    const hash = h >>> 0;
-    const bucket = hash & mask;
-    const out = bufs[bucket];
-    const start = lens[bucket];
-    const room = out.length - 2;
-    let o = start;
-    for (let k = entryStart; k < i && o < room; k++) {
-      const c = src[k];
-      out[o++] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
-    }
-    out[o++] = FIELD;
-    // Members: runs of PLAIN bytes, or "|programs", separated by commas and
-    // white space, up to a newline that no space or tab follows.
+    const nameLen = i - pos;
+    if (src[i] !== COLON || nameLen === 0) { pos = b.slow(pos, line); line = b.line; out = rec.buf; continue; }
+    const dataStart = o;
+    // Members: runs of MEMBER bytes, "|programs" or :include:/paths, separated
+    // by commas and blanks, up to a newline that no space or tab follows.
     let rhsStart = -1;
     let newlines = 0;
     let rhsNewlines = 0;
@@ -129,83 +150,137 @@ function scanFile(b: BucketBuilder): void {
     let ok = true;
     for (i++; i < n; i++) {
       const c = src[i];
-      if (c === NL) {
-        const next = src[i + 1];
-        if (i + 1 >= n || (next !== SP && next !== TAB)) break;
-        if (indentedComment(src, i + 1, n)) { ok = false; break; }
-        newlines++;
-        if (rhsStart >= 0) rhsNewlines++;
-      } else if (c !== SP && c !== TAB) {
-        if (rhsStart < 0) rhsStart = i;
-        if (c === COMMA) {
-          if (inMember && src[i - 1] === AT) { ok = false; break; }
-          inMember = false;
-          afterMember = false;
-          continue;
-        }
-        if (!inMember && (afterMember || c === AT)) { ok = false; break; } // "a b": the slow path words it
-        if (c === QUOTE && !inMember) {
-          // "|command": copied without its quotes, trimmed, as parse.ts does.
-          if (src[i + 1] !== PIPE) { ok = false; break; }
-          let close = i + 2;
-          while (close < n && QUOTED[src[close]] === 1) close++;
-          if (src[close] !== QUOTE || o + (close - i) > room) { ok = false; break; }
-          let from = i + 2;
-          let to = close;
-          while (from < to && (src[from] === SP || src[from] === TAB)) from++;
-          while (to > from && (src[to - 1] === SP || src[to - 1] === TAB)) to--;
-          if (from === to) { ok = false; break; }
-          if (members > 0) out[o++] = FIELD;
-          members++;
-          out[o++] = PIPE;
-          for (let k = from; k < to; k++) out[o++] = src[k];
-          i = close;
-          afterMember = true;
-          continue;
-        }
-        if (PLAIN[c] === 0 || o >= room) { ok = false; break; }
-        if (!inMember) {
-          if (members > 0) out[o++] = FIELD;
-          members++;
-          inMember = true;
-        }
+      const cls = CLASS[c];
+      if (cls === MEMBER && inMember) {
         out[o++] = c;
         continue;
       }
-      if (inMember) {
-        if (src[i - 1] === AT) { ok = false; break; }
-        inMember = false;
+      if (cls === BLANK || cls === SEPARATOR || cls === NEWLINE) {
+        if (inMember) {
+          if (src[i - 1] === AT) { ok = false; break; } // "user@": the slow path words it
+          inMember = false;
+          afterMember = true;
+        }
+        if (cls === SEPARATOR) {
+          if (rhsStart < 0) rhsStart = i;
+          afterMember = false;
+        } else if (cls === NEWLINE) {
+          const next = src[i + 1];
+          if (i + 1 >= n || (next !== SP && next !== TAB)) break;
+          if (indentedComment(src, i + 1, n)) { ok = false; break; }
+          newlines++;
+          if (rhsStart >= 0) rhsNewlines++;
+        }
+        continue;
+      }
+      if (cls === AT_SIGN && inMember) {
+        out[o++] = c;
+        continue;
+      }
+      // The first byte of a member: after a comma (or the colon), never after
+      // or inside another member ("a b", "@a", a"|b": the slow path words them).
+      if (cls === OTHER || cls === AT_SIGN || afterMember || inMember) { ok = false; break; }
+      if (rhsStart < 0) rhsStart = i;
+      if (members > 0) out[o++] = MEMBER_SEP;
+      members++;
+      if (cls === MEMBER) {
+        out[o++] = c;
+        inMember = true;
+      } else if (cls === QUOTES) {
+        o = copyProgram(src, i, out, o, b);
+        if (o < 0) { ok = false; break; }
+        i = b.at;
         afterMember = true;
+      } else {
+        o = copyInclude(src, i, out, o, b);
+        if (o < 0) { ok = false; break; }
+        i = b.at - 1; // the path's bytes follow as a plain member's
+        inMember = true;
       }
     }
     if (!ok || members === 0 || (inMember && src[i - 1] === AT)) {
-      if (o >= room) b.grow(bucket, i - entryStart + 2);
-      pos = b.slow(entryStart, line);
+      pos = b.slow(pos, line);
       line = b.line;
+      out = rec.buf;
       continue;
     }
-    out[o++] = RECORD;
-    lens[bucket] = o;
-    b.add(bucket, start, nameLen, hash, line, i - rhsStart - rhsNewlines);
+    const dlen = o - dataStart;
+    out[start] = nameLen;
+    out[start + 1] = nameLen >>> 8;
+    out[start + 2] = nameLen >>> 16;
+    out[start + 3] = nameLen >>> 24;
+    out[start + 4] = dlen;
+    out[start + 5] = dlen >>> 8;
+    out[start + 6] = dlen >>> 16;
+    out[start + 7] = dlen >>> 24;
+    rec.len = o;
+    b.add(start, nameLen, h >>> 0, line, i - rhsStart - rhsNewlines);
     pos = i + 1;
     line += newlines + 1;
   }
 }
 
-/** Buckets under construction, the entries written, and what was found on the way. */
-class BucketBuilder {
-  readonly mask: number;
-  readonly bufs: Buffer[] = [];
-  readonly lens: Int32Array;
-  /** Entries recorded so far. */
+/**
+ * A quoted "|command" at src[i] copied to out[o] without its quotes, trimmed,
+ * as parse.ts does. Returns the new o, or -1 for the slow path; b.at is the
+ * closing quote. (Rare members get functions of their own: V8 compiles the
+ * hot loop faster without them.)
+ */
+function copyProgram(src: Buffer, i: number, out: Buffer, o: number, b: RecordBuilder): number {
+  if (src[i + 1] !== PIPE) return -1;
+  let close = i + 2;
+  while (close < src.length && QUOTED[src[close]] === 1) close++;
+  if (src[close] !== QUOTE) return -1;
+  let from = i + 2;
+  let to = close;
+  while (from < to && (src[from] === SP || src[from] === TAB)) from++;
+  while (to > from && (src[to - 1] === SP || src[to - 1] === TAB)) to--;
+  if (from === to) return -1;
+  out[o++] = PIPE;
+  for (let k = from; k < to; k++) out[o++] = src[k];
+  b.at = close;
+  return o;
+}
+
+/**
+ * :include: at src[i], written as parse.ts does: ":include:" lower-cased, the
+ * path joined to it. Returns the new o, or -1 for the slow path; b.at is the
+ * path's first byte, which the caller copies as a plain member's.
+ */
+function copyInclude(src: Buffer, i: number, out: Buffer, o: number, b: RecordBuilder): number {
+  let k = 0;
+  while (k < INCLUDE.length && (src[i + 1 + k] | 0x20) === INCLUDE[k]) k++;
+  let path = i + 1 + k;
+  while (path < src.length && (src[path] === SP || src[path] === TAB)) path++;
+  if (k < INCLUDE.length || src[path] !== SLASH) return -1;
+  out[o++] = COLON;
+  for (k = 0; k < INCLUDE.length; k++) out[o++] = INCLUDE[k];
+  b.at = path;
+  return o;
+}
+
+/** The records written, the entries they hold, and what was found on the way. */
+class RecordBuilder {
+  readonly rec: CdbRecords;
+  /** Entries recorded so far, replaced ones included. */
   n = 0;
   /** The line after the last logical line slow() handled. */
   line = 1;
-  private reported = 0;
-  /** STRIDE fields per entry; sized from the file so it rarely grows mid-scan. */
-  private ent: Int32Array;
-  private dead: Uint8Array;
-  private readonly deadBuckets = new Set<number>();
+  /** Where copyProgram() and copyInclude() stopped. */
+  at = 0;
+  /** Starts below zero so the first report (0) comes before V8 optimises the loop that makes it. */
+  private reported = -PROGRESS_EVERY;
+  // One slot per entry, sized from the file so they rarely grow mid-scan.
+  private hashes: Uint32Array;
+  private positions: Uint32Array;
+  private lines: Int32Array;
+  private rhs: Int32Array;
+  /** Entries per cdb hash table (hash & 255). */
+  private readonly counts = new Uint32Array(256);
+  private dead: Uint8Array | undefined;
+  private deadCount = 0;
+  private longest = 0;
+  private total = 0;
   private readonly warnings: string[] = [];
   private readonly errors: ParseError[] = [];
 
@@ -214,16 +289,14 @@ class BucketBuilder {
     private readonly file: string,
     readonly opts: BuildOptions,
   ) {
-    let nb = 1;
-    while (nb * BUCKET_BYTES < src.length) nb *= 2;
-    this.mask = nb - 1;
-    this.lens = new Int32Array(nb);
-    const slice = Math.ceil((src.length / nb) * 1.5) + 256;
-    const slab = Buffer.allocUnsafe(slice * nb);
-    for (let i = 0; i < nb; i++) this.bufs.push(slab.subarray(i * slice, (i + 1) * slice));
     const entries = Math.max(1024, Math.ceil(src.length / ESTIMATED_ENTRY_BYTES));
-    this.ent = new Int32Array(entries * STRIDE);
-    this.dead = new Uint8Array(entries);
+    // A plain record is its source line less ": " plus RECORD_HEAD.
+    this.rec = new CdbRecords(HEADER_BYTES + src.length + entries * RECORD_HEAD);
+    this.rec.buf.fill(0, 0, HEADER_BYTES);
+    this.hashes = new Uint32Array(entries);
+    this.positions = new Uint32Array(entries);
+    this.lines = new Int32Array(entries);
+    this.rhs = new Int32Array(entries);
   }
 
   /** Calls onProgress every PROGRESS_EVERY entries. */
@@ -233,30 +306,30 @@ class BucketBuilder {
     this.opts.onProgress?.(this.n);
   }
 
-  add(bucket: number, offset: number, nameLen: number, hash: number, line: number, rhs: number): void {
-    if ((this.n + 1) * STRIDE > this.ent.length) this.growEntries();
-    const at = this.n++ * STRIDE;
-    const ent = this.ent;
-    ent[at] = bucket;
-    ent[at + 1] = offset;
-    ent[at + 2] = nameLen;
-    ent[at + 3] = hash;
-    ent[at + 4] = line;
-    ent[at + 5] = rhs;
+  /** One more entry, whose record is at `position`. */
+  add(position: number, nameLen: number, hash: number, line: number, rhs: number): void {
+    if (this.n === this.hashes.length) this.grow();
+    const e = this.n++;
+    this.hashes[e] = hash;
+    this.positions[e] = position;
+    this.lines[e] = line;
+    this.rhs[e] = rhs;
+    this.counts[hash & 0xff]++;
+    this.total += nameLen + rhs;
+    if (rhs > this.longest) this.longest = rhs;
   }
 
-  private growEntries(): void {
-    const ent = new Int32Array(this.ent.length * 2);
-    ent.set(this.ent);
-    this.ent = ent;
-    const dead = new Uint8Array(this.dead.length * 2);
-    dead.set(this.dead);
-    this.dead = dead;
+  private grow(): void {
+    const size = this.hashes.length * 2;
+    this.hashes = resized(this.hashes, new Uint32Array(size));
+    this.positions = resized(this.positions, new Uint32Array(size));
+    this.lines = resized(this.lines, new Int32Array(size));
+    this.rhs = resized(this.rhs, new Int32Array(size));
   }
 
   /**
    * The logical line at pos, whatever it holds: parseAliases() decides, and
-   * its record is copied in. Returns where the next line starts; sets `line`.
+   * its record is added. Returns where the next line starts; sets `line`.
    */
   slow(pos: number, line: number): number {
     const [end, lines] = logicalEnd(this.src, pos);
@@ -268,101 +341,107 @@ class BucketBuilder {
   }
 
   private addRecord(name: string, members: string[], line: number, rhsBytes: number): void {
-    const record = Buffer.from(recordText(name, members), 'utf8');
-    const nameLen = Buffer.byteLength(name, 'utf8');
-    const hash = hashBytes(record, 0, nameLen);
-    const bucket = hash & this.mask;
-    if (this.lens[bucket] + record.length > this.bufs[bucket].length) this.grow(bucket, record.length);
-    const start = this.lens[bucket];
-    record.copy(this.bufs[bucket], start);
-    this.lens[bucket] = start + record.length;
-    this.add(bucket, start, nameLen, hash, line, rhsBytes);
+    const key = Buffer.from(name, 'utf8');
+    const position = this.rec.add(key, Buffer.from(dataOf(members), 'utf8'));
+    this.add(position, key.length, cdbHash(key, 0, key.length), line, rhsBytes);
   }
 
-  /** Room for `need` more bytes in a bucket: it moves out of the slab (hash imbalance, rare). */
-  grow(bucket: number, need: number): void {
-    const buf = this.bufs[bucket];
-    const len = this.lens[bucket];
-    const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, len + need));
-    buf.copy(bigger, 0, 0, len);
-    this.bufs[bucket] = bigger;
-  }
-
-  /** An open-addressing table of name hashes; a later entry of the same name kills the earlier. */
-  resolveDuplicates(): void {
-    const ent = this.ent;
-    let slots = 2;
-    while (slots < this.n * 2) slots *= 2;
-    const table = new Int32Array(slots); // entry index + 1; 0 = empty
-    const mask = slots - 1;
-    for (let e = 0; e < this.n; e++) {
-      const hash = ent[e * STRIDE + 3];
-      for (let s = hash & mask; ; s = (s + 1) & mask) {
-        const x = table[s] - 1;
-        if (x < 0) {
-          table[s] = e + 1;
-          break;
-        }
-        if (ent[x * STRIDE + 3] === hash && this.sameName(x, e)) {
-          this.kill(x, e);
-          table[s] = e + 1;
-          break;
-        }
-      }
+  /**
+   * The cdb hash tables, a slot kept for the meta record. Placing the
+   * records finds duplicates too: a later entry of a name takes the earlier's
+   * slot. When there were any (rare), the replaced records are squeezed out
+   * and the tables made again, so that the file holds none of them.
+   */
+  placeAll(): CdbTables {
+    let tables = this.placeEntries(this.counts);
+    if (this.dead) {
+      this.squeeze(this.dead);
+      tables = this.placeEntries(countTables(this.hashes.subarray(0, this.n)));
     }
+    return tables;
   }
 
-  private sameName(a: number, b: number): boolean {
-    const ent = this.ent;
-    const len = ent[a * STRIDE + 2];
-    if (len !== ent[b * STRIDE + 2] || ent[a * STRIDE] !== ent[b * STRIDE]) return false;
-    const buf = this.bufs[ent[a * STRIDE]];
-    const oa = ent[a * STRIDE + 1];
-    const ob = ent[b * STRIDE + 1];
-    for (let i = 0; i < len; i++) if (buf[oa + i] !== buf[ob + i]) return false;
-    return true;
+  /** A loop of its own, not a step of scanFile(): its rare branches would send V8 back to the interpreter there. */
+  private placeEntries(counts: Uint32Array): CdbTables {
+    const withMeta = counts.slice();
+    withMeta[META_HASH & 0xff]++;
+    const tables = new CdbTables(withMeta);
+    const { hashes, positions, n } = this;
+    const buf = this.rec.buf;
+    for (let e = 0; e < n; e++) {
+      const earlier = tables.place(hashes[e], positions[e], buf);
+      if (earlier !== 0) this.replace(this.entryAt(earlier, e), e);
+    }
+    return tables;
   }
 
-  private kill(old: number, now: number): void {
-    const ent = this.ent;
-    const bucket = ent[old * STRIDE];
-    const buf = this.bufs[bucket];
-    const offset = ent[old * STRIDE + 1];
-    const name = buf.toString('utf8', offset, offset + ent[old * STRIDE + 2]);
-    buf[offset] = DEAD;
+  /** The entry whose record is at `position`, among the first `below`: records are in entry order. */
+  private entryAt(position: number, below: number): number {
+    let lo = 0;
+    let hi = below - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.positions[mid] < position) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A later entry of the same name: the earlier one is dropped, with sendmail's warning. */
+  private replace(old: number, now: number): void {
+    const buf = this.rec.buf;
+    const at = this.positions[old];
+    const nameLen = buf.readUInt32LE(at);
+    this.dead ??= new Uint8Array(this.hashes.length);
     this.dead[old] = 1;
-    this.deadBuckets.add(bucket);
+    this.deadCount++;
+    this.total -= nameLen + this.rhs[old];
+    const name = buf.toString('utf8', at + RECORD_HEAD, at + RECORD_HEAD + nameLen);
     this.warnings.push(
-      `${this.file}:${ent[now * STRIDE + 4]}: warning: duplicate alias name ${name} (also on line ${ent[old * STRIDE + 4]}; the last one wins)`,
+      `${this.file}:${this.lines[now]}: warning: duplicate alias name ${name} (also on line ${this.lines[old]}; the last one wins)`,
     );
   }
 
-  finish(): Built {
-    let count = 0;
-    let longest = 0;
-    let total = 0;
+  finish(tables: CdbTables): Built {
+    return {
+      records: this.rec,
+      tables,
+      count: this.n - this.deadCount,
+      longest: this.longest,
+      total: this.total,
+      warnings: this.warnings,
+      errors: this.errors,
+    };
+  }
+
+  /** Records after replaced ones move down over them; the entries follow, and `longest` is counted again. */
+  private squeeze(dead: Uint8Array): void {
+    const buf = this.rec.buf;
+    let to = HEADER_BYTES;
+    let live = 0;
+    this.longest = 0;
     for (let e = 0; e < this.n; e++) {
-      if (this.dead[e]) continue;
-      const rhs = this.ent[e * STRIDE + 5];
-      count++;
-      total += this.ent[e * STRIDE + 2] + rhs;
-      if (rhs > longest) longest = rhs;
+      if (dead[e]) continue;
+      const at = this.positions[e];
+      const length = RECORD_HEAD + buf.readUInt32LE(at) + buf.readUInt32LE(at + 4);
+      if (at !== to) buf.copy(buf, to, at, at + length);
+      this.hashes[live] = this.hashes[e];
+      this.positions[live] = to;
+      this.lines[live] = this.lines[e];
+      this.rhs[live++] = this.rhs[e];
+      to += length;
+      if (this.rhs[e] > this.longest) this.longest = this.rhs[e];
     }
-    const buckets = this.bufs.map((buf, i) => (this.deadBuckets.has(i) ? compact(buf, this.lens[i]) : buf.subarray(0, this.lens[i])));
-    return { buckets, count, longest, total, warnings: this.warnings, errors: this.errors };
+    this.rec.len = to;
+    this.n = live;
+    this.dead = undefined;
+    this.deadCount = 0;
   }
 }
 
-/** A bucket without the records that later duplicates replaced. */
-function compact(buf: Buffer, len: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < len; ) {
-    let end = buf.indexOf(RECORD, at);
-    if (end < 0 || end >= len) end = len - 1;
-    if (buf[at] !== DEAD) parts.push(buf.subarray(at, end + 1));
-    at = end + 1;
-  }
-  return Buffer.concat(parts);
+function resized<T extends Uint32Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 function lineEnd(src: Buffer, pos: number): number {

@@ -1,19 +1,20 @@
-// newaliases' work: rebuild the alias database (alias_db) from the aliases(5)
-// source (alias_file). Owns every write to alias_db. Guarantees that the
-// database is replaced whole or not at all: it is written under a temporary
-// name in the same directory by one LMDB transaction, fsync'd, then renamed
-// into place, while proper-lockfile keeps a second newaliases out. A source
-// with errors leaves the old database untouched and throws one MailError
-// listing every error as file:line: message (sendmail lists them too).
+// newaliases' work: rebuild the alias database (alias_db, a cdb file) from
+// the aliases(5) source (alias_file). Owns every write to alias_db.
+// Guarantees that the database is replaced whole or not at all: it is written
+// under a temporary name in the same directory, fsync'd, then renamed into
+// place (readers that opened the old file keep reading it), while
+// proper-lockfile keeps a second newaliases out. A source with errors leaves
+// the old database untouched and throws one MailError listing every error as
+// file:line: message (sendmail lists them too). proper-lockfile is loaded
+// here on demand: queue runs import this module's folder but never rebuild.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { buildBuckets, type Built } from './builder.ts';
-import { FORMAT, META_KEY, bucketKey, type Meta } from './format.ts';
-import { createDatabase } from './lmdb.ts';
+import { buildAliases, type Built } from './builder.ts';
+import { cdbHash } from './cdb.ts';
+import { FORMAT, META_KEY, type Meta } from './format.ts';
 
 export interface CompileOptions {
   /** Called now and then with the number of aliases read so far. */
@@ -46,9 +47,9 @@ export async function compileAliases(config: Config, opts: CompileOptions = {}):
   const lock = await lockDatabase(config.aliasDb);
   try {
     const source = readSource(config.aliasFile);
-    const built = buildBuckets(source.bytes, config.aliasFile, { onProgress: opts.onProgress });
+    const built = buildAliases(source.bytes, config.aliasFile, { onProgress: opts.onProgress });
     if (built.errors.length > 0) throw new AliasFileError(config.aliasFile, built.errors);
-    await writeDatabase(config.aliasDb, built, metaOf(config.aliasFile, source.stat, built), lock);
+    writeDatabase(config.aliasDb, fileBytes(built, metaOf(config.aliasFile, source.stat, built)), lock);
     return { file: config.aliasFile, count: built.count, longest: built.longest, total: built.total, warnings: built.warnings };
   } finally {
     await lock.release().catch(() => undefined);
@@ -64,6 +65,7 @@ interface Lock {
 async function lockDatabase(db: string): Promise<Lock> {
   const lock: Lock = { release: async () => undefined, lost: undefined };
   try {
+    const { default: lockfile } = await import('proper-lockfile');
     lock.release = await lockfile.lock(db, { realpath: false, retries: LOCK_WAIT, onCompromised: (e) => (lock.lost = e) });
     return lock;
   } catch (e) {
@@ -100,7 +102,6 @@ function readSource(file: string): Source {
 function metaOf(file: string, stat: fs.BigIntStats, built: Built): Meta {
   return {
     format: FORMAT,
-    buckets: built.buckets.length,
     source: file,
     mtimeNs: stat.mtimeNs.toString(),
     size: Number(stat.size),
@@ -110,41 +111,50 @@ function metaOf(file: string, stat: fs.BigIntStats, built: Built): Meta {
   };
 }
 
-/** Temporary file, one transaction, fsync, rename, fsync of the directory. */
-async function writeDatabase(db: string, built: Built, meta: Meta, lock: Lock): Promise<void> {
+/** The whole cdb file: the aliases, then the meta record, then the hash tables. */
+function fileBytes(built: Built, meta: Meta): Buffer[] {
+  const key = Buffer.from(META_KEY);
+  const position = built.records.add(key, Buffer.from(JSON.stringify(meta)));
+  built.tables.place(cdbHash(key, 0, key.length), position, built.records.buf);
+  return built.tables.finish(built.records);
+}
+
+/** Temporary file, written and fsync'd, renamed into place, then the directory fsync'd. */
+function writeDatabase(db: string, bytes: Buffer[], lock: Lock): void {
   const tmp = path.join(path.dirname(db), `.${path.basename(db)}.${process.pid}.tmp`);
   removeLeftovers(db);
   try {
-    await fillDatabase(tmp, built, meta);
-    fsyncPath(tmp, 'r+');
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      writeAll(fd, bytes);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     if (lock.lost) throw new MailError('config', `lost the lock on ${db} while rebuilding: ${lock.lost.message}`);
     fs.renameSync(tmp, db);
-    // Readers of the old file keep its lock file open; new readers get a new one, so
-    // one process holding both never has LMDB reset a lock table still in use.
-    fs.rmSync(`${db}-lock`, { force: true });
   } catch (e) {
-    removeDatabaseFiles(tmp);
+    fs.rmSync(tmp, { force: true });
     if (e instanceof MailError || isPermission(e as NodeJS.ErrnoException)) throw e;
     throw new MailError('config', `cannot write alias database ${db}: ${(e as Error).message}`, { cause: e });
   }
-  fs.rmSync(`${tmp}-lock`, { force: true });
   fsyncPath(path.dirname(db), 'r');
 }
 
-async function fillDatabase(file: string, built: Built, meta: Meta): Promise<void> {
-  const bytes = built.buckets.reduce((n, b) => n + b.length, 0);
-  const env = createDatabase(file, Math.max(1 << 20, bytes * 4));
-  try {
-    env.transactionSync(() => {
-      built.buckets.forEach((records, i) => {
-        if (records.length > 0) env.putSync(bucketKey(i), records);
-      });
-      env.putSync(META_KEY, Buffer.from(JSON.stringify(meta)));
-    });
-    // The invariant lmdb.ts relies on: one write transaction per file.
-    if ((env.getStats() as { lastTxnId?: number }).lastTxnId !== 1) throw new Error('alias database written by more than one transaction');
-  } finally {
-    await env.close();
+/** writev(2) until every byte is out (a short write is legal, if rare, on a full or slow disk). */
+function writeAll(fd: number, bytes: Buffer[]): void {
+  let rest = bytes.filter((b) => b.length > 0);
+  while (rest.length > 0) {
+    let done = fs.writevSync(fd, rest);
+    const left: Buffer[] = [];
+    for (const b of rest) {
+      if (done >= b.length) done -= b.length;
+      else {
+        left.push(b.subarray(done));
+        done = 0;
+      }
+    }
+    rest = left;
   }
 }
 
@@ -166,10 +176,6 @@ function removeLeftovers(db: string): void {
   const dir = path.dirname(db);
   const prefix = `.${path.basename(db)}.`;
   for (const name of fs.readdirSync(dir)) {
-    if (name.startsWith(prefix) && /^\d+\.tmp(-lock)?$/.test(name.slice(prefix.length))) fs.rmSync(path.join(dir, name), { force: true });
+    if (name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length))) fs.rmSync(path.join(dir, name), { force: true });
   }
-}
-
-function removeDatabaseFiles(file: string): void {
-  for (const f of [file, `${file}-lock`]) fs.rmSync(f, { force: true });
 }

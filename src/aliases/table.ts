@@ -1,15 +1,20 @@
 // Alias lookups: openAliases() gives an AliasTable over the compiled database
-// (alias_db), or over the source file itself when there is no usable
-// database. Only this module reads alias_db. Opening is cheap: one read-only
-// LMDB open and one get of the meta record. A database older than its source
-// is used anyway, with a log line, as sendmail and Postfix do; so is a
-// source without a database, parsed in memory.
+// (alias_db, a cdb file), or over the source file itself when there is no
+// usable database. Only this module reads alias_db. Opening is cheap: one
+// open and read (for a big database, the header, then two pread(2)s per
+// lookup: cdb.ts) and a lookup of the meta record. No native module and no
+// lock file: a rebuild renames a new file over the old one, and a table opened
+// before it goes on with the old file. A database older than its source is
+// used anyway, with a log line, as sendmail and Postfix do; so is a source
+// without a database, parsed in memory. A database found corrupt at a lookup
+// is a MailError ('config', 4.3.5): the message waits in the queue.
 
 import fs from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
-import { FORMAT, META_KEY, bucketKey, findInBucket, hashName, type Meta, unstorableName } from './format.ts';
-import { openDatabase } from './lmdb.ts';
+import { MailError } from '../message/status.ts';
+import { CdbError, CdbFile } from './cdb.ts';
+import { FORMAT, META_KEY, type Meta, membersOf, unstorableName } from './format.ts';
 import { parseAliases } from './parse.ts';
 
 export interface AliasTable {
@@ -57,17 +62,23 @@ interface Compiled extends AliasTable {
 
 /** The database, or undefined (logged) when it cannot be opened or was never finished. */
 function openCompiled(config: Config, ownerUid: number | undefined): Compiled | undefined {
-  let db: ReturnType<typeof openDatabase>;
+  let db: CdbFile;
+  let meta: Meta | undefined;
   try {
-    db = openDatabase(config.aliasDb);
+    db = CdbFile.open(config.aliasDb);
+    try {
+      meta = readMeta(db.get(Buffer.from(META_KEY))?.toString('utf8'));
+    } catch (e) {
+      db.close();
+      throw e;
+    }
   } catch (e) {
     log(config, '', `cannot open alias database ${config.aliasDb}: ${(e as Error).message}`);
     return undefined;
   }
-  const meta = readMeta(db.get(META_KEY));
   if (!meta) {
     log(config, '', `alias database ${config.aliasDb} is incomplete or not a ${FORMAT} database`);
-    void db.close();
+    db.close();
     return undefined;
   }
   return {
@@ -75,11 +86,17 @@ function openCompiled(config: Config, ownerUid: number | undefined): Compiled | 
     ownerUid,
     lookup(name: string): string[] | undefined {
       if (unstorableName(name)) return undefined;
-      const bucket = db.get(bucketKey(hashName(name) % meta.buckets));
-      return bucket === undefined ? undefined : findInBucket(bucket, name);
+      let data: Buffer | undefined;
+      try {
+        data = db.get(Buffer.from(name, 'utf8'));
+      } catch (e) {
+        if (!(e instanceof CdbError)) throw e;
+        throw new MailError('config', `unusable alias database: ${e.problem}; run newaliases`, { file: config.aliasDb, cause: e });
+      }
+      return data === undefined ? undefined : membersOf(data.toString('utf8'));
     },
     close(): void {
-      void db.close();
+      db.close();
     },
   };
 }
@@ -88,7 +105,7 @@ function readMeta(text: string | undefined): Meta | undefined {
   if (text === undefined) return undefined;
   try {
     const meta = JSON.parse(text) as Meta;
-    return meta.format === FORMAT && Number.isInteger(meta.buckets) && meta.buckets > 0 ? meta : undefined;
+    return meta.format === FORMAT ? meta : undefined;
   } catch {
     return undefined;
   }

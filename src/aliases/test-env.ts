@@ -34,7 +34,7 @@ export function makeTestEnv(extraConf = ''): TestEnv {
   fs.writeFileSync(path.join(dir, 'aliases'), '');
   const conf = [
     `alias_file = ${dir}/aliases`,
-    `alias_db = ${dir}/aliases.lmdb`,
+    `alias_db = ${dir}/aliases.cdb`,
     `user_db = ${dir}/passwd`,
     `queue_dir = ${dir}/mqueue`,
     `mail_spool_dir = ${dir}/mail`,

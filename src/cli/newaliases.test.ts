@@ -73,7 +73,7 @@ test('warnings go to stderr and the rebuild goes on; -v says more', withEnv((env
   assert.equal(r.stderr, `${env.config.aliasFile}:2: warning: duplicate alias name root (also on line 1; the last one wins)\n`);
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[0], /^newaliases: rebuilding .*aliases\.lmdb from /);
+  assert.match(lines[0], /^newaliases: rebuilding .*aliases\.cdb from /);
   assert.match(lines[1], /aliases: 1 aliases, longest 3 bytes, 7 bytes total$/);
   assert.match(lines[2], /^newaliases: wrote .* in \d+ ms$/);
 }));

@@ -4,6 +4,8 @@
 // stderr. Errors in the aliases file exit 78 (EX_CONFIG) and leave the old
 // database in place. A spinner shows on stderr for large files at a terminal;
 // ora is imported only then, since start-up time is most of a small rebuild.
+// For the same reason node:v8 is imported only for a large file, to have V8
+// compile the builder's loop at once (see compileNow).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +22,8 @@ export interface NewaliasesOptions {
 
 /** Files at least this large get a spinner (about 35,000 aliases). */
 const SPINNER_BYTES = 1_000_000;
+/** Files at least this large have the builder's loop compiled at once (about 18,000 aliases; below, it does not pay). */
+const COMPILE_NOW_BYTES = 500_000;
 
 interface Progress {
   update(done: number): void;
@@ -29,7 +33,9 @@ interface Progress {
 export async function runNewaliases(config: Config, opts: NewaliasesOptions): Promise<number> {
   const file = realPath(config.aliasFile);
   if (opts.verbose) process.stdout.write(`newaliases: rebuilding ${config.aliasDb} from ${file}\n`);
-  const progress = await startProgress(config, opts);
+  const size = fileSize(config.aliasFile);
+  if (size >= COMPILE_NOW_BYTES) await compileNow();
+  const progress = await startProgress(config, opts, size);
   const started = Date.now();
   try {
     const result = await compileAliases(config, { onProgress: (n) => progress?.update(n) });
@@ -62,9 +68,25 @@ function reportFailure(config: Config, e: unknown): number {
   throw e; // not ours to word: sendmail's main() names EACCES and the like
 }
 
-async function startProgress(config: Config, opts: NewaliasesOptions): Promise<Progress | undefined> {
+/**
+ * A large file is one long loop in the builder (src/aliases/builder.ts), which
+ * V8 optimises while it runs (on-stack replacement). By default it compiles
+ * on a background thread while the loop goes on unoptimised, ten times slower,
+ * for the 20 to 60 ms the compile takes on a busy machine. This process has
+ * nothing else to do meanwhile, so it has V8 compile such loops on the spot.
+ * Measured (medians of ten): 100,000 aliases built in 45 ms instead of 77,
+ * 20,000 in 21 instead of 27; at 9,000 it no longer pays for loading node:v8.
+ * A flag V8 reads when it decides, and nothing else in this short-lived
+ * process depends on it.
+ */
+async function compileNow(): Promise<void> {
+  const { default: v8 } = await import('node:v8');
+  v8.setFlagsFromString('--no-concurrent-osr');
+}
+
+async function startProgress(config: Config, opts: NewaliasesOptions, size: number): Promise<Progress | undefined> {
   // A terminal of zero columns (script(1), some CI) would send ora's line arithmetic into a loop.
-  if (!opts.tty || !(process.stderr.columns > 0) || fileSize(config.aliasFile) < SPINNER_BYTES) return undefined;
+  if (!opts.tty || !(process.stderr.columns > 0) || size < SPINNER_BYTES) return undefined;
   const { default: ora } = await import('ora');
   const spinner = ora({ text: `rebuilding ${config.aliasDb}`, stream: process.stderr }).start();
   return {

@@ -19,7 +19,7 @@ export const KEYS = {
   queue_dir: { kind: 'path', root: '/var/spool/mqueue', user: '$D/spool/mqueue' },
   mail_spool_dir: { kind: 'path', root: '/var/spool/mail', user: '$D/spool/mail' },
   alias_file: { kind: 'path', root: '/etc/mail/aliases', user: '$D/etc/aliases' },
-  alias_db: { kind: 'path', root: '/etc/mail/aliases.lmdb', user: '$D/etc/aliases.lmdb' },
+  alias_db: { kind: 'path', root: '/etc/mail/aliases.cdb', user: '$D/etc/aliases.cdb' },
   local_host_names_file: { kind: 'path', root: '/etc/mail/local-host-names', user: '$D/etc/local-host-names' },
   access_file: { kind: 'path', root: '/etc/mail/access', user: '$D/etc/access' },
   log_file: { kind: 'path', root: '/var/log/maillog', user: '$D/log/maillog' },
@@ -67,6 +67,19 @@ export const KEYS = {
   smtp_data_xfer_timeout: same('duration', '3m'),
   smtp_data_done_timeout: same('duration', '10m'),
   smtp_quit_timeout: same('duration', '5m'),
+  // The mailbox listeners (src/server/pop3-*, imap-*): POP3 and IMAP over the spool and ~/mail.
+  pop3_listen: { kind: 'list', root: '0.0.0.0:110', user: '127.0.0.1:1110' },
+  imap_listen: { kind: 'list', root: '0.0.0.0:143', user: '127.0.0.1:1143' },
+  pop3s_listen: same('list', ''), // '' = none; "0.0.0.0:995" for POP3 over implicit TLS
+  imaps_listen: same('list', ''), // '' = none; "0.0.0.0:993" for IMAP over implicit TLS
+  apop_secrets_file: { kind: 'path', root: '/etc/mail/apop-secrets', user: '$D/etc/apop-secrets' },
+  pop3_timeout: same('duration', '10m'), // RFC 1939 3: the autologout timer is at least 10 minutes
+  imap_timeout: same('duration', '30m'), // RFC 3501 5.4: at least 30 minutes
+  mailbox_max_clients: same('count', '200'),
+  mailbox_max_clients_per_ip: same('count', '20'),
+  mailbox_login_tls: same('bool', 'no'), // yes = no plaintext passwords before STARTTLS/STLS (loopback excepted)
+  imap_folder_dir: same('string', '$HOME/mail'),
+  mailbox_index_dir: same('string', '$HOME/mail/.imap'),
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;
