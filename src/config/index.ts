@@ -69,6 +69,20 @@ export interface Config {
   remoteConcurrency: number;
   smtpTlsLevel: 'none' | 'may' | 'encrypt' | 'verify';
   smtpTimeouts: SmtpTimeouts;
+  /** The POP3 and IMAP listeners' addresses; the *s ones speak TLS from the first byte. */
+  pop3Listen: ListenAddress[];
+  imapListen: ListenAddress[];
+  pop3sListen: ListenAddress[];
+  imapsListen: ListenAddress[];
+  apopSecretsFile: string;
+  pop3TimeoutMs: number;
+  imapTimeoutMs: number;
+  mailboxMaxClients: number;
+  mailboxMaxClientsPerIp: number;
+  mailboxLoginTls: boolean;
+  /** Where a user's IMAP folders live and where the per-mailbox indexes go; $HOME is the user's home. */
+  imapFolderDir: string;
+  mailboxIndexDir: string;
   /** Raw values, for keys later issues add and for `sendmail -d0` style dumps. */
   raw: Record<Key, string>;
   /** The -O overrides given, passed on to child processes. */
@@ -174,6 +188,8 @@ export function parseConfigText(text: string, file: string): Array<[Key, Source]
   return out;
 }
 
+const LISTEN_KEYS = new Set<Key>(['smtp_listen', 'submission_listen', 'pop3_listen', 'imap_listen', 'pop3s_listen', 'imaps_listen']);
+
 function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined): void {
   const where = src?.file ? { file: src.file, line: src.line } : undefined;
   const bad = (what: string): never => {
@@ -208,7 +224,8 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
     bad('must be none, may, encrypt or verify');
   }
   if (key === 'remote_concurrency' && Number(v) < 1) bad('must be at least 1');
-  if ((key === 'smtp_listen' || key === 'submission_listen') && !splitList(v).every((a) => parseListenAddress(a))) {
+  // Defaults are known good; parsing addresses costs node:net's IPv6 regex on every command.
+  if (LISTEN_KEYS.has(key) && src && !splitList(v).every((a) => parseListenAddress(a))) {
     bad('expected a list of "address:port", IPv6 as "[::1]:port"');
   }
   if (key === 'relay_networks' && !splitList(v).every(isCidr)) bad('expected a list of networks, e.g. "127.0.0.0/8, ::1/128"');
@@ -257,7 +274,7 @@ export function parseBool(v: string): boolean {
 
 function build(file: string | undefined, raw: Record<Key, string>, overrides: Record<string, string>): Config {
   const dur = (k: Key) => parseDuration(raw[k]) as number;
-  return {
+  const config = {
     file,
     hostname: raw.hostname || os.hostname(),
     queueDir: raw.queue_dir,
@@ -281,8 +298,6 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     programTimeoutMs: dur('program_timeout'),
     maxHopCount: Number(raw.max_hop_count),
     maxMessageSize: parseBytes(raw.max_message_size) as number,
-    smtpListen: splitList(raw.smtp_listen).map((a) => parseListenAddress(a) as ListenAddress),
-    submissionListen: splitList(raw.submission_listen).map((a) => parseListenAddress(a) as ListenAddress),
     relayNetworks: splitList(raw.relay_networks),
     passwdFile: raw.passwd_file,
     tlsCertFile: raw.tls_cert_file,
@@ -312,9 +327,31 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
       dataDone: dur('smtp_data_done_timeout'),
       quit: dur('smtp_quit_timeout'),
     },
+    apopSecretsFile: raw.apop_secrets_file,
+    pop3TimeoutMs: dur('pop3_timeout'),
+    imapTimeoutMs: dur('imap_timeout'),
+    mailboxMaxClients: Number(raw.mailbox_max_clients),
+    mailboxMaxClientsPerIp: Number(raw.mailbox_max_clients_per_ip),
+    mailboxLoginTls: parseBool(raw.mailbox_login_tls),
+    imapFolderDir: raw.imap_folder_dir,
+    mailboxIndexDir: raw.mailbox_index_dir,
     raw,
     overrides,
   };
+  // Listen lists are parsed when a daemon asks for them, not on every command.
+  const lazy = (name: string, key: Key) =>
+    Object.defineProperty(config, name, { get: () => listenList(raw[key]), enumerable: true });
+  lazy('smtpListen', 'smtp_listen');
+  lazy('submissionListen', 'submission_listen');
+  lazy('pop3Listen', 'pop3_listen');
+  lazy('imapListen', 'imap_listen');
+  lazy('pop3sListen', 'pop3s_listen');
+  lazy('imapsListen', 'imaps_listen');
+  return config as Config;
+}
+
+function listenList(v: string): ListenAddress[] {
+  return splitList(v).map((a) => parseListenAddress(a) as ListenAddress);
 }
 
 /** The environment a child mailtk process needs to reach the same config. */
