@@ -37,7 +37,7 @@ export const KEYS = {
   max_hop_count: same('count', '25'),
   max_message_size: same('bytes', '50000000'),
   // The SMTP listeners (src/server). Listen lists are "addr:port", IPv6 as "[::1]:port".
-  smtp_listen: { kind: 'list', root: '0.0.0.0:25, [::]:25', user: '127.0.0.1:2525' },
+  smtp_listen: { kind: 'list', root: '0.0.0.0:25, [::]:25', user: '127.0.0.1:1025' },
   submission_listen: same('list', ''), // '' = no submission listener; "0.0.0.0:587" for one
   relay_networks: same('list', '127.0.0.0/8, ::1/128'),
   passwd_file: { kind: 'path', root: '/etc/mail/passwd', user: '$D/etc/passwd' },
