@@ -40,12 +40,14 @@ export function mayWriteQueue(config: Config): boolean {
     const st = fs.statSync(config.queueDir);
     return st.uid === euid;
   } catch {
-    // No queue yet: we may create it when its parent is ours to write.
-    try {
-      fs.accessSync(path.dirname(config.queueDir), fs.constants.W_OK);
-      return true;
-    } catch {
-      return false;
+    // No queue yet: we may create it when its nearest existing ancestor is ours to write.
+    for (let dir = path.dirname(config.queueDir); ; dir = path.dirname(dir)) {
+      try {
+        fs.accessSync(dir, fs.constants.W_OK);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === path.dirname(dir)) return false;
+      }
     }
   }
 }
