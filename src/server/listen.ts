@@ -11,13 +11,13 @@ import net from 'node:net';
 import type { Config, ListenAddress } from '../config/index.ts';
 import { makeResolver, type MailResolver } from '../deliver/index.ts';
 import { log } from '../log/index.ts';
-import { MailError } from '../message/status.ts';
 import type { QueueId } from '../queue/index.ts';
 import { unmapped } from './access.ts';
 import { Policy } from './policy.ts';
 import { type Reply, fail, formatReply } from './replies.ts';
 import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
 import { ensureCertificate } from './tls.ts';
+import { bindServer } from './bind.ts';
 
 export interface BoundAddress {
   kind: 'smtp' | 'submission';
@@ -63,24 +63,10 @@ class Listeners implements SmtpListeners {
   async open(kind: 'smtp' | 'submission', a: ListenAddress): Promise<void> {
     const server = net.createServer((socket) => this.onConnection(socket, kind));
     server.maxConnections = this.config.smtpMaxClients * 2; // past this the kernel's backlog holds them
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: a.host, port: a.port, ipv6Only: net.isIPv6(a.host), backlog: 511 }, () => resolve());
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (net.isIPv6(a.host) && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-        log(this.config, '', `${kind} listener [${a.host}]:${a.port} skipped: no IPv6 on this host (${code})`);
-        return;
-      }
-      throw new MailError('listen-failed', `cannot listen on ${show(a.host, a.port)} (${kind}_listen): ${(e as Error).message}`);
-    }
-    server.on('error', (e) => log(this.config, '', `SYSERR: ${kind} listener: ${e.message}`));
-    const port = (server.address() as net.AddressInfo).port;
+    const port = await bindServer(this.config, server, kind, a);
+    if (port === undefined) return;
     this.servers.push(server);
     this.addresses.push({ kind, host: a.host, port });
-    log(this.config, '', `${kind} listener on ${show(a.host, port)}`);
   }
 
   private onConnection(socket: net.Socket, kind: ListenerKind): void {
@@ -180,9 +166,6 @@ class Listeners implements SmtpListeners {
   }
 }
 
-function show(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -16,6 +16,7 @@ import { Conn } from './mailbox-conn.ts';
 import { isLoopback } from './listen.ts';
 import { Pop3Session } from './pop3-session.ts';
 import { ensureCertificate, loadTlsContext } from './tls.ts';
+import { bindServer } from './bind.ts';
 
 export type MailboxProtocol = 'pop3' | 'imap' | 'pop3s' | 'imaps';
 
@@ -73,21 +74,10 @@ class Listeners implements MailboxListeners {
     if (implicit && !this.ctx.tls) throw new MailError('config', `${kind}_listen needs a certificate: tls_cert_file and tls_key_file cannot be read`);
     // Implicit TLS is STARTTLS at the first byte: the same TLSSocket wrap, so reloads reach both.
     const server = net.createServer((socket) => this.onConnection(socket, kind));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: a.host, port: a.port, ipv6Only: net.isIPv6(a.host), backlog: 511 }, () => resolve());
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (net.isIPv6(a.host) && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) return;
-      throw new MailError('listen-failed', `cannot listen on ${show(a.host, a.port)} (${kind}_listen): ${(e as Error).message}`);
-    }
-    server.on('error', (e) => log(this.config, '', `SYSERR: ${kind} listener: ${e.message}`));
-    const port = (server.address() as net.AddressInfo).port;
+    const port = await bindServer(this.config, server, kind, a);
+    if (port === undefined) return;
     this.servers.push(server);
     this.addresses.push({ kind, host: a.host, port });
-    log(this.config, '', `${kind} listener on ${show(a.host, port)}`);
   }
 
   private onConnection(socket: net.Socket, kind: MailboxProtocol): void {
@@ -152,9 +142,6 @@ class Listeners implements MailboxListeners {
   }
 }
 
-function show(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** Open pop3_listen, imap_listen, pop3s_listen and imaps_listen; the daemon calls this. */
 export async function startMailboxListeners(config: Config): Promise<MailboxListeners> {

@@ -1,0 +1,34 @@
+// Binding one listening socket, shared by the SMTP and the mailbox listeners:
+// the listen() call, IPv6 addresses skipped on hosts without IPv6, a clear
+// error naming the key, and the log line with the port actually bound (tests
+// listen on port 0 and read it from the log).
+
+import net from 'node:net';
+import type { Config, ListenAddress } from '../config/index.ts';
+import { log } from '../log/index.ts';
+import { MailError } from '../message/status.ts';
+
+export function showAddress(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Listen on `a`; the bound port, or undefined when an IPv6 address cannot exist here. */
+export async function bindServer(config: Config, server: net.Server, kind: string, a: ListenAddress): Promise<number | undefined> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: a.host, port: a.port, ipv6Only: net.isIPv6(a.host), backlog: 511 }, () => resolve());
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (net.isIPv6(a.host) && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+      log(config, '', `${kind} listener ${showAddress(a.host, a.port)} skipped: no IPv6 on this host (${code})`);
+      return undefined;
+    }
+    throw new MailError('listen-failed', `cannot listen on ${showAddress(a.host, a.port)} (${kind}_listen): ${(e as Error).message}`);
+  }
+  server.on('error', (e) => log(config, '', `SYSERR: ${kind} listener: ${e.message}`));
+  const port = (server.address() as net.AddressInfo).port;
+  log(config, '', `${kind} listener on ${showAddress(a.host, port)}`);
+  return port;
+}
