@@ -8,6 +8,6 @@ const [conf, count, users] = [process.argv[2], Number(process.argv[3]), Number(p
 const config = loadConfig({ file: conf });
 const body = Buffer.from(`From: sender@bench.test\nSubject: local bench\n\n${('x'.repeat(71) + '\n').repeat(13)}`);
 for (let i = 0; i < count; i++) {
-  enqueue(config, { sender: 'sender@bench.test', submitter: 'root', recipients: [{ address: `lbench${i % users}@bench.test` }], data: body });
+  await enqueue(config, { sender: 'sender@bench.test', submitter: 'root', recipients: [{ address: `lbench${i % users}@bench.test` }], data: body });
 }
 console.log(`queued ${count}`);

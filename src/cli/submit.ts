@@ -108,7 +108,7 @@ export async function submit(config: Config, o: SendmailOptions): Promise<number
     dropMessage(config, message);
     return EX.OK;
   }
-  enqueue(config, message);
+  await enqueue(config, message);
   log(config, id, [
     ['from', `<${sender}>`],
     ['size', prepared.data.length],

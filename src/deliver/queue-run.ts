@@ -79,7 +79,7 @@ interface Ctx {
 
 export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
   const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
-  if (process.geteuid?.() === 0) pickup(config);
+  if (process.geteuid?.() === 0) await pickup(config);
   let ids = opts.ids ?? listQueueIds(config);
   for (const f of opts.filters ?? []) {
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
@@ -366,8 +366,8 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
     } else later.push(a);
   }
   try {
-    notify(ctx, e, failed, 'failed');
-    notify(ctx, e, successes, 'delivered');
+    await notify(ctx, e, failed, 'failed');
+    await notify(ctx, e, successes, 'delivered');
     ctx.summary.tried++;
     ctx.summary.delivered += done.length;
     ctx.summary.bounced += failed.length;
@@ -386,7 +386,7 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
       warned: c.warned,
     };
     if (!c.warned && now - c.arrival > config.queueWarnMs) {
-      notify(ctx, e, later.filter((a) => parseNotify(c.recipients[a.rcpt].notify).delay), 'delayed');
+      await notify(ctx, e, later.filter((a) => parseNotify(c.recipients[a.rcpt].notify).delay), 'delayed');
       update.warned = true;
     }
     defer(config, e.active, update);
@@ -402,7 +402,7 @@ function backoff(config: Config, attempts: number): number {
 }
 
 /** Send a DSN for these attempts to whoever should hear of them. */
-function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' | 'delayed' | 'delivered'): void {
+async function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' | 'delayed' | 'delivered'): Promise<void> {
   const c = e.active.control;
   const wanted = kind === 'failed' ? attempts.filter((a) => !parseNotify(c.recipients[a.rcpt].notify).never) : attempts;
   if (wanted.length === 0) return;
@@ -416,11 +416,11 @@ function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' | 'dela
   for (const [to, list] of groups) {
     const rcpts = list.map((a) => dsnRecipient(a, action, a.result!));
     if (to !== '' && !c.flags.includes(FLAG_DSN)) {
-      const id = enqueueDsn(ctx.config, c, e.data, kind, to, rcpts);
+      const id = await enqueueDsn(ctx.config, c, e.data, kind, to, rcpts);
       if (id) log(ctx.config, c.id, `${id}: DSN: ${rcpts[0].text}`);
     } else if (kind === 'failed' && !c.flags.includes(FLAG_DOUBLE)) {
       // A bounce that cannot be delivered goes once to postmaster.
-      const id = enqueueDsn(ctx.config, c, e.data, kind, `postmaster@${ctx.config.hostname}`, rcpts, { double: true });
+      const id = await enqueueDsn(ctx.config, c, e.data, kind, `postmaster@${ctx.config.hostname}`, rcpts, { double: true });
       if (id) log(ctx.config, c.id, `${id}: postmaster notify: ${rcpts[0].text}`);
     } else if (kind === 'failed') {
       log(ctx.config, c.id, `Losing double bounce: ${rcpts.map((r) => `${r.final}: ${r.text}`).join('; ')}`);

@@ -27,7 +27,7 @@ export const FLAG_DOUBLE = 'd';
  * Queue a DSN about `c` to `to` (the sender, an owner- address, or postmaster).
  * Returns the new ID, or undefined when there is nobody to tell.
  */
-export function enqueueDsn(
+export async function enqueueDsn(
   config: Config,
   c: Control,
   original: Buffer,
@@ -35,7 +35,7 @@ export function enqueueDsn(
   to: string,
   recipients: DsnRecipient[],
   opts: { double?: boolean } = {},
-): QueueId | undefined {
+): Promise<QueueId | undefined> {
   if (!to || recipients.length === 0) return undefined;
   const now = new Date();
   const data = buildDsn({

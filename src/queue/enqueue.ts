@@ -12,7 +12,7 @@ import type { Control, Recipient } from './control.ts';
 import { serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-import { commit, commitGrouped, fsyncDir, queuePath, writeDurable, writeDurableAsync } from './transition.ts';
+import { commit, fsyncDir, queuePath, writeDurable, writeDurableAsync } from './transition.ts';
 
 export interface NewMessage {
   sender: string;
@@ -93,46 +93,13 @@ function controlFor(m: NewMessage, id: QueueId): Control {
   };
 }
 
-/** Write and commit one message. Returns once it is durable (the commit point). */
-export function enqueue(config: Config, m: NewMessage): QueueId {
-  if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
-  let id = m.id ?? newQueueId();
-  const df = () => queuePath(config, PREFIX.data, id);
-  try {
-    for (let tries = 0; ; tries++) {
-      try {
-        writeDurable(df(), m.data);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && tries === 0) {
-          ensureQueueDirs(config);
-          continue;
-        }
-        if (code !== 'EEXIST' || tries > 100) throw e;
-        id = newQueueId();
-      }
-    }
-    writeDurable(queuePath(config, PREFIX.temp, id), serializeControl(controlFor(m, id)));
-    commit(config, id);
-  } catch (e) {
-    removeQuietly(df());
-    removeQuietly(queuePath(config, PREFIX.temp, id));
-    if (e instanceof MailError) throw e;
-    throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, {
-      file: config.queueDir,
-      cause: e,
-    });
-  }
-  return id;
-}
-
 /**
- * enqueue() for servers: the same files and the same commit point, but the
- * writes and fsyncs run off the event loop and the directory fsync is shared
- * with concurrent sessions (group commit). Resolves once the entry is durable.
+ * Write and commit one message; resolves once it is durable (the commit
+ * point). The writes and fsyncs run off the event loop, and the directory
+ * fsync is shared with concurrent callers (group commit, see transition.ts),
+ * which is what lets many SMTP sessions commit at once.
  */
-export async function enqueueAsync(config: Config, m: NewMessage): Promise<QueueId> {
+export async function enqueue(config: Config, m: NewMessage): Promise<QueueId> {
   if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
   let id = m.id ?? newQueueId();
   const df = () => queuePath(config, PREFIX.data, id);
@@ -157,7 +124,7 @@ export async function enqueueAsync(config: Config, m: NewMessage): Promise<Queue
         id = newQueueId();
       }
     }
-    await commitGrouped(config, id);
+    await commit(config, id);
   } catch (e) {
     removeQuietly(df());
     removeQuietly(queuePath(config, PREFIX.temp, id));

@@ -2,7 +2,7 @@
 export { newQueueId, isQueueId, type QueueId } from './id.ts';
 export { type QueueState, TRANSITIONS } from './state.ts';
 export { type Control, type Recipient, type Placement, parseNotify, placedKey } from './control.ts';
-export { enqueue, enqueueAsync, dropMessage, mayWriteQueue, ensureQueueDirs, type NewMessage } from './enqueue.ts';
+export { enqueue, dropMessage, mayWriteQueue, ensureQueueDirs, type NewMessage } from './enqueue.ts';
 export { activate, crossOff, recordPlacement, defer, finish, hold, unhold, quarantine, type ActiveEntry } from './transition.ts';
 export { pickup } from './pickup.ts';
 export { listQueue, listQueueIds, isLocked, readData, type QueueListing } from './scan.ts';

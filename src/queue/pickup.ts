@@ -18,12 +18,12 @@ import { queuePath } from './transition.ts';
 const STALE_TMP_MS = 24 * 3600 * 1000;
 
 /** Returns the IDs moved into the queue. */
-export function pickup(config: Config): string[] {
+export async function pickup(config: Config): Promise<string[]> {
   const moved: string[] = [];
   const domains = localDomains(config);
   for (const name of listDropped(config)) {
     try {
-      const id = pickupOne(config, name, domains);
+      const id = await pickupOne(config, name, domains);
       if (id) moved.push(id);
     } catch (e) {
       log(config, '', `maildrop/${name}: cannot pick up: ${(e as Error).message}`);
@@ -33,7 +33,7 @@ export function pickup(config: Config): string[] {
   return moved;
 }
 
-function pickupOne(config: Config, name: string, domains: Set<string>): string | undefined {
+async function pickupOne(config: Config, name: string, domains: Set<string>): Promise<string | undefined> {
   const dropped = readDropped(config, name);
   if (dropped === 'busy') return undefined;
   if (!dropped) {
@@ -57,7 +57,7 @@ function pickupOne(config: Config, name: string, domains: Set<string>): string |
     data = Buffer.concat([Buffer.from(warning), data]);
     sender = `${login}@${config.hostname}`;
   }
-  const id = enqueue(config, {
+  const id = await enqueue(config, {
     id: c.id,
     sender,
     submitter: login,

@@ -30,8 +30,8 @@ test('queue ids are 14 characters, unique and sorted by time', () => {
   assert.ok(a < b);
 });
 
-test('control file round trip, journal records and a torn last line', () => {
-  const id = enqueue(config, msg(1));
+test('control file round trip, journal records and a torn last line', async () => {
+  const id = await enqueue(config, msg(1));
   const text = fs.readFileSync(path.join(config.queueDir, `qf${id}`), 'utf8');
   const c = parseControl(text);
   assert.equal(c.sender, 'a@x.test');
@@ -43,7 +43,7 @@ test('control file round trip, journal records and a torn last line', () => {
 });
 
 test('activate locks; a second activate is refused; crossOff, defer, finish', async () => {
-  const id = enqueue(config, msg(2));
+  const id = await enqueue(config, msg(2));
   const a = await activate(config, id);
   assert.ok(a);
   assert.equal(await activate(config, id), undefined, 'locked entry must not be taken twice');
@@ -62,8 +62,8 @@ test('activate locks; a second activate is refused; crossOff, defer, finish', as
   assert.ok(!fs.existsSync(path.join(config.queueDir, `df${id}`)));
 });
 
-test('hold and unhold move the entry out of and back into runs', () => {
-  const id = enqueue(config, msg(3));
+test('hold and unhold move the entry out of and back into runs', async () => {
+  const id = await enqueue(config, msg(3));
   hold(config, id);
   assert.ok(!listQueueIds(config).includes(id));
   assert.equal(listQueue(config).find((q) => q.id === id)?.state, 'held');
@@ -86,7 +86,7 @@ test('SIGKILL at any instant of enqueue leaves whole entries or nothing', async 
     import { enqueue } from ${JSON.stringify(path.resolve('src/queue/index.ts'))};
     const config = loadConfig({ file: ${JSON.stringify(conf)} });
     const data = Buffer.alloc(200000, 120);
-    for (let i = 0; ; i++) enqueue(config, { sender: 's@x', submitter: 's', recipients: [{ address: 'r@x' }], data });
+    for (let i = 0; ; i++) await enqueue(config, { sender: 's@x', submitter: 's', recipients: [{ address: 'r@x' }], data });
   `;
   const file = path.join(dir, 'killer.mts');
   fs.writeFileSync(file, script);

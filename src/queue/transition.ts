@@ -49,12 +49,6 @@ export async function writeDurableAsync(file: string, data: string | Buffer, mod
   }
 }
 
-/** writing -> queued. The commit point: after this returns, 250 / exit 0 may be given. */
-export function commit(config: Config, id: QueueId): void {
-  fs.renameSync(queuePath(config, PREFIX.temp, id), queuePath(config, PREFIX.control, id));
-  fsyncDir(config.queueDir);
-  // COMMIT POINT: the entry now survives a crash.
-}
 
 // ---- group commit --------------------------------------------------------
 // Concurrent SMTP sessions each need their own commit before their 250. One
@@ -77,7 +71,7 @@ interface Group {
 const groups = new Map<string, Group>();
 
 /** writing -> queued, sharing the directory fsync with concurrent commits. */
-export function commitGrouped(config: Config, id: QueueId): Promise<void> {
+export function commit(config: Config, id: QueueId): Promise<void> {
   let g = groups.get(config.queueDir);
   if (!g) {
     g = { waiting: [], flushing: false };

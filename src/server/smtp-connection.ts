@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { TextDecoder } from 'node:util';
 import { log } from '../log/index.ts';
 import { qualify, rfc5322Date, splitAddress } from '../message/index.ts';
-import { type QueueId, type Recipient, dropMessage, enqueueAsync, mayWriteQueue, newQueueId } from '../queue/index.ts';
+import { type QueueId, type Recipient, dropMessage, enqueue, mayWriteQueue, newQueueId } from '../queue/index.ts';
 import { MECHANISMS, type Mechanism, SaslExchange } from './auth.ts';
 import { type MailParams, isError, mailParams, parseCommand, parsePathArg, rcptParams } from './command.ts';
 import { DataReader, type DataFault } from './data-reader.ts';
@@ -477,7 +477,7 @@ export class SmtpSession {
     };
     let id: QueueId;
     try {
-      id = mayWriteQueue(this.config) ? await enqueueAsync(this.config, message) : dropMessage(this.config, message);
+      id = mayWriteQueue(this.config) ? await enqueue(this.config, message) : dropMessage(this.config, message);
     } catch (e) {
       // The client keeps the message and tries again; the why (paths, errno) is for the log only.
       log(this.config, tx.id, `SYSERR: cannot queue the message: ${(e as Error).message}`);
