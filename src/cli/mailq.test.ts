@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { loadConfig } from '../config/index.ts';
-import type { QueueListing } from '../queue/index.ts';
+import { type QueueListing, newControl } from '../queue/index.ts';
 import { formatQueue } from './mailq.ts';
 
 process.env.TZ = 'UTC';
@@ -15,22 +15,15 @@ function entry(id: string, state: QueueListing['state'], over: Partial<NonNullab
   return {
     id,
     state,
-    control: {
+    control: newControl({
       id,
       arrival: Date.UTC(2026, 7, 5, 9, 34),
       sender: 'root@linux-2.cu.edu.tw',
       submitter: 'root',
-      hops: 0,
-      attempts: 0,
-      lastAttempt: 0,
-      nextTry: 0,
-      warned: false,
-      flags: '',
       size: 598,
       recipients: [{ address: 'u1@linux-2.cu.edu.tw' }],
-      journal: { done: new Map(), failed: new Map(), placed: new Map() },
       ...over,
-    },
+    }),
   };
 }
 

@@ -97,18 +97,9 @@ export function journalFailed(rcpt: number, key: string): string {
   return `F${rcpt}\t${field(key)}\n`;
 }
 
-export class ControlParseError extends Error {}
-
-export function parseControl(text: string): Control {
-  const lines = text.split('\n');
-  // The last element is '' after a final newline, or a torn line: drop it.
-  lines.pop();
-  if (lines[0] !== VERSION) throw new ControlParseError(`unknown control file version "${lines[0] ?? ''}"`);
-  const c: Control = {
-    id: '',
-    arrival: 0,
-    sender: '',
-    submitter: '',
+/** A control record with a fresh entry's defaults: no attempts, no journal. */
+export function newControl(fields: Pick<Control, 'id' | 'arrival' | 'sender' | 'submitter' | 'recipients'> & Partial<Control>): Control {
+  return {
     hops: 0,
     attempts: 0,
     lastAttempt: 0,
@@ -116,9 +107,19 @@ export function parseControl(text: string): Control {
     warned: false,
     flags: '',
     size: 0,
-    recipients: [],
     journal: { done: new Map(), failed: new Map(), placed: new Map() },
+    ...fields,
   };
+}
+
+export class ControlParseError extends Error {}
+
+export function parseControl(text: string): Control {
+  const lines = text.split('\n');
+  // The last element is '' after a final newline, or a torn line: drop it.
+  lines.pop();
+  if (lines[0] !== VERSION) throw new ControlParseError(`unknown control file version "${lines[0] ?? ''}"`);
+  const c = newControl({ id: '', arrival: 0, sender: '', submitter: '', recipients: [] });
   let sawSender = false;
   for (const line of lines.slice(1)) {
     const v = line.slice(1);

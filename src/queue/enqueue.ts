@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import type { Control, Recipient } from './control.ts';
-import { serializeControl } from './control.ts';
+import { newControl, serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
 import { commit, fsyncDir, queuePath, writeDurable, writeDurableAsync } from './transition.ts';
@@ -72,25 +72,19 @@ export function ensureQueueDirs(config: Config): void {
 }
 
 function controlFor(m: NewMessage, id: QueueId): Control {
-  const arrival = m.arrival ?? Date.now();
-  return {
+  return newControl({
     id,
-    arrival,
+    arrival: m.arrival ?? Date.now(),
     sender: m.sender,
     submitter: m.submitter,
     envid: m.envid,
     ret: m.ret,
     bodyType: m.bodyType,
     hops: m.hops ?? 0,
-    attempts: 0,
-    lastAttempt: 0,
-    nextTry: 0,
-    warned: false,
     flags: m.flags ?? '',
     size: m.data.length,
     recipients: m.recipients,
-    journal: { done: new Map(), failed: new Map(), placed: new Map() },
-  };
+  });
 }
 
 /**
