@@ -1,4 +1,5 @@
-// sendmail -q: one queue run in the foreground, then exit (cron's way).
+// sendmail -q: one queue run in the foreground, then exit (cron's way); or,
+// started by the daemon with an IPC channel, a run for each of its requests.
 // -v prints each delivery as it happens; at a terminal a long run shows an
 // ora spinner on stderr with the count done.
 
@@ -10,6 +11,7 @@ import type { SendmailOptions } from './sendmail-args.ts';
 const SPINNER_THRESHOLD = 20;
 
 export async function runQueueCommand(config: Config, o: SendmailOptions, _prog: string): Promise<number> {
+  if (process.env.MAILTK_RUN_DUE && process.send) return serveRuns(config);
   let say: ((line: string) => void) | undefined;
   let stop = () => {};
   if (o.verbose && process.stderr.isTTY && listQueueIds(config).length > SPINNER_THRESHOLD) {
@@ -33,4 +35,27 @@ export async function runQueueCommand(config: Config, o: SendmailOptions, _prog:
     stop();
   }
   return 0;
+}
+
+/**
+ * The daemon's runner (daemon/runner.ts): a run for each request on the IPC
+ * channel, one at a time, until the daemon lets go of the channel.
+ */
+function serveRuns(config: Config): Promise<number> {
+  return new Promise((resolve) => {
+    let busy = Promise.resolve();
+    process.on('message', (m: { run?: number }) => {
+      if (typeof m?.run !== 'number') return;
+      busy = busy.then(async () => {
+        let error: string | undefined;
+        try {
+          await runQueue(config, { force: false, verbose: false });
+        } catch (e) {
+          error = (e as Error).message;
+        }
+        if (process.connected) process.send?.({ done: m.run, error });
+      });
+    });
+    process.once('disconnect', () => void busy.then(() => resolve(0)));
+  });
 }

@@ -5,14 +5,12 @@
 // and on SIGTERM stops accepting, lets sessions finish (up to
 // SHUTDOWN_GRACE_MS, then 421), and exits 0 with queued mail left queued.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Config, childArgs, childEnv, loadConfig } from '../config/index.ts';
+import { type Config, loadConfig } from '../config/index.ts';
 import { log } from '../log/index.ts';
-import { ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
+import { CommitLog, ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
 import { claimPidFile } from './pidfile.ts';
+import { QueueRunner } from './runner.ts';
 
 export interface DaemonOptions {
   intervalMs?: number;
@@ -36,9 +34,12 @@ export class Daemon {
   private stopping = false;
   private releasePid?: () => Promise<void>;
   private listeners: Listeners[] = [];
+  private commitLog?: CommitLog;
+  private runner: QueueRunner;
 
   constructor(config: Config, private opts: DaemonOptions) {
     this.config = config;
+    this.runner = new QueueRunner(config);
   }
 
   async start(): Promise<void> {
@@ -50,9 +51,12 @@ export class Daemon {
     log(this.config, '', `starting daemon (mailtk 0.1.0): ${what || 'idle'}`);
     if (this.opts.listen) {
       try {
+        // Before the listeners: it recovers what a crashed daemon left, and SMTP commits through it.
+        if (mayWriteQueue(this.config)) this.commitLog = await CommitLog.open(this.config);
         await this.openListeners();
       } catch (e) {
         await Promise.all(this.listeners.map((l) => l.close(0)));
+        await this.commitLog?.shutdown();
         await this.releasePid?.();
         throw e;
       }
@@ -76,7 +80,7 @@ export class Daemon {
       this.again = true;
       return;
     }
-    this.running = runQueueProcess(this.config)
+    this.running = this.runner.run()
       .catch((e) => log(this.config, '', `SYSERR: queue run failed: ${(e as Error).message}`))
       .finally(() => {
         this.running = undefined;
@@ -106,6 +110,7 @@ export class Daemon {
     try {
       this.config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
       for (const l of this.listeners) l.reload(this.config);
+      void this.runner.stop(this.config);
       log(this.config, '', 'restarting: configuration reloaded on SIGHUP');
     } catch (e) {
       log(this.config, '', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
@@ -117,32 +122,12 @@ export class Daemon {
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
     await Promise.all(this.listeners.map((l) => l.close(SHUTDOWN_GRACE_MS)));
+    await this.commitLog?.shutdown();
     await this.running;
+    await this.runner.stop();
     log(this.config, '', 'stopping daemon');
     await this.releasePid?.();
   }
-}
-
-/**
- * A queue run in a child process, as sendmail forks one: deliveries (mbox
- * writes, programs, remote SMTP) then never stall the listeners' event loop,
- * and they use the second core. MAILTK_RUN_DUE makes it honour next-try times.
- */
-function runQueueProcess(config: Config): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [sendmailBin(), '-q', ...childArgs(config)], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...childEnv(config), MAILTK_RUN_DUE: '1' },
-    });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`queue run exited ${code}`))));
-  });
-}
-
-/** bin/sendmail beside the bundle that runs this daemon. */
-function sendmailBin(): string {
-  const self = process.argv[1] ?? '';
-  return path.basename(self) === 'sendmail' ? self : fileURLToPath(new URL('../bin/sendmail', import.meta.url));
 }
 
 export async function runDaemon(config: Config, opts: DaemonOptions): Promise<number> {

@@ -21,13 +21,14 @@ import {
   activate,
   crossOff,
   defer,
-  finish,
+  finishAll,
   listQueueIds,
   parseNotify,
   pickup,
   placedKey,
   readData,
   recordPlacement,
+  recoverCommitLog,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
 import { runProgram } from './program.ts';
@@ -80,6 +81,11 @@ interface Ctx {
 export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
   const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
   if (process.geteuid?.() === 0) await pickup(config);
+  // The daemon's own runs skip this: the daemon holds its commit log.
+  if (!process.env.MAILTK_RUN_DUE) {
+    const n = await recoverCommitLog(config);
+    if (n) log(config, '', `recovered ${n} queue entries from the commit log of a daemon that stopped without closing it`);
+  }
   let ids = opts.ids ?? listQueueIds(config);
   for (const f of opts.filters ?? []) {
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
@@ -124,7 +130,7 @@ async function lockBatch(ctx: Ctx, ids: string[]): Promise<Loaded[]> {
     }
     let data: Buffer;
     try {
-      data = readData(ctx.config, id);
+      data = readData(ctx.config, active.control);
     } catch (e) {
       log(ctx.config, id, `SYSERR: cannot read data file: ${(e as Error).message}`);
       await active.release();
@@ -203,16 +209,26 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   }
   await deliverRemoteAttempts(ctx, all);
   crossOffNow(ctx, all.filter((a) => a.dest.kind === 'remote' && a.result === 'ok'));
-  // Then entry by entry: its programs and files, then settle it at once, so a
-  // runner killed later in the batch leaves the finished entries finished.
-  for (const e of batch) {
-    for (const a of e.attempts) {
-      if (a.result !== undefined) continue;
-      a.result = await deliverOne(ctx, a);
-      // Crossed off one by one: a runner killed later repeats none of them.
-      if (a.result === 'ok') crossOffNow(ctx, [a]);
+  // Then entry by entry: its programs and files, then settle it. Finished
+  // entries go together at the end (one .done fdatasync for the batch); a
+  // runner killed before that repeats none of their deliveries: mbox copies
+  // are found by their placement records, the rest are crossed off.
+  const finished: Loaded[] = [];
+  try {
+    for (const e of batch) {
+      for (const a of e.attempts) {
+        if (a.result !== undefined) continue;
+        a.result = await deliverOne(ctx, a);
+        // Crossed off one by one: a runner killed later repeats none of them.
+        if (a.result === 'ok') crossOffNow(ctx, [a]);
+      }
+      if (await settle(ctx, e, started)) finished.push(e);
     }
-    await settle(ctx, e, started);
+    finishAll(ctx.config, finished.map((e) => e.active));
+  } catch (err) {
+    for (const e of finished) log(ctx.config, e.active.control.id, `SYSERR: cannot remove finished queue entry: ${(err as Error).message}`);
+  } finally {
+    await Promise.all(finished.map((e) => e.active.release()));
   }
 }
 
@@ -343,8 +359,11 @@ function dsnRecipient(a: Attempt, action: DsnRecipient['action'], s: DeliverySta
   };
 }
 
-/** Cross off, bounce, defer or finish one entry after its attempts ran. */
-async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
+/**
+ * Cross off, bounce or defer one entry after its attempts ran; true when
+ * nothing is left, and the entry, still locked, is the caller's to finish.
+ */
+async function settle(ctx: Ctx, e: Loaded, started: number): Promise<boolean> {
   const { config } = ctx;
   const c = e.active.control;
   const now = Date.now();
@@ -372,8 +391,9 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
     ctx.summary.delivered += done.length;
     ctx.summary.bounced += failed.length;
     if (later.length === 0) {
-      finish(config, e.active); // nothing left: no need to cross anything off first
-      return;
+      // Bounced already: crossed off, so that a runner killed before the batch's end does not bounce again.
+      if (failed.length) crossOff(e.active, [], failed.map((a) => [a.rcpt, a.dest.key]));
+      return true;
     }
     crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
     ctx.summary.deferred += later.length;
@@ -392,9 +412,9 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<void> {
     defer(config, e.active, update);
   } catch (err) {
     log(config, c.id, `SYSERR: cannot settle queue entry: ${(err as Error).message}`);
-  } finally {
-    await e.active.release();
   }
+  await e.active.release();
+  return false;
 }
 
 function backoff(config: Config, attempts: number): number {

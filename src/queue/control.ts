@@ -50,6 +50,8 @@ export interface Control {
   reason?: string; // last deferral reason, shown by mailq
   flags: string; // 'b' = a DSN we made (never bounce it)
   size: number; // bytes of df
+  /** The commit log segment that made it durable and where df's bytes sit in it (see commit-log.ts). */
+  commitLog?: { segment: string; offset: number };
   recipients: Recipient[];
   journal: Journal;
 }
@@ -69,6 +71,7 @@ export function serializeControl(c: Control): string {
   out.push(`H${c.hops}`, `N${c.attempts}`, `K${c.lastAttempt}`, `Y${c.nextTry}`, `L${c.size}`);
   if (c.warned) out.push('W');
   if (c.flags) out.push(`G${c.flags}`);
+  if (c.commitLog) out.push(`C${field(c.commitLog.segment)} ${c.commitLog.offset}`);
   if (c.reason) out.push(`M${field(c.reason)}`);
   for (const r of c.recipients) out.push(`R${field(r.notify ?? '')}\t${field(r.orcpt ?? '')}\t${field(r.address)}`);
   for (const [i, keys] of c.journal.done) for (const k of keys) out.push(journalDone(i, k).slice(0, -1));
@@ -138,6 +141,11 @@ export function parseControl(text: string): Control {
       case 'L': c.size = num(v, line); break;
       case 'W': c.warned = true; break;
       case 'G': c.flags = v; break;
+      case 'C': {
+        const [segment, offset] = v.split(' ');
+        c.commitLog = { segment, offset: num(offset ?? '', line) };
+        break;
+      }
       case 'M': c.reason = v; break;
       case 'R': {
         const [notify, orcpt, address] = v.split('\t');

@@ -1,5 +1,7 @@
 // Putting a message into the queue: df<ID> (the message) and tf<ID> (the
 // control file) are written and fsync'd, then commit() renames tf to qf.
+// In the daemon, the commit log (commit-log.ts) makes a group durable with
+// one fsync instead, and writes the same files after it.
 // A process that may not write the queue (an ordinary user's sendmail; Node
 // cannot be setuid) writes one finished file into the world-writable sticky
 // maildrop directory instead, as Postfix's postdrop did; pickup() moves it in.
@@ -12,7 +14,9 @@ import type { Control, Recipient } from './control.ts';
 import { newControl, serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-import { commit, fsyncDir, queuePath, writeDurable, writeDurableAsync } from './transition.ts';
+import { commitLogFor } from './commit-log.ts';
+import { commit } from './transition.ts';
+import { fsyncDir, queuePath, writeDurable, writeDurableAsync } from './files.ts';
 
 export interface NewMessage {
   sender: string;
@@ -96,6 +100,16 @@ function controlFor(m: NewMessage, id: QueueId): Control {
 export async function enqueue(config: Config, m: NewMessage): Promise<QueueId> {
   if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
   let id = m.id ?? newQueueId();
+  const log = commitLogFor(config);
+  if (log) {
+    // The daemon's path: one fdatasync of the commit log for the whole group.
+    try {
+      await log.append(controlFor(m, id), m.data);
+    } catch (e) {
+      throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, { file: config.queueDir, cause: e });
+    }
+    return id;
+  }
   const df = () => queuePath(config, PREFIX.data, id);
   try {
     for (let tries = 0; ; tries++) {

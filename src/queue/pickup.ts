@@ -13,7 +13,7 @@ import { splitAddress } from '../message/address.ts';
 import { parseControl } from './control.ts';
 import { enqueue, listDropped, readDropped, removeDropped } from './enqueue.ts';
 import { PREFIX } from './state.ts';
-import { queuePath } from './transition.ts';
+import { queuePath } from './files.ts';
 
 const STALE_TMP_MS = 24 * 3600 * 1000;
 

@@ -3,10 +3,11 @@
 
 import fs from 'node:fs';
 import type { Config } from '../config/index.ts';
+import { readLogged } from './commit-log.ts';
 import { type Control, parseControl } from './control.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX, type QueueState } from './state.ts';
-import { queuePath } from './transition.ts';
+import { queuePath } from './files.ts';
 
 export interface QueueListing {
   id: QueueId;
@@ -67,6 +68,17 @@ export function listQueue(config: Config): QueueListing[] {
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export function readData(config: Config, id: QueueId): Buffer {
-  return fs.readFileSync(queuePath(config, PREFIX.data, id));
+/** The message text: df<ID>, or the commit log segment that still holds it. */
+export function readData(config: Config, entry: Control | QueueId): Buffer {
+  const id = typeof entry === 'string' ? entry : entry.id;
+  const df = queuePath(config, PREFIX.data, id);
+  try {
+    return fs.readFileSync(df);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const c = typeof entry === 'string' ? parseControl(fs.readFileSync(queuePath(config, PREFIX.control, id), 'utf8')) : entry;
+  if (!c.commitLog) return fs.readFileSync(df);
+  // Retired between the two reads: the df was written before the segment went.
+  return readLogged(config, c.commitLog, c.size) ?? fs.readFileSync(df);
 }

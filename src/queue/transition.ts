@@ -2,53 +2,22 @@
 // state.ts for the states). Each transition is one function ending in one
 // atomic rename (or, for finish, the unlink of the control file), made after
 // what it commits is fsync'd. Once commit() returns, the message survives
-// kill -9 and power loss. activate() is a lock (proper-lockfile, a directory
-// qf<ID>.lock refreshed while held), so a runner killed mid-delivery leaves
-// the entry deferred-in-place and the lock goes stale for the next runner.
+// kill -9 and power loss (in the daemon, the commit log gives that promise
+// for a whole group, see commit-log.ts). activate() is a lock (entry-lock.ts:
+// qf<ID>.lock, a hard link to the runner's token), so a runner killed
+// mid-delivery leaves the entry deferred-in-place and the lock goes stale for
+// the next runner.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, parseControl, placedKey, serializeControl } from './control.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-
-export function queuePath(config: Config, prefix: string, id: QueueId): string {
-  return path.join(config.queueDir, prefix + id);
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Write a whole file under a new name and make it durable. */
-export function writeDurable(file: string, data: string | Buffer, mode = 0o600): void {
-  const fd = fs.openSync(file, 'wx', mode);
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Write a whole file under a new name and make it durable, off the event loop. */
-export async function writeDurableAsync(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const fh = await fs.promises.open(file, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
+import { fsyncDir, queuePath, writeDurable } from './files.ts';
+import { markDoneSync } from './commit-log.ts';
+import { lockEntry } from './entry-lock.ts';
+import { keepSpare } from './spares.ts';
 
 // ---- group commit --------------------------------------------------------
 // Concurrent SMTP sessions each need their own commit before their 250. One
@@ -118,56 +87,44 @@ export interface ActiveEntry {
   control: Control;
   dataPath: string;
   controlPath: string;
-  /** Set when proper-lockfile found our lock taken over: stop and touch nothing. */
-  compromised: boolean;
+  /** True when our lock was taken over (it went stale): stop and touch nothing. */
+  readonly compromised: boolean;
   release(): Promise<void>;
 }
 
 /** queued|deferred -> active: lock and read. undefined when locked by another runner or gone. */
 export async function activate(config: Config, id: QueueId): Promise<ActiveEntry | undefined> {
   const controlPath = queuePath(config, PREFIX.control, id);
-  let unlock: () => Promise<void>;
-  const entry = { compromised: false } as ActiveEntry;
-  // Loaded here, not at the top: sendmail's submission path never locks an entry.
-  const { default: lockfile } = await import('proper-lockfile');
-  try {
-    unlock = await lockfile.lock(controlPath, {
-      realpath: false,
-      stale: config.queueLockStaleMs,
-      update: Math.max(1000, Math.floor(config.queueLockStaleMs / 3)),
-      retries: 0,
-      onCompromised: () => {
-        entry.compromised = true;
-      },
-    });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOCKED') return undefined;
-    throw e;
-  }
+  const lock = lockEntry(config, id);
+  if (!lock) return undefined;
   let text: string;
   try {
     text = fs.readFileSync(controlPath, 'utf8');
   } catch (e) {
-    await unlock().catch(() => {});
+    lock.release();
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // finished by another runner
     throw e;
   }
+  let control: Control;
   try {
-    entry.control = parseControl(text);
+    control = parseControl(text);
   } catch (e) {
     if (e instanceof ControlParseError) {
       quarantine(config, id);
-      await unlock().catch(() => {});
+      lock.release();
       throw new MailError('internal', `corrupt control file ${controlPath}: ${e.message}; moved to Qf${id}`);
     }
     throw e;
   }
-  entry.controlPath = controlPath;
-  entry.dataPath = queuePath(config, PREFIX.data, id);
-  entry.release = async () => {
-    await unlock().catch(() => {});
+  return {
+    control,
+    controlPath,
+    dataPath: queuePath(config, PREFIX.data, id),
+    get compromised() {
+      return !lock.held();
+    },
+    release: async () => lock.release(),
   };
-  return entry;
 }
 
 /** Cross recipients' destinations off: appended journal records, made durable. */
@@ -225,9 +182,27 @@ function rewrite(config: Config, c: Control): void {
 
 /** active -> gone: every recipient delivered or bounced. */
 export function finish(config: Config, entry: ActiveEntry): void {
-  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
-  fs.unlinkSync(entry.controlPath);
-  fs.rmSync(entry.dataPath, { force: true });
+  finishAll(config, [entry]);
+}
+
+/**
+ * active -> gone for a runner's batch. An entry made durable by a commit log
+ * segment that still lives has its ID written to the segment's .done file
+ * first (one fdatasync a segment, not one an entry), so that recovering the
+ * log never brings a delivered message back.
+ */
+export function finishAll(config: Config, entries: ActiveEntry[]): void {
+  for (const e of entries) if (e.compromised) throw new MailError('internal', `lock on ${e.controlPath} was lost`);
+  const bySegment = new Map<string, QueueId[]>();
+  for (const e of entries) {
+    const seg = e.control.commitLog?.segment;
+    if (seg) bySegment.set(seg, [...(bySegment.get(seg) ?? []), e.control.id]);
+  }
+  for (const [seg, ids] of bySegment) markDoneSync(config, seg, ids);
+  for (const e of entries) {
+    if (!keepSpare(config, e.controlPath)) fs.unlinkSync(e.controlPath);
+    fs.rmSync(e.dataPath, { force: true });
+  }
 }
 
 /** queued|deferred -> held (sendmail's hf prefix): no run touches it. */

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureIndexDir } from '../mailbox/index.ts';
+import { processAlive } from '../queue/index.ts';
 
 export interface MaildropLock {
   release(): void;
@@ -52,17 +53,8 @@ function createLockFile(file: string): boolean {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return false;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) return false;
     fs.rmSync(file, { force: true });
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

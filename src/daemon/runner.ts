@@ -1,0 +1,87 @@
+// The daemon's queue runner: one child process (`sendmail -q`, as sendmail
+// forks one) that lives as long as the daemon and makes a run each time it
+// is asked over the IPC channel. Deliveries then never stall the listeners'
+// event loop and use the second core, and a run costs no process start-up
+// (on a busy daemon that start-up cost more CPU than the deliveries). A
+// runner that dies is started again at the next request; SIGHUP replaces it
+// so that it reads the new configuration.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Config, childArgs, childEnv } from '../config/index.ts';
+
+interface Waiter {
+  child: ChildProcess;
+  done: Promise<void>;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export class QueueRunner {
+  private child?: ChildProcess;
+  private seq = 0;
+  private waiting = new Map<number, Waiter>();
+
+  constructor(private config: Config) {}
+
+  /** One queue run; resolves when it is over. */
+  run(): Promise<void> {
+    const child = this.child ?? this.spawn();
+    const n = ++this.seq;
+    const w = { child } as Waiter;
+    w.done = new Promise<void>((resolve, reject) => Object.assign(w, { resolve, reject }));
+    this.waiting.set(n, w);
+    child.send({ run: n }, (e) => {
+      if (e) this.settle(n, e);
+    });
+    return w.done;
+  }
+
+  private spawn(): ChildProcess {
+    // MAILTK_RUN_DUE: honour next-try times, and serve runs over IPC instead of exiting.
+    const child = spawn(process.execPath, [sendmailBin(), '-q', ...childArgs(this.config)], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...childEnv(this.config), MAILTK_RUN_DUE: '1' },
+    });
+    child.on('message', (m: { done?: number; error?: string }) => {
+      if (typeof m?.done === 'number') this.settle(m.done, m.error ? new Error(m.error) : undefined);
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      for (const [n, w] of this.waiting) if (w.child === child) this.settle(n, new Error(`queue runner exited ${signal ?? code}`));
+    });
+    child.on('error', () => {
+      // Reported through 'exit', or through send()'s callback.
+    });
+    this.child = child;
+    return child;
+  }
+
+  private settle(n: number, e?: Error): void {
+    const w = this.waiting.get(n);
+    if (!w) return;
+    this.waiting.delete(n);
+    if (e) w.reject(e);
+    else w.resolve();
+  }
+
+  /** Let the runner finish its run and exit (the next run starts a new one, with this config). */
+  async stop(config?: Config): Promise<void> {
+    if (config) this.config = config;
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    const exited = new Promise((r) => child.once('exit', r));
+    // Its run under way ends first: the next run already goes to a new runner.
+    await Promise.allSettled([...this.waiting.values()].filter((w) => w.child === child).map((w) => w.done));
+    if (child.connected) child.disconnect();
+    await exited;
+  }
+}
+
+/** bin/sendmail beside the bundle that runs this daemon. */
+function sendmailBin(): string {
+  const self = process.argv[1] ?? '';
+  return path.basename(self) === 'sendmail' ? self : fileURLToPath(new URL('../bin/sendmail', import.meta.url));
+}

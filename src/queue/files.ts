@@ -1,0 +1,93 @@
+// The queue's file primitives: where an entry's files are, and how a file
+// or a directory is made durable. Shared by every module that writes the
+// spool, so that "durable" means one thing.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import type { QueueId } from './id.ts';
+
+export function queuePath(config: Config, prefix: string, id: QueueId): string {
+  return path.join(config.queueDir, prefix + id);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Write a whole file under a new name and make it durable. */
+export function writeDurable(file: string, data: string | Buffer, mode = 0o600): void {
+  const fd = fs.openSync(file, 'wx', mode);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Write a whole file under a new name and make it durable, off the event loop. */
+export async function writeDurableAsync(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const fh = await fs.promises.open(file, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+
+/** fsync a directory off the event loop: the names made or removed in it survive a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+type LockOptions = { stale: number; update: number; onCompromised?: (e: Error) => void };
+
+/** True while a process with this pid exists (EPERM: it exists, as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * proper-lockfile's lock on `target`, with the holder's pid written to
+ * `ownerFile`. A lock whose holder is gone (SIGKILL, a crash) is taken over
+ * at once instead of after it goes stale, so that a daemon restarted by
+ * systemd a moment after a crash starts. Undefined while a live process holds it.
+ */
+export async function lockOwned(target: string, ownerFile: string, opts: LockOptions): Promise<(() => Promise<void>) | undefined> {
+  const { default: lockfile } = await import('proper-lockfile');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const unlock = await lockfile.lock(target, { realpath: false, retries: 0, ...opts });
+      fs.writeFileSync(ownerFile, `${process.pid}\n`);
+      return unlock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+      let pid = 0;
+      try {
+        pid = Number(fs.readFileSync(ownerFile, 'utf8').trim());
+      } catch {
+        // no owner written yet: the holder is between lock and write
+      }
+      if (attempt > 0 || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) return undefined;
+      fs.rmSync(`${target}.lock`, { recursive: true, force: true });
+    }
+  }
+}
