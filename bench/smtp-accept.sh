@@ -36,9 +36,11 @@ dns_servers = 127.0.0.1:9
 CONF
 printf 'postmaster: root\n' > "$work/aliases"
 "$here/bin/newaliases" -C "$work/mailtk.conf" >/dev/null
-"$here/bin/sendmail" -C "$work/mailtk.conf" -bD -q20m & dpid=$!
-trap 'kill $dpid 2>/dev/null; wait $dpid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do ss -ltn "sport = :$PORT" | grep -q LISTEN && break; sleep 0.1; done
+# Started as administrators start it: -bd detaches, and the pid file names the daemon.
+"$here/bin/sendmail" -C "$work/mailtk.conf" -bd -q20m
+trap 'kill $(cat "$work/mailtk.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
+for _ in $(seq 100); do ss -ltn "sport = :$PORT" | grep -q LISTEN && [ -s "$work/mailtk.pid" ] && break; sleep 0.1; done
+dpid=$(cat "$work/mailtk.pid")
 
 run_case() { # label port mbox sessions size
   LABEL=$1 PORT=$2 MBOX=$3 SESSIONS=$4 SIZE=$5 COUNT=$COUNT RUNS=1 RCPT=bench@localhost \

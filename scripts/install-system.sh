@@ -33,7 +33,7 @@ After=network.target
 
 [Service]
 Type=simple
-ExecStart=$(command -v node) $here/bin/sendmail -bD -q20m
+ExecStart=$(command -v node) --max-semi-space-size=4 $here/bin/sendmail -bD -q20m
 ExecReload=/bin/kill -HUP \$MAINPID
 KillMode=mixed
 Restart=on-failure

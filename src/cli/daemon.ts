@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { type Config, childEnv, parseDuration } from '../config/index.ts';
-import { runDaemon } from '../daemon/index.ts';
+import { DAEMON_NODE_FLAGS, runDaemon } from '../daemon/index.ts';
 import { mayWriteQueue } from '../queue/index.ts';
 import type { SendmailOptions } from './sendmail-args.ts';
 
@@ -14,7 +14,7 @@ export async function runDaemonMode(config: Config, o: SendmailOptions): Promise
   const listen = o.mode === 'daemon' || o.mode === 'daemon-fg';
   if (o.mode === 'daemon' && !process.env.MAILTK_FOREGROUND) {
     // Detach: the same command again in the foreground, in a new session.
-    const child = spawn(process.execPath, process.argv.slice(1), {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
       detached: true,
       stdio: 'ignore',
       env: { ...childEnv(config), MAILTK_FOREGROUND: '1' },

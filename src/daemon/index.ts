@@ -12,6 +12,8 @@ import { CommitLog, ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { QueueRunner } from './runner.ts';
 
+export { DAEMON_NODE_FLAGS } from './runner.ts';
+
 export interface DaemonOptions {
   intervalMs?: number;
   listen: boolean;

@@ -31,7 +31,6 @@
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { type Control, parseControl, serializeControl } from './control.ts';
@@ -54,7 +53,10 @@ export function commitLogDir(config: Config): string {
   return path.join(config.queueDir, 'commitlog');
 }
 
-const crc = (b: Buffer): string => zlib.crc32(b).toString(16).padStart(8, '0');
+// node:zlib is loaded when a log is opened or recovered, not by every sendmail that imports this module.
+let crc32: (b: Buffer) => number;
+const loadCrc = async () => (crc32 ??= (await import('node:zlib')).crc32);
+const crc = (b: Buffer): string => crc32(b).toString(16).padStart(8, '0');
 
 interface Pending {
   control: Control;
@@ -108,6 +110,7 @@ export class CommitLog {
    * commits every message with its own fsyncs.
    */
   static async open(config: Config): Promise<CommitLog | undefined> {
+    await loadCrc();
     const unlock = await lockLog(config);
     if (!unlock) {
       log(config, '', `commit log ${commitLogDir(config)} is held by another process; committing each message on its own`);
@@ -416,6 +419,7 @@ export async function recoverCommitLog(config: Config): Promise<number> {
   const unlock = await lockLog(config);
   if (!unlock) return 0;
   try {
+    await loadCrc();
     return await recoverLocked(config);
   } finally {
     await unlock().catch(() => {});
