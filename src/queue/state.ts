@@ -14,7 +14,11 @@
 // queued and deferred share the qf prefix: the difference is the time in the
 // Y line, so a run reads it instead of moving files. active is a lock, not a
 // rename, so a SIGKILLed runner leaves the entry where it was.
-// The only place that renames or unlinks these files is transition.ts.
+// In the daemon, "writing" ends in the commit log instead (commit-log.ts):
+// committed entries have qf<ID> and, until their segment retires, no df<ID>
+// (the C record says where the text is in the segment).
+// The renames and unlinks of these files are made by transition.ts, and by
+// commit-log.ts for the entries it commits, retires and recovers.
 
 export type QueueState = 'writing' | 'queued' | 'deferred' | 'active' | 'held' | 'corrupt';
 
