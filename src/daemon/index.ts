@@ -22,6 +22,8 @@ export interface DaemonOptions {
 }
 
 const MAILDROP_SETTLE_MS = 200;
+/** How long a run waits after an SMTP acceptance for more to deliver with it. */
+const ACCEPTED_RUN_DELAY_MS = 100;
 /** How long SIGTERM lets sessions finish before they are told 421 / BYE. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -32,6 +34,7 @@ export class Daemon {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private again = false;
+  private soon?: NodeJS.Timeout;
   private watcher?: fs.FSWatcher;
   private stopping = false;
   private releasePid?: () => Promise<void>;
@@ -71,8 +74,20 @@ export class Daemon {
   private async openListeners(): Promise<void> {
     const { startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
     // An accepted message is delivered at once in the background (sendmail's default).
-    this.listeners.push(await startSmtpListeners(this.config, { onAccepted: () => this.config.deliveryMode !== 'queue' && this.kick() }));
+    this.listeners.push(await startSmtpListeners(this.config, { onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
     this.listeners.push(await startMailboxListeners(this.config));
+  }
+
+  /**
+   * Start a run shortly: the messages accepted meanwhile go in the same run,
+   * so a mailbox takes them with one lock and one fsync instead of one each.
+   */
+  kickSoon(): void {
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.kick();
+    }, ACCEPTED_RUN_DELAY_MS);
   }
 
   /** Start a queue run now, or once more after the one under way. */
@@ -122,6 +137,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
     this.watcher?.close();
     await Promise.all(this.listeners.map((l) => l.close(SHUTDOWN_GRACE_MS)));
     await this.commitLog?.shutdown();
