@@ -194,7 +194,13 @@ export class CommitLog {
         p.reject(e);
       }
     });
-    if (lost.length) await markDone(this.dir, seg.name, lost).catch(() => {});
+    if (lost.length) {
+      try {
+        markDoneSync(this.config, seg.name, lost);
+      } catch {
+        // At worst recovery brings back a message whose client heard 451: a duplicate, not a loss.
+      }
+    }
   }
 
   private async writableSegment(): Promise<Segment> {
@@ -362,27 +368,10 @@ export function readLogged(config: Config, where: { segment: string; offset: num
 }
 
 /** Record that these entries of a live segment are finished: durable before their files go. */
-export async function markDone(dir: string, segment: string, ids: QueueId[]): Promise<void> {
-  let fh: FileHandle;
-  try {
-    // No O_CREAT: a retired segment has no .done, and then nothing needs saying.
-    fh = await fs.promises.open(path.join(dir, segment + '.done'), fs.constants.O_WRONLY | fs.constants.O_APPEND);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  try {
-    await fh.write(ids.map((id) => id + '\n').join(''));
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Synchronous form of markDone for the runner's batch end. */
 export function markDoneSync(config: Config, segment: string, ids: QueueId[]): void {
   let fd: number;
   try {
+    // No O_CREAT: a retired segment has no .done, and then nothing needs saying.
     fd = fs.openSync(path.join(commitLogDir(config), segment + '.done'), fs.constants.O_WRONLY | fs.constants.O_APPEND);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
