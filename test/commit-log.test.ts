@@ -50,12 +50,23 @@ async function send(port: number, n: number): Promise<string[]> {
 }
 
 const kill9 = (d: ChildProcess) => new Promise((r) => (d.once('exit', r), d.kill('SIGKILL')));
-const qfs = (sb: Sandbox) => fs.readdirSync(sb.queue).filter((n) => /^qf/.test(n));
+const qfs = (sb: Sandbox) => fs.readdirSync(sb.queue).filter((n) => /^qf[^.]+$/.test(n));
+const childrenOf = (pid: number) =>
+  fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n) && (() => {
+    try {
+      return fs.readFileSync(`/proc/${n}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(pid);
+    } catch {
+      return false;
+    }
+  })());
 
 test('SIGKILL and lost queue files: the restarted daemon brings every accepted message back, delivered once', async () => {
   const sb = makeSandbox({ extraConf: 'delivery_mode = queue\n' });
   boxes.push(sb);
   const first = await startDaemon(sb);
+  // The daemon's start-up run (on an empty queue) must be over, so that nothing is delivered before the kill.
+  await waitFor(() => childrenOf(first.d.pid!).length > 0, 15_000, 'the daemon\'s runner');
+  await new Promise((r) => setTimeout(r, 1500));
   const ids = await send(first.port, 5);
   await kill9(first.d);
   assert.equal(qfs(sb).length, 5);
