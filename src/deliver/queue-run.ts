@@ -228,7 +228,9 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   } catch (err) {
     for (const e of finished) log(ctx.config, e.active.control.id, `SYSERR: cannot remove finished queue entry: ${(err as Error).message}`);
   } finally {
-    await Promise.all(finished.map((e) => e.active.release()));
+    // Every entry of the batch: one left unsettled by an error must not stay locked by a runner
+    // that lives on (the daemon's); release() leaves alone what settle() released already.
+    await Promise.all(batch.map((e) => e.active.release()));
   }
 }
 
