@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { listQueue, listQueueIds, readData } from '../src/queue/index.ts';
+import { IS_ROOT } from './helpers.ts';
 import { SmtpClient, type TestServer, startServer } from './transcripts/harness.ts';
 
 async function session(port: number, helo = 'client.test'): Promise<SmtpClient> {
@@ -174,6 +175,29 @@ describe('VRFY and EXPN when enabled', () => {
       assert.deepEqual(await c.command('VRFY x@other.test'), ['252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)']);
       assert.deepEqual(await c.command('EXPN staff'), ['250-2.1.5 <alice@mail.test>', '250 2.1.5 <bob@mail.test>']);
       c.end();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('EXPN and RCPT never show an include file that the .forward\'s user may not read', { skip: !IS_ROOT && 'needs root' }, async () => {
+    const s = await startServer({ extraConf: 'smtp_vrfy = yes\nsmtp_expn = yes' });
+    try {
+      const alice = s.sb.users.alice;
+      const secret = path.join(s.sb.dir, 'etc', 'root-only');
+      fs.writeFileSync(secret, 'secret-7f3a@other.test\n', { mode: 0o600 });
+      const fwd = path.join(alice.home, '.forward');
+      fs.writeFileSync(fwd, `:include:${secret}\n`);
+      fs.chownSync(fwd, alice.uid, alice.gid);
+      const c = await session(s.smtpPort);
+      const expn = await c.command('EXPN alice');
+      await c.command('MAIL FROM:<someone@outside.test>');
+      const rcpt = await c.command('RCPT TO:<alice@mail.test>');
+      c.end();
+      assert.deepEqual(expn, ['550 5.1.1 alice... User unknown']);
+      assert.deepEqual(rcpt, [`451 4.3.5 <alice@mail.test>... cannot use :include: file ${secret}: permission denied to alice`]);
+      assert.ok(!logText(s).includes('secret-7f3a'));
+      assert.match(logText(s), /permission denied to alice; ignored/);
     } finally {
       await s.close();
     }

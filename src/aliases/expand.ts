@@ -1,11 +1,17 @@
 // Alias expansion: one envelope recipient to the final Destinations that
-// src/deliver acts on (types.ts). Reads the alias table, :include: files and
-// ~/.forward files; never delivers. Guarantees: a program or file never runs
-// as root (root-owned sources run as default_privs, as Postfix does); an alias
-// reached twice on one path is a loop (5.4.6), except a list naming itself,
-// which means "this user's own mailbox" (sendmail's self-reference); nesting
-// stops at MAX_DEPTH (sendmail's MaxAliasRecursion); destinations are unique
-// by key; owner-LIST, when defined, receives the errors of LIST's members.
+// src/deliver acts on (types.ts). Reads the alias table, and :include: files
+// and ~/.forward files through the caller's ListReader (list-file.ts), which
+// reads each as the identity named here; never delivers. Guarantees: a program
+// or file never runs as root (root-owned sources run as default_privs, as
+// Postfix does); what a user's .forward leads to (its :include: files, theirs,
+// root's) is read as that user and its programs and files run as that user,
+// never as another include file's owner; an alias reached twice on one path is
+// a loop (5.4.6), except a list naming itself, which means "this user's own
+// mailbox" (sendmail's self-reference); nesting stops at MAX_DEPTH (sendmail's
+// MaxAliasRecursion); destinations are unique by key; owner-LIST, when
+// defined, receives the errors of LIST's members. A group- or world-writable
+// :include: of the system alias file yields addresses only: no programs, files
+// or further :include: files.
 
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
@@ -13,7 +19,7 @@ import { type User, lookupUid, lookupUser, systemUser } from '../config/users.ts
 import { log } from '../log/index.ts';
 import { splitAddress } from '../message/address.ts';
 import { type DeliveryStatus, FAILURES } from '../message/status.ts';
-import { type ListFile, readForwardFile, readIncludeFile } from './list-file.ts';
+import type { ListFile, ListReader } from './list-file.ts';
 import { classifyMember } from './member.ts';
 import type { AliasTable } from './table.ts';
 import type { Destination } from './types.ts';
@@ -22,6 +28,8 @@ export interface ExpandContext {
   config: Config;
   aliases: AliasTable;
   localDomains: Set<string>;
+  /** Reads ~/.forward and :include: files as the right user. */
+  lists: ListReader;
 }
 
 /** sendmail's MaxAliasRecursion. */
@@ -30,6 +38,9 @@ export const MAX_DEPTH = 10;
 /** Who programs and files run as at some point of the expansion, or why none may. */
 type RunAs = User | DeliveryStatus;
 
+/** Who reads the :include: files named at some point: this process for the system's lists, a user, or why none may be read. */
+type Reader = 'system' | User | DeliveryStatus;
+
 interface Frame {
   depth: number;
   /** What this expansion is inside of: "name" for aliases and .forward users, "include:/path". */
@@ -37,12 +48,13 @@ interface Frame {
   /** The local name being expanded (an alias or a .forward's user): naming it means its mailbox. */
   self: string | undefined;
   runAs: () => RunAs;
+  reader: Reader;
   /** Members come from a group- or world-writable :include: file. */
   unsafe: boolean;
   errorsTo: string | undefined;
 }
 
-export function expandRecipient(ctx: ExpandContext, address: string): Destination[] {
+export function expandRecipient(ctx: ExpandContext, address: string): Promise<Destination[]> {
   return new Expansion(ctx, address).run();
 }
 
@@ -59,14 +71,14 @@ class Expansion {
     this.recipient = original.trim().replace(/^<(.*)>$/, '$1');
   }
 
-  run(): Destination[] {
-    const top: Frame = { depth: 0, path: [], self: undefined, runAs: () => this.aliasFileUser(), unsafe: false, errorsTo: undefined };
+  async run(): Promise<Destination[]> {
+    const top: Frame = { depth: 0, path: [], self: undefined, runAs: () => this.aliasFileUser(), reader: 'system', unsafe: false, errorsTo: undefined };
     const address = this.recipient;
     const local = splitAddress(address).local;
     if (address === '') this.fail(address, top, status('bad-address', 'empty recipient address'));
     else if (local.startsWith('|')) this.fail(address, top, status('not-allowed', 'Cannot mail directly to programs'));
     else if (local.startsWith('/')) this.fail(address, top, status('not-allowed', 'Cannot mail directly to files'));
-    else this.address(address, top);
+    else await this.address(address, top);
     return [...this.out.values()];
   }
 
@@ -79,18 +91,18 @@ class Expansion {
   }
 
   /** An address: remote, or a local name to alias, forward or deliver. */
-  private address(address: string, frame: Frame): void {
+  private async address(address: string, frame: Frame): Promise<void> {
     const { local, domain } = splitAddress(address);
     if (domain && !this.ctx.localDomains.has(domain)) {
       const remote = `${local}@${domain}`;
       this.add({ kind: 'remote', key: `remote:${remote}`, original: this.original, address: remote, ...errorsTo(frame) });
       return;
     }
-    this.localName(unquote(local).toLowerCase(), frame, false);
+    await this.localName(unquote(local).toLowerCase(), frame, false);
   }
 
   /** A local name: alias first (unless `\name`), then the user's .forward, then the mailbox. */
-  private localName(name: string, frame: Frame, noAlias: boolean): void {
+  private async localName(name: string, frame: Frame, noAlias: boolean): Promise<void> {
     if (!noAlias && name === frame.self) return this.mailbox(name, frame);
     if (!noAlias && frame.path.includes(name)) {
       return this.fail(this.named(name, frame), frame, status('alias-loop', `Alias loop: ${[...frame.path, name].join(' -> ')}`));
@@ -100,7 +112,7 @@ class Expansion {
     if (members) return this.alias(name, members, frame);
     const user = lookupUser(this.ctx.config, name);
     if (!user) return this.fail(this.named(name, frame), frame, status('user-unknown'));
-    if (!noAlias && this.forward(user, frame)) return;
+    if (!noAlias && (await this.forward(user, frame))) return;
     this.deliverLocal(user, frame);
   }
 
@@ -121,26 +133,27 @@ class Expansion {
     this.add({ kind: 'local', key: `local:${user.name}`, original: this.original, user, address, ...errorsTo(frame) });
   }
 
-  private alias(name: string, members: string[], frame: Frame): void {
+  private async alias(name: string, members: string[], frame: Frame): Promise<void> {
     const owner = this.ctx.aliases.lookup(`owner-${name}`) ? `owner-${name}@${this.ctx.config.hostname}` : frame.errorsTo;
     const inner: Frame = {
       depth: frame.depth + 1,
       path: [...frame.path, name],
       self: name,
       runAs: () => this.aliasFileUser(),
+      reader: 'system',
       unsafe: false,
       errorsTo: owner,
     };
-    for (const m of members) this.member(m, inner);
+    for (const m of members) await this.member(m, inner);
   }
 
   /** True when the user's .forward took over delivery. */
-  private forward(user: User, frame: Frame): boolean {
+  private async forward(user: User, frame: Frame): Promise<boolean> {
     for (const file of forwardFiles(this.ctx.config.forwardPath, user)) {
-      const list = readForwardFile(file, user.uid);
+      const list = await this.ctx.lists.forward(user, file);
       if (list.kind === 'absent') continue;
       if (list.kind === 'ignored') {
-        log(this.ctx.config, '', `forward ${list.why}`);
+        log(this.ctx.config, '', `forward ${list.why}; ignored`);
         continue;
       }
       if (list.kind === 'failed') {
@@ -149,15 +162,15 @@ class Expansion {
       }
       this.logProblems(list);
       if (list.members.length === 0) return false; // an empty .forward delivers here (sendmail V8)
-      const runAs = user.uid === 0 ? () => this.defaultPrivs() : () => user;
-      const inner: Frame = { depth: frame.depth + 1, path: [...frame.path, user.name], self: user.name, runAs, unsafe: false, errorsTo: frame.errorsTo };
-      for (const m of list.members) this.member(m, inner);
+      const runAs = () => this.notRoot(user);
+      const inner: Frame = { depth: frame.depth + 1, path: [...frame.path, user.name], self: user.name, runAs, reader: user, unsafe: false, errorsTo: frame.errorsTo };
+      for (const m of list.members) await this.member(m, inner);
       return true;
     }
     return false;
   }
 
-  private member(member: string, frame: Frame): void {
+  private async member(member: string, frame: Frame): Promise<void> {
     const m = classifyMember(member);
     switch (m.kind) {
       case 'program':
@@ -174,10 +187,10 @@ class Expansion {
   }
 
   /** `\user`: that local user's mailbox, with no aliasing and no .forward. */
-  private backslashed(name: string, frame: Frame): void {
+  private async backslashed(name: string, frame: Frame): Promise<void> {
     const { local, domain } = splitAddress(name);
     if (domain && !this.ctx.localDomains.has(domain)) return this.address(name, frame);
-    this.localName(unquote(local).toLowerCase(), frame, true);
+    await this.localName(unquote(local).toLowerCase(), frame, true);
   }
 
   private program(command: string, frame: Frame): void {
@@ -194,26 +207,37 @@ class Expansion {
     this.add({ kind: 'file', key: `file:${path.normalize(file)}`, original: this.original, path: path.normalize(file), runAs, ...errorsTo(frame) });
   }
 
-  private include(file: string, frame: Frame): void {
+  private async include(file: string, frame: Frame): Promise<void> {
     const here = `include:${file}`;
-    if (frame.path.includes(here)) return this.fail(`:include:${file}`, frame, status('alias-loop', `Alias loop: ${[...frame.path, here].join(' -> ')}`));
-    if (frame.depth > MAX_DEPTH) return this.fail(`:include:${file}`, frame, tooDeep(frame));
-    const list = readIncludeFile(file);
+    const named = `:include:${file}`;
+    if (frame.path.includes(here)) return this.fail(named, frame, status('alias-loop', `Alias loop: ${[...frame.path, here].join(' -> ')}`));
+    if (frame.depth > MAX_DEPTH) return this.fail(named, frame, tooDeep(frame));
+    if (frame.unsafe) return this.fail(named, frame, status('not-allowed', 'Address is unsafe for :include: files'));
+    if (frame.reader !== 'system' && !('uid' in frame.reader)) return this.fail(named, frame, frame.reader);
+    const as = frame.reader === 'system' ? undefined : frame.reader;
+    const list = await this.ctx.lists.include(file, as);
     if (list.kind !== 'members') {
+      if (list.kind === 'ignored') log(this.ctx.config, '', `include ${list.why}; ignored`);
       const why = list.kind === 'failed' ? list.why : list.kind === 'ignored' ? `cannot use :include: file ${list.why}` : file;
-      return this.fail(`:include:${file}`, frame, { status: FAILURES['config'].status, text: why });
+      return this.fail(named, frame, { status: FAILURES['config'].status, text: why });
     }
     this.logProblems(list);
+    const inner: Frame = { depth: frame.depth + 1, path: [...frame.path, here], self: undefined, ...this.includeRights(file, list, as), errorsTo: frame.errorsTo };
+    for (const m of list.members) await this.member(m, inner);
+  }
+
+  /**
+   * Who runs an include file's programs and reads the files it includes: the
+   * user it was read for, whoever owns it (their .forward led here); for the
+   * system's lists, its owner (root's: default_privs and this process).
+   */
+  private includeRights(file: string, list: ListFile & { kind: 'members' }, as: User | undefined): Pick<Frame, 'runAs' | 'reader' | 'unsafe'> {
+    if (as) return { runAs: () => this.notRoot(as), reader: as, unsafe: list.unsafe };
     const owner = list.ownerUid;
-    const inner: Frame = {
-      depth: frame.depth + 1,
-      path: [...frame.path, here],
-      self: undefined,
-      runAs: () => this.userOf(owner),
-      unsafe: list.unsafe,
-      errorsTo: frame.errorsTo,
-    };
-    for (const m of list.members) this.member(m, inner);
+    if (owner === 0) return { runAs: () => this.defaultPrivs(), reader: 'system', unsafe: list.unsafe };
+    const user = lookupUid(this.ctx.config, owner);
+    const reader = user ?? status('config', `${file}: owned by uid ${owner}, which is no user, so the :include: files it names cannot be read`);
+    return { runAs: () => this.userOf(owner), reader, unsafe: list.unsafe };
   }
 
   private logProblems(list: ListFile): void {
@@ -223,6 +247,10 @@ class Expansion {
   /** The alias file's owner, or default_privs when that is root or unknown. */
   private aliasFileUser(): RunAs {
     return this.userOf(this.ctx.aliases.ownerUid ?? 0);
+  }
+
+  private notRoot(user: User): RunAs {
+    return user.uid === 0 ? this.defaultPrivs() : user;
   }
 
   private userOf(uid: number): RunAs {

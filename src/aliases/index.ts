@@ -1,10 +1,12 @@
 // The aliases module's public face: the aliases(5) parser, the compiler that
 // newaliases runs, lookups for delivery, and recipient expansion through
-// aliases, :include: files and ~/.forward. Other modules import only this file.
+// aliases, :include: files and ~/.forward (read through a ListReader, as the
+// user they belong to). Other modules import only this file.
 // Only this module reads or writes alias_file and alias_db.
 
 export { parseAliases, parseMembers, type AliasEntry, type ParseError, type ParseResult } from './parse.ts';
 export { compileAliases, AliasFileError, type CompileOptions, type CompileResult } from './compile.ts';
 export { openAliases, type AliasTable } from './table.ts';
 export { expandRecipient, MAX_DEPTH, type ExpandContext } from './expand.ts';
+export { inProcessLists, readListFile, type ListFile, type ListKind, type ListReader } from './list-file.ts';
 export type { Destination } from './types.ts';

@@ -27,6 +27,8 @@ export interface TestEnv {
 
 export function makeTestEnv(extraConf = ''): TestEnv {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-aliases-'));
+  // Searchable by all, as /home is: users' files below it are read as those users.
+  fs.chmodSync(dir, 0o755);
   const home = path.join(dir, 'home');
   for (const u of ['alice', 'bob', 'carol']) fs.mkdirSync(path.join(home, u), { recursive: true });
   fs.writeFileSync(path.join(dir, 'passwd'), `${PASSWD.join('\n').replaceAll('HOME', home)}\n`);

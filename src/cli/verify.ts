@@ -3,7 +3,7 @@
 // exits 67 (EX_NOUSER) when any address cannot be delivered.
 
 import { type Config, localDomains } from '../config/index.ts';
-import { expandRecipient, openAliases } from '../aliases/index.ts';
+import { expandRecipient, inProcessLists, openAliases } from '../aliases/index.ts';
 import { qualify } from '../message/index.ts';
 import { EX, MailError } from '../message/status.ts';
 
@@ -14,7 +14,8 @@ export async function verifyAddresses(config: Config, addresses: string[]): Prom
   let code: number = EX.OK;
   try {
     for (const addr of addresses) {
-      for (const d of expandRecipient({ config, aliases, localDomains: domains }, qualify(addr, config.hostname))) {
+      const dests = await expandRecipient({ config, aliases, localDomains: domains, lists: inProcessLists }, qualify(addr, config.hostname));
+      for (const d of dests) {
         switch (d.kind) {
           case 'local':
             process.stdout.write(`${d.address}... deliverable: mailer local, user ${d.user.name}\n`);

@@ -9,7 +9,7 @@
 
 import net from 'node:net';
 import type tls from 'node:tls';
-import { type Destination, expandRecipient, openAliases, type AliasTable } from '../aliases/index.ts';
+import { type Destination, expandRecipient, inProcessLists, openAliases, type AliasTable } from '../aliases/index.ts';
 import { type Config, localDomains } from '../config/index.ts';
 import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
@@ -107,7 +107,7 @@ export class Policy {
    * RCPT TO: To: rules, then a local recipient must exist, and any other
    * needs a reason to relay (the client's, or the sender's From: RELAY).
    */
-  checkRecipient(client: Client, address: string, given: string, relayReason: string | undefined): Decision {
+  async checkRecipient(client: Client, address: string, given: string, relayReason: string | undefined): Promise<Decision> {
     const byRule = verdict(this.access.to(address), `${given}... `);
     if (byRule.refuse || byRule.discard) return byRule;
     const { local, domain } = splitAddress(address);
@@ -125,8 +125,8 @@ export class Policy {
   }
 
   /** A local user or alias exists: at least one destination that is not an error. */
-  private checkLocal(address: string, given: string, rule: string | undefined): Decision {
-    const dests = this.expand(address);
+  private async checkLocal(address: string, given: string, rule: string | undefined): Promise<Decision> {
+    const dests = await this.expand(address);
     if (!Array.isArray(dests)) return { refuse: reply(dests.code, dests.status, `${given}... ${dests.lines[0]}`), rule: 'alias lookup' };
     const errors = dests.filter((d) => d.kind === 'error');
     if (dests.length > 0 && errors.length < dests.length) return { rule };
@@ -137,10 +137,10 @@ export class Policy {
   }
 
   /** For VRFY and EXPN: what a local address leads to; undefined when it is not local. */
-  localRecipients(address: string, client: Client): string[] | undefined {
+  async localRecipients(address: string, client: Client): Promise<string[] | undefined> {
     const { local, domain } = splitAddress(address);
     if (ROUTING.test(local) || !this.isLocalDomain(domain, client)) return undefined;
-    const dests = this.expand(address);
+    const dests = await this.expand(address);
     if (!Array.isArray(dests)) return [];
     return dests.flatMap((d) => {
       if (d.kind === 'program') return [`"|${d.command}"`];
@@ -149,10 +149,13 @@ export class Policy {
     });
   }
 
-  /** Alias and user expansion; a failure of the lookup itself as a Reply. */
-  private expand(address: string): Destination[] | Reply {
+  /**
+   * Alias and user expansion; a failure of the lookup itself as a Reply.
+   * .forward and :include: files are read in this process (inProcessLists).
+   */
+  private async expand(address: string): Promise<Destination[] | Reply> {
     try {
-      return expandRecipient({ config: this.config, aliases: this.aliases, localDomains: this.localDomains }, address);
+      return await expandRecipient({ config: this.config, aliases: this.aliases, localDomains: this.localDomains, lists: inProcessLists }, address);
     } catch (e) {
       const err = e instanceof MailError ? e : new MailError('internal', (e as Error).message);
       return reply(err.reply, err.status, err.detail);

@@ -388,7 +388,7 @@ export class SmtpSession {
     return fail('bad-sender', `${printable(given)}... Domain name required for sender address ${printable(address)}`);
   }
 
-  private onRcpt(arg: string): void {
+  private async onRcpt(arg: string): Promise<void> {
     const tx = this.tx;
     if (!tx) return this.send(fail('bad-sequence', 'Need MAIL before RCPT'));
     if (tx.recipients.length >= this.config.maxRecipients) return this.send(fail('too-many-recipients'));
@@ -401,7 +401,7 @@ export class SmtpSession {
     const address = this.qualifyRecipient(path.address);
     const policy = this.env.policy();
     const relay = tx.relay ?? policy.clientRelay(this.env.client, this.connectRule, this.authUser);
-    const d = policy.checkRecipient(this.env.client, address, path.given, relay);
+    const d = await policy.checkRecipient(this.env.client, address, path.given, relay);
     if (d.refuse) return this.refuse(tx.id, 'check_rcpt', path.given, d);
     if (d.relay) this.logDecision(tx.id, 'check_rcpt', path.given, `accept=RELAY, rule=${d.rule}`);
     if (d.discard) this.logDecision(tx.id, 'check_rcpt', path.given, `discard, rule=${d.rule}`);
@@ -526,21 +526,21 @@ export class SmtpSession {
       'For local information send email to Postmaster at your site.', 'End of HELP info'));
   }
 
-  private onVrfy(arg: string): void {
+  private async onVrfy(arg: string): Promise<void> {
     if (!this.config.smtpVrfy) return this.send(OK.cannotVrfy());
     const address = this.qualifyRecipient(arg.replace(/^<|>$/g, '').trim());
     if (address === '') return this.send(fail('bad-arguments', 'Argument required'));
-    const found = this.env.policy().localRecipients(address, this.env.client);
+    const found = await this.env.policy().localRecipients(address, this.env.client);
     if (found === undefined) return this.send(OK.cannotVrfy());
     if (found.length === 0) return this.send(fail('user-unknown', `${printable(arg)}... User unknown`));
     this.send(reply(250, '2.1.5', `<${address}>`));
   }
 
-  private onExpn(arg: string): void {
+  private async onExpn(arg: string): Promise<void> {
     if (!this.config.smtpExpn) return this.send(fail('command-disabled'));
     const address = this.qualifyRecipient(arg.replace(/^<|>$/g, '').trim());
     if (address === '') return this.send(fail('bad-arguments', 'Argument required'));
-    const found = this.env.policy().localRecipients(address, this.env.client);
+    const found = await this.env.policy().localRecipients(address, this.env.client);
     if (!found || found.length === 0) return this.send(fail('user-unknown', `${printable(arg)}... User unknown`));
     this.send(reply(250, '2.1.5', ...found.map((a) => `<${a}>`)));
   }
