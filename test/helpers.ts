@@ -53,6 +53,12 @@ export function makeSandbox(opts: { users?: string[]; extraConf?: string; hostna
     passwd.push(`${name}:x:${uid}:${uid}:${name[0].toUpperCase()}${name.slice(1)} Tester,,,:${home}:/bin/sh`);
   }
   for (const sub of ['etc', 'spool/mail', 'log']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  if (IS_ROOT) {
+    // Debian's /var/mail: 2775 root:mail, so deliveries made as each user can lock (sendmail(8), SECURITY).
+    const mail = spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' }).stdout.split(':')[2];
+    if (mail) fs.chownSync(path.join(dir, 'spool/mail'), 0, Number(mail));
+    fs.chmodSync(path.join(dir, 'spool/mail'), mail ? 0o2775 : 0o1777);
+  }
   fs.writeFileSync(path.join(dir, 'etc/passwd'), passwd.join('\n') + '\n');
   const aliases = path.join(dir, 'etc/aliases');
   fs.writeFileSync(aliases, 'postmaster: root\nMAILER-DAEMON: postmaster\n');

@@ -22,7 +22,17 @@ export async function runDaemonMode(config: Config, o: SendmailOptions): Promise
     child.unref();
     return 0;
   }
-  return runDaemon(config, { intervalMs, listen, configFile: o.configFile, overrides: o.overrides });
+  const opts = { intervalMs, listen, configFile: o.configFile, overrides: o.overrides };
+  if (process.env.MAILTK_ROLE === 'worker' && process.send) {
+    const { MasterLink } = await import('../daemon/master-link.ts');
+    return runDaemon(config, { ...opts, master: await MasterLink.connect() });
+  }
+  if (process.geteuid?.() === 0) {
+    // As root: a master that keeps root and starts the rest with less (sendmail(8), SECURITY).
+    const { runMaster } = await import('../daemon/master.ts');
+    return runMaster(config, { listen, argv: process.argv.slice(2), configFile: o.configFile, overrides: o.overrides });
+  }
+  return runDaemon(config, opts);
 }
 
 /** -bs: one SMTP session on stdin/stdout; accepted mail is delivered as delivery_mode says. */

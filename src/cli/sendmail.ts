@@ -43,6 +43,8 @@ async function runMode(config: Config, o: SendmailOptions, prog: string): Promis
       return verifyAddresses(config, o.recipients);
     }
     case 'smtp':
+      await queueAsMailOwner(config);
+    // falls through
     case 'daemon':
     case 'daemon-fg': {
       const { runDaemonMode } = await import('./daemon.ts');
@@ -51,12 +53,27 @@ async function runMode(config: Config, o: SendmailOptions, prog: string): Promis
     case 'deliver':
       if (o.queueRun) return queueRun(config, o, prog);
       {
+        await queueAsMailOwner(config);
         const { submit } = await import('./submit.ts');
         return submit(config, o);
       }
     default:
       throw new MailError('usage', `mode ${o.mode as string} not supported`);
   }
+}
+
+/**
+ * A submission by root writes the queue as mail_owner, whose queue it is
+ * (effective ids only: the delivery that follows needs root to start it).
+ */
+async function queueAsMailOwner(config: Config): Promise<void> {
+  if (process.geteuid?.() !== 0) return;
+  const { actAsMailOwner, giveQueueTo, mailOwnerAccount } = await import('../daemon/privs.ts');
+  const owner = mailOwnerAccount(config);
+  giveQueueTo(config, owner);
+  const { openLogNow } = await import('../log/index.ts');
+  openLogNow(config);
+  actAsMailOwner(owner);
 }
 
 async function queueRun(config: Config, o: SendmailOptions, prog: string): Promise<number> {

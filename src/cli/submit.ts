@@ -120,18 +120,43 @@ export async function submit(config: Config, o: SendmailOptions): Promise<number
   const mode = o.deliveryMode ?? (o.verbose ? 'interactive' : config.deliveryMode);
   if (mode === 'background') startBackgroundDelivery(config, id);
   if (mode === 'interactive') {
-    const { runQueue } = await import('../deliver/index.ts');
-    await runQueue(config, { ids: [id], force: true, verbose: o.verbose });
+    if (process.getuid?.() === 0) {
+      // Root acted as mail_owner for the queue; the delivery needs a root master again.
+      const { runQueueAsRoot } = await import('../daemon/master.ts');
+      process.setegid!(0);
+      process.seteuid!(0);
+      await runQueueAsRoot(config, [`-qI${id}`, ...(o.verbose ? ['-v'] : [])]);
+    } else {
+      const { runQueue } = await import('../deliver/index.ts');
+      await runQueue(config, { ids: [id], force: true, verbose: o.verbose });
+    }
   }
   return EX.OK;
 }
 
 /** sendmail's default: a detached child delivers while the caller goes on. */
 export function startBackgroundDelivery(config: Config, id: string): void {
-  const child = spawn(process.execPath, [process.argv[1], `-qI${id}`, ...childArgs(config)], {
-    detached: true,
-    stdio: 'ignore',
-    env: childEnv(config),
-  });
+  // Started by root, the child must be root to be the master of its own run.
+  const child = asRoot(() =>
+    spawn(process.execPath, [process.argv[1], `-qI${id}`, ...childArgs(config)], {
+      detached: true,
+      stdio: 'ignore',
+      env: childEnv(config),
+    }),
+  );
   child.unref();
+}
+
+/** Run fn with root's effective ids when root only lent them to mail_owner (a root submission). */
+function asRoot<T>(fn: () => T): T {
+  if (process.getuid?.() !== 0 || process.geteuid?.() === 0) return fn();
+  const [euid, egid] = [process.geteuid!(), process.getegid!()];
+  process.seteuid!(0);
+  process.setegid!(0);
+  try {
+    return fn();
+  } finally {
+    process.setegid!(egid);
+    process.seteuid!(euid);
+  }
 }

@@ -33,6 +33,8 @@ export interface Config {
   pidFile: string;
   userDb: string;
   defaultPrivs: string;
+  /** The unprivileged account that owns the queue and runs SMTP, pickup and queue runs when mailtk starts as root. */
+  mailOwner: string;
   forwardPath: string;
   queueWarnMs: number;
   queueReturnMs: number;
@@ -288,6 +290,7 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     pidFile: raw.pid_file,
     userDb: raw.user_db,
     defaultPrivs: raw.default_privs,
+    mailOwner: raw.mail_owner,
     forwardPath: raw.forward_path,
     queueWarnMs: dur('queue_warn'),
     queueReturnMs: dur('queue_return'),

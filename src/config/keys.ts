@@ -26,6 +26,7 @@ export const KEYS = {
   pid_file: { kind: 'path', root: '/run/mailtk.pid', user: '$D/run/mailtk.pid' },
   user_db: same('string', 'system'), // 'system' = getent passwd; else a passwd(5)-format file
   default_privs: same('string', 'nobody'),
+  mail_owner: same('string', 'mailtk'), // the account the daemon's workers and queue runs use when started as root
   forward_path: same('string', '$HOME/.forward'),
   queue_warn: same('duration', '4h'),
   queue_return: same('duration', '5d'),

@@ -75,6 +75,13 @@ export function lookupUid(config: Config, uid: number): User | undefined {
 
 /** The system account that runs programs and writes files for root-owned aliases. */
 export function systemUser(name: string): User | undefined {
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      if (line.startsWith(`${name}:`)) return parsePasswdLine(line);
+    }
+  } catch {
+    // fall through to getent (NSS sources other than files)
+  }
   return getent(name);
 }
 

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { type Config, loadConfig } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { CommitLog, ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
+import type { MasterLink } from './master-link.ts';
 import { claimPidFile } from './pidfile.ts';
 import { QueueRunner } from './runner.ts';
 
@@ -19,6 +20,8 @@ export interface DaemonOptions {
   listen: boolean;
   configFile?: string;
   overrides: Record<string, string>;
+  /** In a root daemon's worker: the master that bound the listeners and runs the queue. */
+  master?: MasterLink;
 }
 
 const MAILDROP_SETTLE_MS = 200;
@@ -40,16 +43,18 @@ export class Daemon {
   private releasePid?: () => Promise<void>;
   private listeners: Listeners[] = [];
   private commitLog?: CommitLog;
-  private runner: QueueRunner;
+  private runner: Pick<QueueRunner, 'run' | 'stop'>;
 
   constructor(config: Config, private opts: DaemonOptions) {
     this.config = config;
-    this.runner = new QueueRunner(config);
+    const master = opts.master;
+    this.runner = master ? { run: () => master.run(), stop: async () => undefined } : new QueueRunner(config);
   }
 
   async start(): Promise<void> {
     if (mayWriteQueue(this.config)) ensureQueueDirs(this.config);
-    this.releasePid = await claimPidFile(this.config.pidFile);
+    // A root daemon's pid file is its master's.
+    if (!this.opts.master) this.releasePid = await claimPidFile(this.config.pidFile);
     const what = [this.opts.listen ? 'listeners' : '', this.opts.intervalMs ? `queue runs every ${Math.round(this.opts.intervalMs / 1000)}s` : '']
       .filter(Boolean)
       .join(', ');
@@ -73,9 +78,10 @@ export class Daemon {
 
   private async openListeners(): Promise<void> {
     const { startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
+    const m = this.opts.master;
     // An accepted message is delivered at once in the background (sendmail's default).
-    this.listeners.push(await startSmtpListeners(this.config, { onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
-    this.listeners.push(await startMailboxListeners(this.config));
+    this.listeners.push(await startSmtpListeners(this.config, { binder: m?.binder, onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
+    this.listeners.push(await startMailboxListeners(this.config, { binder: m?.binder, broker: m?.broker }));
   }
 
   /**
@@ -152,11 +158,14 @@ export async function runDaemon(config: Config, opts: DaemonOptions): Promise<nu
   const d = new Daemon(config, opts);
   await d.start();
   return new Promise((resolve) => {
+    let stopping: Promise<void> | undefined;
     const stop = () => {
-      d.stop().then(() => resolve(0));
+      stopping ??= d.stop().then(() => resolve(0));
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     process.on('SIGHUP', () => d.reload());
+    opts.master?.on('stop', stop);
+    opts.master?.on('reload', () => d.reload());
   });
 }

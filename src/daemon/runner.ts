@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, childArgs, childEnv } from '../config/index.ts';
+import { codeDir } from './code-dir.ts';
 
 /**
  * Node flags for the long-lived processes (the detached daemon, its runner,
@@ -27,12 +28,21 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/** How a root master starts its runner: as mail_owner, asking it for agents. */
+export interface RunnerOptions {
+  identity?: { uid: number; gid: number };
+  /** The log, opened by root, as the child's fd 4. */
+  logFd?: number;
+  /** Called with each new runner process (the master serves its agent requests). */
+  onSpawn?(child: ChildProcess): void;
+}
+
 export class QueueRunner {
   private child?: ChildProcess;
   private seq = 0;
   private waiting = new Map<number, Waiter>();
 
-  constructor(private config: Config) {}
+  constructor(private config: Config, private opts: RunnerOptions = {}) {}
 
   /** One queue run; resolves when it is over. */
   run(): Promise<void> {
@@ -49,10 +59,18 @@ export class QueueRunner {
 
   private spawn(): ChildProcess {
     // MAILTK_RUN_DUE: honour next-try times, and serve runs over IPC instead of exiting.
+    const { identity, logFd } = this.opts;
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, sendmailBin(), '-q', ...childArgs(this.config)], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      env: { ...childEnv(this.config), MAILTK_RUN_DUE: '1' },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(logFd !== undefined ? [logFd] : [])],
+      ...(identity ? { uid: identity.uid, gid: identity.gid, cwd: '/', serialization: 'advanced' as const } : {}),
+      env: {
+        ...childEnv(this.config),
+        MAILTK_RUN_DUE: '1',
+        ...(identity ? { MAILTK_AGENTS: 'ipc' } : {}),
+        ...(logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
+      },
     });
+    this.opts.onSpawn?.(child);
     child.on('message', (m: { done?: number; error?: string }) => {
       if (typeof m?.done === 'number') this.settle(m.done, m.error ? new Error(m.error) : undefined);
     });
@@ -89,8 +107,9 @@ export class QueueRunner {
   }
 }
 
-/** bin/sendmail beside the bundle that runs this daemon. */
-function sendmailBin(): string {
+/** bin/sendmail beside the bundle that runs this daemon (a copy others can read, for a root master's children). */
+export function sendmailBin(): string {
+  if (process.geteuid?.() === 0) return path.join(codeDir(), 'bin', 'sendmail');
   const self = process.argv[1] ?? '';
   return path.basename(self) === 'sendmail' ? self : fileURLToPath(new URL('../bin/sendmail', import.meta.url));
 }

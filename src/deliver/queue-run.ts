@@ -9,11 +9,12 @@
 // when nothing is left. Two runners never deliver one entry at once: the
 // lock is per entry, and a runner skips what another holds.
 
+import fs from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { formatDuration, localDomains } from '../config/index.ts';
 import { formatDelay, log } from '../log/index.ts';
 import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
-import { appendToFile, appendToMbox, isStillThere } from '../mailbox/index.ts';
+import { isStillThere } from '../mailbox/index.ts';
 import { type DeliveryStatus, FAILURES, MailError, isTemporary, statusOf } from '../message/status.ts';
 import {
   type ActiveEntry,
@@ -31,7 +32,7 @@ import {
   recoverCommitLog,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
-import { runProgram } from './program.ts';
+import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
 import type { RemoteJob, RemoteRecipient } from './remote.ts';
 
@@ -43,6 +44,8 @@ export interface RunOptions {
   verbose: boolean;
   /** Called with a line of progress for -v (defaults to stdout). */
   say?: (line: string) => void;
+  /** Who does the deliveries that need someone's identity (default: this process). */
+  agent?: LocalAgent;
 }
 
 export interface RunSummary {
@@ -72,6 +75,7 @@ interface Loaded {
 
 interface Ctx {
   config: Config;
+  agent: LocalAgent;
   aliases: AliasTable;
   localDomains: Set<string>;
   opts: RunOptions;
@@ -80,7 +84,8 @@ interface Ctx {
 
 export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
   const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
-  if (process.geteuid?.() === 0) await pickup(config);
+  // The maildrop is emptied by whoever owns the queue: root, or a root master's mail_owner.
+  if (process.geteuid?.() === 0 || ownsDir(config.maildropDir)) await pickup(config);
   // The daemon's own runs skip this: the daemon holds its commit log.
   if (!process.env.MAILTK_RUN_DUE) {
     const n = await recoverCommitLog(config);
@@ -91,7 +96,7 @@ export async function runQueue(config: Config, opts: RunOptions): Promise<RunSum
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
   }
   if (ids.length === 0) return summary;
-  const ctx: Ctx = { config, aliases: openAliases(config), localDomains: localDomains(config), opts, summary };
+  const ctx: Ctx = { config, agent: opts.agent ?? inProcessAgent, aliases: openAliases(config), localDomains: localDomains(config), opts, summary };
   try {
     for (let i = 0; i < ids.length; i += BATCH) {
       const batch = await lockBatch(ctx, ids.slice(i, i + BATCH));
@@ -142,17 +147,17 @@ async function lockBatch(ctx: Ctx, ids: string[]): Promise<Loaded[]> {
 }
 
 /** Expand every pending recipient of an entry into attempts, skipping what is crossed off. */
-function plan(ctx: Ctx, e: Loaded): void {
+async function plan(ctx: Ctx, e: Loaded): Promise<void> {
   const c = e.active.control;
   const seen = new Set<string>();
-  c.recipients.forEach((r, i) => {
+  for (const [i, r] of c.recipients.entries()) {
     let dests: Destination[];
     if (c.hops > ctx.config.maxHopCount) {
       const status = { status: '5.4.6', text: `Too many hops ${c.hops} (${ctx.config.maxHopCount} max)` };
       dests = [{ kind: 'error', key: `error:${r.address}`, original: r.address, address: r.address, status }];
     } else {
       try {
-        dests = expandRecipient({ config: ctx.config, aliases: ctx.aliases, localDomains: ctx.localDomains }, r.address);
+        dests = await expandRecipient({ config: ctx.config, aliases: ctx.aliases, localDomains: ctx.localDomains, lists: ctx.agent.lists }, r.address);
       } catch (err) {
         const s = statusOf(err);
         const status = err instanceof MailError ? s : { status: '4.3.0', text: s.text };
@@ -176,11 +181,11 @@ function plan(ctx: Ctx, e: Loaded): void {
       seen.add(d.key);
       e.attempts.push({ entry: e, rcpt: i, dest: d });
     }
-  });
+  }
 }
 
 async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
-  for (const e of batch) plan(ctx, e);
+  for (const e of batch) await plan(ctx, e);
   const all = batch.flatMap((e) => e.attempts.filter((a) => a.result === undefined));
   const started = Date.now();
   // One dotlock and one fsync per mailbox for the whole batch.
@@ -195,11 +200,11 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   for (const list of byUser.values()) {
     const d = list[0].dest as Extract<Destination, { kind: 'local' }>;
     try {
-      await appendToMbox(
+      await ctx.agent.appendToMbox(
         ctx.config,
         d.user,
         list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data })),
-        { beforeWrite: (placed) => recordPlacements(list, placed) },
+        (placed) => recordPlacements(list, placed),
       );
       for (const a of list) a.result = 'ok';
     } catch (err) {
@@ -297,7 +302,7 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
   try {
     switch (d.kind) {
       case 'program':
-        await runProgram({
+        await ctx.agent.runProgram({
           command: d.command,
           runAs: d.runAs,
           sender: c.sender,
@@ -307,7 +312,7 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
         });
         return 'ok';
       case 'file':
-        await appendToFile(d.path, d.runAs, { sender: c.sender, recipient: d.original, data: a.entry.data });
+        await ctx.agent.appendToFile(d.path, d.runAs, { sender: c.sender, recipient: d.original, data: a.entry.data });
         return 'ok';
       case 'remote':
         return { status: '4.3.0', text: `remote recipient ${d.address} was not handed to remote delivery` };
@@ -447,5 +452,13 @@ async function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' |
     } else if (kind === 'failed') {
       log(ctx.config, c.id, `Losing double bounce: ${rcpts.map((r) => `${r.final}: ${r.text}`).join('; ')}`);
     }
+  }
+}
+
+function ownsDir(dir: string): boolean {
+  try {
+    return fs.statSync(dir).uid === process.geteuid?.();
+  } catch {
+    return false;
   }
 }

@@ -13,6 +13,11 @@ let fd: number | undefined;
 let fdPath: string | undefined;
 let program = 'sendmail';
 let warned = false;
+/**
+ * A root master's children may not open the log themselves: the master opens
+ * it and gives it to them as a descriptor, named by MAILTK_LOG_FD.
+ */
+const inherited = /^\d+$/.test(process.env.MAILTK_LOG_FD ?? '') ? Number(process.env.MAILTK_LOG_FD) : undefined;
 
 export function setProgramName(name: string): void {
   program = name;
@@ -37,12 +42,21 @@ export function formatFields(fields: Fields): string {
     .join(', ');
 }
 
+/** Open the log now, before this process gives up the identity that may open it. */
+export function openLogNow(config: Config): void {
+  if (inherited !== undefined || (fd !== undefined && fdPath === config.logFile)) return;
+  fs.mkdirSync(path.dirname(config.logFile), { recursive: true });
+  fd = fs.openSync(config.logFile, 'a', 0o640);
+  fdPath = config.logFile;
+}
+
 /** Write one line: "ID: k=v, k=v" (id may be empty for daemon-wide events). */
 export function log(config: Config, id: string, fields: Fields | string): void {
   const body = typeof fields === 'string' ? clean(fields) : formatFields(fields);
   const line = `${stamp(new Date())} ${config.hostname.split('.')[0]} ${program}[${process.pid}]: ${id ? `${id}: ` : ''}${body}\n`;
   try {
-    if (fd === undefined || fdPath !== config.logFile) {
+    if (inherited !== undefined) fd = inherited;
+    else if (fd === undefined || fdPath !== config.logFile) {
       fs.mkdirSync(path.dirname(config.logFile), { recursive: true });
       fd = fs.openSync(config.logFile, 'a', 0o640);
       fdPath = config.logFile;

@@ -35,7 +35,7 @@ export interface AppendHooks {
    * The queue runner records these so that a runner killed after the write and
    * before crossing off can tell the mail arrived, instead of delivering twice.
    */
-  beforeWrite?(placed: PlacedMessage[]): void;
+  beforeWrite?(placed: PlacedMessage[]): void | Promise<void>;
 }
 
 /** Deliver `messages` to `user`'s spool mbox: all of them, or none. */
@@ -51,13 +51,17 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
     const box = open(file, () => openMailbox(file, spoolPolicy(user)), 'mailbox-io');
     if (hooks.beforeWrite) {
       let offset = box.size;
-      hooks.beforeWrite(
-        perMessage.map((p) => {
-          const placed = { path: file, offset, length: byteLength(p), digest: digestOf(p) };
-          offset += placed.length;
-          return placed;
-        }),
-      );
+      const placed = perMessage.map((p) => {
+        const at = { path: file, offset, length: byteLength(p), digest: digestOf(p) };
+        offset += at.length;
+        return at;
+      });
+      try {
+        await hooks.beforeWrite(placed);
+      } catch (e) {
+        fs.closeSync(box.fd);
+        throw e;
+      }
     }
     await writeAndClose(file, box, pieces, 'mailbox-io');
   } finally {

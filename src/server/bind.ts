@@ -1,7 +1,9 @@
 // Binding one listening socket, shared by the SMTP and the mailbox listeners:
 // the listen() call, IPv6 addresses skipped on hosts without IPv6, a clear
 // error naming the key, and the log line with the port actually bound (tests
-// listen on port 0 and read it from the log).
+// listen on port 0 and read it from the log). A Binder is where a listener
+// gets its socket: bound here (bindHere), or bound by the root master and
+// passed to its unprivileged worker (src/daemon/master-link.ts).
 
 import net from 'node:net';
 import type { Config, ListenAddress } from '../config/index.ts';
@@ -31,4 +33,14 @@ export async function bindServer(config: Config, server: net.Server, kind: strin
   const port = (server.address() as net.AddressInfo).port;
   log(config, '', `${kind} listener on ${showAddress(a.host, port)}`);
   return port;
+}
+
+/** A listening server for one address of a *_listen key, or undefined when it cannot exist here. */
+export type Binder = (kind: string, a: ListenAddress) => Promise<net.Server | undefined>;
+
+export function bindHere(config: Config): Binder {
+  return async (kind, a) => {
+    const server = net.createServer();
+    return (await bindServer(config, server, kind, a)) === undefined ? undefined : server;
+  };
 }

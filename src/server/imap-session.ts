@@ -62,18 +62,33 @@ export class ImapSession {
   async run(): Promise<void> {
     try {
       await this.write(`* OK [CAPABILITY ${this.capabilities()}] ${this.ctx.config.hostname} IMAP4rev1 ${SOFTWARE} ready${CRLF}`);
-      while (this.state !== 'logout') {
-        this.conn.idle(this.ctx.config.imapTimeoutMs, () => this.autologout());
-        const cmd = await this.readCommand();
-        if (cmd === undefined) break;
-        if (cmd !== null) await this.execute(cmd);
-        if (this.bads >= MAX_BAD) {
-          await this.write(`* BYE Too many bad commands${CRLF}`);
-          break;
-        }
-      }
+      await this.loop();
     } finally {
       await this.deselect();
+    }
+  }
+
+  /** In the user's agent: a login the worker checked, answered here, and the session from there on. */
+  async resume(user: User, method: string, tag: string): Promise<void> {
+    try {
+      const r = this.enterAuth(user, method);
+      await this.write(`${tag} ${r.status} ${r.text}${CRLF}`);
+      await this.loop();
+    } finally {
+      await this.deselect();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.state !== 'logout') {
+      this.conn.idle(this.ctx.config.imapTimeoutMs, () => this.autologout());
+      const cmd = await this.readCommand();
+      if (cmd === undefined) break;
+      if (cmd !== null) await this.execute(cmd);
+      if (this.bads >= MAX_BAD) {
+        await this.write(`* BYE Too many bad commands${CRLF}`);
+        break;
+      }
     }
   }
 
@@ -235,7 +250,7 @@ export class ImapSession {
     if (!this.plaintextAllowed()) return no('[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS');
     const name = astring(c.args[0], 'user name');
     const password = astring(c.args[1], 'password');
-    return this.loggedIn(name, await this.ctx.access.login(name, password), 'LOGIN');
+    return this.loggedIn(c, name, await this.ctx.access.login(name, password), 'LOGIN');
   }
 
   async onAuthenticate(c: Cmd): Promise<Result> {
@@ -251,16 +266,24 @@ export class ImapSession {
       step = sasl.respond(line.toString('latin1'));
     }
     if ('error' in step) return bad(step.error.lines[0]);
-    return this.loggedIn(step.user, await this.ctx.access.login(step.user, step.password), `AUTHENTICATE ${mech}`);
+    return this.loggedIn(c, step.user, await this.ctx.access.login(step.user, step.password), `AUTHENTICATE ${mech}`);
   }
 
-  private loggedIn(name: string, user: User | undefined, method: string): Result {
-    const fields: Array<[string, string]> = [['user', name.slice(0, 64)], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`]];
+  private async loggedIn(c: Cmd, name: string, user: User | undefined, method: string): Promise<Result> {
     if (!user) {
-      log(this.ctx.config, '', [...fields, ['stat', 'authentication failed']]);
+      log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`], ['stat', 'authentication failed']]);
       return no('[AUTHENTICATIONFAILED] Authentication failed');
     }
-    log(this.ctx.config, '', [...fields, ['stat', 'Login']]);
+    if (!this.ctx.handoff) return this.enterAuth(user, method);
+    // Root's worker: the rest of the session runs in the user's own process.
+    const refused = await this.ctx.handoff(this.conn, { proto: 'imap', user: user.name, method, tag: c.tag });
+    if (refused) return no(`[UNAVAILABLE] ${refused}`);
+    this.state = 'logout';
+    return { status: 'OK', text: '', sent: true };
+  }
+
+  private enterAuth(user: User, method: string): Result {
+    log(this.ctx.config, '', [['user', user.name], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`], ['stat', 'Login']]);
     this.user = user;
     this.state = 'auth';
     return ok(`[CAPABILITY ${this.capabilities()}] Logged in`);

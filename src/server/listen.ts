@@ -17,7 +17,7 @@ import { Policy } from './policy.ts';
 import { type Reply, fail, formatReply } from './replies.ts';
 import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
 import { ensureCertificate } from './tls.ts';
-import { bindServer } from './bind.ts';
+import { type Binder, bindHere } from './bind.ts';
 
 export interface BoundAddress {
   kind: 'smtp' | 'submission';
@@ -37,6 +37,8 @@ export interface SmtpListeners {
 export interface ListenOptions {
   /** Called after each message is committed to the queue (the daemon starts its delivery). */
   onAccepted?(id: QueueId): void;
+  /** Where the listening sockets come from (default: bound here). */
+  binder?: Binder;
 }
 
 /** Three quarters full: from here on, idle clients get the short timeout. */
@@ -61,12 +63,12 @@ class Listeners implements SmtpListeners {
   }
 
   async open(kind: 'smtp' | 'submission', a: ListenAddress): Promise<void> {
-    const server = net.createServer((socket) => this.onConnection(socket, kind));
+    const server = await (this.opts.binder ?? bindHere(this.config))(kind, a);
+    if (!server) return;
+    server.on('connection', (socket: net.Socket) => this.onConnection(socket, kind));
     server.maxConnections = this.config.smtpMaxClients * 2; // past this the kernel's backlog holds them
-    const port = await bindServer(this.config, server, kind, a);
-    if (port === undefined) return;
     this.servers.push(server);
-    this.addresses.push({ kind, host: a.host, port });
+    this.addresses.push({ kind, host: a.host, port: (server.address() as net.AddressInfo).port });
   }
 
   private onConnection(socket: net.Socket, kind: ListenerKind): void {

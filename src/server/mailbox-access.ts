@@ -35,8 +35,9 @@ export class MailboxAccess {
   private verified = new Map<string, number>();
   private readonly cacheKey = crypto.randomBytes(32);
 
-  constructor(readonly config: Config) {
-    this.passwd = PasswdFile.load(config.passwdFile);
+  /** logins false: a user's own process, which serves sessions but checks no password. */
+  constructor(readonly config: Config, logins = true) {
+    this.passwd = logins ? PasswdFile.load(config.passwdFile) : PasswdFile.empty();
   }
 
   /** The local user behind a name and password, or undefined (after the failure delay). */

@@ -12,6 +12,8 @@ const LF = 0x0a;
 export class Conn {
   socket: net.Socket;
   closed = false;
+  /** Handed to another process: closing is no longer ours to do. */
+  released = false;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private wake: (() => void) | undefined;
@@ -160,7 +162,24 @@ export class Conn {
     this.attach();
   }
 
+  /**
+   * Let go of the socket (a login handed to the user's agent): nothing more is
+   * read here; what the client sent and was not read yet is returned.
+   */
+  release(): Buffer {
+    if (this.timer) clearTimeout(this.timer);
+    this.detach();
+    this.released = true;
+    this.closed = true;
+    const rest = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.buffered = 0;
+    this.poke();
+    return rest;
+  }
+
   close(): void {
+    if (this.released) return;
     if (this.timer) clearTimeout(this.timer);
     this.closed = true;
     this.socket.end();

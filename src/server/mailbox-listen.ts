@@ -4,6 +4,10 @@
 // address (mailbox_max_clients_per_ip; relay_networks excepted, as for SMTP).
 // The certificate is the SMTP listener's (tls.ts). close() says goodbye to
 // every session (IMAP "* BYE", POP3 "-ERR") and waits for them to end.
+// In a root daemon this runs in the unprivileged worker, which only checks
+// logins: a session that logs in is handed to a process running as its user
+// (handoff), and the worker relays the bytes (and keeps the TLS) until the
+// session ends, as Dovecot's login processes do.
 
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -16,7 +20,7 @@ import { Conn } from './mailbox-conn.ts';
 import { isLoopback } from './listen.ts';
 import { Pop3Session } from './pop3-session.ts';
 import { ensureCertificate, loadTlsContext } from './tls.ts';
-import { bindServer } from './bind.ts';
+import { type Binder, bindHere } from './bind.ts';
 
 export type MailboxProtocol = 'pop3' | 'imap' | 'pop3s' | 'imaps';
 
@@ -34,11 +38,35 @@ export interface MailboxListeners {
   close(timeoutMs?: number): Promise<void>;
 }
 
+/** A login handed on: what the user's process needs to carry the session on. */
+export interface LoginHandoff {
+  proto: 'pop3' | 'imap';
+  user: string;
+  method: string;
+  /** IMAP: the tag of the LOGIN or AUTHENTICATE the user's process answers. */
+  tag?: string;
+}
+
+/**
+ * Hand a logged-in session to the user's process: resolves with why it was
+ * refused, or with undefined when the session (relayed meanwhile) is over.
+ */
+export type Handoff = (conn: Conn, login: LoginHandoff) => Promise<string | undefined>;
+
+/** Where a root worker's logins go: a socket to the user's process, or why not. */
+export type SessionBroker = (info: LoginHandoff & { ip: string; secure: boolean }) => Promise<net.Socket | string>;
+
+export interface MailboxListenOptions {
+  binder?: Binder;
+  broker?: SessionBroker;
+}
+
 /** What a session needs from its listener. */
 export interface SessionContext {
   config: Config;
   access: MailboxAccess;
   tls: tls.SecureContext | undefined;
+  handoff?: Handoff;
 }
 
 interface Session {
@@ -54,9 +82,14 @@ class Listeners implements MailboxListeners {
   private relayNets = new net.BlockList();
   private ctx: SessionContext;
 
-  constructor(private config: Config) {
-    this.ctx = { config, access: new MailboxAccess(config), tls: loadTlsContext(config) };
+  constructor(private config: Config, private opts: MailboxListenOptions) {
+    this.ctx = this.context(config);
     this.setNetworks(config);
+  }
+
+  private context(config: Config): SessionContext {
+    const broker = this.opts.broker;
+    return { config, access: new MailboxAccess(config), tls: loadTlsContext(config), handoff: broker && ((conn, login) => relayTo(broker, conn, login)) };
   }
 
   private setNetworks(config: Config): void {
@@ -73,11 +106,11 @@ class Listeners implements MailboxListeners {
     const implicit = kind === 'pop3s' || kind === 'imaps';
     if (implicit && !this.ctx.tls) throw new MailError('config', `${kind}_listen needs a certificate: tls_cert_file and tls_key_file cannot be read`);
     // Implicit TLS is STARTTLS at the first byte: the same TLSSocket wrap, so reloads reach both.
-    const server = net.createServer((socket) => this.onConnection(socket, kind));
-    const port = await bindServer(this.config, server, kind, a);
-    if (port === undefined) return;
+    const server = await (this.opts.binder ?? bindHere(this.config))(kind, a);
+    if (!server) return;
+    server.on('connection', (socket: net.Socket) => this.onConnection(socket, kind));
     this.servers.push(server);
-    this.addresses.push({ kind, host: a.host, port });
+    this.addresses.push({ kind, host: a.host, port: (server.address() as net.AddressInfo).port });
   }
 
   private onConnection(socket: net.Socket, kind: MailboxProtocol): void {
@@ -124,7 +157,7 @@ class Listeners implements MailboxListeners {
 
   reload(config: Config): void {
     try {
-      this.ctx = { config, access: new MailboxAccess(config), tls: loadTlsContext(config) };
+      this.ctx = this.context(config);
       this.config = config;
       this.setNetworks(config);
       log(config, '', 'mailbox listeners: configuration, passwords and certificate reloaded');
@@ -144,12 +177,12 @@ class Listeners implements MailboxListeners {
 
 
 /** Open pop3_listen, imap_listen, pop3s_listen and imaps_listen; the daemon calls this. */
-export async function startMailboxListeners(config: Config): Promise<MailboxListeners> {
+export async function startMailboxListeners(config: Config, opts: MailboxListenOptions = {}): Promise<MailboxListeners> {
   const wanted: Array<[MailboxProtocol, ListenAddress[]]> = [
     ['pop3', config.pop3Listen], ['imap', config.imapListen], ['pop3s', config.pop3sListen], ['imaps', config.imapsListen],
   ];
   if (wanted.some(([, list]) => list.length > 0)) ensureCertificate(config);
-  const listeners = new Listeners(config);
+  const listeners = new Listeners(config, opts);
   try {
     for (const [kind, list] of wanted) for (const a of list) await listeners.open(kind, a);
   } catch (e) {
@@ -157,4 +190,34 @@ export async function startMailboxListeners(config: Config): Promise<MailboxList
     throw e;
   }
   return listeners;
+}
+
+/**
+ * The worker's half of a handed-on session: the user's process gets a socket,
+ * then the input not read yet, and from then on the worker only relays bytes
+ * both ways (TLS stays here) until either side closes.
+ */
+async function relayTo(broker: SessionBroker, conn: Conn, login: LoginHandoff): Promise<string | undefined> {
+  const got = await broker({ ...login, ip: conn.remoteAddress, secure: conn.secure });
+  if (typeof got === 'string') return got;
+  const client = conn.socket;
+  const rest = conn.release();
+  if (rest.length) got.write(rest);
+  await new Promise<void>((resolve) => {
+    let open = 2;
+    const done = () => {
+      if (--open === 0) resolve();
+    };
+    for (const [from, to] of [[client, got], [got, client]] as const) {
+      from.on('error', () => to.destroy());
+      from.on('close', () => {
+        to.end();
+        setTimeout(() => to.destroy(), 2000).unref();
+        done();
+      });
+      from.pipe(to);
+      from.resume();
+    }
+  });
+  return undefined;
 }

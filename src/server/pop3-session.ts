@@ -56,19 +56,32 @@ export class Pop3Session {
   async run(): Promise<void> {
     try {
       await this.reply(`+OK POP3 server ready ${this.timestamp}`);
-      while (!this.done) {
-        this.conn.idle(this.ctx.config.pop3TimeoutMs, () => this.autologout());
-        const line = await this.conn.line(MAX_LINE);
-        if (line === undefined) break;
-        if (line === 'too-long') await this.err('line too long');
-        else await this.dispatch(line.toString('utf8'));
-        if (this.errors >= MAX_ERRORS) {
-          await this.err('too many errors; closing');
-          break;
-        }
-      }
+      await this.loop();
     } finally {
       await this.end(false);
+    }
+  }
+
+  /** In the user's agent: a login the worker checked; the maildrop is opened here. */
+  async resume(user: User, method: string): Promise<void> {
+    try {
+      if (await this.enterTransaction(user, method)) await this.loop();
+    } finally {
+      await this.end(false);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.done) {
+      this.conn.idle(this.ctx.config.pop3TimeoutMs, () => this.autologout());
+      const line = await this.conn.line(MAX_LINE);
+      if (line === undefined) break;
+      if (line === 'too-long') await this.err('line too long');
+      else await this.dispatch(line.toString('utf8'));
+      if (this.errors >= MAX_ERRORS) {
+        await this.err('too many errors; closing');
+        break;
+      }
     }
   }
 
@@ -150,9 +163,25 @@ export class Pop3Session {
       log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'pop3'], ['method', method], ['relay', relay], ['stat', 'authentication failed']]);
       return this.err('[AUTH] authentication failed');
     }
+    if (!this.ctx.handoff) {
+      await this.enterTransaction(user, method);
+      return;
+    }
+    // Root's worker: the rest of the session runs in the user's own process.
+    const refused = await this.ctx.handoff(this.conn, { proto: 'pop3', user: user.name, method });
+    if (refused) return this.err(`[SYS/TEMP] ${refused}`);
+    this.done = true;
+  }
+
+  /** Lock and open the maildrop, then +OK; false (after -ERR) when it cannot be. */
+  private async enterTransaction(user: User, method: string): Promise<boolean> {
+    const relay = `[${this.conn.remoteAddress}]`;
     const spec = this.ctx.access.inbox(user);
     const lock = lockMaildrop(spec.mbox, spec.indexDir, spec.owner);
-    if (!lock) return this.err('[IN-USE] maildrop already locked');
+    if (!lock) {
+      await this.err('[IN-USE] maildrop already locked');
+      return false;
+    }
     try {
       this.folder = await openFolder(spec);
       await this.folder.sync();
@@ -161,7 +190,8 @@ export class Pop3Session {
       await this.folder?.release();
       this.folder = undefined;
       log(this.ctx.config, '', `pop3: cannot open maildrop of ${user.name}: ${(e as Error).message}`);
-      return this.err('[SYS/TEMP] cannot open the maildrop');
+      await this.err('[SYS/TEMP] cannot open the maildrop');
+      return false;
     }
     this.lock = lock;
     this.user = user;
@@ -170,6 +200,7 @@ export class Pop3Session {
     log(this.ctx.config, '', [['user', user.name], ['proto', 'pop3'], ['method', method], ['relay', relay], ['msgs', this.messages.length], ['stat', 'Login']]);
     const { count, octets } = this.totals();
     await this.reply(`+OK ${user.name}'s maildrop has ${plural(count, 'message')} (${octets} octets)`);
+    return true;
   }
 
   async onStls(): Promise<void> {

@@ -1,0 +1,145 @@
+// The root master's side of the user agents (agent.ts): one process per uid,
+// started on the first request for it, as root only long enough to give root
+// up (src/cli/agent.ts). The pool forwards the runner's requests to the right
+// agent and the replies back, and hands each logged-in POP3/IMAP session to
+// its user's agent. It touches no file: everything it moves is bytes in
+// messages and descriptors. An agent that says "bye" gets no more requests;
+// one that dies fails its requests with a temporary error (the runner
+// defers them) and its sessions end with it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type net from 'node:net';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import type { User } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import type { AgentOp, AgentReply, AgentTarget } from '../deliver/local-agent.ts';
+import type { AgentToMaster, MasterToAgent, SessionInfo } from './agent.ts';
+import { mailGroupGid } from '../mailbox/index.ts';
+import { codeDir } from './code-dir.ts';
+
+interface Agent {
+  child: ChildProcess;
+  uid: number;
+  requests: Set<number>;
+}
+
+/** What an agent for uid 0 may do: root's own mailbox and .forward, nothing else. */
+const ROOT_OPS = new Set<AgentOp['op']>(['mbox', 'list']);
+
+export class AgentPool {
+  private agents = new Map<number, Agent>();
+  private replies = new Map<number, (r: AgentReply) => void>();
+  private seq = 0;
+
+  constructor(private config: Config, private logFd: number | undefined) {}
+
+  setConfig(config: Config): void {
+    this.config = config;
+  }
+
+  /** Forward one request; onReply gets every reply ('placed' before the final one). */
+  request(target: AgentTarget, work: AgentOp, onReply: (r: AgentReply) => void): number {
+    const id = ++this.seq;
+    if (target.uid === 0 && !ROOT_OPS.has(work.op)) {
+      onReply({ kind: 'failed', error: { failure: 'file-denied', detail: `refusing to ${work.op === 'program' ? 'run a program' : 'write a file'} as root (deliver as default_privs)` } });
+      return id;
+    }
+    const agent = this.agentFor(target);
+    agent.requests.add(id);
+    this.replies.set(id, (r) => {
+      if (r.kind !== 'placed') {
+        this.replies.delete(id);
+        agent.requests.delete(id);
+      }
+      onReply(r);
+    });
+    this.send(agent, { type: 'request', id, work });
+    return id;
+  }
+
+  /** The runner's answer to a 'placed' reply. */
+  continue(id: number, go: boolean): void {
+    for (const a of this.agents.values()) if (a.requests.has(id)) this.send(a, { type: 'continue', id, go });
+  }
+
+  /** Give a logged-in session (its end of a socket pair) to the user's agent. */
+  session(user: User, info: SessionInfo, socket: net.Socket): void {
+    if (user.uid === 0) throw new Error('root may not log in to POP3 or IMAP');
+    const agent = this.agentFor(user);
+    if (agent.child.connected) agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket);
+  }
+
+  private agentFor(target: AgentTarget): Agent {
+    const have = this.agents.get(target.uid);
+    if (have) return have;
+    const mailGid = mailGroupGid() ?? target.gid;
+    const child = spawn(process.execPath, ['--max-semi-space-size=1', agentEntry(), target.name, String(target.uid), String(target.gid), String(mailGid)], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logFd !== undefined ? [this.logFd] : [])],
+      serialization: 'advanced',
+      cwd: '/',
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: target.home,
+        USER: target.name,
+        LOGNAME: target.name,
+        ...(this.logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
+      },
+    });
+    const agent: Agent = { child, uid: target.uid, requests: new Set() };
+    this.agents.set(target.uid, agent);
+    child.on('message', (m: AgentToMaster) => {
+      if (m?.type === 'reply') this.replies.get(m.id)?.(m.reply);
+      else if (m?.type === 'bye') {
+        if (this.agents.get(agent.uid) === agent) this.agents.delete(agent.uid);
+        this.send(agent, { type: 'bye-ok' });
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (this.agents.get(agent.uid) === agent) this.agents.delete(agent.uid);
+      if (code !== 0 && signal !== 'SIGTERM') log(this.config, '', `SYSERR: user agent for ${target.name} (uid ${target.uid}) exited ${signal ?? code}`);
+      for (const id of agent.requests) {
+        const r = this.replies.get(id);
+        this.replies.delete(id);
+        r?.({ kind: 'failed', error: { failure: 'internal', detail: `the delivery agent for ${target.name} exited ${signal ?? code}` } });
+      }
+    });
+    child.on('error', () => undefined);
+    this.send(agent, { type: 'hello', config: this.config });
+    return agent;
+  }
+
+  private send(agent: Agent, m: MasterToAgent): void {
+    if (agent.child.connected) agent.child.send(m, (e) => e && undefined);
+  }
+
+  /** Ask every agent to finish what it has and exit; wait for them (at most timeoutMs). */
+  async stopAll(timeoutMs = 10_000): Promise<void> {
+    const all = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(
+      all.map(
+        (a) =>
+          new Promise<void>((resolve) => {
+            if (a.child.exitCode !== null || a.child.signalCode !== null) return resolve();
+            const t = setTimeout(() => a.child.kill('SIGKILL'), timeoutMs);
+            a.child.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            this.send(a, { type: 'stop' });
+          }),
+      ),
+    );
+  }
+
+  /** The pids of the agents alive now, by uid (tests and `mailtk status`). */
+  pids(): Array<{ uid: number; pid: number }> {
+    return [...this.agents.values()].map((a) => ({ uid: a.uid, pid: a.child.pid ?? 0 }));
+  }
+}
+
+/** dist/agent.js, where agents can read it. */
+function agentEntry(): string {
+  return path.join(codeDir(), 'dist', 'agent.js');
+}

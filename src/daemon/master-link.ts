@@ -1,0 +1,99 @@
+// The worker's side of its root master (master.ts): the listening sockets the
+// master bound, connections the master happened to accept, queue runs the
+// master's runner makes, and the hand-over of logged-in POP3/IMAP sessions to
+// the users' agents. The worker runs as mail_owner and asks; it cannot bind a
+// privileged port, start a process as anyone else, or open a user's mailbox.
+
+import type net from 'node:net';
+import type { ListenAddress } from '../config/index.ts';
+import type { Binder } from '../server/bind.ts';
+import type { SessionBroker } from '../server/mailbox-listen.ts';
+import type { MasterToWorker, WorkerToMaster } from './master.ts';
+
+export class MasterLink {
+  private servers = new Map<string, net.Server>();
+  private seq = 0;
+  private runs = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  private sessions = new Map<number, (r: net.Socket | string) => void>();
+  private handlers: { reload?(): void; stop?(): void } = {};
+
+  private constructor() {}
+
+  /** Wait for the master's listening sockets; resolves once they have all come. */
+  static connect(): Promise<MasterLink> {
+    const link = new MasterLink();
+    return new Promise((resolve) => {
+      process.on('message', (m: MasterToWorker, handle?: net.Server | net.Socket) => {
+        if (m?.type === 'listeners-done') resolve(link);
+        else link.onMessage(m, handle);
+      });
+      process.on('disconnect', () => link.handlers.stop?.());
+    });
+  }
+
+  private onMessage(m: MasterToWorker, handle?: net.Server | net.Socket): void {
+    switch (m?.type) {
+      case 'listener':
+        if (handle) this.servers.set(key(m.kind, m), handle as net.Server);
+        break;
+      case 'conn': {
+        const server = this.servers.get(key(m.kind, m));
+        if (server && handle) server.emit('connection', handle);
+        else (handle as net.Socket | undefined)?.destroy();
+        break;
+      }
+      case 'run-done': {
+        const w = this.runs.get(m.n);
+        this.runs.delete(m.n);
+        if (m.error) w?.reject(new Error(m.error));
+        else w?.resolve();
+        break;
+      }
+      case 'session-ok':
+        this.sessions.get(m.n)?.(handle as net.Socket);
+        this.sessions.delete(m.n);
+        break;
+      case 'session-refused':
+        this.sessions.get(m.n)?.(m.why);
+        this.sessions.delete(m.n);
+        break;
+      case 'reload':
+        this.handlers.reload?.();
+        break;
+      case 'stop':
+        this.handlers.stop?.();
+        break;
+    }
+  }
+
+  on(event: 'reload' | 'stop', fn: () => void): void {
+    this.handlers[event] = fn;
+  }
+
+  /** The listeners take the master's sockets instead of binding. */
+  readonly binder: Binder = async (kind, a) => this.servers.get(key(kind, a));
+
+  /** A queue run by the master's runner. */
+  run(): Promise<void> {
+    const n = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.runs.set(n, { resolve, reject });
+      this.send({ type: 'run', n });
+    });
+  }
+
+  readonly broker: SessionBroker = (info) =>
+    new Promise((resolve) => {
+      const n = ++this.seq;
+      this.sessions.set(n, resolve);
+      this.send({ type: 'session', n, info });
+    });
+
+  private send(m: WorkerToMaster): void {
+    if (process.connected) process.send!(m);
+  }
+}
+
+function key(kind: string, a: Pick<ListenAddress, 'host' | 'port'>): string {
+  return `${kind} ${a.host} ${a.port}`;
+}

@@ -1,0 +1,279 @@
+// The root master of `sendmail -bd` (and the short-lived one of a root
+// `sendmail -q`): the only process that keeps root. It reads the
+// configuration, makes mail_owner's queue and secrets ready, claims the pid
+// file, binds the listeners, and starts and supervises the others:
+//
+//   master (root) ── worker (mail_owner): SMTP and submission sessions, POP3
+//                 │   and IMAP up to login, the commit log, the run schedule
+//                 ├─ runner (mail_owner): pickup, queue runs, remote delivery
+//                 └─ agents (one per user): local delivery, |program, /file,
+//                     .forward and :include: reading, POP3/IMAP after login
+//
+// It touches nothing a user controls: it passes descriptors (listening
+// sockets, accepted connections, socket pairs) and messages between its
+// children. A child that dies is started again; SIGHUP reloads everything;
+// SIGTERM lets the worker drain its sessions, then stops the rest.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { type Config, type ListenAddress, childArgs, childEnv, loadConfig } from '../config/index.ts';
+import { lookupUser, type User } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import type { MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
+import { bindServer } from '../server/bind.ts';
+import { AgentPool } from './agents.ts';
+import type { SessionInfo } from './agent.ts';
+import { claimPidFile } from './pidfile.ts';
+import { giveQueueTo, mailOwnerAccount, openLogForChildren, shareSecrets, spawnIdentity } from './privs.ts';
+import { DAEMON_NODE_FLAGS, QueueRunner, sendmailBin } from './runner.ts';
+import { SocketPairs, stopReading } from './socket-pair.ts';
+
+export interface MasterOptions {
+  listen: boolean;
+  /** The daemon's own argv (after the program name), given to its worker. */
+  argv: string[];
+  configFile?: string;
+  overrides: Record<string, string>;
+}
+
+/** Messages from the worker to the master, and back. */
+export type WorkerToMaster =
+  | { type: 'ready' }
+  | { type: 'run'; n: number }
+  | { type: 'session'; n: number; info: SessionInfo };
+export type MasterToWorker =
+  | { type: 'listener'; kind: string; host: string; port: number }
+  | { type: 'listeners-done' }
+  | { type: 'conn'; kind: string; host: string; port: number }
+  | { type: 'run-done'; n: number; error?: string }
+  | { type: 'session-ok'; n: number }
+  | { type: 'session-refused'; n: number; why: string }
+  | { type: 'reload' }
+  | { type: 'stop' };
+
+const LISTEN_KINDS = [
+  ['smtp', 'smtpListen'],
+  ['submission', 'submissionListen'],
+  ['pop3', 'pop3Listen'],
+  ['imap', 'imapListen'],
+  ['pop3s', 'pop3sListen'],
+  ['imaps', 'imapsListen'],
+] as const;
+
+/** A worker that died is started again after this long. */
+const RESTART_DELAY_MS = 1000;
+
+interface Bound {
+  kind: string;
+  a: ListenAddress;
+  server: net.Server;
+}
+
+export class Master {
+  private owner: User;
+  private logFd: number;
+  private bound: Bound[] = [];
+  private worker?: ChildProcess;
+  private runner: QueueRunner;
+  private agents: AgentPool;
+  private pairs?: SocketPairs;
+  private releasePid?: () => Promise<void>;
+  private stopping = false;
+
+  constructor(private config: Config, private opts: MasterOptions) {
+    this.owner = mailOwnerAccount(config);
+    this.logFd = openLogForChildren(config);
+    this.agents = new AgentPool(config, this.logFd);
+    this.runner = this.makeRunner(config);
+  }
+
+  private makeRunner(config: Config): QueueRunner {
+    return new QueueRunner(config, {
+      identity: spawnIdentity(this.owner),
+      logFd: this.logFd,
+      onSpawn: (child) => serveRunner(child, this.agents),
+    });
+  }
+
+  async start(): Promise<void> {
+    giveQueueTo(this.config, this.owner);
+    this.releasePid = await claimPidFile(this.config.pidFile);
+    try {
+      if (this.opts.listen) {
+        const { ensureCertificate } = await import('../server/tls.ts');
+        ensureCertificate(this.config);
+        await this.bindAll();
+        this.pairs = await SocketPairs.open();
+      }
+      shareSecrets(this.config, this.owner);
+      log(this.config, '', `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
+      this.startWorker();
+    } catch (e) {
+      for (const b of this.bound) b.server.close();
+      await this.releasePid();
+      throw e;
+    }
+  }
+
+  private async bindAll(): Promise<void> {
+    for (const [kind, key] of LISTEN_KINDS) {
+      for (const a of this.config[key]) {
+        // Connections the master happens to accept are passed on unread.
+        const server = net.createServer({ pauseOnConnect: true }, (s) => this.passConnection(kind, a, s));
+        const port = await bindServer(this.config, server, kind, a);
+        if (port !== undefined) this.bound.push({ kind, a, server });
+      }
+    }
+  }
+
+  private passConnection(kind: string, a: ListenAddress, s: net.Socket): void {
+    const w = this.worker;
+    if (!w?.connected) return void s.destroy();
+    w.send({ type: 'conn', kind, host: a.host, port: a.port } satisfies MasterToWorker, s, (e) => e && s.destroy());
+  }
+
+  private startWorker(): void {
+    const argv = this.opts.argv.filter((x) => x !== '-bd').concat(this.opts.argv.includes('-bd') ? ['-bD'] : []);
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, sendmailBin(), ...argv], {
+      ...spawnIdentity(this.owner),
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', this.logFd],
+      serialization: 'advanced',
+      cwd: '/',
+      env: { ...childEnv(this.config), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16', MAILTK_ROLE: 'worker', MAILTK_LOG_FD: '4', MAILTK_FOREGROUND: '1' },
+    });
+    this.worker = child;
+    for (const b of this.bound) child.send({ type: 'listener', kind: b.kind, host: b.a.host, port: b.a.port } satisfies MasterToWorker, b.server);
+    child.send({ type: 'listeners-done' } satisfies MasterToWorker);
+    child.on('message', (m: WorkerToMaster, handle?: net.Socket) => this.fromWorker(child, m, handle));
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => {
+      if (this.worker === child) this.worker = undefined;
+      if (this.stopping) return;
+      log(this.config, '', `SYSERR: worker exited ${signal ?? code}; starting another`);
+      setTimeout(() => !this.stopping && this.startWorker(), RESTART_DELAY_MS).unref();
+    });
+  }
+
+  private fromWorker(child: ChildProcess, m: WorkerToMaster, handle?: net.Socket): void {
+    const reply = (r: MasterToWorker, h?: net.Socket) => child.connected && child.send(r, h as net.Socket);
+    switch (m?.type) {
+      case 'run':
+        this.runner.run().then(
+          () => reply({ type: 'run-done', n: m.n }),
+          (e: Error) => reply({ type: 'run-done', n: m.n, error: e.message }),
+        );
+        break;
+      case 'session':
+        void this.startSession(m.n, m.info, reply);
+        break;
+    }
+    void handle;
+  }
+
+  /** A login the worker checked: a socket pair between the worker and the user's agent. */
+  private async startSession(n: number, info: SessionInfo, reply: (r: MasterToWorker, h?: net.Socket) => void): Promise<void> {
+    const user = lookupUser(this.config, info.user);
+    if (!user || user.uid === 0 || !this.pairs) {
+      reply({ type: 'session-refused', n, why: !user ? 'no such user' : 'root may not log in to POP3 or IMAP' });
+      return;
+    }
+    try {
+      const [forWorker, forAgent] = await this.pairs.pair();
+      stopReading(forAgent);
+      this.agents.session(user, info, forAgent);
+      reply({ type: 'session-ok', n }, forWorker);
+    } catch (e) {
+      log(this.config, '', `SYSERR: cannot hand the session of ${info.user} to its agent: ${(e as Error).message}`);
+      reply({ type: 'session-refused', n, why: 'internal error' });
+    }
+  }
+
+  reload(): void {
+    try {
+      const config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
+      this.config = config;
+      shareSecrets(config, this.owner);
+      this.agents.setConfig(config);
+      void this.runner.stop(config);
+      if (this.worker?.connected) this.worker.send({ type: 'reload' } satisfies MasterToWorker);
+      log(config, '', 'master: configuration reloaded on SIGHUP');
+    } catch (e) {
+      log(this.config, '', `SIGHUP: configuration not reloaded: ${(e as Error).message}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const w = this.worker;
+    if (w && w.exitCode === null && w.signalCode === null) {
+      const exited = new Promise((r) => w.once('exit', r));
+      if (w.connected) w.send({ type: 'stop' } satisfies MasterToWorker);
+      else w.kill('SIGTERM');
+      await exited;
+    }
+    for (const b of this.bound) b.server.close();
+    this.pairs?.close();
+    await this.runner.stop();
+    await this.agents.stopAll();
+    log(this.config, '', 'master: stopped');
+    await this.releasePid?.();
+  }
+}
+
+/** `sendmail -bd` as root: the master until SIGTERM. */
+export async function runMaster(config: Config, opts: MasterOptions): Promise<number> {
+  const m = new Master(config, opts);
+  await m.start();
+  return new Promise((resolve) => {
+    const stop = () => void m.stop().then(() => resolve(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.on('SIGHUP', () => m.reload());
+  });
+}
+
+/**
+ * A root `sendmail -q` (cron's), `-qI` (a root submission's background
+ * delivery) or `-odi`: the same command runs as mail_owner, with this process
+ * as its master for the deliveries that need a user's identity.
+ */
+export async function runQueueAsRoot(config: Config, argv: string[]): Promise<number> {
+  const owner = mailOwnerAccount(config);
+  giveQueueTo(config, owner);
+  const logFd = openLogForChildren(config);
+  const agents = new AgentPool(config, logFd);
+  const child = spawn(process.execPath, [sendmailBin(), ...argv, ...childArgs(config)], {
+    ...spawnIdentity(owner),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', logFd],
+    serialization: 'advanced',
+    cwd: '/',
+    env: { ...childEnv(config), MAILTK_AGENTS: 'ipc', MAILTK_LOG_FD: '4' },
+  });
+  serveRunner(child, agents);
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', (e) => {
+      log(config, '', `SYSERR: cannot start the queue run as ${owner.name}: ${e.message}`);
+      resolve(71);
+    });
+    child.on('exit', (c, s) => resolve(c ?? (s ? 75 : 0)));
+  });
+  await agents.stopAll();
+  return code;
+}
+
+/** Carry a runner's requests to the agents and their replies back. */
+function serveRunner(child: ChildProcess, agents: AgentPool): void {
+  const ids = new Map<number, number>();
+  child.on('message', (m: RunnerToMaster) => {
+    if (m?.type === 'agent-request') {
+      const id = agents.request(m.target, m.work, (reply) => {
+        if (reply.kind !== 'placed') ids.delete(m.req);
+        if (child.connected) child.send({ type: 'agent-reply', req: m.req, reply } satisfies MasterToRunner);
+      });
+      ids.set(m.req, id);
+    } else if (m?.type === 'agent-continue') {
+      const id = ids.get(m.req);
+      if (id !== undefined) agents.continue(id, m.go);
+    }
+  });
+}

@@ -1,0 +1,111 @@
+// The identities of a mailtk started as root (sendmail(8), SECURITY): root
+// itself only reads the configuration, binds ports and starts processes;
+// everything that handles network bytes or the queue runs as mail_owner, and
+// everything that touches a user's files runs as that user. This module finds
+// (or creates, as Postfix's post-install creates "postfix") the mail_owner
+// account, gives it the queue directory, lets it read the secrets its
+// listeners need, and makes the identity changes themselves. Started by an
+// ordinary user, mailtk changes no identity: everything runs as that user.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { lookupUser, systemUser, type User } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import { MailError } from '../message/status.ts';
+import { ensureQueueDirs } from '../queue/index.ts';
+
+export function isRoot(): boolean {
+  return process.geteuid?.() === 0;
+}
+
+/** mail_owner's account, created as a system account with no login shell when missing. */
+export function mailOwnerAccount(config: Config): User {
+  const name = config.mailOwner;
+  let user = systemUser(name) ?? lookupUser(config, name);
+  if (!user) {
+    const r = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'mailtk queue owner', name], { encoding: 'utf8' });
+    if (r.status !== 0 && r.status !== 9) {
+      throw new MailError('config', `mail_owner account "${name}" does not exist and useradd failed: ${(r.stderr || r.error?.message || '').trim()}; create it (useradd --system ${name}) or set mail_owner`);
+    }
+    user = systemUser(name);
+    if (user) log(config, '', `created the system account ${name} (uid ${user.uid}) for mail_owner`);
+  }
+  if (!user) throw new MailError('config', `mail_owner account "${name}" cannot be found; see mailtk.conf(5)`);
+  if (user.uid === 0) throw new MailError('config', `mail_owner "${name}" is root: it must be an unprivileged account; see mailtk.conf(5)`);
+  return user;
+}
+
+/**
+ * The queue directory and everything mailtk keeps in it belong to mail_owner.
+ * The maildrop's own files are left as they are: their owner is who dropped them.
+ */
+export function giveQueueTo(config: Config, owner: User): void {
+  ensureQueueDirs(config);
+  // Given already (every start but the first): nothing to walk.
+  if (fs.statSync(config.queueDir).uid === owner.uid && fs.statSync(config.maildropDir).uid === owner.uid) return;
+  const walk = (dir: string): void => {
+    chownIfNeeded(dir, owner);
+    if (dir === config.maildropDir) return;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) chownIfNeeded(p, owner);
+    }
+  };
+  try {
+    walk(config.queueDir);
+  } catch (e) {
+    throw new MailError('queue-write', `cannot give the queue to mail_owner ${owner.name}: ${(e as Error).message}`, { file: config.queueDir, cause: e });
+  }
+}
+
+function chownIfNeeded(p: string, owner: User): void {
+  const st = fs.lstatSync(p);
+  if (st.uid !== owner.uid || st.gid !== owner.gid) fs.lchownSync(p, owner.uid, owner.gid);
+}
+
+/**
+ * The files mail_owner's listeners read but that are root's: the password
+ * file, the APOP secrets and the TLS key become root:mail_owner 0640, as
+ * Dovecot's auth files are readable by its auth process and no one else.
+ */
+export function shareSecrets(config: Config, owner: User): void {
+  for (const file of [config.passwdFile, config.apopSecretsFile, config.tlsKeyFile]) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (!st.isFile() || st.uid !== 0) continue;
+    if (st.gid !== owner.gid) fs.chownSync(file, 0, owner.gid);
+    if ((st.mode & 0o777) !== 0o640) fs.chmodSync(file, 0o640);
+  }
+}
+
+/** The log file, opened by root for children that may not open it themselves. */
+export function openLogForChildren(config: Config): number {
+  fs.mkdirSync(path.dirname(config.logFile), { recursive: true });
+  return fs.openSync(config.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o640);
+}
+
+/** spawn() options that start a child as `user` (libuv drops supplementary groups). */
+export function spawnIdentity(user: User): { uid: number; gid: number } {
+  return { uid: user.uid, gid: user.gid };
+}
+
+/**
+ * Act as mail_owner (effective ids only) for the queue work of a root
+ * `sendmail` submission, so that the files it writes are mail_owner's;
+ * returns the function that gives root back (needed to start deliveries).
+ */
+export function actAsMailOwner(owner: User): () => void {
+  process.setegid!(owner.gid);
+  process.seteuid!(owner.uid);
+  return () => {
+    process.seteuid!(0);
+    process.setegid!(0);
+  };
+}

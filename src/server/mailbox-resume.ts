@@ -1,0 +1,35 @@
+// The user's process's half of a handed-on POP3 or IMAP session (see
+// mailbox-listen.ts): the socket from the master is the session, the login
+// the worker checked is answered here, and everything after runs with the
+// user's own identity. This process reads no password: it logs nobody in.
+
+import type net from 'node:net';
+import type { Config } from '../config/index.ts';
+import { lookupUser } from '../config/users.ts';
+import { log } from '../log/index.ts';
+import { ImapSession } from './imap-session.ts';
+import { MailboxAccess } from './mailbox-access.ts';
+import { Conn } from './mailbox-conn.ts';
+import type { LoginHandoff } from './mailbox-listen.ts';
+import { Pop3Session } from './pop3-session.ts';
+
+export interface ResumedSession extends LoginHandoff {
+  ip: string;
+  secure: boolean;
+}
+
+export async function resumeMailboxSession(config: Config, socket: net.Socket, info: ResumedSession): Promise<void> {
+  const user = lookupUser(config, info.user);
+  const conn = new Conn(socket, info.ip, info.secure);
+  try {
+    if (!user || user.uid !== process.geteuid?.()) {
+      log(config, '', `SYSERR: ${info.proto} session for ${info.user} reached the agent of uid ${process.geteuid?.()}; refused`);
+      return;
+    }
+    const ctx = { config, access: new MailboxAccess(config, false), tls: undefined };
+    if (info.proto === 'imap') await new ImapSession(conn, ctx).resume(user, info.method, info.tag ?? '*');
+    else await new Pop3Session(conn, ctx).resume(user, info.method);
+  } finally {
+    conn.close();
+  }
+}
