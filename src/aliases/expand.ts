@@ -290,7 +290,7 @@ function unquote(local: string): string {
 }
 
 /** forward_path: colon-separated candidates, $HOME and $USER replaced; the first that exists wins. */
-function forwardFiles(forwardPath: string, user: User): string[] {
+export function forwardFiles(forwardPath: string, user: User): string[] {
   if (!user.home) return [];
   return forwardPath
     .split(':')

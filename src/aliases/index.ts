@@ -7,6 +7,6 @@
 export { parseAliases, parseMembers, type AliasEntry, type ParseError, type ParseResult } from './parse.ts';
 export { compileAliases, AliasFileError, type CompileOptions, type CompileResult } from './compile.ts';
 export { openAliases, type AliasTable } from './table.ts';
-export { expandRecipient, MAX_DEPTH, type ExpandContext } from './expand.ts';
+export { expandRecipient, forwardFiles, MAX_DEPTH, type ExpandContext } from './expand.ts';
 export { inProcessLists, readListFile, type ListFile, type ListKind, type ListReader } from './list-file.ts';
 export type { Destination } from './types.ts';

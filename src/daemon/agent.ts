@@ -99,6 +99,7 @@ async function serve(
   try {
     switch (work.op) {
       case 'mbox': {
+        if (work.user.uid !== process.geteuid?.()) throw new Error(`the agent of uid ${process.geteuid?.()} does not deliver to ${work.user.name}'s mailbox`);
         // The runner records each copy's place in its queue entry before the write.
         const beforeWrite = (placed: PlacedMessage[]) =>
           new Promise<void>((resolve, reject) => {

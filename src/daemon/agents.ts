@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import type { User } from '../config/users.ts';
+import { lookupUser, type User } from '../config/users.ts';
+import { forwardFiles } from '../aliases/index.ts';
 import { log } from '../log/index.ts';
 import type { AgentOp, AgentReply, AgentTarget } from '../deliver/local-agent.ts';
 import type { AgentToMaster, MasterToAgent, SessionInfo } from './agent.ts';
@@ -24,8 +25,12 @@ interface Agent {
   requests: Set<number>;
 }
 
-/** What an agent for uid 0 may do: root's own mailbox and .forward, nothing else. */
-const ROOT_OPS = new Set<AgentOp['op']>(['mbox', 'list']);
+/** What an agent for uid 0 may do: deliver to root's own mailbox and read root's own .forward, nothing else. */
+function rootMay(config: Config, root: User, work: AgentOp): boolean {
+  if (work.op === 'mbox') return work.user.uid === 0;
+  if (work.op === 'list') return work.kind === 'forward' && forwardFiles(config.forwardPath, root).includes(work.file);
+  return false;
+}
 
 export class AgentPool {
   private agents = new Map<number, Agent>();
@@ -39,12 +44,20 @@ export class AgentPool {
   }
 
   /** Forward one request; onReply gets every reply ('placed' before the final one). */
-  request(target: AgentTarget, work: AgentOp, onReply: (r: AgentReply) => void): number {
+  request(asked: AgentTarget, work: AgentOp, onReply: (r: AgentReply) => void): number {
     const id = ++this.seq;
-    if (target.uid === 0 && !ROOT_OPS.has(work.op)) {
-      onReply({ kind: 'failed', error: { failure: 'file-denied', detail: `refusing to ${work.op === 'program' ? 'run a program' : 'write a file'} as root (deliver as default_privs)` } });
+    const refused = (detail: string) => onReply({ kind: 'failed', error: { failure: 'file-denied', detail } });
+    // The runner names the account; its ids and home come from the user database, never from the request.
+    const user = lookupUser(this.config, asked.name);
+    if (!user || user.uid !== asked.uid) {
+      refused(`no account ${asked.name} with uid ${asked.uid}`);
       return id;
     }
+    if (user.uid === 0 && !rootMay(this.config, user, work)) {
+      refused(`refusing to ${work.op === 'program' ? 'run a program' : work.op === 'file' ? 'write a file' : `read ${work.op === 'list' ? work.file : 'this'}`} as root (deliver as default_privs)`);
+      return id;
+    }
+    const target: AgentTarget = { name: user.name, uid: user.uid, gid: user.gid, home: user.home };
     const agent = this.agentFor(target);
     agent.requests.add(id);
     this.replies.set(id, (r) => {

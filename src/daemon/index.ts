@@ -79,9 +79,10 @@ export class Daemon {
   private async openListeners(): Promise<void> {
     const { startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
     const m = this.opts.master;
+    const binder = m?.binder(this.config);
     // An accepted message is delivered at once in the background (sendmail's default).
-    this.listeners.push(await startSmtpListeners(this.config, { binder: m?.binder, onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
-    this.listeners.push(await startMailboxListeners(this.config, { binder: m?.binder, broker: m?.broker }));
+    this.listeners.push(await startSmtpListeners(this.config, { binder, onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
+    this.listeners.push(await startMailboxListeners(this.config, { binder, broker: m?.broker }));
   }
 
   /**

@@ -5,8 +5,8 @@
 // privileged port, start a process as anyone else, or open a user's mailbox.
 
 import type net from 'node:net';
-import type { ListenAddress } from '../config/index.ts';
-import type { Binder } from '../server/bind.ts';
+import type { Config, ListenAddress } from '../config/index.ts';
+import { type Binder, announceListener } from '../server/bind.ts';
 import type { SessionBroker } from '../server/mailbox-listen.ts';
 import type { MasterToWorker, WorkerToMaster } from './master.ts';
 
@@ -34,7 +34,7 @@ export class MasterLink {
   private onMessage(m: MasterToWorker, handle?: net.Server | net.Socket): void {
     switch (m?.type) {
       case 'listener':
-        if (handle) this.servers.set(key(m.kind, m), handle as net.Server);
+        if (handle) this.servers.set(key(m.kind, m), holdConnections(handle as net.Server));
         break;
       case 'conn': {
         const server = this.servers.get(key(m.kind, m));
@@ -70,8 +70,17 @@ export class MasterLink {
     this.handlers[event] = fn;
   }
 
-  /** The listeners take the master's sockets instead of binding. */
-  readonly binder: Binder = async (kind, a) => this.servers.get(key(kind, a));
+  /** The listeners take the master's sockets instead of binding; connections held meanwhile follow. */
+  binder(config: Config): Binder {
+    return async (kind, a) => {
+      const server = this.servers.get(key(kind, a));
+      if (!server) return undefined;
+      announceListener(config, server, kind, a);
+      // After the caller's own 'connection' listener is on (it is added when this resolves).
+      setImmediate(() => server.emit(RELEASE));
+      return server;
+    };
+  }
 
   /** A queue run by the master's runner. */
   run(): Promise<void> {
@@ -96,4 +105,25 @@ export class MasterLink {
 
 function key(kind: string, a: Pick<ListenAddress, 'host' | 'port'>): string {
   return `${kind} ${a.host} ${a.port}`;
+}
+
+const RELEASE = 'mailtk:release-held';
+
+/**
+ * A server received from the master accepts at once; until the worker's
+ * listener takes it (after the commit log's recovery), connections wait here
+ * unread, then go to that listener in order.
+ */
+function holdConnections(server: net.Server): net.Server {
+  const held: net.Socket[] = [];
+  const hold = (s: net.Socket) => {
+    s.pause();
+    held.push(s);
+  };
+  server.on('connection', hold);
+  server.once(RELEASE, () => {
+    server.off('connection', hold);
+    for (const s of held.splice(0)) server.emit('connection', s);
+  });
+  return server;
 }

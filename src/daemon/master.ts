@@ -120,7 +120,8 @@ export class Master {
       for (const a of this.config[key]) {
         // Connections the master happens to accept are passed on unread.
         const server = net.createServer({ pauseOnConnect: true }, (s) => this.passConnection(kind, a, s));
-        const port = await bindServer(this.config, server, kind, a);
+        // Announced by the worker once it serves them (after its commit log's recovery).
+        const port = await bindServer(this.config, server, kind, a, false);
         if (port !== undefined) this.bound.push({ kind, a, server });
       }
     }

@@ -15,7 +15,7 @@ export function showAddress(host: string, port: number): string {
 }
 
 /** Listen on `a`; the bound port, or undefined when an IPv6 address cannot exist here. */
-export async function bindServer(config: Config, server: net.Server, kind: string, a: ListenAddress): Promise<number | undefined> {
+export async function bindServer(config: Config, server: net.Server, kind: string, a: ListenAddress, announce = true): Promise<number | undefined> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -31,8 +31,13 @@ export async function bindServer(config: Config, server: net.Server, kind: strin
   }
   server.on('error', (e) => log(config, '', `SYSERR: ${kind} listener: ${e.message}`));
   const port = (server.address() as net.AddressInfo).port;
-  log(config, '', `${kind} listener on ${showAddress(a.host, port)}`);
+  if (announce) announceListener(config, server, kind, a);
   return port;
+}
+
+/** The log line that says a listener serves (tests read the port the system chose from it). */
+export function announceListener(config: Config, server: net.Server, kind: string, a: ListenAddress): void {
+  log(config, '', `${kind} listener on ${showAddress(a.host, (server.address() as net.AddressInfo).port)}`);
 }
 
 /** A listening server for one address of a *_listen key, or undefined when it cannot exist here. */
