@@ -12,7 +12,7 @@ import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { type AgentOp, type AgentReply, inProcessAgent, toWire } from '../deliver/local-agent.ts';
 import type { PlacedMessage } from '../mailbox/index.ts';
-import type { ResumedSession } from '../server/mailbox-resume.ts';
+import type { Closable, ResumedSession } from '../server/mailbox-resume.ts';
 
 /** How long an agent with no session and no request stays for the next one. */
 const IDLE_EXIT_MS = 30_000;
@@ -37,6 +37,7 @@ export async function runAgent(): Promise<void> {
   let leaving = false;
   let timer: NodeJS.Timeout | undefined;
   const continues = new Map<number, (go: boolean) => void>();
+  const sessions = new Set<Closable>();
   const send = (m: AgentToMaster) => {
     if (process.connected) process.send!(m);
   };
@@ -76,10 +77,13 @@ export async function runAgent(): Promise<void> {
         continues.get(m.id)?.(m.go);
         break;
       case 'session':
-        if (handle) void track(() => resume(config!, handle, m.info));
+        if (handle) void track(() => resume(config!, handle, m.info, sessions));
         break;
-      case 'bye-ok':
       case 'stop':
+        // The daemon is stopping: sessions say goodbye, deliveries under way finish.
+        for (const s of sessions) s.shutdown();
+      // falls through
+      case 'bye-ok':
         leaving = true;
         if (busy === 0) process.exit(0);
         break;
@@ -134,10 +138,10 @@ function withBuffer<T extends { data: Uint8Array }>(m: T): T & { data: Buffer } 
   return { ...m, data: Buffer.isBuffer(m.data) ? m.data : Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength) };
 }
 
-async function resume(config: Config, socket: net.Socket, info: SessionInfo): Promise<void> {
+async function resume(config: Config, socket: net.Socket, info: SessionInfo, sessions: Set<Closable>): Promise<void> {
   const { resumeMailboxSession } = await import('../server/mailbox-resume.ts');
   try {
-    await resumeMailboxSession(config, socket, info);
+    await resumeMailboxSession(config, socket, info, sessions);
   } catch (e) {
     log(config, '', `SYSERR: ${info.proto} session of ${info.user}: ${(e as Error).message}`);
     socket.destroy();

@@ -18,7 +18,12 @@ export interface ResumedSession extends LoginHandoff {
   secure: boolean;
 }
 
-export async function resumeMailboxSession(config: Config, socket: net.Socket, info: ResumedSession): Promise<void> {
+/** Something a stopping agent can tell to say goodbye (IMAP BYE, POP3 -ERR) and close. */
+export interface Closable {
+  shutdown(): void;
+}
+
+export async function resumeMailboxSession(config: Config, socket: net.Socket, info: ResumedSession, sessions?: Set<Closable>): Promise<void> {
   const user = lookupUser(config, info.user);
   const conn = new Conn(socket, info.ip, info.secure);
   try {
@@ -27,8 +32,14 @@ export async function resumeMailboxSession(config: Config, socket: net.Socket, i
       return;
     }
     const ctx = { config, access: new MailboxAccess(config, false), tls: undefined };
-    if (info.proto === 'imap') await new ImapSession(conn, ctx).resume(user, info.method, info.tag ?? '*');
-    else await new Pop3Session(conn, ctx).resume(user, info.method);
+    const session = info.proto === 'imap' ? new ImapSession(conn, ctx) : new Pop3Session(conn, ctx);
+    sessions?.add(session);
+    try {
+      if (session instanceof ImapSession) await session.resume(user, info.method, info.tag ?? '*');
+      else await session.resume(user, info.method);
+    } finally {
+      sessions?.delete(session);
+    }
   } finally {
     conn.close();
   }
