@@ -9,8 +9,8 @@
 // when nothing is left. Two runners never deliver one entry at once: the
 // lock is per entry, and a runner skips what another holds.
 
-import fs from 'node:fs';
 import type { Config } from '../config/index.ts';
+import { systemUser } from '../config/users.ts';
 import { formatDuration, localDomains } from '../config/index.ts';
 import { formatDelay, log } from '../log/index.ts';
 import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
@@ -84,8 +84,8 @@ interface Ctx {
 
 export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
   const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
-  // The maildrop is emptied by whoever owns the queue: root, or a root master's mail_owner.
-  if (process.geteuid?.() === 0 || ownsDir(config.maildropDir)) await pickup(config);
+  // The maildrop is emptied by root's queue owner (mail_owner, or root itself); an ordinary user's own queue has none in use.
+  if (process.geteuid?.() === 0 || isMailOwner(config)) await pickup(config);
   // The daemon's own runs skip this: the daemon holds its commit log.
   if (!process.env.MAILTK_RUN_DUE) {
     const n = await recoverCommitLog(config);
@@ -455,10 +455,6 @@ async function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' |
   }
 }
 
-function ownsDir(dir: string): boolean {
-  try {
-    return fs.statSync(dir).uid === process.geteuid?.();
-  } catch {
-    return false;
-  }
+function isMailOwner(config: Config): boolean {
+  return systemUser(config.mailOwner)?.uid === process.geteuid?.();
 }
