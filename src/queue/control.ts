@@ -6,6 +6,7 @@
 // overwrite). A torn last line from a crash mid-append has no newline and is
 // ignored. defer() rewrites the whole file compacted, through tf<ID>.
 
+import { validateEnvelopeAddress } from '../message/index.ts';
 import type { QueueId } from './id.ts';
 
 export type Notify = { never: boolean; success: boolean; failure: boolean; delay: boolean };
@@ -179,6 +180,45 @@ export function parseControl(text: string): Control {
 function num(v: string, line: string): number {
   if (!/^\d+$/.test(v)) throw new ControlParseError(`bad number in "${line}"`);
   return Number(v);
+}
+
+/** RFC 3461 4.2 and 4.4: ORCPT at most 500 characters, ENVID at most 100. */
+const MAX_ORCPT = 500;
+const MAX_ENVID = 100;
+const CONTROL_CHAR = /[\x00-\x1f\x7f]/;
+const NOTIFY = /^(NEVER|(SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY)){0,2})$/i;
+
+export type Envelope = Pick<Control, 'sender' | 'recipients' | 'envid' | 'ret' | 'bodyType'>;
+
+/**
+ * Why an envelope cannot be queued as it is, or undefined: addresses as
+ * RFC 5321 allows them, DSN values in RFC 3461's grammar, at most
+ * maxRecipients recipients. For envelopes nothing checked before: a
+ * maildrop file's, and the one an ordinary user's sendmail is about to drop.
+ */
+export function envelopeError(e: Envelope, maxRecipients: number): string | undefined {
+  const s = validateEnvelopeAddress(e.sender);
+  if (s) return `sender ${shown(e.sender)}: ${s}`;
+  if (e.recipients.length === 0) return 'no recipients';
+  if (e.recipients.length > maxRecipients) return `${e.recipients.length} recipients (at most ${maxRecipients})`;
+  for (const r of e.recipients) {
+    const a = r.address === '' ? 'empty address' : validateEnvelopeAddress(r.address);
+    if (a) return `recipient ${shown(r.address)}: ${a}`;
+    if (r.notify && !NOTIFY.test(r.notify)) return `recipient ${shown(r.address)}: bad NOTIFY ${shown(r.notify)}`;
+    if (r.orcpt !== undefined && (r.orcpt.length > MAX_ORCPT || CONTROL_CHAR.test(r.orcpt) || !/^[A-Za-z0-9-]+;./.test(r.orcpt))) {
+      return `recipient ${shown(r.address)}: bad ORCPT ${shown(r.orcpt)}`;
+    }
+  }
+  if (e.envid !== undefined && (e.envid.length > MAX_ENVID || CONTROL_CHAR.test(e.envid))) return `bad ENVID ${shown(e.envid)}`;
+  if (e.ret !== undefined && e.ret !== 'full' && e.ret !== 'hdrs') return `bad RET ${shown(e.ret)}`;
+  if (e.bodyType && !/^(7BIT|8BITMIME)$/i.test(e.bodyType)) return `bad BODY ${shown(e.bodyType)}`;
+  return undefined;
+}
+
+/** A value quoted for an error or a log line: control characters escaped, at most 80 characters. */
+export function shown(v: string): string {
+  const q = JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
+  return q.replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function parseNotify(n: string | undefined): Notify {

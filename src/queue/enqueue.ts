@@ -4,19 +4,21 @@
 // one fsync instead, and writes the same files after it.
 // A process that may not write the queue (an ordinary user's sendmail; Node
 // cannot be setuid) writes one finished file into the world-writable sticky
-// maildrop directory instead, as Postfix's postdrop did; pickup() moves it in.
+// maildrop directory instead, as Postfix's postdrop did; pickup() checks it
+// (it trusts nothing in it) and moves it in.
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import type { Control, Recipient } from './control.ts';
-import { newControl, serializeControl } from './control.ts';
+import type { Control, Envelope, Recipient } from './control.ts';
+import { envelopeError, newControl, serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
 import { commitLogFor } from './commit-log.ts';
 import { commit } from './transition.ts';
-import { fsyncDir, queuePath, writeDurable, writeDurableAsync } from './files.ts';
+import { fsyncDir, queuePath, writeDurableAsync } from './files.ts';
 
 export interface NewMessage {
   sender: string;
@@ -151,21 +153,56 @@ function removeQuietly(file: string): void {
 }
 
 // ---- the maildrop -------------------------------------------------------
+// The file format, written here and read by pickup.ts: MAILDROP_MAGIC, the
+// control records as serializeControl writes them for a new entry, an empty
+// line, then the message. Written as .tmp.NAME, fsync'd, then linked to NAME,
+// where NAME is the ID and 128 random bits. The file is mode 0644 whatever
+// the umask, because the picker may be mail_owner rather than root; the
+// folder cannot be listed, so only the writer and the picker know the name.
 
-const MAILDROP_MAGIC = 'MAILTK-MAILDROP 1\n';
+export const MAILDROP_MAGIC = 'MAILTK-MAILDROP 1\n';
+const DROP_MODE = 0o644; // readable by a picker that is not root (see above)
+/** The writer's temporary names; pickup leaves them alone while they are young. */
+export const DROP_TEMP_PREFIX = '.tmp.';
+/** More recipients than this (or max_recipients, when larger) is not one submission. */
+export const DROP_MAX_RECIPIENTS = 10_000;
+/** The control records of a drop file: at most this many bytes. */
+export const DROP_MAX_CONTROL = 4 << 20;
+/** What submission adds to a message of max_message_size (Received, From, Date, Message-ID). */
+export const DROP_HEADER_ALLOWANCE = 64 << 10;
 
-/** An unprivileged submission: one file, fsync'd, renamed into the maildrop. */
+/**
+ * Why a message cannot go through the maildrop, or undefined. The writer
+ * refuses such a message, so that pickup, which quarantines it, never
+ * sees one from an honest sendmail.
+ */
+export function dropError(config: Config, e: Envelope, dataBytes: number, controlBytes: number): string | undefined {
+  if (controlBytes > DROP_MAX_CONTROL) return `envelope records of ${controlBytes} bytes (at most ${DROP_MAX_CONTROL})`;
+  const max = config.maxMessageSize + DROP_HEADER_ALLOWANCE;
+  if (dataBytes > max) return `message of ${dataBytes} bytes (at most ${max}: max_message_size and the headers submission adds)`;
+  return envelopeError(e, Math.max(DROP_MAX_RECIPIENTS, config.maxRecipients));
+}
+
+/** An unprivileged submission: one file, fsync'd, linked into the maildrop. */
 export function dropMessage(config: Config, m: NewMessage): QueueId {
   const id = m.id ?? newQueueId();
-  const tmp = path.join(config.maildropDir, `.tmp.${id}`);
-  const final = path.join(config.maildropDir, id);
+  const name = `${id}.${randomBytes(16).toString('hex')}`;
+  const tmp = path.join(config.maildropDir, DROP_TEMP_PREFIX + name);
+  const final = path.join(config.maildropDir, name);
   const control = serializeControl(controlFor(m, id));
+  const bad = dropError(config, m, m.data.length, Buffer.byteLength(control));
+  if (bad) throw new MailError('usage', `cannot submit: ${bad}`);
+  let fd: number | undefined;
   try {
-    writeDurable(tmp, Buffer.concat([Buffer.from(MAILDROP_MAGIC + control + '\n'), m.data]), 0o600);
+    fd = fs.openSync(tmp, 'wx', 0o600);
+    fs.fchmodSync(fd, DROP_MODE);
+    fs.writeFileSync(fd, Buffer.concat([Buffer.from(MAILDROP_MAGIC + control + '\n'), m.data]));
+    fs.fsyncSync(fd);
     // link, not rename: an ID reused by another process must never overwrite.
+    // pickup leaves ID alone while it has two links, one of them the temp name.
     fs.linkSync(tmp, final);
     fs.unlinkSync(tmp);
-    syncDropped(config, final);
+    syncDropped(config, fd);
     // COMMIT POINT for an unprivileged submission.
   } catch (e) {
     removeQuietly(tmp);
@@ -175,6 +212,8 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
       file: config.maildropDir,
       cause: e,
     });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   return id;
 }
@@ -184,64 +223,13 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
  * so the directory cannot be opened to fsync it; fsync of the file then commits
  * the journal transaction that holds the link on ext4 and XFS (a known limit on
  * file systems without that ordering, where root's direct writes are safer).
+ * The file is synced through the descriptor still open, not by its name: a
+ * picker may have taken the name already.
  */
-function syncDropped(config: Config, final: string): void {
+function syncDropped(config: Config, fd: number): void {
   try {
     fsyncDir(config.maildropDir);
   } catch {
-    const fd = fs.openSync(final, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fs.fsyncSync(fd);
   }
-}
-
-export interface DroppedFile {
-  name: string;
-  path: string;
-  uid: number;
-  control: string;
-  data: Buffer;
-}
-
-/**
- * Read a maildrop file: undefined when it is not a mailtk drop (to be
- * removed), 'busy' when its submitter is still between link and unlink.
- */
-export function readDropped(config: Config, name: string): DroppedFile | 'busy' | undefined {
-  const file = path.join(config.maildropDir, name);
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.size > config.maxMessageSize + 65536) return undefined;
-    if (st.nlink !== 1) return 'busy';
-    const buf = Buffer.alloc(st.size);
-    fs.readSync(fd, buf, 0, st.size, 0);
-    if (!buf.subarray(0, MAILDROP_MAGIC.length).equals(Buffer.from(MAILDROP_MAGIC))) return undefined;
-    const end = buf.indexOf('\n\n', MAILDROP_MAGIC.length);
-    if (end < 0) return undefined;
-    return {
-      name,
-      path: file,
-      uid: st.uid,
-      control: buf.subarray(MAILDROP_MAGIC.length, end + 1).toString('utf8'),
-      data: buf.subarray(end + 2),
-    };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-export function listDropped(config: Config): string[] {
-  try {
-    return fs.readdirSync(config.maildropDir).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
-}
-
-export function removeDropped(config: Config, name: string): void {
-  fs.rmSync(path.join(config.maildropDir, name), { force: true });
 }

@@ -19,6 +19,17 @@
 // (the C record says where the text is in the segment).
 // The renames and unlinks of these files are made by transition.ts, and by
 // commit-log.ts for the entries it commits, retires and recovers.
+//
+// Before the queue, an ordinary user's submission (pickup.ts), in folders:
+//
+//   stage      where                    meaning
+//   ---------  -----------------------  ------------------------------------------
+//   dropped    maildrop/NAME            written by its owner (1733 folder): hostile
+//   claimed    pickup/ID + qf<ID>.lock  taken by a picker under the ID it gave it
+//   refused    corrupt/UNIQUE           what pickup would not take, kept for a human
+//
+// claimed -> writing is enqueue under that ID; a claimed file whose qf<ID>
+// exists was committed before a crash and is discarded.
 
 export type QueueState = 'writing' | 'queued' | 'deferred' | 'active' | 'held' | 'corrupt';
 

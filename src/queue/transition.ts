@@ -9,6 +9,7 @@
 // the next runner.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, parseControl, placedKey, serializeControl } from './control.ts';
@@ -221,4 +222,92 @@ export function unhold(config: Config, id: QueueId): void {
 export function quarantine(config: Config, id: QueueId): void {
   fs.renameSync(queuePath(config, PREFIX.control, id), queuePath(config, PREFIX.corrupt, id));
   fsyncDir(config.queueDir);
+}
+
+// ---- before the queue: the maildrop ---------------------------------------
+// maildrop/NAME (dropped by an ordinary user) -> pickup/ID (claimed: out of
+// its submitter's reach, under the ID pickup gave it) -> writing -> queued;
+// or maildrop/NAME | pickup/ID -> corrupt/UNIQUE (kept for a human, never
+// read again). pickup/ and corrupt/ are mode 0700, the queue owner's. These
+// renames move a directory entry itself: none of them follows a link.
+
+const PICKUP_DIR = 'pickup';
+const CORRUPT_DIR = 'corrupt';
+/** Entries refused but left in the maildrop (see quarantineDropped): never looked at again. */
+export const REFUSED_PREFIX = '.refused.';
+let corruptSeq = 0;
+
+export function pickupDir(config: Config): string {
+  return path.join(config.queueDir, PICKUP_DIR);
+}
+
+export function claimedPath(config: Config, id: QueueId): string {
+  return path.join(pickupDir(config), id);
+}
+
+/** dropped -> claimed. False when the entry is gone (another picker took it, or its owner did). */
+export function claimDropped(config: Config, name: string, id: QueueId): boolean {
+  return renameInto(path.join(config.maildropDir, name), pickupDir(config), id);
+}
+
+/** Make a batch of claims durable: both directories once, before any of them is queued. */
+export function syncClaims(config: Config): void {
+  fsyncDir(pickupDir(config));
+  fsyncDir(config.maildropDir);
+}
+
+/** claimed -> gone: its message is committed in the queue (or was, before a crash). */
+export function discardClaimed(config: Config, id: QueueId): void {
+  fs.rmSync(claimedPath(config, id), { force: true });
+}
+
+/**
+ * dropped|claimed -> corrupt: the entry itself, whatever it is, under a new
+ * name in queue_dir/corrupt ending with its name in the maildrop. Returns
+ * where it went, relative to queue_dir; undefined when the entry is gone.
+ * A picker that is not root cannot move to another folder a directory it
+ * may not write (rename(2) changes its ".."): an entry it may not move is
+ * renamed in the maildrop instead, to a name with REFUSED_PREFIX, which
+ * pickup passes over.
+ */
+export function quarantineDropped(config: Config, from: 'maildrop' | 'pickup', name: string, dropName = name): string | undefined {
+  const source = from === 'maildrop' ? path.join(config.maildropDir, name) : claimedPath(config, name);
+  const unique = `${Date.now()}.${process.pid}.${corruptSeq++}.${dropName.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64)}`;
+  try {
+    return renameInto(source, path.join(config.queueDir, CORRUPT_DIR), unique) ? `${CORRUPT_DIR}/${unique}` : undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (from !== 'maildrop' || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+    const kept = REFUSED_PREFIX + unique;
+    return renameInto(source, config.maildropDir, kept) ? `${path.basename(config.maildropDir)}/${kept}` : undefined;
+  }
+}
+
+/** rename(2) into one of the queue owner's folders (made on first use); false when the source is gone. */
+function renameInto(source: string, dir: string, name: string): boolean {
+  const rename = (): boolean => {
+    try {
+      fs.renameSync(source, path.join(dir, name));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  };
+  if (rename()) return true;
+  if (fs.existsSync(dir)) return false;
+  makeOwnerDir(path.dirname(dir), dir);
+  return rename();
+}
+
+/** A folder only the queue's owner may enter; owned like queue_dir when root makes it. */
+function makeOwnerDir(queueDir: string, dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return;
+  }
+  const q = fs.statSync(queueDir);
+  if (process.geteuid?.() === 0 && q.uid !== 0) fs.chownSync(dir, q.uid, q.gid);
 }
