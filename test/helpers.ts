@@ -3,7 +3,7 @@
 // for the real binaries with -C pointing at it. Nothing here touches the
 // real /etc/mail or /var/spool. Call cleanup() in an after() hook.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,4 +170,168 @@ export async function waitFor(check: () => boolean, ms = 15_000, what = 'conditi
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+// ------------------------------------------------- root-only: real accounts, the daemon's processes
+
+/**
+ * Real system accounts (useradd) for tests of the identities a root mailtk
+ * takes: each gets a home under the sandbox (0755, its own) and a line in the
+ * sandbox's user_db with its real uid and gid. Names are unique per test
+ * process; call removeSystemUsers() in an after() hook, even after a failure.
+ */
+export function addSystemUsers(sb: Sandbox, tags: string[]): TestUser[] {
+  const out: TestUser[] = [];
+  for (const tag of tags) {
+    const name = `psv${process.pid}${tag}`.toLowerCase();
+    const home = path.join(sb.dir, 'home', name);
+    fs.mkdirSync(home, { recursive: true });
+    let r = spawnSync('useradd', ['--user-group', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', name], { encoding: 'utf8' });
+    // useradd may find /etc/passwd locked by a concurrent useradd: try again a few times.
+    for (let i = 0; i < 20 && r.status === 1 && /lock/i.test(r.stderr); i++) {
+      spawnSync('sleep', ['0.2']);
+      r = spawnSync('useradd', ['--user-group', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', name], { encoding: 'utf8' });
+    }
+    if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
+    createdAccounts.add(name);
+    const [uid, gid] = spawnSync('getent', ['passwd', name], { encoding: 'utf8' }).stdout.split(':').slice(2, 4).map(Number);
+    fs.chownSync(home, uid, gid);
+    fs.chmodSync(home, 0o755);
+    fs.appendFileSync(path.join(sb.dir, 'etc/passwd'), `${name}:x:${uid}:${gid}:${tag} Tester,,,:${home}:/bin/sh\n`);
+    const u = { name, uid, gid, home };
+    sb.users[tag] = u;
+    out.push(u);
+  }
+  return out;
+}
+
+const createdAccounts = new Set<string>();
+
+/** userdel every account addSystemUsers() made in this process (their homes go with the sandbox). */
+export function removeSystemUsers(): string[] {
+  const failed: string[] = [];
+  for (const name of createdAccounts) {
+    let r = spawnSync('userdel', [name], { encoding: 'utf8' });
+    for (let i = 0; i < 20 && r.status !== 0 && r.status !== 6 && /lock|in use/i.test(r.stderr); i++) {
+      spawnSync('sleep', ['0.2']);
+      r = spawnSync('userdel', [name], { encoding: 'utf8' });
+    }
+    if (r.status === 0 || r.status === 6) createdAccounts.delete(name);
+    else failed.push(`${name}: ${r.stderr.trim()}`);
+  }
+  return failed;
+}
+
+/** One process as /proc shows it: ids are [real, effective, saved, filesystem]. */
+export interface ProcIdentity {
+  pid: number;
+  ppid: number;
+  comm: string;
+  argv: string[];
+  env: Record<string, string>;
+  uid: number[];
+  gid: number[];
+  groups: number[];
+}
+
+export function readProcess(pid: number): ProcIdentity | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (k: string) => (new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const env: Record<string, string> = {};
+    for (const kv of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const eq = kv.indexOf('=');
+      if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+    return { pid, ppid, comm, argv, env, uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/** A process and all its descendants, found through the ppid field of /proc/PID/stat. */
+export function processTree(root: number): ProcIdentity[] {
+  const all: ProcIdentity[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const p = readProcess(Number(e));
+    if (p) all.push(p);
+  }
+  const out: ProcIdentity[] = [];
+  const want = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (!out.includes(p) && (p.pid === root || want.has(p.ppid))) {
+        out.push(p);
+        want.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  /** Listener ports by kind (smtp, pop3, imap, ...), from the log. */
+  ports: Record<string, number>;
+  stderr(): string;
+  /** SIGTERM, wait (at most timeoutMs), then SIGKILL whatever of its tree is left; resolves to its exit code. */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+/** `sendmail -C conf ARGS` (default -bD -q1h) until it logs its listeners. */
+export async function startDaemon(sb: Sandbox, args = ['-bD', '-q1h'], kinds = ['smtp', 'pop3', 'imap']): Promise<RunningDaemon> {
+  const logAt = fs.existsSync(sb.log) ? fs.statSync(sb.log).size : 0;
+  const child = spawn(path.join(BIN, 'sendmail'), ['-C', sb.conf, ...args], { env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const ports: Record<string, number> = {};
+  const readPorts = () => {
+    const text = fs.existsSync(sb.log) ? fs.readFileSync(sb.log, 'utf8').slice(logAt) : '';
+    for (const m of text.matchAll(/(\w+) listener on 127\.0\.0\.1:(\d+)/g)) ports[m[1]] = Number(m[2]);
+    return kinds.every((k) => ports[k] > 0);
+  };
+  try {
+    await waitFor(() => readPorts() || child.exitCode !== null, 20_000, 'the daemon to listen');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (child.exitCode !== null) throw new Error(`the daemon exited ${child.exitCode}: ${err}`);
+  return {
+    child,
+    ports,
+    stderr: () => err,
+    async stop(timeoutMs = 15_000) {
+      const alive = () => child.exitCode === null && child.signalCode === null;
+      // Its descendants, by pid and command line (so that a pid used again meanwhile is left alone).
+      const tree = alive() ? processTree(child.pid!).filter((p) => p.pid !== child.pid) : [];
+      if (alive()) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+        clearTimeout(timer);
+        if (alive()) child.kill('SIGKILL');
+      }
+      for (const p of tree) {
+        const now = readProcess(p.pid);
+        if (now && now.argv.join(' ') === p.argv.join(' ')) {
+          try {
+            process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
+      return child.exitCode;
+    },
+  };
 }
