@@ -1,9 +1,11 @@
-// A user agent: one process per identity, started by the root master and
-// running with that identity only (it dropped root before loading this; see
-// src/cli/agent.ts). It does what needs the identity: appends to the user's
-// mbox, runs |program and /file deliveries, reads .forward and :include:
-// files, and serves the user's POP3 and IMAP sessions after login (several
-// sessions of one user share it, as Dovecot's imap processes can). It exits
+// A user agent: a process started by the root master and running with one
+// user's identity only (it dropped root before loading this; see
+// src/cli/agent.ts). It does what needs the identity: a delivery agent (the
+// user's groups plus mail) appends to the user's mbox, runs |program and
+// /file deliveries and reads .forward and :include: files; a session agent
+// (the user's groups only) serves the user's POP3 and IMAP sessions after
+// login (several sessions of one user share it, as Dovecot's imap processes
+// can). It exits
 // when it has had nothing to do for IDLE_EXIT_MS, after telling the master,
 // so that no request is ever sent to a process on its way out.
 

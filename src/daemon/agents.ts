@@ -1,4 +1,4 @@
-// The root master's side of the user agents (agent.ts): one process per uid,
+// The root master's side of the user agents (agent.ts): per uid, one for deliveries and one for sessions,
 // started on the first request for it, as root only long enough to give root
 // up (src/cli/agent.ts). The pool forwards the runner's requests to the right
 // agent and the replies back, and hands each logged-in POP3/IMAP session to
@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { lookupUser, type User } from '../config/users.ts';
+import { lookupUser, systemUser, type User } from '../config/users.ts';
 import { forwardFiles } from '../aliases/index.ts';
 import { log } from '../log/index.ts';
 import type { AgentOp, AgentReply, AgentTarget } from '../deliver/local-agent.ts';
@@ -19,8 +19,17 @@ import type { AgentToMaster, MasterToAgent, SessionInfo } from './agent.ts';
 import { mailGroupGid } from '../mailbox/index.ts';
 import { codeDir } from './code-dir.ts';
 
+/**
+ * Deliveries need the mail group (to lock in the spool, as mail.local has it);
+ * POP3 and IMAP sessions run with the user's own groups only (they lock
+ * through Debian's setgid dotlockfile, as mutt does), so a session's agent is
+ * not its delivery agent.
+ */
+type Role = 'deliver' | 'session';
+
 interface Agent {
   child: ChildProcess;
+  key: string;
   uid: number;
   requests: Set<number>;
 }
@@ -33,7 +42,7 @@ function rootMay(config: Config, root: User, work: AgentOp): boolean {
 }
 
 export class AgentPool {
-  private agents = new Map<number, Agent>();
+  private agents = new Map<string, Agent>();
   private replies = new Map<number, (r: AgentReply) => void>();
   private seq = 0;
 
@@ -48,7 +57,7 @@ export class AgentPool {
     const id = ++this.seq;
     const refused = (detail: string) => onReply({ kind: 'failed', error: { failure: 'file-denied', detail } });
     // The runner names the account; its ids and home come from the user database, never from the request.
-    const user = lookupUser(this.config, asked.name);
+    const user = lookupUser(this.config, asked.name) ?? systemUser(asked.name); // default_privs is a system account
     if (!user || user.uid !== asked.uid) {
       refused(`no account ${asked.name} with uid ${asked.uid}`);
       return id;
@@ -58,7 +67,7 @@ export class AgentPool {
       return id;
     }
     const target: AgentTarget = { name: user.name, uid: user.uid, gid: user.gid, home: user.home };
-    const agent = this.agentFor(target);
+    const agent = this.agentFor(target, 'deliver');
     agent.requests.add(id);
     this.replies.set(id, (r) => {
       if (r.kind !== 'placed') {
@@ -79,15 +88,16 @@ export class AgentPool {
   /** Give a logged-in session (its end of a socket pair) to the user's agent. */
   session(user: User, info: SessionInfo, socket: net.Socket): void {
     if (user.uid === 0) throw new Error('root may not log in to POP3 or IMAP');
-    const agent = this.agentFor(user);
+    const agent = this.agentFor(user, 'session');
     if (agent.child.connected) agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket);
   }
 
-  private agentFor(target: AgentTarget): Agent {
-    const have = this.agents.get(target.uid);
+  private agentFor(target: AgentTarget, role: Role): Agent {
+    const key = `${role}:${target.uid}`;
+    const have = this.agents.get(key);
     if (have) return have;
-    const mailGid = mailGroupGid() ?? target.gid;
-    const child = spawn(process.execPath, ['--max-semi-space-size=1', agentEntry(), target.name, String(target.uid), String(target.gid), String(mailGid)], {
+    const extraGid = role === 'deliver' ? (mailGroupGid() ?? target.gid) : target.gid;
+    const child = spawn(process.execPath, ['--max-semi-space-size=1', agentEntry(), target.name, String(target.uid), String(target.gid), String(extraGid)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logFd !== undefined ? [this.logFd] : [])],
       serialization: 'advanced',
       cwd: '/',
@@ -99,17 +109,17 @@ export class AgentPool {
         ...(this.logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
       },
     });
-    const agent: Agent = { child, uid: target.uid, requests: new Set() };
-    this.agents.set(target.uid, agent);
+    const agent: Agent = { child, key, uid: target.uid, requests: new Set() };
+    this.agents.set(key, agent);
     child.on('message', (m: AgentToMaster) => {
       if (m?.type === 'reply') this.replies.get(m.id)?.(m.reply);
       else if (m?.type === 'bye') {
-        if (this.agents.get(agent.uid) === agent) this.agents.delete(agent.uid);
+        if (this.agents.get(key) === agent) this.agents.delete(key);
         this.send(agent, { type: 'bye-ok' });
       }
     });
     child.on('exit', (code, signal) => {
-      if (this.agents.get(agent.uid) === agent) this.agents.delete(agent.uid);
+      if (this.agents.get(key) === agent) this.agents.delete(key);
       if (code !== 0 && signal !== 'SIGTERM') log(this.config, '', `SYSERR: user agent for ${target.name} (uid ${target.uid}) exited ${signal ?? code}`);
       for (const id of agent.requests) {
         const r = this.replies.get(id);
