@@ -99,7 +99,9 @@ function describe(p: ProcIdentity): string {
 /** Which part of the daemon a process is. */
 function roleOf(p: ProcIdentity, masterPid: number): string {
   if (p.pid === masterPid) return 'master';
-  if (p.argv.some((a) => a.endsWith('/agent.js'))) return `agent:${p.argv[p.argv.findIndex((a) => a.endsWith('/agent.js')) + 1]}`;
+  const at = p.argv.findIndex((a) => a.endsWith('/agent.js'));
+  // argv: agent.js NAME UID GID EXTRA_GID; the extra group is mail for a delivery agent, the user's own for a session's.
+  if (at >= 0) return `${p.argv[at + 4] === String(mailGid) ? 'deliver' : 'session'}:${p.argv[at + 1]}`;
   if (p.env.MAILTK_ROLE === 'worker') return 'worker';
   if (p.env.MAILTK_RUN_DUE === '1') return 'runner';
   return `other:${p.comm}`;
@@ -190,17 +192,21 @@ test('identities of the master, worker, runner and user agents during SMTP, POP3
     assert.deepEqual(ps[0].gid, Array(4).fill(owner.gid), `the ${role} has mailtk's group (gid ${owner.gid})\n${listing}`);
   }
 
-  // The agents of the logged-in users: that user, the user's primary group, plus mail.
+  // Each user: one session agent (logged in), with the user's own groups only, and the delivery agent
+  // of the delivery just made (it stays 30 s), with the mail group besides.
   for (const u of [userA, userB]) {
-    const ps = byRole(`agent:${u.name}`);
-    assert.equal(ps.length, 1, `one agent for ${u.name}\n${listing}`);
-    const [a] = ps;
-    assert.deepEqual(a.uid, Array(4).fill(u.uid), `${u.name}'s agent has real, effective, saved and fs uid ${u.uid}\n${listing}`);
-    assert.deepEqual(a.gid, Array(4).fill(u.gid), `${u.name}'s agent has gid ${u.gid} in every field\n${listing}`);
-    assert.ok(a.groups.includes(mailGid), `${u.name}'s agent has the mail group among its groups\n${listing}`);
-    if (u === userA) assert.ok(a.groups.includes(extraGid), `${u.name}'s agent keeps its supplementary group ${extraGroup} (${extraGid})\n${listing}`);
-    const allowed = new Set([...userGroups(u.name), mailGid]);
-    for (const g of a.groups) assert.ok(allowed.has(g), `${u.name}'s agent has group ${g}, which is neither the user's nor mail\n${listing}`);
+    for (const role of ['session', 'deliver'] as const) {
+      const ps = byRole(`${role}:${u.name}`);
+      assert.equal(ps.length, 1, `one ${role} agent for ${u.name}\n${listing}`);
+      const [a] = ps;
+      assert.deepEqual(a.uid, Array(4).fill(u.uid), `${u.name}'s ${role} agent has real, effective, saved and fs uid ${u.uid}\n${listing}`);
+      assert.deepEqual(a.gid, Array(4).fill(u.gid), `${u.name}'s ${role} agent has gid ${u.gid} in every field\n${listing}`);
+      if (role === 'deliver') assert.ok(a.groups.includes(mailGid), `${u.name}'s delivery agent has the mail group\n${listing}`);
+      else assert.ok(!a.groups.includes(mailGid), `${u.name}'s session agent does not have the mail group\n${listing}`);
+      if (u === userA) assert.ok(a.groups.includes(extraGid), `${u.name}'s ${role} agent keeps its supplementary group ${extraGroup} (${extraGid})\n${listing}`);
+      const allowed = new Set([...userGroups(u.name), ...(role === 'deliver' ? [mailGid] : [])]);
+      for (const g of a.groups) assert.ok(allowed.has(g), `${u.name}'s ${role} agent has group ${g}, which it should not\n${listing}`);
+    }
   }
 
   // Nothing else lives in the tree (a helper would be listed above with its identity).
