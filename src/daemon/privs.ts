@@ -15,6 +15,7 @@ import { lookupUser, systemUser, type User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { ensureQueueDirs } from '../queue/index.ts';
+import { ensureSpoolDir } from '../mailbox/index.ts';
 
 export function isRoot(): boolean {
   return process.geteuid?.() === 0;
@@ -42,6 +43,8 @@ export function mailOwnerAccount(config: Config): User {
  * The maildrop's own files are left as they are: their owner is who dropped them.
  */
 export function giveQueueTo(config: Config, owner: User): void {
+  // The spool is root's (2775 root:mail): made here, since the agents that deliver into it cannot.
+  ensureSpoolDir(config);
   ensureQueueDirs(config);
   // Given already (every start but the first): nothing to walk.
   if (fs.statSync(config.queueDir).uid === owner.uid && fs.statSync(config.maildropDir).uid === owner.uid) return;

@@ -8,7 +8,7 @@
 // appendToFolder saves to a person's own folders. Import only this file.
 
 export { acquireDotlock, DOTLOCK_STALE_MS, DOTLOCK_TIMEOUT_MS, type Dotlock, type DotlockOptions } from './dotlock.ts';
-export { mboxPath, mailGroupGid } from './spool.ts';
+export { mboxPath, mailGroupGid, ensureSpoolDir } from './spool.ts';
 export { appendToMbox, appendToFile, isStillThere, type PlacedMessage, type AppendHooks } from './append.ts';
 export { fromLine, type MboxMessage } from './format.ts';
 export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';
