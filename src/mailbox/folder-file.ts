@@ -4,10 +4,14 @@
 // place, sizes, UID, flags, fingerprint) and mailtk.cache (per-message blobs
 // a protocol asked to keep, such as IMAP's ENVELOPE). Both are written to a
 // temporary file and renamed; a file that fails its checks reads as missing,
-// and the index is then rebuilt from the mbox with a new UIDVALIDITY.
+// and the index is then rebuilt from the mbox with a new UIDVALIDITY. Files
+// are reached through the held directory (safe-open.ts), never through a
+// symlink, and only in a directory no one but its owner can write.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { MailError } from '../message/status.ts';
+import { existingParent, expectedOwner, type HeldDir, notPrivateDir, openDirBeneath } from './safe-open.ts';
 
 export interface MboxStamp {
   dev: string;
@@ -49,6 +53,10 @@ const CACHE_MAGIC = Buffer.from('MTKCCH1\n');
 const RECORD = 68;
 export const INDEX_FILE = 'mailtk.index';
 export const CACHE_FILE = 'mailtk.cache';
+export const UIDVALIDITY_FILE = '.uidvalidity';
+/** What an index directory may hold: the files above, their temporary files, and POP3's session lock. */
+export const INDEX_FILES = [INDEX_FILE, CACHE_FILE, 'pop3.lock'];
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 function writeRecord(b: Buffer, at: number, r: MessageRecord): void {
   b.writeDoubleLE(r.offset, at);
@@ -159,39 +167,53 @@ export function decodeCache(b: Buffer, uidValidity: number): Cache {
   return cache;
 }
 
-export async function readIfThere(file: string): Promise<Buffer | undefined> {
+/** The bytes of `name` in an index directory; undefined when it or the directory is missing or it is not a regular file. */
+export async function readIndexFile(dir: string, name: string, anchor?: string): Promise<Buffer | undefined> {
+  const held = openDirBeneath(dir, anchor ?? existingParent(dir));
+  if (!held) return undefined;
+  let fh: fs.promises.FileHandle;
   try {
-    return await fs.promises.readFile(file);
+    fh = await fs.promises.open(held.at(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined;
     throw e;
+  } finally {
+    held.close();
+  }
+  try {
+    return (await fh.stat()).isFile() ? await fh.readFile() : undefined;
+  } finally {
+    await fh.close();
   }
 }
 
-/** Make the index directory (and its parents), owned by `owner` when we are root. */
-export function ensureIndexDir(dir: string, owner: { uid: number; gid: number } | undefined): void {
-  const missing: string[] = [];
-  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) {
-    missing.unshift(d);
-    if (path.dirname(d) === d) break;
+/**
+ * Open the index directory, made (0700, owned by `owner` when we are root)
+ * with its parents below `anchor` if missing. No component below the anchor
+ * may be a symlink, and the directory must be writable by its owner alone,
+ * since temporary files are made in it. Without an anchor, only the
+ * directory itself and what is made are checked.
+ */
+export function openIndexDir(dir: string, owner: { uid: number; gid: number } | undefined, anchor?: string): HeldDir {
+  const held = openDirBeneath(dir, anchor ?? existingParent(dir), { owner }) as HeldDir;
+  const why = notPrivateDir(held.stat, [expectedOwner(owner)]);
+  if (why) {
+    held.close();
+    throw new MailError('mailbox-unsafe', `refusing to keep an index in ${dir}: ${why}`);
   }
-  for (const d of missing) {
-    try {
-      fs.mkdirSync(d, { mode: 0o700 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      continue;
-    }
-    if (owner && process.geteuid?.() === 0) fs.chownSync(d, owner.uid, owner.gid);
-  }
-  // A symlink here could send root's writes anywhere.
-  if (!fs.lstatSync(dir).isDirectory()) throw new Error(`${dir}: not a directory`);
+  return held;
 }
 
-/** Replace a file: temporary file, rename. Mode 0600, owned by `owner` when root. */
-export async function replaceFile(file: string, data: Buffer, owner: { uid: number; gid: number } | undefined): Promise<void> {
-  const tmp = `${file}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 8)}`;
-  const fh = await fs.promises.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+/** Make the index directory (and its parents), owned by `owner` when we are root; see openIndexDir. */
+export function ensureIndexDir(dir: string, owner: { uid: number; gid: number } | undefined, anchor?: string): void {
+  openIndexDir(dir, owner, anchor).close();
+}
+
+/** Replace `name` in a held index directory: temporary file (O_EXCL|O_NOFOLLOW), rename. Mode 0600, owned by `owner` when root. */
+export async function replaceIndexFile(dir: HeldDir, name: string, data: Buffer, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  const tmp = dir.at(`${name}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 8)}`);
+  const fh = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     await fh.writeFile(data);
     if (owner && process.geteuid?.() === 0) await fh.chown(owner.uid, owner.gid);
@@ -199,10 +221,79 @@ export async function replaceFile(file: string, data: Buffer, owner: { uid: numb
     await fh.close();
   }
   try {
-    await fs.promises.rename(tmp, file);
+    await fs.promises.rename(tmp, dir.at(name));
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** Index file names we made: ours to remove with the index (their temporary files too). */
+function ours(name: string): boolean {
+  const base = name.replace(/\.tmp\.\d+\.[a-z0-9]+$/, '');
+  return INDEX_FILES.includes(base) || base === UIDVALIDITY_FILE;
+}
+
+/**
+ * Remove a mailbox's index (IMAP DELETE): the files the index code made, then
+ * the directory if nothing else is left in it (the indexes of the mailbox's
+ * children live below it). Never follows a symlink and never recurses.
+ */
+export function removeIndexDir(dir: string, anchor?: string): void {
+  const parent = openDirBeneath(path.dirname(dir), anchor ?? existingParent(path.dirname(dir)));
+  if (!parent) return;
+  try {
+    const held = parent.sub(path.basename(dir));
+    if (!held) return;
+    try {
+      for (const name of fs.readdirSync(held.self)) {
+        if (!ours(name)) continue;
+        try {
+          fs.unlinkSync(held.at(name));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+        }
+      }
+    } finally {
+      held.close();
+    }
+    try {
+      fs.rmdirSync(parent.at(path.basename(dir)));
+    } catch (e) {
+      if (!['ENOENT', 'ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
+  } finally {
+    parent.close();
+  }
+}
+
+/**
+ * Move a mailbox's index with it (IMAP RENAME); a stale index under the new
+ * name is removed first. When the move cannot be made, the index stays
+ * behind and the renamed mailbox gets a fresh one (a new UIDVALIDITY).
+ */
+export function renameIndexDir(from: string, to: string, owner: { uid: number; gid: number } | undefined, anchor?: string): void {
+  const src = openDirBeneath(path.dirname(from), anchor ?? existingParent(path.dirname(from)));
+  if (!src) return;
+  try {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(src.at(path.basename(from)));
+    } catch {
+      return;
+    }
+    if (!st.isDirectory()) return;
+    removeIndexDir(to, anchor);
+    const dst = openDirBeneath(path.dirname(to), anchor ?? existingParent(path.dirname(to)), { owner }) as HeldDir;
+    try {
+      fs.renameSync(src.at(path.basename(from)), dst.at(path.basename(to)));
+    } catch {
+      // A fresh index for the new name.
+    } finally {
+      dst.close();
+    }
+  } finally {
+    src.close();
   }
 }
 
@@ -212,13 +303,17 @@ export async function replaceFile(file: string, data: Buffer, owner: { uid: numb
  * of the index directory, as Dovecot's dovecot-uidvalidity), so that an index
  * rebuilt within the same second still tells clients that UIDs changed.
  */
-export async function nextUidValidity(indexDir: string, owner: { uid: number; gid: number } | undefined): Promise<number> {
-  const file = path.join(path.dirname(indexDir), '.uidvalidity');
-  const last = Number((await readIfThere(file).catch(() => undefined))?.toString().trim()) || 0;
+export async function nextUidValidity(indexDir: string, owner: { uid: number; gid: number } | undefined, anchor?: string): Promise<number> {
+  const parent = path.dirname(indexDir);
+  const last = Number((await readIndexFile(parent, UIDVALIDITY_FILE, anchor).catch(() => undefined))?.toString().trim()) || 0;
   const next = Math.max(Math.floor(Date.now() / 1000), last + 1) % 2 ** 32 || 1;
   try {
-    ensureIndexDir(path.dirname(indexDir), owner);
-    await replaceFile(file, Buffer.from(`${next}\n`), owner);
+    const dir = openIndexDir(parent, owner, anchor);
+    try {
+      await replaceIndexFile(dir, UIDVALIDITY_FILE, Buffer.from(`${next}\n`), owner);
+    } finally {
+      dir.close();
+    }
   } catch {
     // Not writable: the time alone, as before.
   }

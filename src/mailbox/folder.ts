@@ -4,7 +4,9 @@
 // Guarantees: every read of message bytes and every change of the mbox runs
 // under the mailbox dotlock, after a sync, so a rewrite by mail(1) or a
 // delivery is never half seen; a rewrite keeps mail appended meanwhile
-// (rewrite.ts); UIDs only grow, and survive rewrites by other programs.
+// (rewrite.ts); UIDs only grow, and survive rewrites by other programs. With
+// spec.beneath, nothing below those trusted directories (the mbox, its index)
+// is reached through a symlink (safe-open.ts's openDirBeneath).
 //
 // How we sync: stat the mbox; unchanged (dev, inode, size, mtime) means the
 // index holds. Grown, with the last known message still in place and a blank
@@ -24,15 +26,15 @@ import { MailError } from '../message/status.ts';
 import { acquireMailboxLock } from './dotlock-helper.ts';
 import type { Dotlock } from './dotlock.ts';
 import {
-  CACHE_FILE, type Cache, decodeCache, decodeIndex, encodeCache, encodeIndex, ensureIndexDir, INDEX_FILE,
-  type IndexState, type MboxStamp, type MessageRecord, nextUidValidity, readIfThere, replaceFile,
+  CACHE_FILE, type Cache, decodeCache, decodeIndex, encodeCache, encodeIndex, INDEX_FILE,
+  type IndexState, type MboxStamp, type MessageRecord, nextUidValidity, openIndexDir, readIndexFile, replaceIndexFile,
 } from './folder-file.ts';
 import { fingerprint, flagsFromHeader, withStatusHeaders } from './folder-flags.ts';
 import { type ScannedMessage, scanFolder } from './folder-scan.ts';
 import { fromLine, quoteFromLines } from './format.ts';
 import { appendAllOrNothing } from './io.ts';
 import { recoverRewrite, rewriteMbox, type RewriteKeep } from './rewrite.ts';
-import { openMailbox } from './safe-open.ts';
+import { lstatBeneath, openDirBeneath, openMailbox, UnsafePath } from './safe-open.ts';
 import type { MboxEntry, MboxIndex } from './scan.ts';
 
 export type { MessageRecord } from './folder-file.ts';
@@ -45,6 +47,12 @@ export interface FolderSpec {
   owner?: { uid: number; gid: number };
   /** Where rewriteMbox keeps its crash backup (the user's home, so mail(1) finds it). */
   backupDir?: string;
+  /**
+   * Trusted directories above the mbox and above the index directory: every
+   * component below them is opened without following a symlink (IMAP passes
+   * the user's home). Without them only each path's last component is checked.
+   */
+  beneath?: { mbox?: string; index?: string };
   /** Summaries to compute from a new message's header block and keep in the cache, by field name. */
   summaries?: Record<string, (header: Buffer) => Buffer>;
 }
@@ -80,7 +88,7 @@ export async function openFolder(spec: FolderSpec): Promise<Folder> {
   if (!f) {
     f = new Folder({ ...spec, mbox: key });
     open.set(key, f);
-  }
+  } else if (spec.beneath) f.confine(spec.beneath);
   f.refs++;
   try {
     await f.loaded;
@@ -127,9 +135,30 @@ export class Folder extends EventEmitter {
       Object.assign(this, { uidValidity: state.uidValidity, uidNext: state.uidNext, recentUid: state.recentUid, keywords: state.keywords, stamp: state.stamp });
       this.setRecords(state.records);
     } else {
-      this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner) : Math.floor(Date.now() / 1000);
+      this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index) : Math.floor(Date.now() / 1000);
     }
     this.watch();
+  }
+
+  /** Adopt trusted directories a later opener knows of (the first may have had none). */
+  confine(beneath: { mbox?: string; index?: string }): void {
+    this.spec.beneath = { ...beneath, ...this.spec.beneath };
+  }
+
+  /** Refuse now when a directory on the way to the mbox or its index is a symlink (UnsafePath). */
+  private checkPaths(): void {
+    const { mbox, index } = this.spec.beneath ?? {};
+    if (mbox) lstatBeneath(this.mbox, mbox);
+    if (index && this.spec.indexDir) lstatBeneath(this.spec.indexDir, index);
+  }
+
+  /** The mbox's path for open(2): through its held directory when there is a trusted one. */
+  private withMboxPath<T>(fn: (at: string) => Promise<T>): Promise<T> {
+    const anchor = this.spec.beneath?.mbox;
+    if (!anchor) return fn(this.mbox);
+    const dir = openDirBeneath(path.dirname(this.mbox), anchor);
+    if (!dir) return Promise.reject(Object.assign(new Error(`${path.dirname(this.mbox)}: no such directory`), { code: 'ENOENT' }));
+    return fn(dir.at(path.basename(this.mbox))).finally(() => dir.close());
   }
 
   private cacheLoaded: Promise<void> | undefined;
@@ -138,7 +167,7 @@ export class Folder extends EventEmitter {
   ensureCache(): Promise<void> {
     this.cacheLoaded ??= (async () => {
       if (!this.spec.indexDir) return;
-      const bytes = await readIfThere(path.join(this.spec.indexDir, CACHE_FILE)).catch(() => undefined);
+      const bytes = await readIndexFile(this.spec.indexDir, CACHE_FILE, this.spec.beneath?.index).catch(() => undefined);
       if (!bytes) return;
       // Entries made since the open (new messages) win over the file's.
       for (const [field, byUid] of decodeCache(bytes, this.uidValidity)) {
@@ -151,7 +180,10 @@ export class Folder extends EventEmitter {
   }
 
   private async readIndex(): Promise<IndexState | undefined> {
-    const bytes = await readIfThere(path.join(this.spec.indexDir!, INDEX_FILE)).catch(() => undefined);
+    const bytes = await readIndexFile(this.spec.indexDir!, INDEX_FILE, this.spec.beneath?.index).catch((e) => {
+      if (e instanceof UnsafePath) throw e; // a symlink on the way: refuse the folder, do not start afresh
+      return undefined;
+    });
     return bytes ? decodeIndex(bytes) : undefined;
   }
 
@@ -173,14 +205,18 @@ export class Folder extends EventEmitter {
     if (!this.spec.indexDir) return;
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-    ensureIndexDir(this.spec.indexDir, this.spec.owner);
     const state = { uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records };
-    await replaceFile(path.join(this.spec.indexDir, INDEX_FILE), encodeIndex(state), this.spec.owner);
-    if (this.cacheDirty) {
-      await this.ensureCache(); // what is on disk must not be lost by writing only what is in memory
-      this.cacheDirty = false;
-      const bytes = encodeCache(this.uidValidity, this.cache, (uid) => this.byUid.has(uid));
-      await replaceFile(path.join(this.spec.indexDir, CACHE_FILE), bytes, this.spec.owner);
+    const dir = openIndexDir(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index);
+    try {
+      await replaceIndexFile(dir, INDEX_FILE, encodeIndex(state), this.spec.owner);
+      if (this.cacheDirty) {
+        await this.ensureCache(); // what is on disk must not be lost by writing only what is in memory
+        this.cacheDirty = false;
+        const bytes = encodeCache(this.uidValidity, this.cache, (uid) => this.byUid.has(uid));
+        await replaceIndexFile(dir, CACHE_FILE, bytes, this.spec.owner);
+      }
+    } finally {
+      dir.close();
     }
   }
 
@@ -214,6 +250,7 @@ export class Folder extends EventEmitter {
   /** Run fn under this process's queue for the folder and the mbox dotlock. */
   locked<T>(fn: (lock: Dotlock) => Promise<T>): Promise<T> {
     const run = this.mutex.then(async () => {
+      this.checkPaths(); // before the dotlock, which is made by path beside the mbox
       const lock = await acquireMailboxLock(this.mbox);
       const refresh = setInterval(() => lock.refresh(), 60_000);
       try {
@@ -236,7 +273,7 @@ export class Folder extends EventEmitter {
   private async withFile<T>(fn: (fh: fs.promises.FileHandle | undefined) => Promise<T>): Promise<T> {
     let fh: fs.promises.FileHandle | undefined;
     try {
-      fh = await fs.promises.open(this.mbox, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      fh = await this.withMboxPath((at) => fs.promises.open(at, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ELOOP') throw new MailError('mailbox-unsafe', 'mailbox is a symbolic link', { file: this.mbox });
@@ -257,7 +294,7 @@ export class Folder extends EventEmitter {
     if (fh && (await this.onlyAppended(fh, stamp))) {
       await scanFolder(fh, this.mbox, this.stamp.size, stamp.size, (m) => this.addNew(m));
     } else if (fh) {
-      if (recoverRewrite(this.mbox, { backupDir: this.spec.backupDir })) return this.syncLocked(fh);
+      if (recoverRewrite(this.mbox, this.rewriteOptions())) return this.syncLocked(fh);
       const merger = this.merger();
       await scanFolder(fh, this.mbox, 0, stamp.size, merger.add);
       merger.finish();
@@ -429,16 +466,22 @@ export class Folder extends EventEmitter {
   append(messages: NewMessage[]): Promise<number[]> {
     if (messages.length === 0) return Promise.resolve([]);
     return this.locked(async () => {
-      await this.withFile((fh) => this.syncLocked(fh));
-      const box = openMailbox(this.mbox, this.spec.owner && process.geteuid?.() === 0
-        ? { ownerUid: this.spec.owner.uid, chownTo: this.spec.owner, refuseExecutable: false, unsafe: 'mailbox-unsafe' }
-        : { refuseExecutable: false, unsafe: 'mailbox-unsafe' });
-      try {
-        const pieces = [separatorBefore(this.mbox, box.size), ...messages.flatMap(formatForAppend)];
-        await appendAllOrNothing(box.fd, pieces, box.size);
-      } finally {
-        fs.closeSync(box.fd);
-      }
+      await this.withFile(async (fh) => {
+        await this.syncLocked(fh);
+        const root = this.spec.owner && process.geteuid?.() === 0;
+        const box = openMailbox(this.mbox, {
+          ...(root ? { ownerUid: this.spec.owner!.uid, chownTo: this.spec.owner } : {}),
+          refuseExecutable: false,
+          unsafe: 'mailbox-unsafe',
+          beneath: this.spec.beneath?.mbox,
+        });
+        try {
+          const pieces = [await separatorBefore(fh, box.fd, box.size, this.mbox), ...messages.flatMap(formatForAppend)];
+          await appendAllOrNothing(box.fd, pieces, box.size);
+        } finally {
+          fs.closeSync(box.fd);
+        }
+      });
       const before = this.records.length;
       await this.withFile((fh) => this.syncLocked(fh));
       const added = this.records.slice(before);
@@ -464,7 +507,7 @@ export class Folder extends EventEmitter {
         const dirty = this.records.filter((r) => !gone.has(r.uid) && r.flags !== r.headerFlags);
         if (removed.length === 0 && dirty.length === 0) return [];
         const keep = await this.keepList(fh, gone);
-        await rewriteMbox(this.mbox, await this.mboxIndex(fh), keep, { lock, backupDir: this.spec.backupDir });
+        await rewriteMbox(this.mbox, await this.mboxIndex(fh), keep, { lock, ...this.rewriteOptions() });
         this.stamp = EMPTY_STAMP; // whatever it was, scan it all again
         await this.syncLocked(fh);
         return removed.filter((uid) => !this.byUid.has(uid));
@@ -493,6 +536,20 @@ export class Folder extends EventEmitter {
     }
     return { path: this.mbox, size: this.stamp.size, mtimeMs: 0, messages };
   }
+
+  private rewriteOptions(): { backupDir?: string; beneath?: string; onIgnoredBackup: (why: string) => void } {
+    return {
+      backupDir: this.spec.backupDir,
+      beneath: this.spec.beneath?.mbox,
+      onIgnoredBackup: (why) => {
+        if (this.backupWarned) return;
+        this.backupWarned = true;
+        this.emit('warning', new MailError('mailbox-unsafe', `ignored a rewrite backup: ${why}`, { file: this.mbox }));
+      },
+    };
+  }
+
+  private backupWarned = false;
 
   /** One fewer user; the last one writes pending flags into the mbox and the index to disk. */
   async release(): Promise<void> {
@@ -569,16 +626,19 @@ function makeReader(fh: fs.promises.FileHandle | undefined, file: string): Folde
   };
 }
 
-/** The blank line a new message needs before its From_ line, given how the file ends now. */
-function separatorBefore(file: string, size: number): Buffer {
+/**
+ * The blank line a new message needs before its From_ line, given how the file
+ * ends now: read through `fh`, the same file opened for reading (the append
+ * descriptor is write-only).
+ */
+async function separatorBefore(fh: fs.promises.FileHandle | undefined, fd: number, size: number, file: string): Promise<Buffer> {
   if (size === 0) return Buffer.alloc(0);
-  const tail = Buffer.alloc(Math.min(2, size));
-  const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  try {
-    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
-  } finally {
-    fs.closeSync(fd);
+  const mine = fs.fstatSync(fd);
+  const st = fh ? await fh.stat() : undefined;
+  if (!st || st.dev !== mine.dev || st.ino !== mine.ino) {
+    throw new MailError('mailbox-io', 'mailbox was replaced while being appended to; nothing was written', { file });
   }
+  const tail = await readAt(fh!, size - Math.min(2, size), Math.min(2, size));
   if (tail.length === 2 && tail[0] === 0x0a && tail[1] === 0x0a) return Buffer.alloc(0);
   return Buffer.from(tail[tail.length - 1] === 0x0a ? '\n' : '\n\n');
 }

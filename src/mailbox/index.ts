@@ -19,7 +19,9 @@ export { scanMboxHeaders, type MboxSummary, type ScanHeadersOptions } from './sc
 // The per-mailbox index of POP3 and IMAP (UIDs, flags, summaries) and the served (CRLF) form of messages.
 export { openFolder, Folder, type FolderSpec, type FolderReader, type NewMessage, type MessageRecord } from './folder.ts';
 export { FLAG, SYSTEM_FLAGS, visibleHeader } from './folder-flags.ts';
-export { ensureIndexDir } from './folder-file.ts';
+export { ensureIndexDir, removeIndexDir, renameIndexDir } from './folder-file.ts';
+// Paths below a trusted directory, opened one component at a time without following symlinks.
+export { HeldDir, lstatBeneath, openDirBeneath, UnsafePath } from './safe-open.ts';
 export { HIDDEN } from './folder-scan.ts';
 export { ServedConverter, DotStuffer, ByteWindow, toServed } from './served.ts';
 export { appendToFolder, folderMessage, storedMessage } from './save.ts';

@@ -1,12 +1,17 @@
 // rewriteMbox: the exact bytes kept, headers replaced, owner/mode/inode kept,
 // refusal when the file changed, mail appended meanwhile kept, appenders in
 // other processes racing many rewrites (nothing lost, nothing twice), a crash
-// (SIGKILL) after every step followed by new mail and recovery, and the
-// dotlockfile(1) fallback for a user who cannot write the spool directory.
+// (SIGKILL) after every step followed by new mail and recovery, the
+// dotlockfile(1) fallback for a user who cannot write the spool directory,
+// and where backups may live: never in /tmp, only in a directory of the
+// mailbox's owner that no one else can write; a backup planted anywhere else,
+// or owned by someone else, is ignored and the mailbox keeps its bytes.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, test } from 'node:test';
@@ -18,6 +23,8 @@ import {
   appendToMbox,
   backupPath,
   mboxPath,
+  openFolder,
+  pendingRewrite,
   readFlags,
   recoverRewrite,
   rewriteMbox,
@@ -200,4 +207,223 @@ test('a user who cannot write the spool directory locks through dotlockfile(1)',
   assert.deepEqual(ids(fs.readFileSync(file, 'utf8')), ['m1']);
   assert.equal(fs.existsSync(`${file}.lock`), false);
   assert.equal(fs.statSync(file).uid, 2001);
+});
+
+// ------------------------------------------------------------ where backups may live
+
+const EVIL = 'From evil@example.org Mon Jan  1 00:00:00 2024\nX-Id: evil\n\nplanted\n\n';
+
+/** A backup in the real format that, replayed, replaces the whole mbox with EVIL. */
+function craftBackup(file: string, at: string, owner?: { uid: number; gid: number }, mode = 0o600): void {
+  const st = fs.statSync(file);
+  const old = fs.readFileSync(file);
+  const content = Buffer.from(EVIL);
+  const t = content.length;
+  const header = {
+    v: 1, path: path.resolve(file), dev: st.dev, ino: st.ino, start: 0, newEnd: t, oldEnd: st.size,
+    oldTail: t < st.size ? createHash('sha256').update(old.subarray(t)).digest('hex') : null,
+  };
+  fs.writeFileSync(at, Buffer.concat([Buffer.from(`mailtk-rewrite ${JSON.stringify(header)}\n`), content]), { mode });
+  fs.chmodSync(at, mode);
+  if (owner) fs.chownSync(at, owner.uid, owner.gid);
+}
+
+/** A home directory of uid 2001 (alice), 0755, and her mailbox (root only: chown). */
+async function alicesHome(e: TestEnv): Promise<{ file: string; home: string }> {
+  const file = await filled(e, 3);
+  fs.chownSync(file, 2001, 2001);
+  const home = path.join(e.dir, 'home-alice');
+  fs.mkdirSync(home, { mode: 0o755 });
+  fs.chownSync(home, 2001, 2001);
+  return { file, home };
+}
+
+test('a backup that sits where it should and is the owner\'s is replayed (the control for the tests below)', async () => {
+  const e = env();
+  const file = await filled(e, 3);
+  craftBackup(file, backupPath(file, e.dir));
+  assert.equal(pendingRewrite(file, e.dir), true);
+  const lock = await acquireMailboxLock(file);
+  try {
+    assert.equal(recoverRewrite(file, { backupDir: e.dir }), true);
+  } finally {
+    lock.release();
+  }
+  assert.equal(fs.readFileSync(file, 'utf8'), EVIL);
+});
+
+test('a backup planted in /tmp is never looked at: the mailbox keeps its bytes, rewrites and opens go on', async () => {
+  const e = env();
+  const file = await filled(e, 3);
+  const planted = backupPath(file, os.tmpdir());
+  craftBackup(file, planted, undefined, 0o644);
+  try {
+    const old = fs.readFileSync(file);
+    assert.equal(pendingRewrite(file), false);
+    assert.equal(pendingRewrite(file, e.dir), false);
+    const lock = await acquireMailboxLock(file);
+    try {
+      assert.equal(recoverRewrite(file), false);
+      assert.equal(recoverRewrite(file, { backupDir: e.dir }), false);
+    } finally {
+      lock.release();
+    }
+    assert.deepEqual(fs.readFileSync(file), old);
+    // An IMAP/POP3 open and a full rescan do not trip over it either.
+    const f = await openFolder({ mbox: file, backupDir: e.dir });
+    try {
+      await f.sync();
+      assert.equal(f.records.length, 3);
+    } finally {
+      await f.release();
+    }
+    const index = await scanMbox(file);
+    await rewriteMbox(file, index, [{ entry: index.messages[2] }], { backupDir: e.dir });
+    assert.deepEqual(ids(fs.readFileSync(file, 'utf8')), ['m2']);
+    assert.ok(fs.existsSync(planted), 'what is not ours is left alone');
+  } finally {
+    fs.rmSync(planted, { force: true });
+  }
+});
+
+test('backups in the right place but not trusted are ignored and reported; the mailbox keeps its bytes', { skip: !isRoot() && 'needs root (chown)' }, async () => {
+  const e = env();
+  const { file, home } = await alicesHome(e);
+  const old = fs.readFileSync(file);
+  const at = backupPath(file, home);
+  const other = path.join(e.dir, 'elsewhere');
+  const cases: Array<[string, () => void, RegExp]> = [
+    ['owned by another uid', () => craftBackup(file, at, { uid: 2002, gid: 2002 }), /owned by uid 2002/],
+    ['owned by a third user of the same group', () => craftBackup(file, at, { uid: 2003, gid: 2001 }), /owned by uid 2003/],
+    ['a symbolic link', () => {
+      craftBackup(file, other, { uid: 2001, gid: 2001 });
+      fs.symlinkSync(other, at);
+    }, /symbolic link/],
+    ['a second hard link', () => {
+      craftBackup(file, other, { uid: 2001, gid: 2001 });
+      fs.linkSync(other, at);
+    }, /2 links/],
+    ['writable by the group', () => craftBackup(file, at, { uid: 2001, gid: 2001 }, 0o620), /writable by group or others/],
+    ['a directory', () => fs.mkdirSync(at), /not a regular file/],
+  ];
+  for (const [what, plant, why] of cases) {
+    plant();
+    const heard: string[] = [];
+    const lock = await acquireMailboxLock(file);
+    try {
+      assert.equal(recoverRewrite(file, { backupDir: home, onIgnoredBackup: (w) => heard.push(w) }), false, what);
+    } finally {
+      lock.release();
+    }
+    assert.equal(heard.length, 1, what);
+    assert.match(heard[0], why, what);
+    assert.deepEqual(fs.readFileSync(file), old, what);
+    fs.rmSync(at, { recursive: true, force: true });
+    fs.rmSync(other, { force: true });
+  }
+  // In a directory of someone else's, even a backup owned by the mailbox's owner is not trusted.
+  const bobs = path.join(e.dir, 'home-bob');
+  fs.mkdirSync(bobs, { mode: 0o755 });
+  fs.chownSync(bobs, 2002, 2002);
+  craftBackup(file, backupPath(file, bobs), { uid: 2001, gid: 2001 });
+  const heard: string[] = [];
+  const lock = await acquireMailboxLock(file);
+  try {
+    assert.equal(recoverRewrite(file, { backupDir: bobs, onIgnoredBackup: (w) => heard.push(w) }), false);
+  } finally {
+    lock.release();
+  }
+  assert.match(heard.join(), /directory is not safe .*owned by uid 2002/);
+  assert.deepEqual(fs.readFileSync(file), old);
+});
+
+test('a rewrite whose backup directory is not the owner\'s alone is refused, naming it; the mailbox is unchanged', async () => {
+  const e = env();
+  const file = await filled(e, 3);
+  const old = fs.readFileSync(file);
+  const open = path.join(e.dir, 'open');
+  fs.mkdirSync(open);
+  fs.chmodSync(open, 0o775);
+  const good = path.join(e.dir, 'good');
+  fs.mkdirSync(good, { mode: 0o700 });
+  const link = path.join(e.dir, 'link');
+  fs.symlinkSync(good, link);
+  const cases: Array<[string, RegExp]> = [
+    [os.tmpdir(), /writable by group or others/],
+    [open, /writable by group or others \(mode 0775\)/],
+    [link, /symbolic link/],
+    [path.join(e.dir, 'missing'), /does not exist/],
+  ];
+  if (isRoot()) {
+    const bobs = path.join(e.dir, 'bobs');
+    fs.mkdirSync(bobs, { mode: 0o755 });
+    fs.chownSync(bobs, 2002, 2002);
+    fs.chownSync(file, 2001, 2001);
+    cases.push([bobs, /owned by uid 2002, not 2001 or 0/]);
+  }
+  for (const [dir, why] of cases) {
+    const index = await scanMbox(file);
+    await assert.rejects(rewriteMbox(file, index, [{ entry: index.messages[1] }], { backupDir: dir }), (err) => {
+      assert.ok(err instanceof MailError, String(err));
+      assert.equal(err.failure, 'mailbox-unsafe');
+      assert.ok(err.message.includes(dir), err.message);
+      assert.match(err.message, why);
+      assert.match(err.message, /the mailbox is unchanged/);
+      return true;
+    });
+    assert.deepEqual(fs.readFileSync(file), old, dir);
+    assert.equal(fs.existsSync(backupPath(file, dir)), false, dir);
+  }
+  assert.deepEqual(fs.readdirSync(good), []);
+});
+
+test('without a backup directory: $HOME when it is safe, else the mbox\'s own directory, never /tmp', async () => {
+  const e = env();
+  const file = await filled(e, 3);
+  if (isRoot()) fs.chownSync(file, 2001, 2001);
+  const saved = process.env.HOME;
+  const seen: string[] = [];
+  try {
+    process.env.HOME = os.tmpdir(); // unsafe: the spool's directory is next, and it is ours (0755)
+    fs.chmodSync(path.dirname(file), 0o755);
+    const index = await scanMbox(file);
+    await rewriteMbox(file, index, [{ entry: index.messages[0] }], {
+      onStep: (step) => {
+        if (step === 'backup-written') seen.push(...fs.readdirSync(path.dirname(file)).filter((n) => n.startsWith('.mailtk-rewrite.')));
+      },
+    });
+    assert.equal(seen.length, 1);
+    assert.deepEqual(ids(fs.readFileSync(file, 'utf8')), ['m0']);
+    // A spool directory others may write is no place either: refused.
+    fs.chmodSync(path.dirname(file), 0o1777);
+    const again = await scanMbox(file);
+    const before = fs.readFileSync(file);
+    await assert.rejects(rewriteMbox(file, again, []), /no safe directory for the crash backup/);
+    assert.deepEqual(fs.readFileSync(file), before);
+  } finally {
+    process.env.HOME = saved;
+    fs.chmodSync(path.dirname(file), 0o755);
+  }
+});
+
+test('the rewrite backup and its temporary file are made with O_EXCL, owned like the mailbox', { skip: !isRoot() && 'needs root (chown)' }, async () => {
+  const e = env();
+  const { file, home } = await alicesHome(e);
+  const at = backupPath(file, home);
+  // A symlink planted at BACKUP.new is removed, never followed.
+  const target = path.join(e.dir, 'target');
+  fs.writeFileSync(target, 'keep me\n');
+  fs.symlinkSync(target, `${at}.new`);
+  const index = await scanMbox(file);
+  let owner = -1;
+  await rewriteMbox(file, index, [{ entry: index.messages[1] }], {
+    backupDir: home,
+    onStep: (step) => {
+      if (step === 'backup-written') owner = fs.lstatSync(at).uid;
+    },
+  });
+  assert.equal(owner, 2001);
+  assert.equal(fs.readFileSync(target, 'utf8'), 'keep me\n');
+  assert.deepEqual(ids(fs.readFileSync(file, 'utf8')), ['m1']);
+  assert.deepEqual(fs.readdirSync(home), []);
 });

@@ -10,7 +10,13 @@
 // backup file first (header line + content; fsync'd, and its directory too),
 // then over the mbox from `start`, then ftruncate, fsync, and the backup is
 // removed. The backup is `.mailtk-rewrite.<mbox name>.<12 hex of sha256(path)>`
-// in opts.backupDir, else $HOME, else os.tmpdir(), mode 0600.
+// in opts.backupDir, else $HOME, else the mbox's own directory, mode 0600,
+// owned by the mailbox's owner. Never in /tmp: the directory must be a real
+// directory (not a symlink) owned by the mailbox's owner (or by us, when we
+// are root) that no one else can write, else the rewrite is refused. A backup
+// found there is trusted only as a regular file with one link, owned the same
+// way and opened with O_NOFOLLOW; anything else is ignored (and reported
+// through onIgnoredBackup), never replayed, and never makes an open fail.
 // Recovery rule: while a backup exists, the mbox is [its own bytes before
 // start] + [the backup's content] + [whatever was appended after the crash].
 // The file was only ever S bytes (old size) or T = start + content bytes long
@@ -22,12 +28,12 @@
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { MailError } from '../message/status.ts';
 import { acquireMailboxLock } from './dotlock-helper.ts';
 import type { Dotlock } from './dotlock.ts';
 import { syncDir } from './io.ts';
+import { type HeldDir, notPrivateDir, openDirBeneath } from './safe-open.ts';
 import type { MboxEntry, MboxIndex } from './scan.ts';
 
 export interface RewriteKeep {
@@ -39,8 +45,16 @@ export interface RewriteKeep {
 export interface RewriteOptions {
   /** A lock the caller already holds; otherwise rewriteMbox takes (and releases) the mailbox lock. */
   lock?: Dotlock;
-  /** Where the crash backup goes; default $HOME, else os.tmpdir(). */
+  /**
+   * Where the crash backup goes: a directory of the mailbox's owner that no
+   * one else can write (checked; the rewrite is refused otherwise). Default
+   * $HOME, else the mbox's own directory, whichever passes the checks first.
+   */
   backupDir?: string;
+  /** A trusted directory above the mbox: the components below it are opened without following symlinks. */
+  beneath?: string;
+  /** Told why a backup found for this mbox was not trusted (it is then left alone). */
+  onIgnoredBackup?: (why: string) => void;
   /** Tests only: called after each step, to kill the process there. */
   onStep?: (step: RewriteStep) => void;
 }
@@ -63,7 +77,7 @@ interface BackupHeader {
 
 const MAGIC = 'mailtk-rewrite ';
 const COPY_CHUNK = 1 << 20;
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /** Keep `keep` (in file order) plus everything appended after `index.size`; see the file comment. */
 export async function rewriteMbox(
@@ -75,7 +89,7 @@ export async function rewriteMbox(
   const lock = opts.lock ?? (await acquireMailboxLock(file));
   try {
     recoverRewrite(file, opts);
-    const fd = openMbox(file);
+    const fd = openMbox(file, opts.beneath);
     try {
       const size = fs.fstatSync(fd).size;
       checkUnchanged(fd, file, index, size);
@@ -90,9 +104,12 @@ export async function rewriteMbox(
   }
 }
 
-function openMbox(file: string): number {
+function openMbox(file: string, beneath?: string): number {
+  let dir: HeldDir | undefined;
   try {
-    const fd = fs.openSync(file, O_RDWR | O_NOFOLLOW);
+    if (beneath) dir = openDirBeneath(path.dirname(file), beneath);
+    if (beneath && !dir) throw new Error('a directory on the way is missing');
+    const fd = fs.openSync(dir ? dir.at(path.basename(file)) : file, O_RDWR | O_NOFOLLOW);
     if (!fs.fstatSync(fd).isFile()) {
       fs.closeSync(fd);
       throw new MailError('mailbox-unsafe', 'mailbox is not a regular file', { file });
@@ -101,6 +118,8 @@ function openMbox(file: string): number {
   } catch (e) {
     if (e instanceof MailError) throw e;
     throw new MailError('mailbox-io', `cannot open mailbox to rewrite it: ${(e as Error).message}`, { file, cause: e });
+  } finally {
+    dir?.close();
   }
 }
 
@@ -205,18 +224,17 @@ function commit(fd: number, file: string, pieces: Piece[], size: number, opts: R
     oldEnd: size,
     oldTail: newEnd < size ? sha256Of(fd, newEnd, size) : null,
   };
-  const dir = backupDirFor(opts);
-  const backup = backupPath(file, dir);
-  const contentAt = writeBackup(backup, header, rest);
+  const backup = backupPath(file, backupDirFor(file, st, opts.backupDir));
+  const saved = writeBackup(backup, header, rest, st);
   const step = opts.onStep ?? (() => {});
-  step('backup-written');
   try {
+    step('backup-written');
     if (newEnd > size) {
       fs.ftruncateSync(fd, newEnd);
       fs.fsyncSync(fd);
       step('grown');
     }
-    copyBackupInto(backup, contentAt, newEnd - start, fd, start);
+    copyBackupInto(saved.fd, saved.contentAt, newEnd - start, fd, start);
     fs.fsyncSync(fd);
     step('written');
     if (newEnd < size) {
@@ -227,6 +245,8 @@ function commit(fd: number, file: string, pieces: Piece[], size: number, opts: R
   } catch (e) {
     // The backup stays: it is what recovery needs.
     throw new MailError('mailbox-io', `rewriting the mailbox failed: ${(e as Error).message}; ${backup} holds the new content and the next open recovers it`, { file, cause: e });
+  } finally {
+    fs.closeSync(saved.fd);
   }
   fs.rmSync(backup, { force: true });
 }
@@ -242,19 +262,44 @@ function sha256Of(fd: number, from: number, to: number): string {
   return h.digest('hex');
 }
 
-/** $HOME when we can write there, else the temporary directory. */
-function backupDirFor(opts: RewriteOptions): string {
-  if (opts.backupDir) return opts.backupDir;
-  const home = process.env.HOME;
-  if (home) {
-    try {
-      fs.accessSync(home, fs.constants.W_OK);
-      return home;
-    } catch {
-      // fall through
-    }
+/**
+ * Who may own the backup and its directory: the mailbox's owner, which is
+ * whoever we run as, or the mbox file's owner when we are root (and then
+ * root too: only root can make a file root's).
+ */
+function trustedOwners(mbox: fs.Stats): number[] {
+  const euid = process.geteuid?.() ?? 0;
+  return euid === 0 && mbox.uid !== 0 ? [mbox.uid, 0] : [euid];
+}
+
+/** Why `dir` may not hold a backup, or undefined when it may. */
+function unsafeBackupDir(dir: string, owners: number[]): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (e as Error).message;
   }
-  return os.tmpdir();
+  return notPrivateDir(st, owners);
+}
+
+/** Where a backup may be written: backupDir, or by default $HOME, else the mbox's directory. */
+function writePlaces(file: string, backupDir: string | undefined): string[] {
+  if (backupDir) return [path.resolve(backupDir)];
+  const home = process.env.HOME;
+  return [...new Set([...(home ? [path.resolve(home)] : []), path.dirname(path.resolve(file))])];
+}
+
+/** The first directory of writePlaces() that passes the checks; otherwise the rewrite is refused. */
+function backupDirFor(file: string, mbox: fs.Stats, backupDir: string | undefined): string {
+  const owners = trustedOwners(mbox);
+  const reasons: string[] = [];
+  for (const dir of writePlaces(file, backupDir)) {
+    const why = unsafeBackupDir(dir, owners);
+    if (!why) return dir;
+    reasons.push(`${dir}: ${why}`);
+  }
+  throw new MailError('mailbox-unsafe', `refusing to rewrite: no safe directory for the crash backup (${reasons.join('; ')}); the mailbox is unchanged`, { file });
 }
 
 /** The backup's name for one mbox: found again from the mbox path alone. */
@@ -265,15 +310,27 @@ export function backupPath(file: string, dir: string): string {
 }
 
 /**
- * Write header line + content to BACKUP.new, fsync, rename over BACKUP (so a
- * backup being replayed is replaced in one step), fsync the directory.
- * Returns the content's offset in the backup.
+ * Write header line + content to BACKUP.new (O_EXCL|O_NOFOLLOW, 0600, owned
+ * like the mbox), fsync, rename over BACKUP (so a backup being replayed is
+ * replaced in one step), fsync the directory. Returns the backup, still open
+ * (the content is copied from this descriptor, never by name again), and the
+ * content's offset in it.
  */
-function writeBackup(backup: string, header: BackupHeader, pieces: Piece[]): number {
+function writeBackup(backup: string, header: BackupHeader, pieces: Piece[], mbox: fs.Stats): { fd: number; contentAt: number } {
   const temp = `${backup}.new`;
-  fs.rmSync(temp, { force: true }); // a leftover of ours: we hold the mailbox lock
-  const out = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
+    fs.unlinkSync(temp); // a leftover of ours: we hold the mailbox lock
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new MailError('mailbox-io', `cannot remove an old ${temp}: ${(e as Error).message}; the mailbox is unchanged`, { cause: e });
+  }
+  let out: number;
+  try {
+    out = fs.openSync(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  } catch (e) {
+    throw new MailError('mailbox-io', `cannot write the rewrite backup: ${(e as Error).message}; the mailbox is unchanged`, { file: temp, cause: e });
+  }
+  try {
+    if (process.geteuid?.() === 0) fs.fchownSync(out, mbox.uid, mbox.gid);
     const head = Buffer.from(MAGIC + JSON.stringify(header) + '\n');
     let pos = writeAt(out, head, 0);
     for (const p of pieces) {
@@ -288,17 +345,11 @@ function writeBackup(backup: string, header: BackupHeader, pieces: Piece[]): num
     fs.fsyncSync(out);
     fs.renameSync(temp, backup);
     syncDir(path.dirname(backup));
-    return head.length;
+    return { fd: out, contentAt: head.length };
   } catch (e) {
     fs.closeSync(out);
     fs.rmSync(temp, { force: true });
     throw new MailError('mailbox-io', `cannot write the rewrite backup: ${(e as Error).message}; the mailbox is unchanged`, { file: backup, cause: e });
-  } finally {
-    try {
-      fs.closeSync(out);
-    } catch {
-      // closed above
-    }
   }
 }
 
@@ -308,65 +359,118 @@ function writeAt(fd: number, buf: Buffer, pos: number): number {
   return done;
 }
 
-function copyBackupInto(backup: string, contentAt: number, length: number, fd: number, start: number): void {
-  const src = fs.openSync(backup, O_RDONLY | O_NOFOLLOW);
-  try {
-    for (let done = 0; done < length; ) {
-      const chunk = readAt(src, contentAt + done, Math.min(COPY_CHUNK, length - done));
-      if (chunk.length === 0) throw new Error('the rewrite backup is shorter than its header says');
-      writeAt(fd, chunk, start + done);
-      done += chunk.length;
-    }
-  } finally {
-    fs.closeSync(src);
+function copyBackupInto(src: number, contentAt: number, length: number, fd: number, start: number): void {
+  for (let done = 0; done < length; ) {
+    const chunk = readAt(src, contentAt + done, Math.min(COPY_CHUNK, length - done));
+    if (chunk.length === 0) throw new Error('the rewrite backup is shorter than its header says');
+    writeAt(fd, chunk, start + done);
+    done += chunk.length;
   }
 }
 
-function readBackupHeader(backup: string): { header: BackupHeader; contentAt: number } | undefined {
+interface FoundBackup {
+  fd: number;
+  header: BackupHeader;
+  contentAt: number;
+}
+
+/**
+ * Open a backup, if there is one, and trust it only as a regular file with
+ * one link, owned by one of `owners` and writable by its owner alone; a
+ * string says why one that is there was not trusted.
+ */
+function openBackup(backup: string, owners: number[]): FoundBackup | string | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(backup, O_RDONLY | O_NOFOLLOW);
+    fd = fs.openSync(backup, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    return `${backup}: ${code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message}`;
   }
   try {
+    const st = fs.fstatSync(fd);
+    const why = !st.isFile()
+      ? 'it is not a regular file'
+      : st.nlink !== 1
+        ? `it has ${st.nlink} links`
+        : !owners.includes(st.uid)
+          ? `it is owned by uid ${st.uid}, not ${owners.join(' or ')}`
+          : (st.mode & 0o022) !== 0
+            ? 'it is writable by group or others'
+            : undefined;
+    if (why) return `${backup}: ${why}`;
     const head = readAt(fd, 0, 64 << 10);
     const nl = head.indexOf(0x0a);
     const line = head.toString('utf8', 0, nl < 0 ? head.length : nl);
-    if (nl < 0 || !line.startsWith(MAGIC)) throw new Error('not a mailtk rewrite backup');
-    return { header: JSON.parse(line.slice(MAGIC.length)) as BackupHeader, contentAt: nl + 1 };
+    if (nl < 0 || !line.startsWith(MAGIC)) throw new MailError('mailbox-io', 'not a mailtk rewrite backup; look at it, then remove it', { file: backup });
+    const found = { fd, header: JSON.parse(line.slice(MAGIC.length)) as BackupHeader, contentAt: nl + 1 };
+    fd = -1;
+    return found;
   } finally {
-    fs.closeSync(fd);
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 
-/** The crash backups that exist for this mbox (cheap: no lock; recover under the lock). */
+/** Where a backup for this mbox may be: the places a rewrite could have chosen, given backupDir or not. */
+function recoveryPlaces(file: string, backupDir: string | undefined): string[] {
+  return [...new Set([...(backupDir ? [path.resolve(backupDir)] : []), ...writePlaces(file, undefined)])];
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether something lies where a crash backup for this mbox would (cheap: no lock; recover under the lock). */
 export function pendingRewrite(file: string, backupDir?: string): boolean {
-  const dirs = [backupDir, process.env.HOME, os.tmpdir()].filter((d): d is string => Boolean(d));
-  return dirs.some((d) => fs.existsSync(backupPath(file, d)));
+  return recoveryPlaces(file, backupDir).some((d) => lexists(backupPath(file, d)));
 }
 
 /**
  * Finish a rewrite that a crash interrupted, if there is one; the caller holds
  * the mailbox lock. True when something was recovered (any index made before
  * is then stale). Mail appended after the crash is kept after the content.
+ * A backup that is not trusted (see openBackup) is left alone and reported
+ * through onIgnoredBackup.
  */
-export function recoverRewrite(file: string, opts: Pick<RewriteOptions, 'backupDir' | 'onStep'> = {}): boolean {
-  const dirs = [opts.backupDir, process.env.HOME, os.tmpdir()].filter((d): d is string => Boolean(d));
-  for (const dir of new Set(dirs)) {
+export function recoverRewrite(file: string, opts: Pick<RewriteOptions, 'backupDir' | 'onStep' | 'beneath' | 'onIgnoredBackup'> = {}): boolean {
+  let owners: number[] | undefined;
+  for (const dir of recoveryPlaces(file, opts.backupDir)) {
     const backup = backupPath(file, dir);
-    const found = readBackupHeader(backup);
-    if (!found) continue;
-    replay(file, backup, found.header, found.contentAt, { ...opts, backupDir: dir });
+    if (!lexists(backup)) continue;
+    if (!owners) {
+      const fd = openMbox(file, opts.beneath);
+      try {
+        owners = trustedOwners(fs.fstatSync(fd));
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    const dirWhy = unsafeBackupDir(dir, owners);
+    const found = dirWhy ? `${backup}: its directory is not safe (${dirWhy})` : openBackup(backup, owners);
+    if (found === undefined) continue;
+    if (typeof found === 'string') {
+      opts.onIgnoredBackup?.(found);
+      continue;
+    }
+    try {
+      replay(file, backup, found, { ...opts, backupDir: dir });
+    } finally {
+      fs.closeSync(found.fd);
+    }
     return true;
   }
   return false;
 }
 
-function replay(file: string, backup: string, h: BackupHeader, contentAt: number, opts: RewriteOptions): void {
-  const fd = openMbox(file);
-  const src = fs.openSync(backup, O_RDONLY | O_NOFOLLOW);
+function replay(file: string, backup: string, found: FoundBackup, opts: RewriteOptions): void {
+  const { header: h, contentAt, fd: src } = found;
+  const fd = openMbox(file, opts.beneath);
   try {
     const st = fs.fstatSync(fd);
     if (h.path !== path.resolve(file) || st.dev !== h.dev || st.ino !== h.ino) {
@@ -381,7 +485,6 @@ function replay(file: string, backup: string, h: BackupHeader, contentAt: number
     // The recovered content becomes a fresh backup (renamed over the old one), then the usual commit.
     commit(fd, file, merge(pieces), st.size, opts);
   } finally {
-    fs.closeSync(src);
     fs.closeSync(fd);
   }
   fs.rmSync(backup, { force: true });

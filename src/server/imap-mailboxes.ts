@@ -5,12 +5,19 @@
 // kept as the client sends them (modified UTF-7, RFC 3501 5.1.3), and a name
 // that could leave the folder directory (.., a leading dot or slash, NUL) is
 // refused. Subscriptions are the lines of .subscriptions in that directory.
+// Nothing under the folder or index directory is reached through a symlink,
+// whoever planted it and whatever uid we run as: every component below the
+// user's home (or below the tree's parent when it lies elsewhere), ~/mail
+// itself included, is opened with O_NOFOLLOW through the one before
+// (openDirBeneath), and a symlink on the way answers NO [NOPERM].
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { User } from '../config/users.ts';
-import { type FolderSpec, type NewMessage, openFolder } from '../mailbox/index.ts';
-import { normalizeLineEnds } from '../message/index.ts';
+import {
+  type FolderSpec, type HeldDir, lstatBeneath, type NewMessage, openDirBeneath, openFolder, removeIndexDir, renameIndexDir, UnsafePath,
+} from '../mailbox/index.ts';
+import { MailError, normalizeLineEnds } from '../message/index.ts';
 import { copyMessages, parseFlagList } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { astr, astring, isAtom, parseDateTime, str, type Token } from './imap-wire.ts';
@@ -18,6 +25,7 @@ import { astr, astring, isAtom, parseDateTime, str, type Token } from './imap-wi
 const MAX_DEPTH = 20;
 const MAX_ENTRIES = 10_000;
 const SUBSCRIPTIONS = '.subscriptions';
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 export interface Resolved {
   name: string;
@@ -27,12 +35,65 @@ export interface Resolved {
   file: string;
 }
 
+/** The user's two trees and the trusted directory above each. */
+interface Trees {
+  folders: string;
+  folderAnchor: string;
+  index: string;
+  indexAnchor: string;
+}
+
+function trees(s: ImapSession): Trees {
+  const user = s.user as User;
+  const folders = path.resolve(s.ctx.access.folderDir(user));
+  const index = path.dirname(path.resolve(s.ctx.access.inbox(user).indexDir as string));
+  return { folders, folderAnchor: anchorOf(user, folders), index, indexAnchor: anchorOf(user, index) };
+}
+
+/** The home directory when `dir` lies inside it (every component below is the user's to plant), else `dir`'s parent. */
+function anchorOf(user: User, dir: string): string {
+  const rel = path.relative(path.resolve(user.home), dir);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? path.resolve(user.home) : path.dirname(dir);
+}
+
+/** A path as the user sees it: ~/mail/x inside the home directory. */
+function shown(s: ImapSession, p: string): string {
+  const rel = path.relative(path.resolve((s.user as User).home), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? `~/${rel}` : p;
+}
+
+/** The NO for an unsafe path (RFC 5530 codes); undefined for other errors. */
+function refusal(s: ImapSession, e: unknown): string | undefined {
+  if (e instanceof UnsafePath) {
+    return e.why === 'symlink'
+      ? `[NOPERM] ${shown(s, e.at)} is a symbolic link; refusing to follow it`
+      : `[CANNOT] ${shown(s, e.at)} is not a directory`;
+  }
+  if (e instanceof MailError && e.failure === 'mailbox-unsafe') {
+    const home = path.resolve((s.user as User).home);
+    return `[CANNOT] ${e.message.split(`${home}/`).join('~/').replace(/[\r\n]/g, ' ').slice(0, 300)}`;
+  }
+  return undefined;
+}
+
+/** Run a command's file work; an unsafe path becomes its NO. */
+async function guarded(s: ImapSession, fn: () => Promise<Result>): Promise<Result> {
+  try {
+    return await fn();
+  } catch (e) {
+    const r = refusal(s, e);
+    if (r) return no(r);
+    throw e;
+  }
+}
+
 /** A mailbox name checked and mapped to its files; a string is the reason it cannot be. */
 export function resolveMailbox(s: ImapSession, raw: string): Resolved | string {
   const user = s.user as User;
+  const t = trees(s);
   if (raw.toUpperCase() === 'INBOX') {
-    const spec = s.ctx.access.inbox(user);
-    return { name: 'INBOX', inbox: true, spec, file: spec.mbox };
+    const spec: FolderSpec = { ...s.ctx.access.inbox(user), beneath: { index: t.indexAnchor } };
+    return checkPaths(s, { name: 'INBOX', inbox: true, spec, file: spec.mbox });
   }
   const name = raw.replace(/\/+$/, '');
   const parts = name.split('/');
@@ -41,24 +102,58 @@ export function resolveMailbox(s: ImapSession, raw: string): Resolved | string {
   }
   if (parts[0].toUpperCase() === 'INBOX') return 'INBOX has no children here';
   if (parts.some((p) => p.endsWith('.lock'))) return 'mailbox names may not end in .lock';
-  const spec = s.ctx.access.folder(user, name);
-  return { name, inbox: false, spec, file: spec.mbox };
+  const spec: FolderSpec = { ...s.ctx.access.folder(user, name), beneath: { mbox: t.folderAnchor, index: t.indexAnchor } };
+  return checkPaths(s, { name, inbox: false, spec, file: spec.mbox });
 }
 
-function owner(s: ImapSession): { uid: number; gid: number } | undefined {
-  return process.geteuid?.() === 0 && s.user ? { uid: s.user.uid, gid: s.user.gid } : undefined;
-}
-
-/** mkdir -p for the folder directory tree, owned by the user. */
-function makeDirs(s: ImapSession, dir: string): void {
-  const root = s.ctx.access.folderDir(s.user as User);
-  const chain: string[] = [];
-  for (let d = dir; d.length >= root.length && !fs.existsSync(d); d = path.dirname(d)) chain.unshift(d);
-  for (const d of chain) {
-    fs.mkdirSync(d, { mode: 0o700 });
-    const o = owner(s);
-    if (o) fs.chownSync(d, o.uid, o.gid);
+/** Refuse a mailbox whose file or index directory lies behind a symlink (at any level below the anchor). */
+function checkPaths(s: ImapSession, r: Resolved): Resolved | string {
+  try {
+    if (r.spec.beneath?.mbox) lstatBeneath(r.file, r.spec.beneath.mbox);
+    if (r.spec.indexDir && r.spec.beneath?.index) lstatBeneath(r.spec.indexDir, r.spec.beneath.index);
+  } catch (e) {
+    const why = refusal(s, e);
+    if (why) return why;
+    throw e;
   }
+  return r;
+}
+
+function owner(s: ImapSession): { uid: number; gid: number } {
+  const user = s.user as User;
+  return { uid: user.uid, gid: user.gid };
+}
+
+/** The directory holding a folder file, opened below the anchor (made, owned by the user, when `make`). */
+function folderParent(s: ImapSession, r: Resolved, make: boolean): HeldDir | undefined {
+  return openDirBeneath(path.dirname(r.file), trees(s).folderAnchor, make ? { owner: owner(s) } : undefined);
+}
+
+/** lstat of a name inside a held directory; undefined when missing. */
+function lstatIn(dir: HeldDir, name: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(dir.at(name));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Create an empty folder file (O_EXCL|O_NOFOLLOW, 0600, the user's); false when the name exists. */
+function createFolderFile(s: ImapSession, dir: HeldDir, name: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir.at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    if (process.geteuid?.() === 0) fs.fchownSync(fd, owner(s).uid, owner(s).gid);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
 }
 
 // ------------------------------------------------------------ LIST and LSUB
@@ -69,14 +164,14 @@ interface Listed {
   children: boolean;
 }
 
-/** Every folder and directory under the folder directory, INBOX first. */
+/** Every folder and directory under the folder directory, INBOX first; symlinks are not listed, nor followed. */
 function allMailboxes(s: ImapSession): Listed[] {
-  const root = s.ctx.access.folderDir(s.user as User);
+  const t = trees(s);
   const out: Listed[] = [{ name: 'INBOX', dir: false, children: false }];
-  const walk = (dir: string, prefix: string, depth: number) => {
+  const walk = (dir: HeldDir, prefix: string, depth: number) => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
+      entries = fs.readdirSync(dir.self, { withFileTypes: true });
     } catch {
       return;
     }
@@ -85,24 +180,89 @@ function allMailboxes(s: ImapSession): Listed[] {
       const name = prefix + e.name;
       if (e.isFile()) out.push({ name, dir: false, children: false });
       else if (e.isDirectory() && depth < MAX_DEPTH) {
+        let sub: HeldDir | undefined;
+        try {
+          sub = dir.sub(e.name);
+        } catch {
+          continue; // replaced by a symlink meanwhile
+        }
+        if (!sub) continue;
         const item = { name, dir: true, children: false };
         out.push(item);
         const before = out.length;
-        walk(path.join(dir, e.name), `${name}/`, depth + 1);
+        try {
+          walk(sub, `${name}/`, depth + 1);
+        } finally {
+          sub.close();
+        }
         item.children = out.length > before;
       }
     }
   };
-  walk(root, '', 0);
+  const root = openDirBeneath(t.folders, t.folderAnchor);
+  if (root) {
+    try {
+      walk(root, '', 0);
+    } finally {
+      root.close();
+    }
+  }
   return out;
 }
 
-/** LIST's wildcards: * matches anything, % anything but the delimiter. INBOX matches in any case. */
-function matcher(reference: string, pattern: string): (name: string) => boolean {
+/**
+ * RFC 3501 6.3.8's wildcards without a RegExp, in O(name x pattern) steps at
+ * worst: "*" matches anything, "%" anything but the delimiter "/". The classic
+ * greedy match that backs up only to the last "*" (a later star absorbs
+ * whatever an earlier one could), with one more backup point for the last
+ * "%" since: a "%" may take one more character unless that is "/" (then it is
+ * spent and the "*" takes over), and once a literal "/" has matched, no "%"
+ * before it can help, for the name's next "/" had to be that one.
+ */
+export function wildcardMatch(pattern: string, name: string): boolean {
+  const p = pattern.replace(/[*%]{2,}/g, (run) => (run.includes('*') ? '*' : '%'));
+  let literals = 0;
+  for (const c of p) if (c !== '*' && c !== '%') literals++;
+  if (literals > name.length) return false;
+  let pi = 0;
+  let ni = 0;
+  let star = -1; // pattern index after the last "*"
+  let starNi = 0; // where in the name that "*" ends now
+  let pct = -1; // the same for the last "%" since, while it may still grow
+  let pctNi = 0;
+  while (ni < name.length) {
+    const c = p[pi];
+    if (c === '*') {
+      star = ++pi;
+      starNi = ni;
+      pct = -1;
+    } else if (c === '%') {
+      pct = ++pi;
+      pctNi = ni;
+    } else if (pi < p.length && c === name[ni]) {
+      if (c === '/') pct = -1;
+      pi++;
+      ni++;
+    } else if (pct >= 0 && name[pctNi] !== '/') {
+      pi = pct;
+      ni = ++pctNi;
+    } else if (star >= 0) {
+      pi = star;
+      ni = ++starNi;
+      pct = -1;
+    } else {
+      return false;
+    }
+  }
+  while (p[pi] === '*' || p[pi] === '%') pi++;
+  return pi === p.length;
+}
+
+/** LIST's and LSUB's test: the reference name prefixed as RFC 3501 6.3.8 says; INBOX matches in any case. */
+export function matcher(reference: string, pattern: string): (name: string) => boolean {
   const full = reference && !pattern.startsWith('/') ? `${reference}${pattern}` : pattern;
-  const re = new RegExp(`^${full.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/%/g, '[^/]*')}$`);
-  const inbox = new RegExp(re.source, 'i');
-  return (name) => (name === 'INBOX' ? inbox.test(name) : re.test(name));
+  const upper = full.toUpperCase();
+  return (name) => (name === 'INBOX' ? wildcardMatch(upper, name) : wildcardMatch(full, name));
 }
 
 export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
@@ -113,44 +273,90 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
     return ok('LIST completed');
   }
   const match = matcher(reference, pattern);
-  for (const m of allMailboxes(s)) {
-    if (!match(m.name)) continue;
-    const attrs = m.dir ? ['\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren'] : ['\\HasNoChildren'];
-    await s.untagged(`LIST (${attrs.join(' ')}) "/" ${astr(m.name)}`);
-  }
-  return ok('LIST completed');
+  return guarded(s, async () => {
+    for (const m of allMailboxes(s)) {
+      if (!match(m.name)) continue;
+      const attrs = m.dir ? ['\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren'] : ['\\HasNoChildren'];
+      await s.untagged(`LIST (${attrs.join(' ')}) "/" ${astr(m.name)}`);
+    }
+    return ok('LIST completed');
+  });
 }
 
-function subscriptionsFile(s: ImapSession): string {
-  return path.join(s.ctx.access.folderDir(s.user as User), SUBSCRIPTIONS);
-}
-
+/**
+ * The lines of .subscriptions; none when there is no file. It is read only as
+ * a regular file with one link, owned by the user (by us, when we are not
+ * root), opened with O_NOFOLLOW; anything else throws.
+ */
 function readSubscriptions(s: ImapSession): string[] {
+  const t = trees(s);
+  const dir = openDirBeneath(t.folders, t.folderAnchor);
+  if (!dir) return [];
+  const file = path.join(t.folders, SUBSCRIPTIONS);
+  let fd: number;
   try {
-    return fs.readFileSync(subscriptionsFile(s), 'utf8').split('\n').filter(Boolean);
-  } catch {
-    return [];
+    fd = fs.openSync(dir.at(SUBSCRIPTIONS), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    if (code === 'ELOOP') throw new UnsafePath(file, 'symlink');
+    throw e;
+  } finally {
+    dir.close();
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const euid = process.geteuid?.() ?? 0;
+    const want = euid === 0 ? (s.user as User).uid : euid;
+    if (!st.isFile() || st.nlink !== 1 || st.uid !== want) {
+      throw new MailError('mailbox-unsafe', `${file} is not a plain file of the user's (a regular file with one link, owned by uid ${want}); remove it`);
+    }
+    return fs.readFileSync(fd, 'utf8').split('\n').filter(Boolean);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Replace .subscriptions: a temporary file made with O_EXCL|O_NOFOLLOW, renamed over it. */
+function writeSubscriptions(s: ImapSession, names: Iterable<string>): void {
+  const t = trees(s);
+  const dir = openDirBeneath(t.folders, t.folderAnchor, { owner: owner(s) }) as HeldDir;
+  try {
+    const tmp = dir.at(`${SUBSCRIPTIONS}.${process.pid}.${Math.random().toString(36).slice(2, 8)}`);
+    const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      if (process.geteuid?.() === 0) fs.fchownSync(fd, owner(s).uid, owner(s).gid);
+      fs.writeSync(fd, [...names].map((n) => `${n}\n`).join(''));
+    } catch (e) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fs.closeSync(fd);
+    fs.renameSync(tmp, dir.at(SUBSCRIPTIONS));
+  } finally {
+    dir.close();
   }
 }
 
 export async function lsubCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const match = matcher(astring(c.args[0], 'reference'), astring(c.args[1], 'mailbox pattern'));
-  for (const name of readSubscriptions(s)) if (match(name)) await s.untagged(`LSUB () "/" ${astr(name)}`);
-  return ok('LSUB completed');
+  return guarded(s, async () => {
+    for (const name of readSubscriptions(s)) if (match(name)) await s.untagged(`LSUB () "/" ${astr(name)}`);
+    return ok('LSUB completed');
+  });
 }
 
 export async function subscribeCommand(s: ImapSession, c: Cmd, on: boolean): Promise<Result> {
   const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
   if (typeof r === 'string') return no(r);
-  const names = new Set(readSubscriptions(s));
-  if (on) names.add(r.name);
-  else names.delete(r.name);
-  const file = subscriptionsFile(s);
-  makeDirs(s, path.dirname(file));
-  fs.writeFileSync(file, [...names].map((n) => `${n}\n`).join(''), { mode: 0o600 });
-  const o = owner(s);
-  if (o) fs.chownSync(file, o.uid, o.gid);
-  return ok(`${on ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} completed`);
+  return guarded(s, async () => {
+    const names = new Set(readSubscriptions(s));
+    if (on) names.add(r.name);
+    else names.delete(r.name);
+    writeSubscriptions(s, names);
+    return ok(`${on ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} completed`);
+  });
 }
 
 // ------------------------------------------------------------ CREATE, DELETE, RENAME
@@ -160,35 +366,65 @@ export async function createCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const r = resolveMailbox(s, raw);
   if (typeof r === 'string') return no(r);
   if (r.inbox) return no('[ALREADYEXISTS] INBOX always exists');
-  if (fs.existsSync(r.file)) return no('[ALREADYEXISTS] mailbox already exists');
-  if (raw.endsWith('/')) {
-    makeDirs(s, r.file);
+  return guarded(s, async () => {
+    const dir = folderParent(s, r, true) as HeldDir;
+    try {
+      const name = path.basename(r.file);
+      if (lstatIn(dir, name)) return no('[ALREADYEXISTS] mailbox already exists');
+      if (raw.endsWith('/')) dir.sub(name, { owner: owner(s) })?.close();
+      else if (!createFolderFile(s, dir, name)) return no('[ALREADYEXISTS] mailbox already exists');
+    } finally {
+      dir.close();
+    }
     return ok('CREATE completed');
-  }
-  makeDirs(s, path.dirname(r.file));
-  const fd = fs.openSync(r.file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  const o = owner(s);
-  if (o) fs.fchownSync(fd, o.uid, o.gid);
-  fs.closeSync(fd);
-  return ok('CREATE completed');
+  });
 }
 
 export async function deleteCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
   if (typeof r === 'string') return no(r);
   if (r.inbox) return no('INBOX cannot be deleted');
-  let st: fs.Stats;
+  return guarded(s, async () => {
+    const dir = folderParent(s, r, false);
+    const name = path.basename(r.file);
+    const st = dir && lstatIn(dir, name);
+    if (!dir || !st) {
+      dir?.close();
+      return no('[NONEXISTENT] no such mailbox');
+    }
+    try {
+      if (st.isSymbolicLink()) throw new UnsafePath(r.file, 'symlink');
+      if (st.isDirectory()) {
+        const refused = removeFolderDir(dir, name);
+        if (refused) return no(refused.replace('NAME', r.name));
+      } else if (st.isFile()) fs.unlinkSync(dir.at(name));
+      else return no('[CANNOT] not a mailbox');
+    } finally {
+      dir.close();
+    }
+    if (r.spec.indexDir) removeIndexDir(r.spec.indexDir, trees(s).indexAnchor);
+    return ok('DELETE completed');
+  });
+}
+
+/**
+ * Remove a \Noselect level: refused while it holds names; hidden files (only
+ * files, never followed) go with it. A string is the NO, with NAME for the name.
+ */
+function removeFolderDir(parent: HeldDir, name: string): string | undefined {
+  const dir = parent.sub(name);
+  if (!dir) return '[NONEXISTENT] no such mailbox';
   try {
-    st = fs.lstatSync(r.file);
-  } catch {
-    return no('[NONEXISTENT] no such mailbox');
+    const entries = fs.readdirSync(dir.self, { withFileTypes: true });
+    if (entries.some((e) => !e.name.startsWith('.'))) return 'Name "NAME" has inferior hierarchical names';
+    const blocking = entries.find((e) => e.isDirectory());
+    if (blocking) return `[CANNOT] NAME holds the directory ${blocking.name}; remove it first`;
+    for (const e of entries) fs.unlinkSync(dir.at(e.name));
+  } finally {
+    dir.close();
   }
-  if (st.isDirectory()) {
-    if (fs.readdirSync(r.file).some((n) => !n.startsWith('.'))) return no(`Name "${r.name}" has inferior hierarchical names`);
-    fs.rmSync(r.file, { recursive: true, force: true });
-  } else fs.rmSync(r.file, { force: true });
-  if (r.spec.indexDir) fs.rmSync(r.spec.indexDir, { recursive: true, force: true });
-  return ok('DELETE completed');
+  fs.rmdirSync(parent.at(name));
+  return undefined;
 }
 
 export async function renameCommand(s: ImapSession, c: Cmd): Promise<Result> {
@@ -197,27 +433,46 @@ export async function renameCommand(s: ImapSession, c: Cmd): Promise<Result> {
   if (typeof from === 'string') return no(from);
   if (typeof to === 'string') return no(to);
   if (to.inbox) return no('[ALREADYEXISTS] INBOX always exists');
-  if (fs.existsSync(to.file)) return no('[ALREADYEXISTS] the new name exists');
-  if (from.inbox) return renameInbox(s, from, to);
-  if (!fs.existsSync(from.file)) return no('[NONEXISTENT] no such mailbox');
-  makeDirs(s, path.dirname(to.file));
-  fs.renameSync(from.file, to.file);
-  if (from.spec.indexDir && to.spec.indexDir && fs.existsSync(from.spec.indexDir)) {
-    makeDirs(s, path.dirname(to.spec.indexDir));
-    fs.rmSync(to.spec.indexDir, { recursive: true, force: true });
-    fs.renameSync(from.spec.indexDir, to.spec.indexDir);
-  }
-  return ok('RENAME completed');
+  return guarded(s, async () => {
+    const toParent = folderParent(s, to, false);
+    const taken = toParent && lstatIn(toParent, path.basename(to.file));
+    toParent?.close();
+    if (taken) return no('[ALREADYEXISTS] the new name exists');
+    if (from.inbox) return renameInbox(s, from, to);
+    const src = folderParent(s, from, false);
+    const st = src && lstatIn(src, path.basename(from.file));
+    if (!src || !st) {
+      src?.close();
+      return no('[NONEXISTENT] no such mailbox');
+    }
+    try {
+      if (st.isSymbolicLink()) throw new UnsafePath(from.file, 'symlink');
+      const dst = folderParent(s, to, true) as HeldDir;
+      try {
+        fs.renameSync(src.at(path.basename(from.file)), dst.at(path.basename(to.file)));
+      } finally {
+        dst.close();
+      }
+    } finally {
+      src.close();
+    }
+    if (from.spec.indexDir && to.spec.indexDir) renameIndexDir(from.spec.indexDir, to.spec.indexDir, owner(s), trees(s).indexAnchor);
+    return ok('RENAME completed');
+  });
 }
 
 /** RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox and leaves INBOX empty. */
 async function renameInbox(s: ImapSession, from: Resolved, to: Resolved): Promise<Result> {
-  makeDirs(s, path.dirname(to.file));
+  const dir = folderParent(s, to, true) as HeldDir;
+  try {
+    if (!createFolderFile(s, dir, path.basename(to.file))) return no('[ALREADYEXISTS] the new name exists');
+  } finally {
+    dir.close();
+  }
   const src = await openFolder(from.spec);
   try {
     await src.sync();
     const uids = src.records.map((r) => r.uid);
-    fs.closeSync(fs.openSync(to.file, 'a', 0o600));
     await copyMessages(src, uids, to.spec);
     await src.expunge(uids);
   } finally {
@@ -233,12 +488,16 @@ export async function statusCommand(s: ImapSession, c: Cmd): Promise<Result> {
   if (typeof r === 'string') return no(r);
   const items = c.args[1];
   if (items?.kind !== 'list') return bad('STATUS needs a list of items');
-  if (!r.inbox && !isFile(r.file)) return no('[NONEXISTENT] no such mailbox');
+  return guarded(s, () => statusOf(s, r, items.items));
+}
+
+async function statusOf(s: ImapSession, r: Resolved, items: Token[]): Promise<Result> {
+  if (!r.inbox && !isFolderFile(r)) return no('[NONEXISTENT] no such mailbox');
   const f = await openFolder(r.spec);
   try {
     await f.sync();
     const out: string[] = [];
-    for (const t of items.items) {
+    for (const t of items) {
       const item = isAtom(t) ? t.value.toUpperCase() : '';
       const value = {
         MESSAGES: f.records.length,
@@ -257,12 +516,9 @@ export async function statusCommand(s: ImapSession, c: Cmd): Promise<Result> {
   return ok('STATUS completed');
 }
 
-function isFile(file: string): boolean {
-  try {
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
+/** The folder's mbox exists as a regular file, reached without a symlink. */
+function isFolderFile(r: Resolved): boolean {
+  return Boolean(r.spec.beneath?.mbox && lstatBeneath(r.file, r.spec.beneath.mbox)?.isFile());
 }
 
 export async function appendCommand(s: ImapSession, c: Cmd): Promise<Result> {
@@ -281,14 +537,16 @@ export async function appendCommand(s: ImapSession, c: Cmd): Promise<Result> {
   }
   const lit = c.args[i];
   if (lit?.kind !== 'string') return bad('APPEND needs the message as a literal');
-  if (!r.inbox && !isFile(r.file)) return no('[TRYCREATE] no such mailbox');
   const message: NewMessage = { data: normalizeLineEnds(lit.bytes), flags: flags.flags, keywords: flags.keywords, date };
-  const f = await openFolder(r.spec);
-  try {
-    const [uid] = await f.append([message]);
-    return ok(`[APPENDUID ${f.uidValidity} ${uid}] APPEND completed`);
-  } finally {
-    await f.release();
-  }
+  return guarded(s, async () => {
+    if (!r.inbox && !isFolderFile(r)) return no('[TRYCREATE] no such mailbox');
+    const f = await openFolder(r.spec);
+    try {
+      const [uid] = await f.append([message]);
+      return ok(`[APPENDUID ${f.uidValidity} ${uid}] APPEND completed`);
+    } finally {
+      await f.release();
+    }
+  });
 }
 
