@@ -11,6 +11,7 @@
 // itself included, is opened with O_NOFOLLOW through the one before
 // (openDirBeneath), and a symlink on the way answers NO [NOPERM].
 
+import { anchorOf } from './mailbox-access.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { User } from '../config/users.ts';
@@ -50,11 +51,6 @@ function trees(s: ImapSession): Trees {
   return { folders, folderAnchor: anchorOf(user, folders), index, indexAnchor: anchorOf(user, index) };
 }
 
-/** The home directory when `dir` lies inside it (every component below is the user's to plant), else `dir`'s parent. */
-function anchorOf(user: User, dir: string): string {
-  const rel = path.relative(path.resolve(user.home), dir);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? path.resolve(user.home) : path.dirname(dir);
-}
 
 /** A path as the user sees it: ~/mail/x inside the home directory. */
 function shown(s: ImapSession, p: string): string {

@@ -115,9 +115,12 @@ export class MailboxAccess {
   }
 
   private spec(user: User, mbox: string, name: string): FolderSpec {
+    const indexRoot = this.userDir(this.config.mailboxIndexDir, user);
     return {
       mbox,
-      indexDir: path.join(this.userDir(this.config.mailboxIndexDir, user), name),
+      indexDir: path.join(indexRoot, name),
+      // Nothing below the home directory is followed through a symlink (POP3 and IMAP alike).
+      beneath: { index: anchorOf(user, indexRoot) },
       owner: { uid: user.uid, gid: user.gid },
       backupDir: user.home,
       summaries: SUMMARIES,
@@ -127,4 +130,10 @@ export class MailboxAccess {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The home directory when `dir` lies inside it (every component below is the user's to plant), else `dir`'s parent. */
+export function anchorOf(user: User, dir: string): string {
+  const rel = path.relative(path.resolve(user.home), dir);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? path.resolve(user.home) : path.dirname(dir);
 }

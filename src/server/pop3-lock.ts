@@ -17,13 +17,13 @@ export interface MaildropLock {
 const held = new Set<string>();
 
 /** The lock, or undefined when another session holds it. */
-export function lockMaildrop(mbox: string, indexDir: string | undefined, owner?: { uid: number; gid: number }): MaildropLock | undefined {
+export function lockMaildrop(mbox: string, indexDir: string | undefined, owner?: { uid: number; gid: number }, anchor?: string): MaildropLock | undefined {
   const key = path.resolve(mbox);
   if (held.has(key)) return undefined;
   const file = indexDir ? path.join(indexDir, 'pop3.lock') : undefined;
   if (file) {
     try {
-      ensureIndexDir(indexDir!, owner);
+      ensureIndexDir(indexDir!, owner, anchor);
       if (!createLockFile(file)) return undefined;
     } catch {
       // No index directory we can write: the in-process lock alone.

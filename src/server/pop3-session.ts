@@ -177,7 +177,7 @@ export class Pop3Session {
   private async enterTransaction(user: User, method: string): Promise<boolean> {
     const relay = `[${this.conn.remoteAddress}]`;
     const spec = this.ctx.access.inbox(user);
-    const lock = lockMaildrop(spec.mbox, spec.indexDir, spec.owner);
+    const lock = lockMaildrop(spec.mbox, spec.indexDir, spec.owner, spec.beneath?.index);
     if (!lock) {
       await this.err('[IN-USE] maildrop already locked');
       return false;
