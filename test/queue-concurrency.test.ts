@@ -93,7 +93,9 @@ describe('concurrency', () => {
 describe('disk full', { skip: !IS_ROOT && 'needs root to mount a tmpfs' }, () => {
   test('a write that fails for lack of space leaves the mbox byte-identical and the message queued', async () => {
     const sb = sandbox('delivery_mode = queue\n');
-    const mnt = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48k,mode=2775', 'tmpfs', sb.spool]);
+    // Debian's spool: 2775 root:mail (deliveries run as the recipient, with the mail group).
+    const mail = spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' }).stdout.split(':')[2] || '0';
+    const mnt = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=48k,mode=2775,gid=${mail}`, 'tmpfs', sb.spool]);
     if (mnt.status !== 0) return; // no mount in this sandbox: nothing to test here
     assert.equal(run(sb, 'sendmail', ['-odi', '-i', 'alice'], 'Subject: small\n\nfits\n').status, 0);
     const before = fs.readFileSync(sb.mbox('alice'));
