@@ -137,8 +137,8 @@ export function ipcAgent(): LocalAgent {
     },
     lists: {
       forward: async (user, file) => (await request(user, { op: 'list', kind: 'forward', file, as: user }))!,
-      // The system alias file's includes are read by the runner itself (mail_owner).
-      include: async (file, as) => (as ? (await request(as, { op: 'list', kind: 'include', file, as }))! : inProcessLists.include(file, undefined)),
+      // The system alias file's includes, and root's, are read by the runner itself (mail_owner): root's agent reads nothing but root's .forward.
+      include: async (file, as) => (as && as.uid !== 0 ? (await request(as, { op: 'list', kind: 'include', file, as }))! : inProcessLists.include(file, as)),
     },
   };
 }
