@@ -13,6 +13,7 @@ import path from 'node:path';
 const N = Number(process.argv[2] ?? 50);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-bench-startup-'));
+fs.chmodSync(dir, 0o755); // as root, the queue is mail_owner's: it must reach it
 const conf = path.join(dir, 'mailtk.conf');
 fs.writeFileSync(path.join(dir, 'passwd'), `root:x:0:0:root:/root:/bin/sh\nbench:x:2000:2000:Bench:/tmp:/bin/sh\n${os.userInfo().username}:x:${os.userInfo().uid}:${os.userInfo().gid}::/tmp:/bin/sh\n`);
 fs.writeFileSync(conf, `hostname = bench.test\nqueue_dir = ${dir}/q\nmail_spool_dir = ${dir}/mail\nlog_file = ${dir}/maillog\nuser_db = ${dir}/passwd\ndelivery_mode = queue\n`);

@@ -7,6 +7,7 @@
 
 import { type Config, loadConfig, parseDuration } from '../config/index.ts';
 import { setProgramName } from '../log/index.ts';
+import { invokingUser } from '../config/users.ts';
 import { EX, MailError } from '../message/status.ts';
 import { type SendmailOptions, parseSendmailArgs } from './sendmail-args.ts';
 
@@ -73,6 +74,8 @@ async function queueAsMailOwner(config: Config): Promise<void> {
   giveQueueTo(config, owner);
   const { openLogNow } = await import('../log/index.ts');
   openLogNow(config);
+  // Read as root what root may read and mail_owner perhaps not (a private user_db): it is cached.
+  invokingUser(config);
   actAsMailOwner(owner);
 }
 

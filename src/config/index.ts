@@ -262,10 +262,24 @@ export function parseListenAddress(s: string): ListenAddress | undefined {
   return { host: m[1], port: Number(m[2]) };
 }
 
+/**
+ * 4, 6 or 0. Not net.isIP: its IPv6 regular expression takes ~10 ms to
+ * compile, and every sendmail start checks relay_networks (bench/startup.mjs).
+ */
+function ipFamily(addr: string): 0 | 4 | 6 {
+  if (!addr.includes(':')) return net.isIPv4(addr) ? 4 : 0;
+  try {
+    new net.SocketAddress({ address: addr, family: 'ipv6' });
+    return 6;
+  } catch {
+    return 0;
+  }
+}
+
 /** "10.0.0.0/8", "::1/128", or a bare address (a network of one). */
 function isCidr(s: string): boolean {
   const [addr, bits, extra] = s.split('/');
-  const family = net.isIP(addr);
+  const family = ipFamily(addr);
   if (family === 0 || extra !== undefined) return false;
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }

@@ -24,7 +24,8 @@ import { bindServer } from '../server/bind.ts';
 import { AgentPool } from './agents.ts';
 import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
-import { giveQueueTo, mailOwnerAccount, openLogForChildren, shareSecrets, spawnIdentity } from './privs.ts';
+import { giveQueueTo, mailOwnerAccount, openLogForChildren, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
+import { ensureSpoolDir } from '../mailbox/index.ts';
 import { DAEMON_NODE_FLAGS, QueueRunner, sendmailBin } from './runner.ts';
 import { SocketPairs, stopReading } from './socket-pair.ts';
 
@@ -97,6 +98,7 @@ export class Master {
 
   async start(): Promise<void> {
     giveQueueTo(this.config, this.owner);
+    prepareSpool(this.config, ensureSpoolDir);
     this.releasePid = await claimPidFile(this.config.pidFile);
     try {
       if (this.opts.listen) {
@@ -241,6 +243,7 @@ export async function runMaster(config: Config, opts: MasterOptions): Promise<nu
 export async function runQueueAsRoot(config: Config, argv: string[]): Promise<number> {
   const owner = mailOwnerAccount(config);
   giveQueueTo(config, owner);
+  prepareSpool(config, ensureSpoolDir);
   const logFd = openLogForChildren(config);
   const agents = new AgentPool(config, logFd);
   const child = spawn(process.execPath, [sendmailBin(), ...argv, ...childArgs(config)], {

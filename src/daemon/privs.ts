@@ -15,7 +15,6 @@ import { lookupUser, systemUser, type User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { ensureQueueDirs } from '../queue/index.ts';
-import { ensureSpoolDir } from '../mailbox/index.ts';
 
 export function isRoot(): boolean {
   return process.geteuid?.() === 0;
@@ -43,9 +42,8 @@ export function mailOwnerAccount(config: Config): User {
  * The maildrop's own files are left as they are: their owner is who dropped them.
  */
 export function giveQueueTo(config: Config, owner: User): void {
-  // The spool is root's (2775 root:mail): made here, since the agents that deliver into it cannot.
-  ensureSpoolDir(config);
   ensureQueueDirs(config);
+  mustReach(config.queueDir, 'queue_dir', `mail_owner ${owner.name}`, (st) => searchable(st, owner.uid, owner.gid));
   // Given already (every start but the first): nothing to walk.
   if (fs.statSync(config.queueDir).uid === owner.uid && fs.statSync(config.maildropDir).uid === owner.uid) return;
   const walk = (dir: string): void => {
@@ -61,6 +59,27 @@ export function giveQueueTo(config: Config, owner: User): void {
     walk(config.queueDir);
   } catch (e) {
     throw new MailError('queue-write', `cannot give the queue to mail_owner ${owner.name}: ${(e as Error).message}`, { file: config.queueDir, cause: e });
+  }
+}
+
+function searchable(st: fs.Stats, uid: number, gid: number): boolean {
+  return (st.mode & 0o001) !== 0 || (st.uid === uid && (st.mode & 0o100) !== 0) || (st.gid === gid && (st.mode & 0o010) !== 0);
+}
+
+/** The spool is root's (2775 root:mail): made by root, since the agents that deliver into it cannot. */
+export function prepareSpool(config: Config, ensureSpoolDir: (config: Config) => void): void {
+  ensureSpoolDir(config);
+  mustReach(config.mailSpoolDir, 'mail_spool_dir', 'the users', (st) => (st.mode & 0o001) !== 0);
+}
+
+/** Every directory above `dir` must let `who` through, or nothing below works: say which one. */
+function mustReach(dir: string, key: string, who: string, ok: (st: fs.Stats) => boolean): void {
+  for (let d = path.dirname(path.resolve(dir)); ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if (!ok(st)) {
+      throw new MailError('config', `${key} ${dir}: ${who} cannot pass through ${d} (mode ${(st.mode & 0o7777).toString(8)}, owner uid ${st.uid}); chmod o+x it or choose another ${key}`);
+    }
+    if (d === path.dirname(d)) return;
   }
 }
 
