@@ -100,6 +100,13 @@ function describe(p: ProcIdentity): string {
 function roleOf(p: ProcIdentity, masterPid: number): string {
   if (p.pid === masterPid) return 'master';
   const at = p.argv.findIndex((a) => a.endsWith('/agent.js'));
+  // A session agent started ahead of the next login: root until the master names its user (as Dovecot's imap processes).
+  if (at >= 0 && p.argv[at + 1] === '--spare') {
+    if (p.uid[0] === 0) return 'spare';
+    // A spare that became a user's: its argv still says --spare.
+    const name = spawnSync('getent', ['passwd', String(p.uid[0])], { encoding: 'utf8' }).stdout.split(':')[0];
+    return `session:${name}`;
+  }
   // argv: agent.js NAME UID GID EXTRA_GID; the extra group is mail for a delivery agent, the user's own for a session's.
   if (at >= 0) return `${p.argv[at + 4] === String(mailGid) ? 'deliver' : 'session'}:${p.argv[at + 1]}`;
   if (p.env.MAILTK_ROLE === 'worker') return 'worker';
@@ -110,7 +117,7 @@ function roleOf(p: ProcIdentity, masterPid: number): string {
 /** Every process but the master: no 0 in any uid, gid or supplementary group field. */
 function noRootOutsideMaster(tree: ProcIdentity[], master: number, roles: Map<number, string>, listing: string): void {
   for (const p of tree) {
-    if (p.pid === master) continue;
+    if (p.pid === master || roles.get(p.pid) === 'spare') continue;
     assert.ok(!p.uid.includes(0), `no uid 0 outside the master: ${roles.get(p.pid)} ${describe(p)}\n${listing}`);
     assert.ok(!p.gid.includes(0), `no gid 0 outside the master: ${roles.get(p.pid)} ${describe(p)}\n${listing}`);
     assert.ok(!p.groups.includes(0), `no group 0 outside the master: ${roles.get(p.pid)} ${describe(p)}\n${listing}`);
@@ -208,6 +215,11 @@ test('identities of the master, worker, runner and user agents during SMTP, POP3
       for (const g of a.groups) assert.ok(allowed.has(g), `${u.name}'s ${role} agent has group ${g}, which it should not\n${listing}`);
     }
   }
+
+  // At most one spare session agent, the master's own child, which has been told no user yet.
+  const spares = tree.filter((p) => roles.get(p.pid) === 'spare');
+  assert.ok(spares.length <= 1, `one spare at most\n${listing}`);
+  for (const p of spares) assert.equal(p.ppid, master, `the spare is the master's child\n${listing}`);
 
   // Nothing else lives in the tree (a helper would be listed above with its identity).
   const unknown = tree.filter((p) => roles.get(p.pid)!.startsWith('other:'));

@@ -57,6 +57,8 @@ export class AgentPool {
   private agents = new Map<string, Agent>();
   private replies = new Map<number, (r: AgentReply) => void>();
   private seq = 0;
+  private spare?: ChildProcess;
+  private stopping = false;
 
   constructor(private config: Config, private logFd: number | undefined) {}
 
@@ -109,18 +111,16 @@ export class AgentPool {
     const have = this.agents.get(key);
     if (have) return have;
     const extraGid = role === 'deliver' ? (mailGroupGid() ?? target.gid) : target.gid;
-    const child = spawn(process.execPath, [...AGENT_FLAGS[role], agentEntry(), target.name, String(target.uid), String(target.gid), String(extraGid)], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logFd !== undefined ? [this.logFd] : [])],
-      serialization: 'advanced',
-      cwd: '/',
-      env: {
-        PATH: '/usr/local/bin:/usr/bin:/bin',
-        HOME: target.home,
-        USER: target.name,
-        LOGNAME: target.name,
-        ...(this.logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
-      },
-    });
+    let child: ChildProcess;
+    if (role === 'session' && this.spare?.connected) {
+      // A login: the spare becomes this user's, and another spare is started for the next one.
+      child = this.spare;
+      this.spare = undefined;
+      child.send({ type: 'become', name: target.name, uid: target.uid, gid: target.gid, extraGid, home: target.home });
+      setImmediate(() => this.prepareSessions());
+    } else {
+      child = this.spawnAgent(role, [target.name, String(target.uid), String(target.gid), String(extraGid)], target.home, target.name);
+    }
     const agent: Agent = { child, key, uid: target.uid, requests: new Set() };
     this.agents.set(key, agent);
     child.on('message', (m: AgentToMaster) => {
@@ -144,12 +144,40 @@ export class AgentPool {
     return agent;
   }
 
+  private spawnAgent(role: Role, args: string[], home: string, name: string): ChildProcess {
+    return spawn(process.execPath, [...AGENT_FLAGS[role], agentEntry(), ...args], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logFd !== undefined ? [this.logFd] : [])],
+      serialization: 'advanced',
+      cwd: '/',
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: home,
+        USER: name,
+        LOGNAME: name,
+        ...(this.logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
+      },
+    });
+  }
+
+  /** Keep one session agent started ahead (the daemon with POP3 or IMAP listeners calls this). */
+  prepareSessions(): void {
+    if (this.stopping || this.spare) return;
+    const spare = this.spawnAgent('session', ['--spare'], '/', 'root');
+    spare.on('error', () => undefined);
+    spare.on('exit', () => {
+      if (this.spare === spare) this.spare = undefined;
+    });
+    this.spare = spare;
+  }
+
   private send(agent: Agent, m: MasterToAgent): void {
     if (agent.child.connected) agent.child.send(m, (e) => e && undefined);
   }
 
   /** Ask every agent to finish what it has and exit; wait for them (at most timeoutMs). */
   async stopAll(timeoutMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.spare?.kill('SIGTERM');
     const all = [...this.agents.values()];
     this.agents.clear();
     await Promise.all(

@@ -106,6 +106,7 @@ export class Master {
         ensureCertificate(this.config);
         await this.bindAll();
         this.pairs = await SocketPairs.open();
+        if (this.bound.some((b) => /^(pop3|imap)/.test(b.kind))) this.agents.prepareSessions();
       }
       shareSecrets(this.config, this.owner);
       log(this.config, '', `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
