@@ -18,6 +18,7 @@ postfix status >/dev/null 2>&1 || postfix start >/dev/null 2>&1
 
 for i in $(seq 0 $((USERS-1))); do id "lbench$i" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "lbench$i"; done
 work=$(mktemp -d /tmp/mailtk-bench-local.XXXXXX)
+chmod 755 "$work"   # as root, mailtk's queue is mail_owner's and its spool is reached by each user
 trap 'rm -rf "$work"; postconf -e "defer_transports =" >/dev/null; postfix reload >/dev/null 2>&1 || true' EXIT
 body=$(python3 -c "print('Subject: local bench\n\n' + ('x'*71 + '\n')*13, end='')")
 

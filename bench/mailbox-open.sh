@@ -30,10 +30,12 @@ trap cleanup EXIT
 
 python3 "$PEERS/gen-mbox.py" "$MESSAGES" "$T/source.mbox" >&2
 
-# ---- mailtk: its own tree, user "bench" (uid 0, home in $T), password via mailpasswd.
+# ---- mailtk: its own tree, user "bench" (uid 65534 as for Dovecot: root may not log in; home in $T).
 M=$T/mailtk
 mkdir -p "$M/etc" "$M/spool/mail" "$M/home/bench" "$M/log"
-echo "bench:x:0:0:Bench:$M/home/bench:/bin/sh" > "$M/etc/users"
+echo "bench:x:65534:65534:Bench:$M/home/bench:/bin/sh" > "$M/etc/users"
+chown 65534:65534 "$M/home/bench"
+chown root:mail "$M/spool/mail" && chmod 2775 "$M/spool/mail"
 cat > "$M/etc/mailtk.conf" <<EOF
 hostname = bench.test
 queue_dir = $M/spool/mqueue
@@ -112,7 +114,7 @@ cat > "$T/bench.json" <<EOF
 {
   "source": "$T/source.mbox", "messages": $MESSAGES, "user": "bench", "password": "benchpw",
   "servers": {
-    "mailtk": { "pid": $MT_PID, "pop3": $((BASE + 1)), "imap": $((BASE + 2)), "mbox": "$M/spool/mail/bench",
+    "mailtk": { "pid": $MT_PID, "pop3": $((BASE + 1)), "imap": $((BASE + 2)), "mbox": "$M/spool/mail/bench", "owner": [65534, $(getent group mail | cut -d: -f3)],
                 "indexes": ["$M/home/bench/mail/.imap"] },
     "dovecot": { "pid": $DC_PID, "pop3": $((BASE + 4)), "imap": $((BASE + 3)), "mbox": "$D/spool/bench", "owner": [65534, 65534],
                  "indexes": ["$D/home/bench/mail/.imap", "$D/home/bench/mail/.subscriptions"] }

@@ -16,6 +16,7 @@ postfix status >/dev/null 2>&1 || postfix start >/dev/null 2>&1
 [ -f "$here/dist/sendmail.js" ] || (cd "$here" && npm run build --silent)
 
 work=$(mktemp -d /tmp/mailtk-bench-smtp.XXXXXX)
+chmod 755 "$work"   # as root, mailtk's queue is mail_owner's and its spool is reached by each user
 getent passwd bench root > "$work/passwd"
 cat > "$work/mailtk.conf" <<CONF
 hostname = bench.test

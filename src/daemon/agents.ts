@@ -174,6 +174,13 @@ export class AgentPool {
     if (agent.child.connected) agent.child.send(m, (e) => e && undefined);
   }
 
+  /** The daemon is stopping: session agents say goodbye to their sessions and exit (deliveries go on). */
+  stopSessions(): void {
+    this.spare?.kill('SIGTERM');
+    this.spare = undefined;
+    for (const [key, a] of this.agents) if (key.startsWith('session:')) this.send(a, { type: 'stop' });
+  }
+
   /** Ask every agent to finish what it has and exit; wait for them (at most timeoutMs). */
   async stopAll(timeoutMs = 10_000): Promise<void> {
     this.stopping = true;

@@ -208,14 +208,16 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const b of this.bound) b.server.close();
     const w = this.worker;
     if (w && w.exitCode === null && w.signalCode === null) {
       const exited = new Promise((r) => w.once('exit', r));
       if (w.connected) w.send({ type: 'stop' } satisfies MasterToWorker);
       else w.kill('SIGTERM');
+      // Meanwhile the users' sessions say goodbye, which ends the worker's relays for them.
+      this.agents.stopSessions();
       await exited;
     }
-    for (const b of this.bound) b.server.close();
     this.pairs?.close();
     await this.runner.stop();
     await this.agents.stopAll();
