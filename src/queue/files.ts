@@ -70,6 +70,8 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+const OWNERLESS_POLL_MS = 500;
+
 /**
  * proper-lockfile's lock on `target`, with the holder's pid written to
  * `ownerFile`. A lock whose holder is gone (SIGKILL, a crash) is taken over
@@ -91,7 +93,14 @@ export async function lockOwned(target: string, ownerFile: string, opts: LockOpt
       } catch {
         // no owner written yet: the holder is between lock and write
       }
-      if (attempt > 0 || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) return undefined;
+      if (!Number.isInteger(pid) || pid <= 0) {
+        // No holder named (its owner file was removed, or is not written yet): a live holder
+        // refreshes the lock, a dead one's goes stale; wait for one or the other.
+        if (attempt * OWNERLESS_POLL_MS >= (opts.stale ?? 10_000) + OWNERLESS_POLL_MS) return undefined;
+        await new Promise((r) => setTimeout(r, OWNERLESS_POLL_MS));
+        continue;
+      }
+      if (attempt > 0 || pid === process.pid || processAlive(pid)) return undefined;
       fs.rmSync(`${target}.lock`, { recursive: true, force: true });
     }
   }
