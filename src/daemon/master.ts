@@ -148,7 +148,7 @@ export class Master {
     this.worker = child;
     for (const b of this.bound) child.send({ type: 'listener', kind: b.kind, host: b.a.host, port: b.a.port } satisfies MasterToWorker, b.server);
     child.send({ type: 'listeners-done' } satisfies MasterToWorker);
-    child.on('message', (m: WorkerToMaster, handle?: net.Socket) => this.fromWorker(child, m, handle));
+    child.on('message', (m: WorkerToMaster) => this.fromWorker(child, m));
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       if (this.worker === child) this.worker = undefined;
@@ -158,7 +158,7 @@ export class Master {
     });
   }
 
-  private fromWorker(child: ChildProcess, m: WorkerToMaster, handle?: net.Socket): void {
+  private fromWorker(child: ChildProcess, m: WorkerToMaster): void {
     const reply = (r: MasterToWorker, h?: net.Socket) => child.connected && child.send(r, h as net.Socket);
     switch (m?.type) {
       case 'run':
@@ -171,7 +171,6 @@ export class Master {
         void this.startSession(m.n, m.info, reply);
         break;
     }
-    void handle;
   }
 
   /** A login the worker checked: a socket pair between the worker and the user's agent. */
