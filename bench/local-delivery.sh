@@ -4,13 +4,13 @@
 # the same messages from its own queue, in the same run, rounds alternating
 # (A B A B) because the machine is shared and noisy. Prints medians and the
 # mailtk/Postfix ratio on its last line.
-# Needs root and Postfix from ../shared/peers/setup-postfix.sh (run it first,
+# Needs root and Postfix from test/peers/setup-postfix.sh (run it first,
 # or let this script run it). Only local users and loopback are involved.
 # Usage: COUNT=2000 ROUNDS=3 bash bench/local-delivery.sh
 set -euo pipefail
 COUNT=${COUNT:-2000}; ROUNDS=${ROUNDS:-3}; USERS=10
 here=$(cd "$(dirname "$0")/.." && pwd)
-peers=${PEERS:-$here/../shared/peers}
+peers=${PEERS:-$here/test/peers}
 [ "$(id -u)" = 0 ] || { echo "local-delivery bench: run as root (Postfix's local delivery needs it)" >&2; exit 77; }
 command -v postconf >/dev/null || bash "$peers/setup-postfix.sh" >/dev/null
 postfix status >/dev/null 2>&1 || postfix start >/dev/null 2>&1

@@ -4,13 +4,13 @@
 # run: rounds alternate mailtk / s-nail, after one warm-up each, and the last
 # line prints both medians and their ratio (below 1 means mailtk is faster).
 # Settings: N (messages, 20000), ROUNDS (9), BODY (bytes per body, 2000),
-# GEN (the generator, /work/shared/peers/gen-mbox.py). Loopback/local only.
+# GEN (the generator, test/peers/gen-mbox.py). Loopback/local only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 ROUNDS=${ROUNDS:-9}
 BODY=${BODY:-2000}
-GEN=${GEN:-/work/shared/peers/gen-mbox.py}
+GEN=${GEN:-$(cd "$(dirname "$0")/.." && pwd)/test/peers/gen-mbox.py}
 command -v s-nail >/dev/null || { echo "s-nail is not installed (apt-get install s-nail)" >&2; exit 1; }
 [ -f dist/mail.js ] || npm run build --silent
 

@@ -11,8 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-20000}
 BASE=${BASE_PORT:-24100}
-PEERS=${PEERS:-$(cd .. && pwd)/shared/peers}
-[ -d "$PEERS" ] || PEERS=/work/shared/peers
+PEERS=${PEERS:-$(pwd)/test/peers}
 [ "$(id -u)" = 0 ] || { echo "mailbox-open: run as root (Dovecot needs a mail user)" >&2; exit 1; }
 command -v dovecot >/dev/null || bash test/install-deps.sh
 [ -f dist/sendmail.js ] || npm run build --silent

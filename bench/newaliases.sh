@@ -20,12 +20,12 @@ ROUNDS=${ROUNDS:-5}
 
 if ! command -v postalias >/dev/null || ! postconf -m | grep -qx cdb; then
   echo "bench: installing Postfix (loopback-only) for postalias" >&2
-  bash /work/shared/peers/setup-postfix.sh >&2
+  bash test/peers/setup-postfix.sh >&2
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/newaliases-bench.XXXXXX")
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
-python3 /work/shared/peers/gen-aliases.py "$N" "$work/big" >&2
+python3 test/peers/gen-aliases.py "$N" "$work/big" >&2
 for name in big one; do
   [ "$name" = one ] && echo 'postmaster: root' >"$work/one"
   cp "$work/$name" "$work/cdb-$name"

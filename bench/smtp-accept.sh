@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SMTP accept rate, mailtk's daemon beside Postfix, driven the same way by
-# Postfix's smtp-source (../shared/peers/smtp-bench.sh): 20 sessions x 1 KB,
+# Postfix's smtp-source (test/peers/smtp-bench.sh): 20 sessions x 1 KB,
 # 20 sessions x 100 KB and 1 session x 1 KB, each message durable before its
 # 250, rounds alternating (A B A B). Prints per-case medians, the
 # mailtk/Postfix ratios and the daemon's peak memory (VmHWM) on the last lines.
@@ -9,7 +9,7 @@
 set -euo pipefail
 COUNT=${COUNT:-5000}; ROUNDS=${ROUNDS:-3}; PORT=${PORT:-2526}
 here=$(cd "$(dirname "$0")/.." && pwd)
-peers=${PEERS:-$here/../shared/peers}
+peers=${PEERS:-$here/test/peers}
 [ "$(id -u)" = 0 ] || { echo "smtp-accept bench: run as root (Postfix)" >&2; exit 77; }
 command -v postconf >/dev/null || bash "$peers/setup-postfix.sh" >/dev/null
 postfix status >/dev/null 2>&1 || postfix start >/dev/null 2>&1

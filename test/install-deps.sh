@@ -30,8 +30,8 @@ fi
 
 # Postfix, the SMTP peer of test/postfix-interop.test.ts and the benchmarks:
 # installed and locked to 127.0.0.1:2525 with local delivery only and no DNS by
-# the shared peers script, which CI finds beside the clone.
-peers="$(cd "$(dirname "$0")/.." && pwd)/../shared/peers"
+# the peers script in test/peers.
+peers="$(cd "$(dirname "$0")" && pwd)/peers"
 if [ -f "$peers/setup-postfix.sh" ]; then
   if ! ss -ltn 'sport = :2525' 2>/dev/null | grep -q LISTEN; then
     bash "$peers/setup-postfix.sh" >/dev/null 2>&1 || echo "install-deps: Postfix setup failed; its interop tests will skip" >&2

@@ -15,7 +15,7 @@ import { type Sandbox, makeSandbox, run, splitMbox, waitFor } from './helpers.ts
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const noSnail = !has('s-nail') && 's-nail is not installed (test/install-deps.sh installs it)';
 const postfixUp = has('postconf') && fs.existsSync('/var/spool/postfix/pid/master.pid') && spawnSync('id', ['bench']).status === 0;
-const noPostfix = !postfixUp && 'Postfix is not running with user bench (bash /work/shared/peers/setup-postfix.sh)';
+const noPostfix = !postfixUp && 'Postfix is not running with user bench (bash test/peers/setup-postfix.sh)';
 
 let sb: Sandbox;
 before(() => {

@@ -1,5 +1,5 @@
 // Postfix and mailtk on one machine, both on loopback: Postfix (from Debian,
-// set up by ../shared/peers/setup-postfix.sh: local delivery only, no DNS)
+// set up by test/peers/setup-postfix.sh: local delivery only, no DNS)
 // relays a message into mailtk's daemon through a transport map entry this
 // test adds and removes again, and mailtk delivers one to Postfix through its
 // own transport_map. Skips with a reason when Postfix is not installed.
@@ -18,7 +18,7 @@ const postfixUp = () =>
   process.geteuid?.() === 0 &&
   postconf(['-h', 'mail_version']).status === 0 &&
   spawnSync('sh', ['-c', `ss -ltn 'sport = :${POSTFIX_PORT}' | grep -q LISTEN`]).status === 0;
-const skip = postfixUp() ? false : 'Postfix is not running on 127.0.0.1:2525 (bash ../shared/peers/setup-postfix.sh)';
+const skip = postfixUp() ? false : 'Postfix is not running on 127.0.0.1:2525 (bash test/peers/setup-postfix.sh)';
 
 let sb: Sandbox;
 let daemon: ChildProcess;
