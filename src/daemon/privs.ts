@@ -39,16 +39,19 @@ export function mailOwnerAccount(config: Config): User {
 
 /**
  * The queue directory and everything mailtk keeps in it belong to mail_owner.
- * The maildrop's own files are left as they are: their owner is who dropped them.
+ * What users dropped (the maildrop, and what pickup claimed or quarantined
+ * from it) is never walked: root changes nothing a user made. Nor a file with
+ * a second link, which could be anyone's.
  */
 export function giveQueueTo(config: Config, owner: User): void {
   ensureQueueDirs(config);
   mustReach(config.queueDir, 'queue_dir', `mail_owner ${owner.name}`, (st) => searchable(st, owner.uid, owner.gid));
   // Given already (every start but the first): nothing to walk.
   if (fs.statSync(config.queueDir).uid === owner.uid && fs.statSync(config.maildropDir).uid === owner.uid) return;
+  const users = new Set([config.maildropDir, path.join(config.queueDir, 'corrupt'), path.join(config.queueDir, 'pickup')]);
   const walk = (dir: string): void => {
     chownIfNeeded(dir, owner);
-    if (dir === config.maildropDir) return;
+    if (users.has(dir)) return;
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
@@ -85,6 +88,7 @@ function mustReach(dir: string, key: string, who: string, ok: (st: fs.Stats) => 
 
 function chownIfNeeded(p: string, owner: User): void {
   const st = fs.lstatSync(p);
+  if (st.isFile() && st.nlink !== 1) return;
   if (st.uid !== owner.uid || st.gid !== owner.gid) fs.lchownSync(p, owner.uid, owner.gid);
 }
 
@@ -95,15 +99,21 @@ function chownIfNeeded(p: string, owner: User): void {
  */
 export function shareSecrets(config: Config, owner: User): void {
   for (const file of [config.passwdFile, config.apopSecretsFile, config.tlsKeyFile]) {
-    let st: fs.Stats;
+    let fd: number;
     try {
-      st = fs.lstatSync(file);
+      // Changed through the descriptor of the file checked, never through a link.
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch {
       continue;
     }
-    if (!st.isFile() || st.uid !== 0) continue;
-    if (st.gid !== owner.gid) fs.chownSync(file, 0, owner.gid);
-    if ((st.mode & 0o777) !== 0o640) fs.chmodSync(file, 0o640);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.uid !== 0 || st.nlink !== 1) continue;
+      if (st.gid !== owner.gid) fs.fchownSync(fd, 0, owner.gid);
+      if ((st.mode & 0o777) !== 0o640) fs.fchmodSync(fd, 0o640);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }
 
