@@ -75,14 +75,20 @@ export function lookupUid(config: Config, uid: number): User | undefined {
 
 /** The system account that runs programs and writes files for root-owned aliases. */
 export function systemUser(name: string): User | undefined {
+  return fromEtcPasswd((u) => u.name === name) ?? getent(name);
+}
+
+/** The first account of /etc/passwd that matches, read directly (no getent process on a hot path). */
+function fromEtcPasswd(match: (u: User) => boolean): User | undefined {
   try {
     for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      if (line.startsWith(`${name}:`)) return parsePasswdLine(line);
+      const u = parsePasswdLine(line);
+      if (u && match(u)) return u;
     }
   } catch {
-    // fall through to getent (NSS sources other than files)
+    // not readable: the caller falls back to getent (NSS sources other than files)
   }
-  return getent(name);
+  return undefined;
 }
 
 /**
@@ -96,15 +102,7 @@ export function invokingUser(config: Config): User {
     const u = loadFile(config.userDb).byUid.get(uid);
     if (u) return u;
   } else {
-    try {
-      for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-        const u = parsePasswdLine(line);
-        if (u && u.uid === uid) return u;
-      }
-    } catch {
-      // fall through to getent
-    }
-    const u = lookupUid(config, uid);
+    const u = fromEtcPasswd((x) => x.uid === uid) ?? lookupUid(config, uid);
     if (u) return u;
   }
   const name = process.env.LOGNAME || process.env.USER || `uid${uid}`;
