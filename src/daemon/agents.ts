@@ -81,8 +81,7 @@ export class AgentPool {
       refused(`refusing to ${work.op === 'program' ? 'run a program' : work.op === 'file' ? 'write a file' : `read ${work.op === 'list' ? work.file : 'this'}`} as root (deliver as default_privs)`);
       return id;
     }
-    const target: AgentTarget = { name: user.name, uid: user.uid, gid: user.gid, home: user.home };
-    const agent = this.agentFor(target, 'deliver');
+    const agent = this.agentFor(user, 'deliver');
     agent.requests.add(id);
     this.replies.set(id, (r) => {
       if (r.kind !== 'placed') {
@@ -107,7 +106,7 @@ export class AgentPool {
     if (agent.child.connected) agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket);
   }
 
-  private agentFor(target: AgentTarget, role: Role): Agent {
+  private agentFor(target: User, role: Role): Agent {
     const key = `${role}:${target.uid}`;
     const have = this.agents.get(key);
     if (have) return have;

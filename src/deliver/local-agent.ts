@@ -32,12 +32,10 @@ export const inProcessAgent: LocalAgent = {
 
 // ------------------------------------------------------------------ over IPC
 
-/** Who a request is for: the identity its agent runs as. */
+/** Who a request is for: the account whose agent does it (the master looks its ids up itself). */
 export interface AgentTarget {
   name: string;
   uid: number;
-  gid: number;
-  home: string;
 }
 
 /** The work an agent does; `list` reads a .forward or :include: file. */
@@ -80,7 +78,7 @@ export type RunnerToMaster =
 export type MasterToRunner = { type: 'agent-reply'; req: number; reply: AgentReply };
 
 function targetOf(u: User): AgentTarget {
-  return { name: u.name, uid: u.uid, gid: u.gid, home: u.home };
+  return { name: u.name, uid: u.uid };
 }
 
 /** The agent of a runner whose parent is mailtk's root master. */
