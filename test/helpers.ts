@@ -77,7 +77,6 @@ export function makeSandbox(opts: { users?: string[]; extraConf?: string; hostna
       `log_file = ${dir}/log/maillog`,
       `pid_file = ${dir}/mailtk.pid`,
       `user_db = ${dir}/etc/passwd`,
-      `queue_lock_stale = 3s`,
       `# No DNS query may leave the machine: a loopback port with no server behind it.`,
       `dns_servers = 127.0.0.1:9`,
       `# Listeners on loopback ports the kernel picks; tests that talk to one set their own.`,

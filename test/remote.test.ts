@@ -72,7 +72,7 @@ test('a 4xx defers: the message waits, mailq says why, sendmail -q sends it late
   assert.match(q.stdout, /Mailbox busy/);
   answers.delete('carol@b.test');
   const before = sink.messages.length;
-  const again = await runAsync(sb, 'sendmail', ['-q']);
+  const again = await runAsync(sb, 'sendmail', ['-qf']);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(sink.messages.length, before + 1);
   assert.deepEqual(sink.messages.at(-1)!.recipients, ['carol@b.test']);

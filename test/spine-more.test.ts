@@ -10,13 +10,12 @@ import { IS_ROOT, type Sandbox, makeSandbox, run, runAsync, splitMbox } from './
 
 let sb: Sandbox;
 before(() => {
-  sb = makeSandbox({ users: ['alice', 'bob'], extraConf: 'queue_warn = 1s\nqueue_return = 10s\nmin_backoff = 1s\n' });
+  sb = makeSandbox({ users: ['alice', 'bob'], extraConf: 'min_backoff = 1s\n' });
 });
 after(() => sb.cleanup());
 
 const count = (u: string) => splitMbox(sb.readMbox(u)).length;
 const last = (u: string) => splitMbox(sb.readMbox(u)).at(-1) ?? '';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('an ordinary user', { skip: !IS_ROOT && 'needs root to act as another user' }, () => {
   test("submits through the maildrop; root's queue run picks it up; the sender cannot be forged", async () => {
@@ -42,29 +41,7 @@ describe('an ordinary user', { skip: !IS_ROOT && 'needs root to act as another u
 });
 
 describe('retries', () => {
-  test('a delay warning after queue_warn, a return after queue_return', async () => {
-    sb.writeAliases('postmaster: root\nstuck: "|exit 75"\n');
-    const n = count('alice');
-    const t0 = Date.now();
-    assert.equal(run(sb, 'sendmail', ['-odi', '-i', '-f', 'alice@mail.test', 'stuck'], 'Subject: stuck\n\nx\n').status, 0);
-    await sleep(1200);
-    assert.equal(run(sb, 'sendmail', ['-q']).status, 0); // warns, and queues the warning
-    assert.equal(run(sb, 'sendmail', ['-q']).status, 0); // delivers the warning
-    assert.equal(count('alice'), n + 1);
-    assert.match(last('alice'), /Action: delayed/);
-    assert.match(last('alice'), /Will-Retry-Until:/);
-    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
-    assert.equal(count('alice'), n + 1, 'one warning only');
-    // queue_return leaves room for slow runs above (each root run starts a runner and agents).
-    await sleep(Math.max(0, t0 + 10_500 - Date.now()));
-    assert.equal(run(sb, 'sendmail', ['-q']).status, 0); // expired: bounced
-    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
-    assert.equal(count('alice'), n + 2);
-    assert.match(last('alice'), /Action: failed/);
-    assert.match(last('alice'), /Status: 5\.4\.7/);
-    assert.match(run(sb, 'mailq', []).stdout, /is empty/);
-  });
-
+  // Retries, the delay warning and the return are tested with a clock the test moves: src/deliver/queue-run.test.ts.
   test('NOTIFY=SUCCESS sends a delivery notice; NOTIFY=NEVER suppresses the bounce', () => {
     sb.writeAliases('postmaster: root\n');
     const n = count('alice');

@@ -44,6 +44,8 @@ export interface SendmailOptions {
   hopCount?: number; // -h
   queueInterval?: string; // -q20m (raw; parsed by the caller)
   queueRun: boolean; // -q given at all
+  /** -qf, -qI, -qR, -qS: try the entries whatever their next-try time. */
+  queueForce: boolean;
   queueFilters: QueueFilter[];
   noAliasing: boolean; // -n
   recipients: string[];
@@ -110,6 +112,7 @@ export function parseSendmailArgs(argv: string[], invokedAs = 'sendmail'): Sendm
     ignoreDots: false,
     verbose: false,
     queueRun: false,
+    queueForce: false,
     queueFilters: [],
     noAliasing: false,
     recipients: [],
@@ -192,9 +195,14 @@ function applyQueueOption(o: SendmailOptions, v: string): void {
   const m = /^(!?)([IRS])(.*)$/.exec(v);
   if (m) {
     o.queueFilters.push({ kind: m[2] as 'I' | 'R' | 'S', negate: m[1] === '!', substr: m[3] });
+    o.queueForce = true;
     return;
   }
-  if (v === '' || v === 'f' || v === 'p') return; // -q, -qf (foreground), -qp (persistent; treated as -q)
+  if (v === 'f') {
+    o.queueForce = true; // sendmail's "in the foreground" (every run is): flush, as postqueue -f
+    return;
+  }
+  if (v === '' || v === 'p') return; // -q, -qp (persistent; treated as -q)
   o.queueInterval = v;
 }
 

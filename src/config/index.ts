@@ -40,7 +40,6 @@ export interface Config {
   queueReturnMs: number;
   minBackoffMs: number;
   maxBackoffMs: number;
-  queueLockStaleMs: number;
   deliveryMode: 'background' | 'interactive' | 'queue';
   programTimeoutMs: number;
   maxHopCount: number;
@@ -310,7 +309,6 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     queueReturnMs: dur('queue_return'),
     minBackoffMs: dur('min_backoff'),
     maxBackoffMs: dur('max_backoff'),
-    queueLockStaleMs: dur('queue_lock_stale'),
     deliveryMode: raw.delivery_mode as Config['deliveryMode'],
     programTimeoutMs: dur('program_timeout'),
     maxHopCount: Number(raw.max_hop_count),

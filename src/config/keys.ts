@@ -32,7 +32,6 @@ export const KEYS = {
   queue_return: same('duration', '5d'),
   min_backoff: same('duration', '5m'),
   max_backoff: same('duration', '1h'),
-  queue_lock_stale: same('duration', '30s'),
   delivery_mode: same('string', 'background'), // background | interactive | queue
   program_timeout: same('duration', '1h'),
   max_hop_count: same('count', '25'),

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { type Config, loadConfig } from '../config/index.ts';
 import { log } from '../log/index.ts';
-import { CommitLog, ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
+import { ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
 import type { MasterLink } from './master-link.ts';
 import { claimPidFile } from './pidfile.ts';
 import { QueueRunner } from './runner.ts';
@@ -42,7 +42,6 @@ export class Daemon {
   private stopping = false;
   private releasePid?: () => Promise<void>;
   private listeners: Listeners[] = [];
-  private commitLog?: CommitLog;
   private runner: Pick<QueueRunner, 'run' | 'stop'>;
 
   constructor(config: Config, private opts: DaemonOptions) {
@@ -61,12 +60,9 @@ export class Daemon {
     log(this.config, '', `starting daemon (mailtk 0.1.0): ${what || 'idle'}`);
     if (this.opts.listen) {
       try {
-        // Before the listeners: it recovers what a crashed daemon left, and SMTP commits through it.
-        if (mayWriteQueue(this.config)) this.commitLog = await CommitLog.open(this.config);
         await this.openListeners();
       } catch (e) {
         await Promise.all(this.listeners.map((l) => l.close(0)));
-        await this.commitLog?.shutdown();
         await this.releasePid?.();
         throw e;
       }
@@ -147,7 +143,6 @@ export class Daemon {
     if (this.soon) clearTimeout(this.soon);
     this.watcher?.close();
     await Promise.all(this.listeners.map((l) => l.close(SHUTDOWN_GRACE_MS)));
-    await this.commitLog?.shutdown();
     await this.running;
     await this.runner.stop();
     log(this.config, '', 'stopping daemon');

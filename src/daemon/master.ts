@@ -26,7 +26,7 @@ import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
 import { giveQueueTo, mailOwnerAccount, openLogForChildren, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
 import { ensureSpoolDir } from '../mailbox/index.ts';
-import { DAEMON_NODE_FLAGS, QueueRunner, sendmailBin } from './runner.ts';
+import { DAEMON_NODE_FLAGS, QueueRunner, runnerEntry, sendmailBin } from './runner.ts';
 import { SocketPairs, stopReading } from './socket-pair.ts';
 
 export interface MasterOptions {
@@ -239,8 +239,9 @@ export async function runMaster(config: Config, opts: MasterOptions): Promise<nu
 
 /**
  * A root `sendmail -q` (cron's), `-qI` (a root submission's background
- * delivery) or `-odi`: the same command runs as mail_owner, with this process
- * as its master for the deliveries that need a user's identity.
+ * delivery) or `-odi`: the runner (dist/runner.js) makes the run as
+ * mail_owner, with this process as its master for the deliveries that need
+ * a user's identity.
  */
 export async function runQueueAsRoot(config: Config, argv: string[]): Promise<number> {
   const owner = mailOwnerAccount(config);
@@ -248,12 +249,12 @@ export async function runQueueAsRoot(config: Config, argv: string[]): Promise<nu
   prepareSpool(config, ensureSpoolDir);
   const logFd = openLogForChildren(config);
   const agents = new AgentPool(config, logFd);
-  const child = spawn(process.execPath, [sendmailBin(), ...argv, ...childArgs(config)], {
+  const child = spawn(process.execPath, [runnerEntry(), '--agents=ipc', '--log-fd=4', ...argv, ...childArgs(config)], {
     ...spawnIdentity(owner),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc', logFd],
     serialization: 'advanced',
     cwd: '/',
-    env: { ...childEnv(config), MAILTK_AGENTS: 'ipc', MAILTK_LOG_FD: '4' },
+    env: childEnv(config),
   });
   serveRunner(child, agents);
   const code = await new Promise<number>((resolve) => {

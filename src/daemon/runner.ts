@@ -1,6 +1,7 @@
-// The daemon's queue runner: one child process (`sendmail -q`, as sendmail
-// forks one) that lives as long as the daemon and makes a run each time it
-// is asked over the IPC channel. Deliveries then never stall the listeners'
+// The daemon's side of its queue runner: one child process (dist/runner.js
+// --serve, src/deliver/serve-runs.ts; as sendmail forks one) that lives as
+// long as the daemon and makes a run each time it is asked over the IPC
+// channel. Deliveries then never stall the listeners'
 // event loop and use the second core, and a run costs no process start-up
 // (on a busy daemon that start-up cost more CPU than the deliveries). A
 // runner that dies is started again at the next request; SIGHUP replaces it
@@ -58,17 +59,12 @@ export class QueueRunner {
   }
 
   private spawn(): ChildProcess {
-    // MAILTK_RUN_DUE: honour next-try times, and serve runs over IPC instead of exiting.
     const { identity, logFd } = this.opts;
-    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, sendmailBin(), '-q', ...childArgs(this.config)], {
+    const own = ['--serve', ...(identity ? ['--agents=ipc'] : []), ...(logFd !== undefined ? ['--log-fd=4'] : [])];
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, runnerEntry(), ...own, ...childArgs(this.config)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(logFd !== undefined ? [logFd] : [])],
       ...(identity ? { uid: identity.uid, gid: identity.gid, cwd: '/', serialization: 'advanced' as const } : {}),
-      env: {
-        ...childEnv(this.config),
-        MAILTK_RUN_DUE: '1',
-        ...(identity ? { MAILTK_AGENTS: 'ipc' } : {}),
-        ...(logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
-      },
+      env: childEnv(this.config),
     });
     this.opts.onSpawn?.(child);
     child.on('message', (m: { done?: number; error?: string }) => {
@@ -105,6 +101,12 @@ export class QueueRunner {
     if (child.connected) child.disconnect();
     await exited;
   }
+}
+
+/** dist/runner.js of the bundle that runs this daemon (a copy others can read, for a root master's children). */
+export function runnerEntry(): string {
+  const root = process.geteuid?.() === 0 ? codeDir() : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  return path.join(root, 'dist', 'runner.js');
 }
 
 /** bin/sendmail beside the bundle that runs this daemon (a copy others can read, for a root master's children). */

@@ -1,13 +1,19 @@
 // The queue runner: the only code that delivers. A run picks up the
-// maildrop, then takes committed entries oldest first, a batch at a time:
+// maildrop, then takes the committed entries that are due in arrival order
+// (a stat each, see scan.ts; a run from the command line takes them all), a
+// batch at a time:
 // each entry is locked (activate), its recipients expanded through aliases
 // and .forward, and deliveries to one mailbox across the whole batch are
 // appended under one dotlock and one fsync (the batching is why a run beats
 // per-message delivery). Then each entry is settled: delivered destinations
 // crossed off, permanent failures bounced, temporary ones deferred with
 // backoff (or bounced once queue_return has passed), and the entry finished
-// when nothing is left. Two runners never deliver one entry at once: the
-// lock is per entry, and a runner skips what another holds.
+// when nothing is left. The DSNs a run makes are delivered by the same run,
+// after its batches. A destination found dead is not tried again in the run.
+// An entry whose message is not whole (length, checksum) is never
+// delivered: it is set aside in corrupt/ and postmaster is told. Two runners
+// never deliver one entry at once: the lock is per entry, and a runner skips
+// what another holds. Time comes from opts.clock, so tests move it.
 
 import type { Config } from '../config/index.ts';
 import { systemUser } from '../config/users.ts';
@@ -18,29 +24,34 @@ import { isStillThere } from '../mailbox/index.ts';
 import { type DeliveryStatus, FAILURES, MailError, isTemporary, statusOf } from '../message/status.ts';
 import {
   type ActiveEntry,
+  DamagedEntry,
+  type Deferral,
   type Placement,
   activate,
   crossOff,
   defer,
+  dueQueueIds,
   finishAll,
   listQueueIds,
   parseNotify,
   pickup,
   placedKey,
-  readData,
+  quarantine,
   recordPlacement,
-  recoverCommitLog,
+  step,
 } from '../queue/index.ts';
-import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDsn } from '../queue/bounce.ts';
+import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
-import type { RemoteJob, RemoteRecipient } from './remote.ts';
+import type { DeadRoutes, RemoteJob, RemoteRecipient } from './remote.ts';
 
 export interface RunOptions {
   ids?: string[];
   filters?: Array<{ kind: 'I' | 'R' | 'S'; negate: boolean; substr: string }>;
-  /** Try entries whose next-try time has not come (command-line -q, sendmail's rule). */
+  /** Try entries whose next-try time has not come (-qf, -qI, -qR, -qS, an ID named). */
   force: boolean;
+  /** The time, in ms since the epoch (Date.now unless a test moves it). */
+  clock?: () => number;
   verbose: boolean;
   /** Called with a line of progress for -v (defaults to stdout). */
   say?: (line: string) => void;
@@ -80,37 +91,49 @@ interface Ctx {
   localDomains: Set<string>;
   opts: RunOptions;
   summary: RunSummary;
+  now: () => number;
+  /** Destinations found dead in this run: the rest of their mail waits without trying. */
+  dead: DeadRoutes;
+  /** DSNs and notices this run queued: delivered before it ends. */
+  made: string[];
 }
+
+/** Rounds of a run's own DSNs: a bounce, its double bounce, and one to spare. */
+const DSN_ROUNDS = 3;
 
 export async function runQueue(config: Config, opts: RunOptions): Promise<RunSummary> {
   const summary: RunSummary = { tried: 0, delivered: 0, deferred: 0, bounced: 0 };
+  const now = opts.clock ?? Date.now;
   // The maildrop is emptied by root's queue owner (mail_owner, or root itself); an ordinary user's own queue has none in use.
   if (process.geteuid?.() === 0 || isMailOwner(config)) await pickup(config);
-  // The daemon's own runs skip this: the daemon holds its commit log.
-  if (!process.env.MAILTK_RUN_DUE) {
-    const n = await recoverCommitLog(config);
-    if (n) log(config, '', `recovered ${n} queue entries from the commit log of a daemon that stopped without closing it`);
-  }
-  let ids = opts.ids ?? listQueueIds(config);
+  let ids = opts.ids ?? (opts.force ? listQueueIds(config) : dueQueueIds(config, now()));
   for (const f of opts.filters ?? []) {
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
   }
   if (ids.length === 0) return summary;
-  const ctx: Ctx = { config, agent: opts.agent ?? inProcessAgent, aliases: openAliases(config), localDomains: localDomains(config), opts, summary };
+  const ctx: Ctx = {
+    config, agent: opts.agent ?? inProcessAgent, aliases: openAliases(config), localDomains: localDomains(config), opts, summary,
+    now, dead: new Map(), made: [],
+  };
   try {
-    for (let i = 0; i < ids.length; i += BATCH) {
-      const batch = await lockBatch(ctx, ids.slice(i, i + BATCH));
-      if (batch.length) await deliverBatch(ctx, batch);
-    }
+    await deliverIds(ctx, ids);
+    // The run's own DSNs go now, whatever the filters: a bounce is never left for the next run.
+    for (let round = 0; round < DSN_ROUNDS && ctx.made.length; round++) await deliverIds(ctx, ctx.made.splice(0), true);
   } finally {
     ctx.aliases.close();
   }
   return summary;
 }
 
+async function deliverIds(ctx: Ctx, ids: string[], own = false): Promise<void> {
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const batch = await lockBatch(ctx, ids.slice(i, i + BATCH), own);
+    if (batch.length) await deliverBatch(ctx, batch);
+  }
+}
+
 function wanted(ctx: Ctx, a: ActiveEntry): boolean {
   const c = a.control;
-  if (!ctx.opts.force && c.nextTry > Date.now()) return false;
   for (const f of ctx.opts.filters ?? []) {
     if (f.kind === 'R' && c.recipients.some((r) => r.address.toLowerCase().includes(f.substr.toLowerCase())) === f.negate) return false;
     if (f.kind === 'S' && c.sender.toLowerCase().includes(f.substr.toLowerCase()) === f.negate) return false;
@@ -118,32 +141,56 @@ function wanted(ctx: Ctx, a: ActiveEntry): boolean {
   return true;
 }
 
-async function lockBatch(ctx: Ctx, ids: string[]): Promise<Loaded[]> {
+async function lockBatch(ctx: Ctx, ids: string[], own: boolean): Promise<Loaded[]> {
   const out: Loaded[] = [];
   for (const id of ids) {
     let active: ActiveEntry | undefined;
     try {
-      active = await activate(ctx.config, id);
+      active = activate(ctx.config, id);
     } catch (e) {
       log(ctx.config, id, `SYSERR: ${(e as Error).message}`);
+      if (e instanceof DamagedEntry) await tellPostmaster(ctx, id, e.message, e.control);
       continue;
     }
     if (!active) continue;
-    if (!wanted(ctx, active)) {
+    if (!own && !wanted(ctx, active)) {
       await active.release();
       continue;
     }
     let data: Buffer;
     try {
-      data = readData(ctx.config, active.control);
+      data = active.message();
     } catch (e) {
-      log(ctx.config, id, `SYSERR: cannot read data file: ${(e as Error).message}`);
       await active.release();
+      if (!(e instanceof DamagedEntry)) {
+        log(ctx.config, id, `SYSERR: cannot read queue entry: ${(e as Error).message}`);
+        continue;
+      }
+      let where = '';
+      try {
+        where = quarantine(ctx.config, id);
+      } catch (q) {
+        log(ctx.config, id, `SYSERR: damaged queue entry (${e.message}) could not be set aside: ${(q as Error).message}`);
+        continue;
+      }
+      log(ctx.config, id, `SYSERR: queue entry damaged (${e.message}); not delivered, moved to ${where}`);
+      await tellPostmaster(ctx, id, `${e.message}; moved to ${where}`, active.control);
       continue;
     }
     out.push({ active, data, attempts: [] });
   }
   return out;
+}
+
+async function tellPostmaster(ctx: Ctx, id: string, why: string, c?: ActiveEntry['control']): Promise<void> {
+  try {
+    const where = /moved to (\S+)/.exec(why)?.[1] ?? `corrupt/qf${id}`;
+    const notice = await enqueueDamageNotice(ctx.config, id, why, where, c);
+    ctx.made.push(notice);
+    log(ctx.config, id, `${notice}: postmaster notify: queue entry damaged`);
+  } catch (e) {
+    log(ctx.config, id, `SYSERR: cannot tell postmaster of the damaged queue entry: ${(e as Error).message}`);
+  }
 }
 
 /** Expand every pending recipient of an entry into attempts, skipping what is crossed off. */
@@ -187,7 +234,7 @@ async function plan(ctx: Ctx, e: Loaded): Promise<void> {
 async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   for (const e of batch) await plan(ctx, e);
   const all = batch.flatMap((e) => e.attempts.filter((a) => a.result === undefined));
-  const started = Date.now();
+  const started = ctx.now();
   // One dotlock and one fsync per mailbox for the whole batch.
   const byUser = new Map<string, Attempt[]>();
   for (const a of all) {
@@ -212,6 +259,7 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
       for (const a of list) a.result = s;
     }
   }
+  if (byUser.size) step('delivery');
   await deliverRemoteAttempts(ctx, all);
   crossOffNow(ctx, all.filter((a) => a.dest.kind === 'remote' && a.result === 'ok'));
   // Then entry by entry: its programs and files, then settle it. Finished
@@ -277,7 +325,7 @@ async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
   if (jobs.size === 0) return;
   // Loaded on demand: local-only runs (sendmail -odi) need no TLS, DNS or sockets.
   const { deliverRemote } = await import('./remote.ts');
-  const outcomes = await deliverRemote(ctx.config, [...jobs.values()]);
+  const outcomes = await deliverRemote(ctx.config, [...jobs.values()], ctx.dead);
   for (const [rr, a] of attemptOf) {
     const o = outcomes.get(rr)!;
     a.result = o.result;
@@ -341,8 +389,8 @@ function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
   log(ctx.config, c.id, [
     ['to', to],
     ['ctladdr', to === `<${a.dest.original}>` ? undefined : `<${a.dest.original}>`],
-    ['delay', formatDelay(Date.now() - c.arrival)],
-    ['xdelay', formatDelay(Date.now() - started)],
+    ['delay', formatDelay(ctx.now() - c.arrival)],
+    ['xdelay', formatDelay(ctx.now() - started)],
     ['mailer', mailerOf(a.dest)],
     ['relay', a.relay],
     ['dsn', r === 'ok' ? '2.0.0' : r.status],
@@ -373,7 +421,7 @@ function dsnRecipient(a: Attempt, action: DsnRecipient['action'], s: DeliverySta
 async function settle(ctx: Ctx, e: Loaded, started: number): Promise<boolean> {
   const { config } = ctx;
   const c = e.active.control;
-  const now = Date.now();
+  const now = ctx.now();
   const expired = now - c.arrival > config.queueReturnMs;
   const done: Array<[number, string]> = [];
   const failed: Attempt[] = [];
@@ -405,7 +453,7 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<boolean> {
     crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
     ctx.summary.deferred += later.length;
     const first = later[0].result as DeliveryStatus;
-    const update = {
+    const update: Deferral = {
       attempts: c.attempts + 1,
       lastAttempt: now,
       nextTry: now + backoff(config, c.attempts),
@@ -442,12 +490,15 @@ async function notify(ctx: Ctx, e: Loaded, attempts: Attempt[], kind: 'failed' |
   }
   for (const [to, list] of groups) {
     const rcpts = list.map((a) => dsnRecipient(a, action, a.result!));
+    const now = new Date(ctx.now());
     if (to !== '' && !c.flags.includes(FLAG_DSN)) {
-      const id = await enqueueDsn(ctx.config, c, e.data, kind, to, rcpts);
+      const id = await enqueueDsn(ctx.config, c, e.data, kind, to, rcpts, { now });
+      if (id) ctx.made.push(id);
       if (id) log(ctx.config, c.id, `${id}: DSN: ${rcpts[0].text}`);
     } else if (kind === 'failed' && !c.flags.includes(FLAG_DOUBLE)) {
       // A bounce that cannot be delivered goes once to postmaster.
-      const id = await enqueueDsn(ctx.config, c, e.data, kind, `postmaster@${ctx.config.hostname}`, rcpts, { double: true });
+      const id = await enqueueDsn(ctx.config, c, e.data, kind, `postmaster@${ctx.config.hostname}`, rcpts, { double: true, now });
+      if (id) ctx.made.push(id);
       if (id) log(ctx.config, c.id, `${id}: postmaster notify: ${rcpts[0].text}`);
     } else if (kind === 'failed') {
       log(ctx.config, c.id, `Losing double bounce: ${rcpts.map((r) => `${r.final}: ${r.text}`).join('; ')}`);

@@ -66,19 +66,29 @@ interface Parcel {
 }
 
 interface Destination {
+  key: string;
   route: Extract<Route, { kind: 'smtp' }>;
   parcels: Parcel[];
 }
 
+/**
+ * Destinations a queue run found dead (every host failed, or the lookup did,
+ * temporarily): the run's later mail for them is deferred with that failure
+ * at once instead of waiting through the same time-outs entry after entry
+ * (Postfix's qmgr does the same). One map a run; the next run tries again.
+ */
+export type DeadRoutes = Map<string, { status: DeliveryStatus; relay?: string }>;
+
 interface Ctx {
   config: Config;
+  dead: DeadRoutes;
   resolver: MailResolver;
   out: Map<RemoteRecipient, RemoteOutcome>;
   sizes: Map<RemoteJob, { wireSize: number; eightBit: boolean }>;
 }
 
 /** Deliver every job's recipients; one outcome per recipient object given. */
-export async function deliverRemote(config: Config, jobs: RemoteJob[]): Promise<Map<RemoteRecipient, RemoteOutcome>> {
+export async function deliverRemote(config: Config, jobs: RemoteJob[], dead: DeadRoutes = new Map()): Promise<Map<RemoteRecipient, RemoteOutcome>> {
   const out = new Map<RemoteRecipient, RemoteOutcome>();
   const routes = loadRoutes(config, jobs[0]?.id ?? '');
   if ('failure' in routes) {
@@ -86,7 +96,7 @@ export async function deliverRemote(config: Config, jobs: RemoteJob[]): Promise<
     return out;
   }
   const destinations = groupByDestination(jobs, routes, out);
-  const ctx: Ctx = { config, resolver: makeResolver(config), out, sizes: new Map() };
+  const ctx: Ctx = { config, dead, resolver: makeResolver(config), out, sizes: new Map() };
   await runLimited(destinations, config.remoteConcurrency, (d) => deliverToDestination(ctx, d));
   return out;
 }
@@ -117,12 +127,13 @@ function groupByDestination(jobs: RemoteJob[], routes: { map: TransportMap; smar
         continue;
       }
       const key = `${route.mx ? 'mx' : 'host'}:${route.host.toLowerCase()}:${route.port}`;
-      const dest = byKey.get(key) ?? { route, parcels: [], byJob: new Map() };
+      const dest = byKey.get(key) ?? { key, route, parcels: [], byJob: new Map() };
       byKey.set(key, dest);
       dest.byJob.set(job, [...(dest.byJob.get(job) ?? []), r]);
     }
   }
-  return [...byKey.values()].map(({ route, byJob }) => ({
+  return [...byKey].map(([key, { route, byJob }]) => ({
+    key,
     route,
     parcels: [...byJob].flatMap(([job, rcpts]) => chunk(rcpts, MAX_RCPTS).map((recipients) => ({ job, recipients }))),
   }));
@@ -130,9 +141,16 @@ function groupByDestination(jobs: RemoteJob[], routes: { map: TransportMap; smar
 
 async function deliverToDestination(ctx: Ctx, d: Destination): Promise<void> {
   const { route } = d;
+  const known = ctx.dead.get(d.key);
+  if (known) {
+    const result = { ...known.status, text: `delivery temporarily suspended: ${known.status.text}` };
+    for (const p of d.parcels) for (const r of p.recipients) ctx.out.set(r, { result, relay: known.relay });
+    return;
+  }
   const lookup: HostLookup = route.mx ? await ctx.resolver.mailHosts(route.host, ctx.config.hostname) : await ctx.resolver.directHost(route.host);
   if ('failure' in lookup) {
     for (const p of d.parcels) for (const r of p.recipients) ctx.out.set(r, { result: lookup.failure });
+    if (lookup.failure.status.startsWith('4')) ctx.dead.set(d.key, { status: lookup.failure });
     return;
   }
   const targets = lookup.hosts.flatMap((h) => h.addresses.map((address) => ({ name: h.name, address, port: route.port })));
@@ -142,6 +160,8 @@ async function deliverToDestination(ctx: Ctx, d: Destination): Promise<void> {
   } finally {
     await courier.close();
   }
+  const dead = courier.deadFailure();
+  if (dead?.status.status.startsWith('4')) ctx.dead.set(d.key, dead);
 }
 
 /** A failure that belongs to a host, not to a recipient: try the next host. */
@@ -235,6 +255,11 @@ class Courier {
       }
     }
     throw new Error('unreachable: the plain retry either returns or throws');
+  }
+
+  /** Every host failed: the destination is dead for now. */
+  deadFailure(): HostFailure | undefined {
+    return this.dead;
   }
 
   private envelope(p: Parcel): Envelope {

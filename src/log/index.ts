@@ -15,9 +15,15 @@ let program = 'sendmail';
 let warned = false;
 /**
  * A root master's children may not open the log themselves: the master opens
- * it and gives it to them as a descriptor, named by MAILTK_LOG_FD.
+ * it and gives it to them as a descriptor, named by MAILTK_LOG_FD (or, for
+ * the runner, its --log-fd argument: useLogFd).
  */
-const inherited = /^\d+$/.test(process.env.MAILTK_LOG_FD ?? '') ? Number(process.env.MAILTK_LOG_FD) : undefined;
+let inherited = /^\d+$/.test(process.env.MAILTK_LOG_FD ?? '') ? Number(process.env.MAILTK_LOG_FD) : undefined;
+
+/** Write the log to this inherited descriptor instead of opening log_file. */
+export function useLogFd(n: number): void {
+  inherited = n;
+}
 
 export function setProgramName(name: string): void {
   program = name;

@@ -66,6 +66,8 @@ export const FAILURES = {
   'smtputf8-unavailable': { reply: 553, status: '5.6.7', exit: EX.DATAERR, text: 'SMTPUTF8 is required, but was not offered' },
   'expired': { reply: 554, status: '5.4.7', exit: EX.UNAVAILABLE, text: 'Message could not be delivered in time' },
   'queue-write': { reply: 451, status: '4.3.0', exit: EX.TEMPFAIL, text: 'Cannot write queue file' },
+  'queue-full': { reply: 452, status: '4.3.1', exit: EX.TEMPFAIL, text: 'Insufficient system storage' },
+  'queue-damaged': { reply: 451, status: '4.3.0', exit: EX.SOFTWARE, text: 'Queue entry damaged' },
   'not-allowed': { reply: 550, status: '5.7.1', exit: EX.NOPERM, text: 'Not allowed' },
   // The SMTP listener (src/server): RFC 5321 4.2 replies, RFC 3463 codes;
   // AUTH codes as RFC 4954 section 6 suggests, STARTTLS's as RFC 3207 4.

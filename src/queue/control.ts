@@ -1,10 +1,10 @@
-// The control file (qf<ID>): one record a line, first character the record
-// type, documented in sendmail(8) under FILES. The body of the message is in
-// df<ID>. Recipients are crossed off by appending journal records (X, F) to
-// the end of the file with O_APPEND and fdatasync, so a crash repeats at most
-// the delivery under way (Postfix's idea, with an append instead of an
-// overwrite). A torn last line from a crash mid-append has no newline and is
-// ignored. defer() rewrites the whole file compacted, through tf<ID>.
+// Control records: one a line, first character the record type, documented
+// in sendmail(8) under FILES. They open a queue entry's file (entry-file.ts
+// puts the message after them) and a maildrop file (enqueue.ts). Recipients
+// are crossed off by appending journal records (X, F) to the end of the
+// entry with O_APPEND and fdatasync, so a crash repeats at most the delivery
+// under way (Postfix's idea, with an append instead of an overwrite); a
+// deferral appends N, K, Y and M records, the last of each kind counting.
 
 import { validateEnvelopeAddress } from '../message/index.ts';
 import type { QueueId } from './id.ts';
@@ -50,9 +50,9 @@ export interface Control {
   warned: boolean;
   reason?: string; // last deferral reason, shown by mailq
   flags: string; // 'b' = a DSN we made (never bounce it)
-  size: number; // bytes of df
-  /** The commit log segment that made it durable and where df's bytes sit in it (see commit-log.ts). */
-  commitLog?: { segment: string; offset: number };
+  size: number; // bytes of the message
+  /** CRC-32 of the message, from the entry file's D record (entry-file.ts). */
+  crc?: string;
   recipients: Recipient[];
   journal: Journal;
 }
@@ -72,7 +72,6 @@ export function serializeControl(c: Control): string {
   out.push(`H${c.hops}`, `N${c.attempts}`, `K${c.lastAttempt}`, `Y${c.nextTry}`, `L${c.size}`);
   if (c.warned) out.push('W');
   if (c.flags) out.push(`G${c.flags}`);
-  if (c.commitLog) out.push(`C${field(c.commitLog.segment)} ${c.commitLog.offset}`);
   if (c.reason) out.push(`M${field(c.reason)}`);
   for (const r of c.recipients) out.push(`R${field(r.notify ?? '')}\t${field(r.orcpt ?? '')}\t${field(r.address)}`);
   for (const [i, keys] of c.journal.done) for (const k of keys) out.push(journalDone(i, k).slice(0, -1));
@@ -126,55 +125,72 @@ export function parseControl(text: string): Control {
   const c = newControl({ id: '', arrival: 0, sender: '', submitter: '', recipients: [] });
   let sawSender = false;
   for (const line of lines.slice(1)) {
-    const v = line.slice(1);
-    switch (line[0]) {
-      case 'I': c.id = v; break;
-      case 'T': c.arrival = num(v, line); break;
-      case 'S': c.sender = v; sawSender = true; break;
-      case 'U': c.submitter = v; break;
-      case 'Z': c.envid = v; break;
-      case 'E': c.ret = v === 'hdrs' ? 'hdrs' : 'full'; break;
-      case 'B': c.bodyType = v; break;
-      case 'H': c.hops = num(v, line); break;
-      case 'N': c.attempts = num(v, line); break;
-      case 'K': c.lastAttempt = num(v, line); break;
-      case 'Y': c.nextTry = num(v, line); break;
-      case 'L': c.size = num(v, line); break;
-      case 'W': c.warned = true; break;
-      case 'G': c.flags = v; break;
-      case 'C': {
-        const [segment, offset] = v.split(' ');
-        c.commitLog = { segment, offset: num(offset ?? '', line) };
-        break;
-      }
-      case 'M': c.reason = v; break;
-      case 'R': {
-        const [notify, orcpt, address] = v.split('\t');
-        if (address === undefined || address === '') throw new ControlParseError(`bad recipient record "${line}"`);
-        c.recipients.push({ address, orcpt: orcpt || undefined, notify: notify || undefined });
-        break;
-      }
-      case 'X':
-      case 'F': {
-        const tab = v.indexOf('\t');
-        const i = num(v.slice(0, tab), line);
-        const map = line[0] === 'X' ? c.journal.done : c.journal.failed;
-        if (!map.has(i)) map.set(i, new Set());
-        map.get(i)!.add(v.slice(tab + 1));
-        break;
-      }
-      case 'P': {
-        const [i, key, offset, length, digest, file] = v.split('\t');
-        if (file === undefined) throw new ControlParseError(`bad placement record "${line}"`);
-        c.journal.placed.set(placedKey(num(i, line), key), { path: file, offset: num(offset, line), length: num(length, line), digest });
-        break;
-      }
-      default:
-        throw new ControlParseError(`unknown record "${line}"`);
-    }
+    if (line[0] === 'S') sawSender = true;
+    applyRecord(c, line);
   }
   if (!c.id || !sawSender || c.recipients.length === 0) throw new ControlParseError('missing I, S or R record');
   return c;
+}
+
+/**
+ * The journal appended after an entry's message: the same records, but a
+ * crash may tear one, so a record that does not parse is skipped.
+ */
+export function parseJournal(text: string, c: Control): void {
+  const lines = text.split('\n');
+  lines.pop();
+  for (const line of lines) {
+    try {
+      applyRecord(c, line);
+    } catch (e) {
+      if (!(e instanceof ControlParseError)) throw e;
+    }
+  }
+}
+
+function applyRecord(c: Control, line: string): void {
+  const v = line.slice(1);
+  switch (line[0]) {
+    case 'I': c.id = v; break;
+    case 'T': c.arrival = num(v, line); break;
+    case 'S': c.sender = v; break;
+    case 'U': c.submitter = v; break;
+    case 'Z': c.envid = v; break;
+    case 'E': c.ret = v === 'hdrs' ? 'hdrs' : 'full'; break;
+    case 'B': c.bodyType = v; break;
+    case 'H': c.hops = num(v, line); break;
+    case 'N': c.attempts = num(v, line); break;
+    case 'K': c.lastAttempt = num(v, line); break;
+    case 'Y': c.nextTry = num(v, line); break;
+    case 'L': c.size = num(v, line); break;
+    case 'W': c.warned = true; break;
+    case 'G': c.flags = v; break;
+    case 'C': break; // an older mailtk's commit log position: nothing to keep
+    case 'M': c.reason = v; break;
+    case 'R': {
+      const [notify, orcpt, address] = v.split('\t');
+      if (address === undefined || address === '') throw new ControlParseError(`bad recipient record "${line}"`);
+      c.recipients.push({ address, orcpt: orcpt || undefined, notify: notify || undefined });
+      break;
+    }
+    case 'X':
+    case 'F': {
+      const tab = v.indexOf('\t');
+      const i = num(v.slice(0, tab), line);
+      const map = line[0] === 'X' ? c.journal.done : c.journal.failed;
+      if (!map.has(i)) map.set(i, new Set());
+      map.get(i)!.add(v.slice(tab + 1));
+      break;
+    }
+    case 'P': {
+      const [i, key, offset, length, digest, file] = v.split('\t');
+      if (file === undefined) throw new ControlParseError(`bad placement record "${line}"`);
+      c.journal.placed.set(placedKey(num(i, line), key), { path: file, offset: num(offset, line), length: num(length, line), digest });
+      break;
+    }
+    default:
+      throw new ControlParseError(`unknown record "${line}"`);
+  }
 }
 
 function num(v: string, line: string): number {

@@ -1,7 +1,7 @@
-// Putting a message into the queue: df<ID> (the message) and tf<ID> (the
-// control file) are written and fsync'd, then commit() renames tf to qf.
-// In the daemon, the commit log (commit-log.ts) makes a group durable with
-// one fsync instead, and writes the same files after it.
+// Putting a message into the queue: the one way in, for the sendmail
+// command, SMTP, pickup and the DSNs a run makes. The entry's one file
+// (entry-file.ts) is written as tf<ID> and fsync'd, then commit() renames
+// it to qf<ID> and fsyncs the directory, shared by concurrent commits.
 // A process that may not write the queue (an ordinary user's sendmail; Node
 // cannot be setuid) writes one finished file into the world-writable sticky
 // maildrop directory instead, as Postfix's postdrop did; pickup() checks it
@@ -16,9 +16,8 @@ import type { Control, Envelope, Recipient } from './control.ts';
 import { envelopeError, newControl, serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-import { commitLogFor } from './commit-log.ts';
-import { commit } from './transition.ts';
-import { fsyncDir, queuePath, writeDurableAsync } from './files.ts';
+import { commit, discardEntry, writeEntry } from './transition.ts';
+import { fsyncDir } from './files.ts';
 
 export interface NewMessage {
   sender: string;
@@ -95,35 +94,17 @@ function controlFor(m: NewMessage, id: QueueId): Control {
 
 /**
  * Write and commit one message; resolves once it is durable (the commit
- * point). The writes and fsyncs run off the event loop, and the directory
- * fsync is shared with concurrent callers (group commit, see transition.ts),
- * which is what lets many SMTP sessions commit at once.
+ * point), and only then. A full disk or a short write at any step leaves
+ * nothing behind and rejects with a temporary failure (452 4.3.1, exit 75).
  */
 export async function enqueue(config: Config, m: NewMessage): Promise<QueueId> {
   if (m.recipients.length === 0) throw new MailError('no-recipients', 'No recipient addresses found');
   let id = m.id ?? newQueueId();
-  const log = commitLogFor(config);
-  if (log) {
-    // The daemon's path: one fdatasync of the commit log for the whole group.
-    try {
-      await log.append(controlFor(m, id), m.data);
-    } catch (e) {
-      throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, { file: config.queueDir, cause: e });
-    }
-    return id;
-  }
-  const df = () => queuePath(config, PREFIX.data, id);
   try {
     for (let tries = 0; ; tries++) {
       try {
-        // Both files at once: the disk sees two fsyncs in flight instead of one after the other.
-        const files = [df(), queuePath(config, PREFIX.temp, id)];
-        const done = await Promise.allSettled([writeDurableAsync(files[0], m.data), writeDurableAsync(files[1], serializeControl(controlFor(m, id)))]);
-        const failed = done.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (!failed) break;
-        // Remove only what we created: an EEXIST file belongs to another process.
-        done.forEach((r, i) => r.status === 'fulfilled' && removeQuietly(files[i]));
-        throw failed.reason;
+        await writeEntry(config, controlFor(m, id), m.data);
+        break;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' && tries === 0) {
@@ -136,17 +117,18 @@ export async function enqueue(config: Config, m: NewMessage): Promise<QueueId> {
     }
     await commit(config, id);
   } catch (e) {
-    removeQuietly(df());
-    removeQuietly(queuePath(config, PREFIX.temp, id));
+    removeQuietly(config, id);
     if (e instanceof MailError) throw e;
-    throw new MailError('queue-write', `cannot write queue file: ${(e as Error).message}`, { file: config.queueDir, cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    const failure = code === 'ENOSPC' || code === 'EDQUOT' ? 'queue-full' : 'queue-write';
+    throw new MailError(failure, `cannot write queue file: ${(e as Error).message}`, { file: config.queueDir, cause: e });
   }
   return id;
 }
 
-function removeQuietly(file: string): void {
+function removeQuietly(config: Config, id: QueueId): void {
   try {
-    fs.rmSync(file, { force: true });
+    discardEntry(config, id);
   } catch {
     // The same failure that brought us here (no such directory, not a directory).
   }
@@ -183,6 +165,27 @@ export function dropError(config: Config, e: Envelope, dataBytes: number, contro
   return envelopeError(e, Math.max(DROP_MAX_RECIPIENTS, config.maxRecipients));
 }
 
+/**
+ * Why the queue's file system cannot take this drop, or undefined. Pickup
+ * copies a drop into the queue before it removes it: a drop that left less
+ * than its own size free could never be picked up, so the writer keeps that
+ * much free (Postfix's smtpd keeps 1.5 times the message size limit).
+ */
+function roomForDrop(config: Config, bytes: number): string | undefined {
+  let free: number;
+  try {
+    const st = fs.statfsSync(config.maildropDir);
+    free = st.bavail * st.bsize;
+  } catch {
+    return undefined; // the write below reports what is wrong
+  }
+  const need = 2 * bytes + DROP_SLACK;
+  return free < need ? `not enough free space for the queue (${free} bytes free in ${config.maildropDir}, ${need} needed)` : undefined;
+}
+
+/** Room left for the control files and the log lines a pickup writes. */
+const DROP_SLACK = 64 << 10;
+
 /** An unprivileged submission: one file, fsync'd, linked into the maildrop. */
 export function dropMessage(config: Config, m: NewMessage): QueueId {
   const id = m.id ?? newQueueId();
@@ -192,6 +195,8 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
   const control = serializeControl(controlFor(m, id));
   const bad = dropError(config, m, m.data.length, Buffer.byteLength(control));
   if (bad) throw new MailError('usage', `cannot submit: ${bad}`);
+  const room = roomForDrop(config, m.data.length + control.length);
+  if (room) throw new MailError('queue-full', `cannot submit: ${room}; try again later`, { file: config.maildropDir });
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', 0o600);
@@ -205,9 +210,13 @@ export function dropMessage(config: Config, m: NewMessage): QueueId {
     syncDropped(config, fd);
     // COMMIT POINT for an unprivileged submission.
   } catch (e) {
-    removeQuietly(tmp);
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // the same failure
+    }
     const code = (e as NodeJS.ErrnoException).code;
-    const failure = code === 'EACCES' || code === 'EPERM' ? 'not-allowed' : 'queue-write';
+    const failure = code === 'EACCES' || code === 'EPERM' ? 'not-allowed' : code === 'ENOSPC' || code === 'EDQUOT' ? 'queue-full' : 'queue-write';
     throw new MailError(failure, `cannot write to the maildrop: ${(e as Error).message}`, {
       file: config.maildropDir,
       cause: e,

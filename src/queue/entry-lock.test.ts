@@ -1,11 +1,13 @@
 // Entry locks as hard links to a runner's token: a live lock refuses a second
-// taker, a stale one (its runner stopped refreshing the token) is taken over,
-// an older mailtk's stale lock directory too, and release removes only our link.
+// taker, a stale one (the process it names is gone, or its pid now belongs to
+// another process) is taken over, an older mailtk's lock directory too, and
+// release removes only our link.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import { loadConfig } from '../config/index.ts';
 import { closeTokens, lockEntry } from './entry-lock.ts';
@@ -15,11 +17,12 @@ after(() => {
   closeTokens();
   fs.rmSync(dir, { recursive: true, force: true });
 });
-fs.writeFileSync(path.join(dir, 'c.conf'), `queue_dir = ${dir}/q\nlog_file = ${dir}/log\nqueue_lock_stale = 2s\n`);
+fs.writeFileSync(path.join(dir, 'c.conf'), `queue_dir = ${dir}/q\nlog_file = ${dir}/log\n`);
 const config = loadConfig({ file: path.join(dir, 'c.conf') });
 fs.mkdirSync(config.queueDir);
 const lockFile = (id: string) => path.join(config.queueDir, `qf${id}.lock`);
-const old = new Date(Date.now() - 60_000);
+/** The pid of a process that has exited. */
+const deadPid = (): number => spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim() as unknown as number;
 
 test('a held lock refuses; release frees it; the lock is a link, not a new file', () => {
   const a = lockEntry(config, 'A')!;
@@ -34,17 +37,26 @@ test('a held lock refuses; release frees it; the lock is a link, not a new file'
   b.release();
 });
 
-test('a stale lock (a dead runner\'s token) is taken over, and its holder sees it lost', () => {
-  const deadToken = path.join(config.queueDir, 'rt1.1');
-  fs.writeFileSync(deadToken, '1\n');
+test('a live holder keeps its lock however old; a dead one\'s is taken over at once, and its holder sees it lost', () => {
+  const liveToken = path.join(config.queueDir, 'rt1.1');
+  const startOf1 = fs.readFileSync('/proc/1/stat', 'latin1').split(') ')[1].split(' ')[19];
+  fs.writeFileSync(liveToken, `1 ${startOf1}\n`); // init lives as long as the machine
+  fs.linkSync(liveToken, lockFile('L'));
+  const old = new Date(Date.now() - 86_400_000);
+  fs.utimesSync(liveToken, old, old);
+  assert.equal(lockEntry(config, 'L'), undefined, 'an old lock of a live process holds');
+  fs.writeFileSync(liveToken, `1 ${Number(startOf1) + 1}\n`);
+  const l = lockEntry(config, 'L');
+  assert.ok(l?.held(), 'a recycled pid (another start time) holds nothing');
+  l!.release();
+  const deadToken = path.join(config.queueDir, 'rt2.2');
+  fs.writeFileSync(deadToken, `${deadPid()} 1\n`);
   fs.linkSync(deadToken, lockFile('B'));
-  fs.utimesSync(deadToken, old, old);
   const b = lockEntry(config, 'B')!;
   assert.ok(b?.held(), 'taken over');
   b.release();
   // A lock directory left by an older mailtk (proper-lockfile), stale too.
   fs.mkdirSync(lockFile('C'));
-  fs.utimesSync(lockFile('C'), old, old);
   const c = lockEntry(config, 'C')!;
   assert.ok(c?.held());
   // Our own lock, once taken over by another runner, is no longer held, and release leaves theirs.

@@ -1,48 +1,73 @@
-// Entry locks: which runner is delivering a queue entry (the "active" state).
-// A runner process makes one token file, rt<pid>.<time>, and locks an entry
-// by hard-linking its token to qf<ID>.lock. link(2) is atomic and, unlike
-// the mkdir of a lock directory, allocates no inode: on ext4 without a
-// journal, allocating an inode scans the recently deleted ones and is the
-// most expensive thing a busy queue does. The runner touches its token every
-// few seconds; every link shares the token's mtime, so a lock older than
-// queue_lock_stale belongs to a runner that died and is taken over, and
-// mailq reads the same mtime (isLocked in scan.ts).
+// Entry locks: which process is working on a queue entry (a runner
+// delivering it, "active"; a picker that claimed a maildrop file under an
+// ID). The queue's one lock primitive, with one rule for stale:
+//
+//   A process makes one token file, rt<pid>.<ms>, holding "<pid> <start>"
+//   (its process id and its start time in clock ticks since boot, from
+//   /proc/<pid>/stat, so that a recycled pid is not mistaken for it), and
+//   locks an entry by hard-linking its token to qf<ID>.lock. link(2) is
+//   atomic and allocates no inode.
+//
+//   A lock is stale when the process it names is gone (or is another
+//   process under a recycled pid), or when it names nobody (unreadable, or a
+//   directory: an older mailtk's lock). A stale lock is taken over at once;
+//   a live holder keeps its locks however long it works, as a flock(2) would.
+//
+// mailq shows an entry as active while its lock is live (isLocked).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
+import { processAlive, queuePath } from './files.ts';
 import type { QueueId } from './id.ts';
-import { queuePath } from './files.ts';
 import { PREFIX } from './state.ts';
 
 const TOKEN = /^rt\d+\.\d+$/;
 
 export interface EntryLock {
-  /** False once another runner took the lock over (ours went stale). */
+  /** False once another process took the lock over. */
   held(): boolean;
   release(): void;
+}
+
+/** A process's start time in clock ticks since boot; undefined without /proc. */
+function startTime(pid: number | 'self'): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the process a lock or token names is alive (the rule above). */
+export function holderAlive(lockFile: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(lockFile, 'latin1');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code === 'EISDIR') return false;
+    throw e;
+  }
+  const m = /^(\d+) (\d+|-)\n$/.exec(text);
+  if (!m) return false;
+  const pid = Number(m[1]);
+  if (!processAlive(pid)) return false;
+  const now = startTime(pid);
+  return m[2] === '-' || now === undefined || now === m[2];
 }
 
 class RunToken {
   readonly path: string;
   readonly ino: number;
-  private timer: NodeJS.Timeout;
 
   constructor(private config: Config) {
-    sweepStaleTokens(config);
+    sweepDeadTokens(config);
     this.path = path.join(config.queueDir, `rt${process.pid}.${Date.now()}`);
-    fs.writeFileSync(this.path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+    fs.writeFileSync(this.path, `${process.pid} ${startTime('self') ?? '-'}\n`, { flag: 'wx', mode: 0o600 });
     this.ino = fs.statSync(this.path).ino;
-    const every = Math.max(1000, Math.floor(config.queueLockStaleMs / 3));
-    this.timer = setInterval(() => {
-      const now = new Date();
-      try {
-        fs.utimesSync(this.path, now, now);
-      } catch {
-        // Removed under us: held() says so to every entry it locked.
-      }
-    }, every);
-    this.timer.unref();
   }
 
   lock(id: QueueId): EntryLock | undefined {
@@ -54,15 +79,16 @@ class RunToken {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
+      if (holderAlive(file)) return undefined;
       let st: fs.Stats;
       try {
         st = fs.lstatSync(file);
       } catch {
         continue; // released meanwhile
       }
-      if (Date.now() - st.mtimeMs < this.config.queueLockStaleMs) return undefined;
-      // Its runner stopped touching it: dead. (A directory is an older mailtk's lock.)
-      fs.rmSync(file, { force: true, recursive: st.isDirectory() });
+      // Stale. Removed only if it is still the lock judged (another taker may have replaced it).
+      if (st.isDirectory()) fs.rmSync(file, { recursive: true, force: true });
+      else if (!holderAlive(file)) fs.rmSync(file, { force: true });
     }
     return undefined;
   }
@@ -76,13 +102,12 @@ class RunToken {
   }
 
   close(): void {
-    clearInterval(this.timer);
     fs.rmSync(this.path, { force: true });
   }
 }
 
-/** Tokens of runners that died: their locks are stale already; the files go. */
-function sweepStaleTokens(config: Config): void {
+/** Tokens of processes that are gone: their locks are stale already; the files go. */
+function sweepDeadTokens(config: Config): void {
   let names: string[];
   try {
     names = fs.readdirSync(config.queueDir).filter((n) => TOKEN.test(n));
@@ -91,17 +116,13 @@ function sweepStaleTokens(config: Config): void {
   }
   for (const n of names) {
     const file = path.join(config.queueDir, n);
-    try {
-      if (Date.now() - fs.statSync(file).mtimeMs > config.queueLockStaleMs) fs.rmSync(file, { force: true });
-    } catch {
-      // gone already
-    }
+    if (!holderAlive(file)) fs.rmSync(file, { force: true });
   }
 }
 
 const tokens = new Map<string, RunToken>();
 
-/** Lock one entry for this process; undefined when another live runner holds it. */
+/** Lock one entry for this process; undefined when another live process holds it. */
 export function lockEntry(config: Config, id: QueueId): EntryLock | undefined {
   let t = tokens.get(config.queueDir);
   if (!t) {

@@ -1,6 +1,5 @@
-// The queue's file primitives: where an entry's files are, and how a file
-// or a directory is made durable. Shared by every module that writes the
-// spool, so that "durable" means one thing.
+// The queue's file primitives: where an entry's files are, how a directory
+// is made durable, whether a process lives, and the daemon's pid lock.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,39 +16,6 @@ export function fsyncDir(dir: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/** Write a whole file under a new name and make it durable. */
-export function writeDurable(file: string, data: string | Buffer, mode = 0o600): void {
-  const fd = fs.openSync(file, 'wx', mode);
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Write a whole file under a new name and make it durable, off the event loop. */
-export async function writeDurableAsync(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const fh = await fs.promises.open(file, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-
-/** fsync a directory off the event loop: the names made or removed in it survive a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { type Config, loadConfig } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { parseControl } from './control.ts';
+import { readEntry, readMessage } from './entry-file.ts';
 import { DROP_MAX_RECIPIENTS, DROP_TEMP_PREFIX, MAILDROP_MAGIC, dropMessage, ensureQueueDirs, type NewMessage } from './enqueue.ts';
 import { isQueueId, newQueueId } from './id.ts';
 import { pickup } from './pickup.ts';
@@ -129,7 +129,7 @@ describe('pickup, with the maildrop as untrusted input', { skip: !IS_ROOT && 'ne
     assert.equal(fs.statSync(path.join(drop, name)).mode & 0o777, 0o644, 'readable by a picker that is not root');
     const ids = await pickup(config);
     assert.equal(ids.length, 1);
-    const c = parseControl(fs.readFileSync(path.join(config.queueDir, `qf${ids[0]}`), 'utf8'));
+    const c = readEntry(path.join(config.queueDir, `qf${ids[0]}`)).control;
     assert.equal(c.submitter, 'alice');
     assert.equal(c.sender, 'alice@mail.test');
     assert.equal(c.envid, 'env-1');
@@ -158,7 +158,7 @@ describe('pickup, with the maildrop as untrusted input', { skip: !IS_ROOT && 'ne
     assert.equal(ids.length, forgedIds.length);
     for (const id of ids) {
       assert.ok(isQueueId(id), id);
-      const c = parseControl(fs.readFileSync(path.join(config.queueDir, `qf${id}`), 'utf8'));
+      const c = readEntry(path.join(config.queueDir, `qf${id}`)).control;
       assert.equal(c.id, id);
       assert.ok(c.arrival >= t0 - 1000, `arrival ${c.arrival} is pickup's time`);
       assert.equal(c.hops, 2, 'hops counted in the text, without the writer’s own Received');
@@ -265,7 +265,7 @@ describe('pickup, with the maildrop as untrusted input', { skip: !IS_ROOT && 'ne
       corruptEntry(name);
     }
     assert.equal(corruptNames().length, Object.keys(bad).length);
-    const c = parseControl(fs.readFileSync(path.join(config.queueDir, `qf${first[0]}`), 'utf8'));
+    const c = readEntry(path.join(config.queueDir, `qf${first[0]}`)).control;
     assert.equal(c.submitter, `#${STRANGER}`, 'an owner in no user database is named by uid');
   });
 
@@ -298,8 +298,8 @@ describe('pickup, with the maildrop as untrusted input', { skip: !IS_ROOT && 'ne
     assert.equal(ids.length, 4);
     let warned = 0;
     for (const id of ids) {
-      const c = parseControl(fs.readFileSync(path.join(config.queueDir, `qf${id}`), 'utf8'));
-      const data = fs.readFileSync(path.join(config.queueDir, `df${id}`), 'utf8');
+      const c = readEntry(path.join(config.queueDir, `qf${id}`)).control;
+      const data = readMessage(readEntry(path.join(config.queueDir, `qf${id}`))).toString('utf8');
       if (c.submitter === 'root') {
         assert.equal(c.sender, 'bob@mail.test');
         continue;

@@ -231,7 +231,7 @@ function printable(name: string): string {
 // ---- 3 and 4: check a claimed file and queue it ---------------------------------
 
 async function pickupClaimed(config: Config, c: Claim, domains: Set<string>): Promise<QueueId | undefined> {
-  if ([PREFIX.control, PREFIX.held, PREFIX.corrupt].some((p) => fs.existsSync(queuePath(config, p, c.id)))) {
+  if ([queuePath(config, PREFIX.control, c.id), queuePath(config, PREFIX.held, c.id), path.join(config.queueDir, 'corrupt', PREFIX.control + c.id)].some((f) => fs.existsSync(f))) {
     discardClaimed(config, c.id); // committed before a crash: the queue has it
     return undefined;
   }

@@ -1,10 +1,15 @@
-// Reading the queue without changing it: the list of entries for mailq and
-// for a queue run, oldest first (IDs sort by time), with each entry's state.
+// Reading the queue without changing it: the entries a run should take, in
+// arrival order (IDs sort by arrival to the millisecond, see id.ts), and the
+// listing mailq prints. A run decides whether an entry is due from its
+// control file's mtime, the next try time (transition.defer sets it), so
+// a queue of deferred mail costs a stat an entry, not a read.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { readLogged } from './commit-log.ts';
-import { type Control, parseControl } from './control.ts';
+import type { Control } from './control.ts';
+import { readEntry, readMessage } from './entry-file.ts';
+import { holderAlive } from './entry-lock.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX, type QueueState } from './state.ts';
 import { queuePath } from './files.ts';
@@ -25,60 +30,77 @@ function queueNames(config: Config): string[] {
   }
 }
 
-/** IDs of committed entries (qf), oldest first. */
+function isControlName(n: string): boolean {
+  return n.startsWith(PREFIX.control) && !n.endsWith('.lock');
+}
+
+/** IDs of committed entries (qf), in arrival order. */
 export function listQueueIds(config: Config): QueueId[] {
   return queueNames(config)
-    .filter((n) => n.startsWith(PREFIX.control) && !n.endsWith('.lock'))
+    .filter(isControlName)
     .map((n) => n.slice(PREFIX.control.length))
     .sort();
 }
 
-export function isLocked(config: Config, id: QueueId): boolean {
-  try {
-    const st = fs.statSync(queuePath(config, PREFIX.control, id) + '.lock');
-    return Date.now() - st.mtimeMs < config.queueLockStaleMs;
-  } catch {
-    return false;
+/** IDs of committed entries whose next try has come (mtime at or before `now`), in arrival order. */
+export function dueQueueIds(config: Config, now: number): QueueId[] {
+  const due: QueueId[] = [];
+  for (const n of queueNames(config)) {
+    if (!isControlName(n)) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(path.join(config.queueDir, n));
+    } catch {
+      continue; // finished meanwhile
+    }
+    // mtime holds the next try to the millisecond (utimes through a float may read back a hair above it).
+    if (Math.floor(st.mtimeMs) <= now) due.push(n.slice(PREFIX.control.length));
   }
+  return due.sort();
 }
 
-/** Every entry with its state, for mailq. Entries that vanish while read are skipped. */
-export function listQueue(config: Config): QueueListing[] {
-  const names = queueNames(config);
-  const out: QueueListing[] = [];
-  for (const n of names.sort()) {
-    if (n.endsWith('.lock')) continue;
-    const prefix = n.slice(0, 2);
+/** True while a live process holds the entry's lock (entry-lock.ts). */
+export function isLocked(config: Config, id: QueueId): boolean {
+  return holderAlive(queuePath(config, PREFIX.control, id) + '.lock');
+}
+
+const LISTED: Record<string, QueueState> = { [PREFIX.control]: 'queued', [PREFIX.held]: 'held' };
+
+/** Every entry with its state, for mailq, in arrival order, read one at a time. Entries that vanish are skipped. */
+export function* eachQueueEntry(config: Config): Generator<QueueListing> {
+  const names = queueNames(config)
+    .filter((n) => LISTED[n.slice(0, 2)] && !n.endsWith('.lock'))
+    .sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : a.slice(2) > b.slice(2) ? 1 : 0));
+  for (const n of names) {
     const id = n.slice(2);
-    const state = prefix === PREFIX.control ? 'queued' : prefix === PREFIX.held ? 'held' : prefix === PREFIX.corrupt ? 'corrupt' : undefined;
-    if (!state) continue;
     let control: Control | undefined;
     try {
-      control = parseControl(fs.readFileSync(`${config.queueDir}/${n}`, 'utf8'));
+      control = readEntry(path.join(config.queueDir, n)).control;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
     }
-    let s: QueueState = state;
+    let state = LISTED[n.slice(0, 2)];
     if (state === 'queued') {
-      if (isLocked(config, id)) s = 'active';
-      else if (control && control.attempts > 0) s = 'deferred';
+      if (isLocked(config, id)) state = 'active';
+      else if (control && control.attempts > 0) state = 'deferred';
     }
-    out.push({ id, state: s, control });
+    yield { id, state, control };
   }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** The message text: df<ID>, or the commit log segment that still holds it. */
-export function readData(config: Config, entry: Control | QueueId): Buffer {
-  const id = typeof entry === 'string' ? entry : entry.id;
-  const df = queuePath(config, PREFIX.data, id);
-  try {
-    return fs.readFileSync(df);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+/** Every entry with its state, as a list. */
+export function listQueue(config: Config): QueueListing[] {
+  return [...eachQueueEntry(config)];
+}
+
+/** The message of a queued entry (qf or hf), checked against its checksum; for `mailtk queue show` and tests. */
+export function readData(config: Config, id: QueueId): Buffer {
+  for (const prefix of [PREFIX.control, PREFIX.held]) {
+    try {
+      return readMessage(readEntry(queuePath(config, prefix, id)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || prefix === PREFIX.held) throw e;
+    }
   }
-  const c = typeof entry === 'string' ? parseControl(fs.readFileSync(queuePath(config, PREFIX.control, id), 'utf8')) : entry;
-  if (!c.commitLog) return fs.readFileSync(df);
-  // Retired between the two reads: the df was written before the segment went.
-  return readLogged(config, c.commitLog, c.size) ?? fs.readFileSync(df);
+  throw new Error('unreachable');
 }

@@ -1,24 +1,24 @@
 // The queue's states, in plain sight. One message is one entry in one state.
-// Every entry lives in queue_dir as sendmail's file prefixes:
+// An entry is one file (entry-file.ts: envelope, message, journal) in
+// queue_dir, named with sendmail's prefixes:
 //
-//   state      files present            meaning
+//   state      file                     meaning
 //   ---------  -----------------------  ------------------------------------------
-//   writing    df<ID> and/or tf<ID>     being written; not yet promised to anyone
-//   queued     qf<ID> df<ID>            committed, ready (next-try time reached)
-//   deferred   qf<ID> df<ID>            committed, a try failed; Y line = next try
-//   active     qf<ID> df<ID> + lock     a runner holds qf<ID>.lock and delivers
-//   held       hf<ID> df<ID>            kept aside by an administrator (no runs)
-//   corrupt    Qf<ID> df<ID>            unreadable control file, kept for a human
+//   writing    tf<ID>                   being written; not yet promised to anyone
+//   queued     qf<ID>, mtime <= now     committed, due
+//   deferred   qf<ID>, mtime > now      committed, a try failed; mtime = next try
+//   active     qf<ID> + qf<ID>.lock     a live runner holds the lock and delivers
+//   held       hf<ID>                   kept aside by an administrator (no runs)
+//   corrupt    corrupt/qf<ID>           damaged (torn, truncated, checksum wrong):
+//                                       never delivered, kept for a human
 //   (gone)     -                        every recipient delivered or bounced
 //
-// queued and deferred share the qf prefix: the difference is the time in the
-// Y line, so a run reads it instead of moving files. active is a lock, not a
-// rename, so a SIGKILLed runner leaves the entry where it was.
-// In the daemon, "writing" ends in the commit log instead (commit-log.ts):
-// committed entries have qf<ID> and, until their segment retires, no df<ID>
-// (the C record says where the text is in the segment).
-// The renames and unlinks of these files are made by transition.ts, and by
-// commit-log.ts for the entries it commits, retires and recovers.
+// queued and deferred share the qf prefix: the difference is the file's
+// mtime (Postfix's convention), so a run tells them apart with a stat.
+// active is a lock, not a rename, so a SIGKILLed runner leaves the entry
+// where it was. Every rename and unlink of these files is in transition.ts.
+// An older mailtk's entry keeps its message in df<ID> beside it; it is read,
+// moved and removed with its qf<ID>.
 //
 // Before the queue, an ordinary user's submission (pickup.ts), in folders:
 //
@@ -38,7 +38,6 @@ export const PREFIX = {
   temp: 'tf',
   control: 'qf',
   held: 'hf',
-  corrupt: 'Qf',
 } as const;
 
 /** Allowed transitions, named by the function in transition.ts that makes each. */

@@ -6,12 +6,13 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { loadConfig } from '../config/index.ts';
 import { parseControl, serializeControl } from './control.ts';
-import { activate, crossOff, defer, enqueue, finish, hold, listQueue, listQueueIds, newQueueId, unhold } from './index.ts';
+import { DamagedEntry, readEntry, readMessage } from './entry-file.ts';
+import { activate, crossOff, defer, dueQueueIds, enqueue, finish, hold, listQueue, listQueueIds, newQueueId, quarantine, readData, unhold } from './index.ts';
 import { TRANSITIONS } from './state.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-queue-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-fs.writeFileSync(path.join(dir, 'c.conf'), `queue_dir = ${dir}/q\nlog_file = ${dir}/log\nqueue_lock_stale = 2s\n`);
+fs.writeFileSync(path.join(dir, 'c.conf'), `queue_dir = ${dir}/q\nlog_file = ${dir}/log\n`);
 const config = loadConfig({ file: path.join(dir, 'c.conf') });
 
 const msg = (n: number) => ({
@@ -28,38 +29,70 @@ test('queue ids are 14 characters, unique and sorted by time', () => {
   const a = newQueueId(new Date('2026-01-01T00:00:00Z'));
   const b = newQueueId(new Date('2026-01-01T00:00:01Z'));
   assert.ok(a < b);
+  assert.deepEqual([...ids].sort(), ids, 'one after another, in the order made');
+  const t = Date.parse('2026-02-01T00:00:00Z');
+  assert.ok(newQueueId(new Date(t + 10)) < newQueueId(new Date(t + 20)), 'the millisecond orders IDs within a second');
 });
 
-test('control file round trip, journal records and a torn last line', async () => {
+test('one file an entry: control records, D record, message, journal; a torn last line', async () => {
   const id = await enqueue(config, msg(1));
-  const text = fs.readFileSync(path.join(config.queueDir, `qf${id}`), 'utf8');
-  const c = parseControl(text);
+  const file = path.join(config.queueDir, `qf${id}`);
+  assert.deepEqual(fs.readdirSync(config.queueDir).filter((n) => n.includes(id)), [`qf${id}`], 'no df');
+  const text = fs.readFileSync(file, 'utf8');
+  const head = text.slice(0, text.indexOf('\nD') + 1);
+  const c = parseControl(head);
   assert.equal(c.sender, 'a@x.test');
   assert.equal(c.recipients[1].orcpt, 'rfc822;R2@x.test');
-  assert.equal(serializeControl(c), text);
-  const torn = parseControl(text + 'X0\tlocal:r1\nX1\tloc');
-  assert.deepEqual([...torn.journal.done.get(0)!], ['local:r1']);
-  assert.equal(torn.journal.done.get(1), undefined);
+  assert.equal(serializeControl(c), head);
+  assert.match(text, /\nD19 [0-9a-f]{8}\nSubject: 1\n\nbody 1\n$/);
+  fs.appendFileSync(file, 'X0\tlocal:r1\nX1\tloc');
+  const e = readEntry(file);
+  assert.deepEqual([...e.control.journal.done.get(0)!], ['local:r1']);
+  assert.equal(e.control.journal.done.get(1), undefined);
+  assert.equal(readMessage(e).toString(), 'Subject: 1\n\nbody 1\n');
+  assert.equal(readData(config, id).toString(), 'Subject: 1\n\nbody 1\n');
+});
+
+test('a truncated entry or one whose message does not match its checksum is damaged', async () => {
+  const id = await enqueue(config, msg(4));
+  const file = path.join(config.queueDir, `qf${id}`);
+  const whole = fs.readFileSync(file);
+  const at = whole.indexOf('body 4');
+  fs.writeFileSync(file, whole.subarray(0, at + 2));
+  assert.throws(() => readEntry(file), DamagedEntry);
+  const flipped = Buffer.from(whole);
+  flipped[at] = 'B'.charCodeAt(0);
+  fs.writeFileSync(file, flipped);
+  assert.throws(() => readMessage(readEntry(file)), (e) => e instanceof DamagedEntry && /checksum/.test(e.message));
+  const a = activate(config, id)!;
+  assert.throws(() => a.message(), DamagedEntry);
+  await a.release();
+  assert.equal(quarantine(config, id), `corrupt/qf${id}`);
+  assert.ok(fs.existsSync(path.join(config.queueDir, 'corrupt', `qf${id}`)), 'kept for a human');
+  assert.ok(!listQueueIds(config).includes(id), 'out of runs');
 });
 
 test('activate locks; a second activate is refused; crossOff, defer, finish', async () => {
   const id = await enqueue(config, msg(2));
-  const a = await activate(config, id);
+  const a = activate(config, id);
   assert.ok(a);
-  assert.equal(await activate(config, id), undefined, 'locked entry must not be taken twice');
+  assert.equal(activate(config, id), undefined, 'locked entry must not be taken twice');
   assert.equal(listQueue(config).find((q) => q.id === id)?.state, 'active');
   crossOff(a, [[0, 'local:r2']], []);
-  defer(config, a, { attempts: 1, nextTry: Date.now() + 60_000, reason: 'Deferred: test' });
+  const next = Date.now() + 60_000;
+  defer(config, a, { attempts: 1, lastAttempt: Date.now(), nextTry: next, reason: 'Deferred: test', warned: false });
   await a.release();
   const listed = listQueue(config).find((q) => q.id === id)!;
   assert.equal(listed.state, 'deferred');
   assert.equal(listed.control!.reason, 'Deferred: test');
   assert.ok(listed.control!.journal.done.get(0)!.has('local:r2'));
-  const b = (await activate(config, id))!;
+  assert.equal(Math.round(fs.statSync(path.join(config.queueDir, `qf${id}`)).mtimeMs), next, 'the next try is the mtime');
+  assert.ok(!dueQueueIds(config, Date.now()).includes(id), 'not due: a stat says so');
+  assert.ok(dueQueueIds(config, next).includes(id), 'due at its time');
+  const b = activate(config, id)!;
   finish(config, b);
   await b.release();
   assert.ok(!fs.existsSync(path.join(config.queueDir, `qf${id}`)));
-  assert.ok(!fs.existsSync(path.join(config.queueDir, `df${id}`)));
 });
 
 test('hold and unhold move the entry out of and back into runs', async () => {
@@ -100,9 +133,8 @@ test('SIGKILL at any instant of enqueue leaves whole entries or nothing', async 
   const committed = names.filter((n) => n.startsWith('qf'));
   assert.ok(committed.length > 0, 'the child committed something before being killed');
   for (const qf of committed) {
-    const id = qf.slice(2);
-    const c = parseControl(fs.readFileSync(path.join(qdir, qf), 'utf8'));
-    assert.equal(c.id, id);
-    assert.equal(fs.statSync(path.join(qdir, `df${id}`)).size, 200000, `df${id} must be whole`);
+    const e = readEntry(path.join(qdir, qf));
+    assert.equal(e.control.id, qf.slice(2));
+    assert.equal(readMessage(e).length, 200000, `${qf} must be whole`);
   }
 });

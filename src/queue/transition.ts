@@ -1,31 +1,30 @@
 // Queue transitions. Owns every rename and unlink under the spool (see
 // state.ts for the states). Each transition is one function ending in one
-// atomic rename (or, for finish, the unlink of the control file), made after
-// what it commits is fsync'd. Once commit() returns, the message survives
-// kill -9 and power loss (in the daemon, the commit log gives that promise
-// for a whole group, see commit-log.ts). activate() is a lock (entry-lock.ts:
-// qf<ID>.lock, a hard link to the runner's token), so a runner killed
-// mid-delivery leaves the entry deferred-in-place and the lock goes stale for
-// the next runner.
+// atomic rename (or, for finish, an unlink), made after what it commits is
+// fsync'd. Once commit() returns, the message survives kill -9 and power
+// loss. activate() is a lock (entry-lock.ts: qf<ID>.lock), so a runner
+// killed mid-delivery leaves the entry where it was, its lock stale at once.
+// The next try time is the control file's mtime (Postfix's convention), so
+// that a run learns an entry is not due from a stat, without reading it.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, parseControl, placedKey, serializeControl } from './control.ts';
+import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, placedKey } from './control.ts';
+import { DamagedEntry, type EntryFile, entryBytes, legacyDataFile, readEntry, readMessage } from './entry-file.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
-import { fsyncDir, queuePath, writeDurable } from './files.ts';
-import { markDoneSync } from './commit-log.ts';
+import { fsyncDir, queuePath } from './files.ts';
 import { lockEntry } from './entry-lock.ts';
-import { keepSpare } from './spares.ts';
+import { step } from './steps.ts';
 
 // ---- group commit --------------------------------------------------------
 // Concurrent SMTP sessions each need their own commit before their 250. One
 // directory fsync covers every rename made before it, so renames that arrive
 // while a directory fsync is in flight wait and share the next one (the group
-// commit of databases). The data files' own fsyncs run in libuv's thread pool
-// at the same time, where the file system merges them into one journal commit.
+// commit of databases). The entry files' own fsyncs run in libuv's thread
+// pool at the same time.
 
 interface Waiter {
   id: QueueId;
@@ -76,51 +75,77 @@ async function flushGroup(config: Config, g: Group): Promise<void> {
         await dir.close();
       }
       // COMMIT POINT for every entry of this group.
+      step('commit');
       for (const w of renamed) w.resolve();
     } catch (e) {
+      // Not promised: the renamed files go back to being unwritten.
+      for (const w of renamed) fs.rmSync(queuePath(config, PREFIX.control, w.id), { force: true });
       for (const w of renamed) w.reject(e);
     }
   }
   g.flushing = false;
 }
 
+/** Write a new entry's file as tf<ID>, durably: EEXIST when the ID is taken. */
+export async function writeEntry(config: Config, c: Control, data: Buffer): Promise<void> {
+  const tf = queuePath(config, PREFIX.temp, c.id);
+  const bufs = entryBytes(c, data);
+  const want = bufs[0].length + bufs[1].length;
+  const fh = await fs.promises.open(tf, 'wx', 0o600);
+  try {
+    // writev loops over partial writes; a full disk throws ENOSPC.
+    const { bytesWritten } = await fh.writev(bufs);
+    if (bytesWritten !== want) throw Object.assign(new Error(`short write to ${tf} (${bytesWritten} of ${want} bytes)`), { code: 'ENOSPC' });
+    await fh.datasync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    fs.rmSync(tf, { force: true });
+    throw e;
+  }
+  await fh.close();
+  step('enqueue');
+}
+
+/** Remove a new entry's file that will not be committed. */
+export function discardEntry(config: Config, id: QueueId): void {
+  fs.rmSync(queuePath(config, PREFIX.temp, id), { force: true });
+}
+
 export interface ActiveEntry {
   control: Control;
-  dataPath: string;
   controlPath: string;
+  /** The message, checked against its length and checksum (DamagedEntry when it is not whole). */
+  message(): Buffer;
   /** True when our lock was taken over (it went stale): stop and touch nothing. */
   readonly compromised: boolean;
   release(): Promise<void>;
 }
 
-/** queued|deferred -> active: lock and read. undefined when locked by another runner or gone. */
-export async function activate(config: Config, id: QueueId): Promise<ActiveEntry | undefined> {
+/**
+ * queued|deferred -> active: lock and read. undefined when locked by another
+ * runner or gone. An entry that cannot be read is quarantined (corrupt/) and
+ * reported by the DamagedEntry thrown.
+ */
+export function activate(config: Config, id: QueueId): ActiveEntry | undefined {
   const controlPath = queuePath(config, PREFIX.control, id);
   const lock = lockEntry(config, id);
   if (!lock) return undefined;
-  let text: string;
+  let entry: EntryFile;
   try {
-    text = fs.readFileSync(controlPath, 'utf8');
+    entry = readEntry(controlPath);
   } catch (e) {
     lock.release();
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // finished by another runner
-    throw e;
-  }
-  let control: Control;
-  try {
-    control = parseControl(text);
-  } catch (e) {
-    if (e instanceof ControlParseError) {
-      quarantine(config, id);
-      lock.release();
-      throw new MailError('internal', `corrupt control file ${controlPath}: ${e.message}; moved to Qf${id}`);
+    if (e instanceof ControlParseError || e instanceof DamagedEntry) {
+      const where = quarantine(config, id);
+      throw new DamagedEntry(`queue entry ${controlPath} is damaged (${e.message}); moved to ${where}`, e instanceof DamagedEntry ? e.control : undefined);
     }
     throw e;
   }
   return {
-    control,
+    control: entry.control,
     controlPath,
-    dataPath: queuePath(config, PREFIX.data, id),
+    message: () => readMessage(entry),
     get compromised() {
       return !lock.held();
     },
@@ -128,20 +153,34 @@ export async function activate(config: Config, id: QueueId): Promise<ActiveEntry
   };
 }
 
-/** Cross recipients' destinations off: appended journal records, made durable. */
-export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, failed: Array<[number, string]>): void {
-  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
-  const text = done.map(([i, k]) => journalDone(i, k)).join('') + failed.map(([i, k]) => journalFailed(i, k)).join('');
-  if (!text) return;
-  const fd = fs.openSync(entry.controlPath, 'a');
+/** Append journal records to an entry, after a newline if a crash tore the last one. */
+function appendRecords(file: string, text: string, durable: boolean): void {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND);
   try {
-    fs.writeSync(fd, text);
-    fs.fdatasyncSync(fd);
+    const size = fs.fstatSync(fd).size;
+    const last = Buffer.alloc(1);
+    if (size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10) text = '\n' + text;
+    const buf = Buffer.from(text);
+    if (fs.writeSync(fd, buf) !== buf.length) throw Object.assign(new Error(`short write to ${file}`), { code: 'ENOSPC' });
+    if (durable) fs.fdatasyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function assertHeld(entry: ActiveEntry): void {
+  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
+}
+
+/** Cross recipients' destinations off: appended journal records, made durable. */
+export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, failed: Array<[number, string]>): void {
+  assertHeld(entry);
+  const text = done.map(([i, k]) => journalDone(i, k)).join('') + failed.map(([i, k]) => journalFailed(i, k)).join('');
+  if (!text) return;
+  appendRecords(entry.controlPath, text, true);
   for (const [i, k] of done) addTo(entry.control.journal.done, i, k);
   for (const [i, k] of failed) addTo(entry.control.journal.failed, i, k);
+  step('cross-off');
 }
 
 /**
@@ -151,13 +190,8 @@ export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, fail
  * bytes there (isStillThere) and crosses off instead of delivering again.
  */
 export function recordPlacement(entry: ActiveEntry, placed: Array<[number, string, Placement]>): void {
-  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
-  const fd = fs.openSync(entry.controlPath, 'a');
-  try {
-    fs.writeSync(fd, placed.map(([i, k, p]) => journalPlaced(i, k, p)).join(''));
-  } finally {
-    fs.closeSync(fd);
-  }
+  assertHeld(entry);
+  appendRecords(entry.controlPath, placed.map(([i, k, p]) => journalPlaced(i, k, p)).join(''), false);
   for (const [i, k, p] of placed) entry.control.journal.placed.set(placedKey(i, k), p);
 }
 
@@ -166,18 +200,50 @@ function addTo(map: Map<number, Set<string>>, i: number, k: string): void {
   map.get(i)!.add(k);
 }
 
-/** active -> deferred: rewrite the control file with the next try and the reason. */
-export function defer(config: Config, entry: ActiveEntry, update: Partial<Control>): void {
-  if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
-  Object.assign(entry.control, update);
-  rewrite(config, entry.control);
+export interface Deferral {
+  attempts: number;
+  lastAttempt: number;
+  nextTry: number;
+  reason: string;
+  warned: boolean;
 }
 
-function rewrite(config: Config, c: Control): void {
+/**
+ * active -> deferred: the attempt appended (not fsync'd: lost in a crash, it
+ * only makes the next try come sooner) and the next try set as the file's
+ * mtime. A journal grown past COMPACT_BYTES is written anew, compacted.
+ */
+export function defer(config: Config, entry: ActiveEntry, d: Deferral): void {
+  assertHeld(entry);
+  const c = entry.control;
+  const warnedNow = d.warned && !c.warned;
+  Object.assign(c, d);
+  const st = fs.statSync(entry.controlPath);
+  if (st.size - c.size > COMPACT_BYTES) rewrite(config, entry);
+  else appendRecords(entry.controlPath, `N${d.attempts}\nK${d.lastAttempt}\nY${d.nextTry}\nM${d.reason.replace(/[\r\n\t\0]/g, ' ')}\n${warnedNow ? 'W\n' : ''}`, false);
+  const at = new Date(d.nextTry);
+  fs.utimesSync(entry.controlPath, at, at);
+}
+
+/** Past this much journal and envelope, a deferral writes the entry anew. */
+const COMPACT_BYTES = 32 << 10;
+
+function rewrite(config: Config, entry: ActiveEntry): void {
+  const c = entry.control;
+  const data = entry.message();
   const tf = queuePath(config, PREFIX.temp, c.id);
   fs.rmSync(tf, { force: true });
-  writeDurable(tf, serializeControl(c));
-  fs.renameSync(tf, queuePath(config, PREFIX.control, c.id));
+  const fd = fs.openSync(tf, 'wx', 0o600);
+  try {
+    fs.writevSync(fd, entryBytes(c, data));
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tf, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tf, entry.controlPath);
   fsyncDir(config.queueDir);
 }
 
@@ -186,23 +252,13 @@ export function finish(config: Config, entry: ActiveEntry): void {
   finishAll(config, [entry]);
 }
 
-/**
- * active -> gone for a runner's batch. An entry made durable by a commit log
- * segment that still lives has its ID written to the segment's .done file
- * first (one fdatasync a segment, not one an entry), so that recovering the
- * log never brings a delivered message back.
- */
+/** active -> gone for a runner's batch. */
 export function finishAll(config: Config, entries: ActiveEntry[]): void {
-  for (const e of entries) if (e.compromised) throw new MailError('internal', `lock on ${e.controlPath} was lost`);
-  const bySegment = new Map<string, QueueId[]>();
+  for (const e of entries) assertHeld(e);
   for (const e of entries) {
-    const seg = e.control.commitLog?.segment;
-    if (seg) bySegment.set(seg, [...(bySegment.get(seg) ?? []), e.control.id]);
-  }
-  for (const [seg, ids] of bySegment) markDoneSync(config, seg, ids);
-  for (const e of entries) {
-    if (!keepSpare(config, e.controlPath)) fs.unlinkSync(e.controlPath);
-    fs.rmSync(e.dataPath, { force: true });
+    fs.unlinkSync(e.controlPath);
+    fs.rmSync(legacyDataFile(e.controlPath), { force: true });
+    step('finish');
   }
 }
 
@@ -218,10 +274,28 @@ export function unhold(config: Config, id: QueueId): void {
   fsyncDir(config.queueDir);
 }
 
-/** any -> corrupt (sendmail's Qf "lost" prefix): kept for a human, never deleted. */
-export function quarantine(config: Config, id: QueueId): void {
-  fs.renameSync(queuePath(config, PREFIX.control, id), queuePath(config, PREFIX.corrupt, id));
+/**
+ * any -> corrupt: the entry's file (and an older entry's df) moved into
+ * queue_dir/corrupt, kept for a human, never read by a run again. Returns
+ * where it went, relative to queue_dir.
+ */
+export function quarantine(config: Config, id: QueueId): string {
+  const dir = path.join(config.queueDir, CORRUPT_DIR);
+  const control = queuePath(config, PREFIX.control, id);
+  renameInto(control, dir, path.basename(control));
+  renameInto(legacyDataFile(control), dir, PREFIX.data + id);
+  fsyncDir(dir);
   fsyncDir(config.queueDir);
+  return `${CORRUPT_DIR}/${PREFIX.control}${id}`;
+}
+
+/** The entries quarantined by runs: corrupt/qf<ID>. */
+export function corruptEntries(config: Config): string[] {
+  try {
+    return fs.readdirSync(path.join(config.queueDir, CORRUPT_DIR)).filter((n) => n.startsWith(PREFIX.control));
+  } catch {
+    return [];
+  }
 }
 
 // ---- before the queue: the maildrop ---------------------------------------

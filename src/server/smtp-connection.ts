@@ -14,6 +14,7 @@ import { TextDecoder } from 'node:util';
 import { log } from '../log/index.ts';
 import { qualify, rfc5322Date, splitAddress } from '../message/index.ts';
 import { type QueueId, type Recipient, dropMessage, enqueue, mayWriteQueue, newQueueId } from '../queue/index.ts';
+import { MailError } from '../message/status.ts';
 import { MECHANISMS, type Mechanism, SaslExchange } from './auth.ts';
 import { type MailParams, isError, mailParams, parseCommand, parsePathArg, rcptParams } from './command.ts';
 import { DataReader, type DataFault } from './data-reader.ts';
@@ -481,7 +482,8 @@ export class SmtpSession {
     } catch (e) {
       // The client keeps the message and tries again; the why (paths, errno) is for the log only.
       log(this.config, tx.id, `SYSERR: cannot queue the message: ${(e as Error).message}`);
-      return this.send(fail('queue-write', 'Temporary system failure, please try again later'));
+      const full = e instanceof MailError && e.failure === 'queue-full';
+      return this.send(full ? fail('queue-full', 'Insufficient system storage, please try again later') : fail('queue-write', 'Temporary system failure, please try again later'));
     }
     // COMMITTED: the message is on disk; only now may the client hear 250.
     this.logAccepted(id, tx, prepared.data.length, prepared.messageId);
