@@ -110,7 +110,7 @@ function roleOf(p: ProcIdentity, masterPid: number): string {
   // argv: agent.js NAME UID GID EXTRA_GID; the extra group is mail for a delivery agent, the user's own for a session's.
   if (at >= 0) return `${p.argv[at + 4] === String(mailGid) ? 'deliver' : 'session'}:${p.argv[at + 1]}`;
   if (p.env.MAILTK_ROLE === 'worker') return 'worker';
-  if (p.env.MAILTK_RUN_DUE === '1') return 'runner';
+  if (p.argv.some((a) => a.endsWith('/runner.js')) && p.argv.includes('--serve')) return 'runner';
   return `other:${p.comm}`;
 }
 

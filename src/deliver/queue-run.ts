@@ -20,7 +20,6 @@ import { systemUser } from '../config/users.ts';
 import { formatDuration, localDomains } from '../config/index.ts';
 import { formatDelay, log } from '../log/index.ts';
 import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
-import { isStillThere } from '../mailbox/index.ts';
 import { type DeliveryStatus, FAILURES, MailError, isTemporary, statusOf } from '../message/status.ts';
 import {
   type ActiveEntry,
@@ -76,6 +75,8 @@ interface Attempt {
   /** For remote attempts: the log's relay= and the server's words on accepting. */
   relay?: string;
   reply?: string;
+  /** For mailbox attempts: where an interrupted run placed this copy. */
+  placed?: Placement;
 }
 
 interface Loaded {
@@ -213,20 +214,14 @@ async function plan(ctx: Ctx, e: Loaded): Promise<void> {
     }
     for (const d of dests) {
       if (c.journal.done.get(i)?.has(d.key) || c.journal.failed.get(i)?.has(d.key)) continue;
-      const placed = c.journal.placed.get(placedKey(i, d.key));
-      if (placed && isStillThere(placed)) {
-        // Written by a runner that died before crossing it off: delivered already.
-        log(ctx.config, c.id, `to=<${d.original}>, ${d.key}: found in ${placed.path} at ${placed.offset} after an interrupted run; not delivered again`);
-        e.attempts.push({ entry: e, rcpt: i, dest: d, result: 'ok' });
-        seen.add(d.key);
-        continue;
-      }
       if (seen.has(d.key)) {
         e.attempts.push({ entry: e, rcpt: i, dest: d, result: 'ok' }); // same target reached twice: once is enough
         continue;
       }
       seen.add(d.key);
-      e.attempts.push({ entry: e, rcpt: i, dest: d });
+      // A mailbox copy a runner that died may have written: the agent looks for it before writing.
+      const placed = d.kind === 'local' ? c.journal.placed.get(placedKey(i, d.key)) : undefined;
+      e.attempts.push({ entry: e, rcpt: i, dest: d, placed });
     }
   }
 }
@@ -250,8 +245,8 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
       await ctx.agent.appendToMbox(
         ctx.config,
         d.user,
-        list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data })),
-        (placed) => recordPlacements(list, placed),
+        list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data, placed: a.placed })),
+        (placed) => recordPlacements(ctx, list, placed),
       );
       for (const a of list) a.result = 'ok';
     } catch (err) {
@@ -334,9 +329,15 @@ async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
   }
 }
 
-function recordPlacements(list: Attempt[], placed: Placement[]): void {
+function recordPlacements(ctx: Ctx, list: Attempt[], placed: Placement[]): void {
   const byEntry = new Map<Loaded, Array<[number, string, Placement]>>();
   list.forEach((a, j) => {
+    const p = placed[j];
+    if (a.placed && p.offset === a.placed.offset && p.digest === a.placed.digest) {
+      // Written by a runner that died before crossing it off: delivered already.
+      log(ctx.config, a.entry.active.control.id, `to=<${a.dest.original}>, ${a.dest.key}: found in ${p.path} at ${p.offset} after an interrupted run; not delivered again`);
+      return;
+    }
     const rows = byEntry.get(a.entry) ?? [];
     rows.push([a.rcpt, a.dest.key, placed[j]]);
     byEntry.set(a.entry, rows);

@@ -14,26 +14,20 @@ import type { User } from '../config/users.ts';
 import { MailError, type Failure } from '../message/status.ts';
 import { asUser } from './creds.ts';
 import { acquireDotlock, acquireDotlockVia } from './dotlock.ts';
-import { byteLength, formatMessage, type MboxMessage } from './format.ts';
+import { byteLength, formatMessage, type MboxMessage, type PlacedMessage } from './format.ts';
 import { appendAllOrNothing, failureFor, syncDir } from './io.ts';
 import { openMailbox, type OpenMailbox, type OpenPolicy } from './safe-open.ts';
 import { ensureSpoolDir, isRoot, mailGroupGid, mboxPath } from './spool.ts';
 
 const DEV_NULL = '/dev/null';
 
-/** Where one message of a batch will sit, and a digest to recognise it there later. */
-export interface PlacedMessage {
-  path: string;
-  offset: number;
-  length: number;
-  digest: string;
-}
-
 export interface AppendHooks {
   /**
    * Called under the lock, just before the write, with each message's place.
    * The queue runner records these so that a runner killed after the write and
    * before crossing off can tell the mail arrived, instead of delivering twice.
+   * A message whose earlier placement is still there keeps it (and is not
+   * written again): its place is the one it was given.
    */
   beforeWrite?(placed: PlacedMessage[]): void | Promise<void>;
 }
@@ -44,14 +38,17 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
   const file = mboxPath(config, user.name);
   ensureSpoolDir(config);
   const now = new Date();
-  const perMessage = messages.map((m) => formatMessage(m, now));
-  const pieces = perMessage.flat();
   const lock = await acquireDotlock(file);
   try {
+    // Checked here, as the mailbox's user and under its lock: a runner cannot read the mailbox.
+    const there = messages.map((m) => m.placed !== undefined && m.placed.path === file && isStillThere(m.placed));
+    const perMessage = messages.map((m, i) => (there[i] ? [] : formatMessage(m, now)));
+    const pieces = perMessage.flat();
     const box = open(file, () => openMailbox(file, spoolPolicy(user)), 'mailbox-io');
     if (hooks.beforeWrite) {
       let offset = box.size;
-      const placed = perMessage.map((p) => {
+      const placed = perMessage.map((p, i) => {
+        if (there[i]) return messages[i].placed!;
         const at = { path: file, offset, length: byteLength(p), digest: digestOf(p) };
         offset += at.length;
         return at;

@@ -15,6 +15,19 @@ export interface MboxMessage {
   recipient: string;
   /** The message with LF line ends: headers, blank line, body. */
   data: Buffer;
+  /**
+   * Where an interrupted delivery placed this copy before (the queue's P
+   * record): if those bytes are still there, it is not written again.
+   */
+  placed?: PlacedMessage;
+}
+
+/** Where one message of a batch sits in a mailbox, and a digest to recognise it there later. */
+export interface PlacedMessage {
+  path: string;
+  offset: number;
+  length: number;
+  digest: string;
 }
 
 const NL = Buffer.from('\n');

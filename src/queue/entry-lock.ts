@@ -66,7 +66,9 @@ class RunToken {
   constructor(private config: Config) {
     sweepDeadTokens(config);
     this.path = path.join(config.queueDir, `rt${process.pid}.${Date.now()}`);
-    fs.writeFileSync(this.path, `${process.pid} ${startTime('self') ?? '-'}\n`, { flag: 'wx', mode: 0o600 });
+    // Readable by the queue's other users (a root sendmail's token, judged by mail_owner's runner).
+    fs.writeFileSync(this.path, `${process.pid} ${startTime('self') ?? '-'}\n`, { flag: 'wx', mode: 0o644 });
+    fs.chmodSync(this.path, 0o644);
     this.ino = fs.statSync(this.path).ino;
   }
 
@@ -106,11 +108,14 @@ class RunToken {
   }
 }
 
-/** Tokens of processes that are gone: their locks are stale already; the files go. */
+/**
+ * Tokens of processes that are gone, and their locks left on entries they
+ * finished before dying: stale already; the files go.
+ */
 function sweepDeadTokens(config: Config): void {
   let names: string[];
   try {
-    names = fs.readdirSync(config.queueDir).filter((n) => TOKEN.test(n));
+    names = fs.readdirSync(config.queueDir).filter((n) => TOKEN.test(n) || (n.startsWith(PREFIX.control) && n.endsWith('.lock')));
   } catch {
     return;
   }
