@@ -146,9 +146,10 @@ function claimMaildrop(config: Config): Claim[] {
   return claims;
 }
 
+/** The maildrop's names, in the order written: each begins with its writer's queue ID, which sorts by time. */
 function listMaildrop(config: Config): string[] {
   try {
-    return fs.readdirSync(config.maildropDir);
+    return fs.readdirSync(config.maildropDir).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
