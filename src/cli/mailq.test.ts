@@ -14,6 +14,7 @@ const ref = (name: string) => fs.readFileSync(new URL(`./testdata/${name}`, impo
 function entry(id: string, state: QueueListing['state'], over: Partial<NonNullable<QueueListing['control']>> = {}): QueueListing {
   return {
     id,
+    count: 3,
     state,
     control: newControl({
       id,

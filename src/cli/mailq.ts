@@ -14,7 +14,7 @@
 // on demand), never when piped or with NO_COLOR set.
 
 import type { Config } from '../config/index.ts';
-import { listQueue, type QueueListing } from '../queue/index.ts';
+import { eachQueueEntry, type QueueListing } from '../queue/index.ts';
 import type { QueueFilter } from './sendmail-args.ts';
 
 const HEADING = '-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------';
@@ -59,32 +59,79 @@ function pending(q: QueueListing): string[] {
   return c.recipients.filter((_, i) => !(c.journal.done.has(i) || c.journal.failed.has(i))).map((r) => r.address);
 }
 
-export function formatQueue(config: Config, entries: QueueListing[], paint: Paint = plain): string {
-  const lines: string[] = [];
-  if (entries.length === 0) {
-    lines.push(`${config.queueDir} is empty`);
-  } else {
-    lines.push(`\t\t${config.queueDir} (${entries.length} request${entries.length === 1 ? '' : 's'})`, HEADING);
-    for (const q of entries) {
-      const c = q.control;
-      if (!c) {
-        lines.push(`${paint.id(q.id.padEnd(14))}? ${paint.reason('(unreadable control file)')}`);
-        continue;
-      }
-      const mark = q.state === 'active' ? '*' : q.state === 'held' ? '-' : ' ';
-      lines.push(`${paint.id(q.id.padEnd(14))}${mark}${String(c.size).padStart(8)} ${qtime(c.arrival)} <${c.sender}>`);
-      if (q.state === 'held') lines.push(`${' '.repeat(17)}${paint.reason('(held)')}`);
-      else if (c.reason) lines.push(`${' '.repeat(17)}${paint.reason(`(${c.reason})`)}`);
-      const rcpts = pending(q);
-      for (const r of rcpts.length ? rcpts : c.recipients.map((x) => x.address)) lines.push(`${' '.repeat(41)}<${r}>`);
-    }
-  }
-  lines.push(`\t\tTotal requests: ${entries.length}`);
-  return lines.join('\n') + '\n';
+/** One entry's lines, each ending in a newline. */
+function formatEntry(q: QueueListing, paint: Paint): string {
+  const c = q.control;
+  if (!c) return `${paint.id(q.id.padEnd(14))}? ${paint.reason('(unreadable control file)')}\n`;
+  const mark = q.state === 'active' ? '*' : q.state === 'held' ? '-' : ' ';
+  let out = `${paint.id(q.id.padEnd(14))}${mark}${String(c.size).padStart(8)} ${qtime(c.arrival)} <${c.sender}>\n`;
+  if (q.state === 'held') out += `${' '.repeat(17)}${paint.reason('(held)')}\n`;
+  else if (c.reason) out += `${' '.repeat(17)}${paint.reason(`(${c.reason})`)}\n`;
+  const rcpts = pending(q);
+  for (const r of rcpts.length ? rcpts : c.recipients.map((x) => x.address)) out += `${' '.repeat(41)}<${r}>\n`;
+  return out;
 }
 
+function heading(config: Config, n: number): string {
+  return n === 0 ? `${config.queueDir} is empty\n` : `\t\t${config.queueDir} (${n} request${n === 1 ? '' : 's'})\n${HEADING}\n`;
+}
+
+/** The whole listing as text (for tests; printQueue streams it). */
+export function formatQueue(config: Config, entries: QueueListing[], paint: Paint = plain): string {
+  return heading(config, entries.length) + entries.map((q) => formatEntry(q, paint)).join('') + `\t\tTotal requests: ${entries.length}\n`;
+}
+
+/**
+ * sendmail's way: the heading counts the entries the directory scan found,
+ * then each is read and printed as it comes (one that went meanwhile is
+ * skipped, and the total at the end says how many were shown), so that a
+ * queue of 100,000 entries is never held in memory. With -qR or -qS the
+ * entries are read first, to count the ones that match.
+ */
 export async function printQueue(config: Config, filters: QueueFilter[]): Promise<number> {
-  const entries = listQueue(config).filter((q) => q.state !== 'corrupt' && matches(q, filters));
-  process.stdout.write(formatQueue(config, entries, await paintFor(process.stdout)));
-  return 0;
+  const paint = await paintFor(process.stdout);
+  const out = new Output();
+  if (filters.length) {
+    const shown = [...wanted(eachQueueEntry(config), filters)];
+    await out.write(formatQueue(config, shown, paint));
+    return out.end();
+  }
+  const entries = eachQueueEntry(config);
+  const first = entries.next();
+  const count = first.done ? 0 : first.value.count;
+  await out.write(heading(config, count));
+  let n = 0;
+  for (let r = first; !r.done; r = entries.next()) {
+    if (r.value.state === 'corrupt') continue;
+    n++;
+    await out.write(formatEntry(r.value, paint));
+  }
+  await out.write(`\t\tTotal requests: ${n}\n`);
+  return out.end();
+}
+
+/** stdout in pieces of about 256 KB, waiting when a slow reader lets them pile up. */
+class Output {
+  private piece = '';
+
+  async write(s: string): Promise<void> {
+    this.piece += s;
+    if (this.piece.length < 1 << 18) return;
+    this.flushPiece();
+    if (process.stdout.writableLength > 1 << 20) await new Promise((r) => process.stdout.once('drain', r));
+  }
+
+  private flushPiece(): void {
+    process.stdout.write(this.piece);
+    this.piece = '';
+  }
+
+  end(): number {
+    this.flushPiece();
+    return 0;
+  }
+}
+
+function* wanted(entries: Iterable<QueueListing>, filters: QueueFilter[]): Generator<QueueListing> {
+  for (const q of entries) if (q.state !== 'corrupt' && matches(q, filters)) yield q;
 }

@@ -103,6 +103,8 @@ export async function main(argv: string[], invokedAs = 'sendmail'): Promise<void
   }
   process.exitCode = code;
   // A one-shot command is done: do not let a stray handle keep cron's sendmail alive.
-  // (The daemon modes return only when they stop.) stdout and stderr are synchronous on Linux.
+  // (The daemon modes return only when they stop.) A full pipe makes stdout queue what
+  // it could not write (mailq | less): that must reach the reader before we exit.
+  if (process.stdout.writableLength > 0) await new Promise((r) => process.stdout.once('drain', r));
   process.exit(code);
 }

@@ -22,8 +22,10 @@ import { checksum } from './checksum.ts';
 import { type Control, parseControl, parseJournal, serializeControl } from './control.ts';
 
 /** What a first read takes: the head and, for most messages, the message too. */
-const FIRST_READ = 16 << 10;
+const FIRST_READ = 8 << 10;
 const D_RECORD = /^D(\d+) ([0-9a-f]{8})$/;
+/** The first read's buffer, reused: a listing of 100,000 entries allocates nothing per entry for it. */
+const scratch = Buffer.allocUnsafe(FIRST_READ);
 
 export class DamagedEntry extends Error {
   /** The envelope, when the damage is past it. */
@@ -46,13 +48,17 @@ export function entryBytes(c: Control, data: Buffer): Buffer[] {
   return [Buffer.from(`${serializeControl(c)}D${data.length} ${checksum(data)}\n`), data];
 }
 
-/** Read an entry's envelope and journal (ENOENT when it is gone). */
-export function readEntry(file: string): EntryFile {
+/**
+ * Read an entry's envelope and journal (ENOENT when it is gone); with
+ * `message`, also keep the message when the first read held it.
+ */
+export function readEntry(file: string, opts: { message?: boolean } = {}): EntryFile {
   const fd = fs.openSync(file, 'r');
   try {
-    const size = fs.fstatSync(fd).size;
-    let buf = Buffer.allocUnsafe(Math.min(size, FIRST_READ));
+    let buf = scratch;
     let have = fs.readSync(fd, buf, 0, buf.length, 0);
+    // A short read of a regular file is its end: no fstat needed.
+    const size = have < buf.length ? have : fs.fstatSync(fd).size;
     let d = findDRecord(buf, have);
     while (!d && have < size) {
       const more = Buffer.allocUnsafe(Math.min(size, buf.length * 4));
@@ -68,12 +74,17 @@ export function readEntry(file: string): EntryFile {
     const dataOffset = d.end;
     const tailOffset = dataOffset + d.size;
     if (tailOffset > size) throw new DamagedEntry(`file of ${size} bytes holds ${size - dataOffset} of the message's ${d.size}`, control);
-    const tail = Buffer.allocUnsafe(size - tailOffset);
-    const inBuf = Math.max(0, Math.min(have - tailOffset, tail.length));
-    if (inBuf > 0) buf.copy(tail, 0, tailOffset, tailOffset + inBuf);
-    if (inBuf < tail.length) fs.readSync(fd, tail, inBuf, tail.length - inBuf, tailOffset + inBuf);
-    parseJournal(tail.toString('utf8'), control);
-    const data = tailOffset <= have ? Buffer.from(buf.subarray(dataOffset, tailOffset)) : undefined;
+    let tail: string;
+    if (size <= have) tail = buf.toString('utf8', tailOffset, size);
+    else {
+      const rest = Buffer.allocUnsafe(size - tailOffset);
+      const inBuf = Math.max(0, have - tailOffset);
+      if (inBuf > 0) buf.copy(rest, 0, tailOffset, have);
+      fs.readSync(fd, rest, inBuf, rest.length - inBuf, tailOffset + inBuf);
+      tail = rest.toString('utf8');
+    }
+    if (tail) parseJournal(tail, control);
+    const data = opts.message && tailOffset <= have ? Buffer.from(buf.subarray(dataOffset, tailOffset)) : undefined;
     return { control, file, dataOffset, data };
   } finally {
     fs.closeSync(fd);

@@ -18,6 +18,8 @@ export interface QueueListing {
   id: QueueId;
   state: QueueState;
   control?: Control; // absent when unreadable (corrupt)
+  /** How many entries the directory scan found (qf and hf), for a heading printed before reading them. */
+  count: number;
 }
 
 /** The queue directory's names; none when it does not exist yet. */
@@ -68,7 +70,10 @@ const LISTED: Record<string, QueueState> = { [PREFIX.control]: 'queued', [PREFIX
 
 /** Every entry with its state, for mailq, in arrival order, read one at a time. Entries that vanish are skipped. */
 export function* eachQueueEntry(config: Config): Generator<QueueListing> {
-  const names = queueNames(config)
+  const all = queueNames(config);
+  // Locks are few: known from the listing, so an entry without one costs no lookup.
+  const locks = new Set(all.filter((n) => n.endsWith('.lock')));
+  const names = all
     .filter((n) => LISTED[n.slice(0, 2)] && !n.endsWith('.lock'))
     .sort((a, b) => (a.slice(2) < b.slice(2) ? -1 : a.slice(2) > b.slice(2) ? 1 : 0));
   for (const n of names) {
@@ -81,10 +86,10 @@ export function* eachQueueEntry(config: Config): Generator<QueueListing> {
     }
     let state = LISTED[n.slice(0, 2)];
     if (state === 'queued') {
-      if (isLocked(config, id)) state = 'active';
+      if (locks.has(`${n}.lock`) && isLocked(config, id)) state = 'active';
       else if (control && control.attempts > 0) state = 'deferred';
     }
-    yield { id, state, control };
+    yield { id, state, control, count: names.length };
   }
 }
 
@@ -97,7 +102,7 @@ export function listQueue(config: Config): QueueListing[] {
 export function readData(config: Config, id: QueueId): Buffer {
   for (const prefix of [PREFIX.control, PREFIX.held]) {
     try {
-      return readMessage(readEntry(queuePath(config, prefix, id)));
+      return readMessage(readEntry(queuePath(config, prefix, id), { message: true }));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || prefix === PREFIX.held) throw e;
     }

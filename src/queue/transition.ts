@@ -132,7 +132,7 @@ export function activate(config: Config, id: QueueId): ActiveEntry | undefined {
   if (!lock) return undefined;
   let entry: EntryFile;
   try {
-    entry = readEntry(controlPath);
+    entry = readEntry(controlPath, { message: true });
   } catch (e) {
     lock.release();
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // finished by another runner
