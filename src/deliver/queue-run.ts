@@ -18,7 +18,7 @@
 import type { Config } from '../config/index.ts';
 import { systemUser } from '../config/users.ts';
 import { formatDuration, localDomains } from '../config/index.ts';
-import { formatDelay, log } from '../log/index.ts';
+import { formatDelay, holdLines, log } from '../log/index.ts';
 import { type AliasTable, type Destination, expandRecipient, openAliases } from '../aliases/index.ts';
 import { type DeliveryStatus, FAILURES, MailError, isTemporary, statusOf } from '../message/status.ts';
 import {
@@ -77,6 +77,8 @@ interface Attempt {
   reply?: string;
   /** For mailbox attempts: where an interrupted run placed this copy. */
   placed?: Placement;
+  /** For remote attempts: not tried, the destination was found dead earlier in the run. */
+  suspended?: boolean;
 }
 
 interface Loaded {
@@ -129,7 +131,14 @@ export async function runQueue(config: Config, opts: RunOptions): Promise<RunSum
 async function deliverIds(ctx: Ctx, ids: string[], own = false): Promise<void> {
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = await lockBatch(ctx, ids.slice(i, i + BATCH), own);
-    if (batch.length) await deliverBatch(ctx, batch);
+    if (!batch.length) continue;
+    // One write of the log for the batch's lines.
+    const flush = holdLines(ctx.config);
+    try {
+      await deliverBatch(ctx, batch);
+    } finally {
+      flush();
+    }
   }
 }
 
@@ -326,6 +335,7 @@ async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
     a.result = o.result;
     a.relay = o.relay;
     a.reply = o.reply;
+    a.suspended = o.suspended;
   }
 }
 
@@ -454,11 +464,13 @@ async function settle(ctx: Ctx, e: Loaded, started: number): Promise<boolean> {
     crossOff(e.active, done, failed.map((a) => [a.rcpt, a.dest.key]));
     ctx.summary.deferred += later.length;
     const first = later[0].result as DeliveryStatus;
+    // Nothing was tried (every destination was found dead earlier in this run): no attempt to count.
+    const tried = done.length > 0 || failed.length > 0 || later.some((a) => !a.suspended);
     const update: Deferral = {
-      attempts: c.attempts + 1,
-      lastAttempt: now,
+      attempts: tried ? c.attempts + 1 : c.attempts,
+      lastAttempt: tried ? now : c.lastAttempt,
       nextTry: now + backoff(config, c.attempts),
-      reason: `Deferred: ${first.text}`,
+      reason: tried || !c.reason ? `Deferred: ${first.text}` : c.reason,
       warned: c.warned,
     };
     if (!c.warned && now - c.arrival > config.queueWarnMs) {

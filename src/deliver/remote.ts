@@ -49,6 +49,8 @@ export interface RemoteOutcome {
   relay?: string;
   /** The server's words on taking the message ("Ok: queued as 4XYZ"), for stat=Sent (...). */
   reply?: string;
+  /** Not tried: the destination was found dead earlier in the run. */
+  suspended?: boolean;
 }
 
 // RFC 5321 4.5.3.1.8: every server takes at least 100 recipients a transaction.
@@ -144,7 +146,7 @@ async function deliverToDestination(ctx: Ctx, d: Destination): Promise<void> {
   const known = ctx.dead.get(d.key);
   if (known) {
     const result = { ...known.status, text: `delivery temporarily suspended: ${known.status.text}` };
-    for (const p of d.parcels) for (const r of p.recipients) ctx.out.set(r, { result, relay: known.relay });
+    for (const p of d.parcels) for (const r of p.recipients) ctx.out.set(r, { result, relay: known.relay, suspended: true });
     return;
   }
   const lookup: HostLookup = route.mx ? await ctx.resolver.mailHosts(route.host, ctx.config.hostname) : await ctx.resolver.directHost(route.host);

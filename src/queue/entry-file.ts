@@ -41,6 +41,8 @@ export interface EntryFile {
   dataOffset: number;
   /** The message, when the first read held it (checked by readMessage, not here). */
   data?: Buffer;
+  /** Bytes after the message (the journal); for an older entry, the whole control file. */
+  journalBytes: number;
 }
 
 /** The bytes of a new entry's file: head, D record, message. */
@@ -67,7 +69,7 @@ export function readEntry(file: string, opts: { message?: boolean } = {}): Entry
       have += fs.readSync(fd, buf, have, buf.length - have, have);
       d = findDRecord(buf, have);
     }
-    if (!d) return { control: parseControl(buf.toString('utf8', 0, have)), file, dataOffset: -1 };
+    if (!d) return { control: parseControl(buf.toString('utf8', 0, have)), file, dataOffset: -1, journalBytes: size };
     const control = parseControl(buf.toString('utf8', 0, d.start));
     control.size = d.size;
     control.crc = d.crc;
@@ -85,7 +87,7 @@ export function readEntry(file: string, opts: { message?: boolean } = {}): Entry
     }
     if (tail) parseJournal(tail, control);
     const data = opts.message && tailOffset <= have ? Buffer.from(buf.subarray(dataOffset, tailOffset)) : undefined;
-    return { control, file, dataOffset, data };
+    return { control, file, dataOffset, data, journalBytes: size - tailOffset };
   } finally {
     fs.closeSync(fd);
   }

@@ -77,7 +77,19 @@ class RunToken {
     for (let tries = 0; tries < 3; tries++) {
       try {
         fs.linkSync(this.path, file);
-        return { held: () => this.holds(file), release: () => this.holds(file) && fs.rmSync(file, { force: true }) };
+        // Released once; and only if it is still ours (someone may have removed it by hand).
+        let mine = true;
+        const release = () => {
+          if (!mine) return;
+          mine = false;
+          if (!this.holds(file)) return;
+          try {
+            fs.unlinkSync(file);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+        };
+        return { held: () => mine && this.holds(file), release };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }

@@ -47,16 +47,12 @@ export function listQueueIds(config: Config): QueueId[] {
 /** IDs of committed entries whose next try has come (mtime at or before `now`), in arrival order. */
 export function dueQueueIds(config: Config, now: number): QueueId[] {
   const due: QueueId[] = [];
+  const dir = config.queueDir + path.sep;
   for (const n of queueNames(config)) {
     if (!isControlName(n)) continue;
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(path.join(config.queueDir, n));
-    } catch {
-      continue; // finished meanwhile
-    }
+    const st = fs.lstatSync(dir + n, { throwIfNoEntry: false }); // undefined: finished meanwhile
     // mtime holds the next try to the millisecond (utimes through a float may read back a hair above it).
-    if (Math.floor(st.mtimeMs) <= now) due.push(n.slice(PREFIX.control.length));
+    if (st && Math.floor(st.mtimeMs) <= now) due.push(n.slice(PREFIX.control.length));
   }
   return due.sort();
 }

@@ -114,6 +114,8 @@ export function discardEntry(config: Config, id: QueueId): void {
 export interface ActiveEntry {
   control: Control;
   controlPath: string;
+  /** Bytes of the file past the message: the journal, grown by each append. */
+  journalBytes: number;
   /** The message, checked against its length and checksum (DamagedEntry when it is not whole). */
   message(): Buffer;
   /** True when our lock was taken over (it went stale): stop and touch nothing. */
@@ -145,6 +147,7 @@ export function activate(config: Config, id: QueueId): ActiveEntry | undefined {
   return {
     control: entry.control,
     controlPath,
+    journalBytes: entry.journalBytes,
     message: () => readMessage(entry),
     get compromised() {
       return !lock.held();
@@ -154,7 +157,8 @@ export function activate(config: Config, id: QueueId): ActiveEntry | undefined {
 }
 
 /** Append journal records to an entry, after a newline if a crash tore the last one. */
-function appendRecords(file: string, text: string, durable: boolean): void {
+function appendRecords(entry: ActiveEntry, text: string, durable: boolean): void {
+  const file = entry.controlPath;
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_APPEND);
   try {
     const size = fs.fstatSync(fd).size;
@@ -162,22 +166,27 @@ function appendRecords(file: string, text: string, durable: boolean): void {
     if (size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10) text = '\n' + text;
     const buf = Buffer.from(text);
     if (fs.writeSync(fd, buf) !== buf.length) throw Object.assign(new Error(`short write to ${file}`), { code: 'ENOSPC' });
+    entry.journalBytes += buf.length;
     if (durable) fs.fdatasyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
 }
 
+/**
+ * Before what cannot be undone (a finish). A live holder's lock is never
+ * judged stale (entry-lock.ts), so this fails only when someone removed it
+ * by hand: appends and deferrals need no check.
+ */
 function assertHeld(entry: ActiveEntry): void {
   if (entry.compromised) throw new MailError('internal', `lock on ${entry.controlPath} was lost`);
 }
 
 /** Cross recipients' destinations off: appended journal records, made durable. */
 export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, failed: Array<[number, string]>): void {
-  assertHeld(entry);
   const text = done.map(([i, k]) => journalDone(i, k)).join('') + failed.map(([i, k]) => journalFailed(i, k)).join('');
   if (!text) return;
-  appendRecords(entry.controlPath, text, true);
+  appendRecords(entry, text, true);
   for (const [i, k] of done) addTo(entry.control.journal.done, i, k);
   for (const [i, k] of failed) addTo(entry.control.journal.failed, i, k);
   step('cross-off');
@@ -190,8 +199,7 @@ export function crossOff(entry: ActiveEntry, done: Array<[number, string]>, fail
  * bytes there (isStillThere) and crosses off instead of delivering again.
  */
 export function recordPlacement(entry: ActiveEntry, placed: Array<[number, string, Placement]>): void {
-  assertHeld(entry);
-  appendRecords(entry.controlPath, placed.map(([i, k, p]) => journalPlaced(i, k, p)).join(''), false);
+  appendRecords(entry, placed.map(([i, k, p]) => journalPlaced(i, k, p)).join(''), false);
   for (const [i, k, p] of placed) entry.control.journal.placed.set(placedKey(i, k), p);
 }
 
@@ -209,18 +217,24 @@ export interface Deferral {
 }
 
 /**
- * active -> deferred: the attempt appended (not fsync'd: lost in a crash, it
- * only makes the next try come sooner) and the next try set as the file's
- * mtime. A journal grown past COMPACT_BYTES is written anew, compacted.
+ * active -> deferred: what changed appended (not fsync'd: lost in a crash,
+ * it only makes the next try come sooner) and the next try set as the
+ * file's mtime. An entry that was not tried (its destination was found dead
+ * earlier in the run) has nothing new to say: only its mtime moves. A
+ * journal grown past COMPACT_BYTES is written anew, compacted.
  */
 export function defer(config: Config, entry: ActiveEntry, d: Deferral): void {
-  assertHeld(entry);
   const c = entry.control;
-  const warnedNow = d.warned && !c.warned;
+  let text = '';
+  if (d.attempts !== c.attempts) text += `N${d.attempts}\n`;
+  if (d.lastAttempt !== c.lastAttempt) text += `K${d.lastAttempt}\n`;
+  if (d.reason !== c.reason) text += `M${d.reason.replace(/[\r\n\t\0]/g, ' ')}\n`;
+  if (d.warned && !c.warned) text += 'W\n';
+  // Y is for mailq; the mtime decides. Alone it is not worth a write.
+  if (text) text += `Y${d.nextTry}\n`;
   Object.assign(c, d);
-  const st = fs.statSync(entry.controlPath);
-  if (st.size - c.size > COMPACT_BYTES) rewrite(config, entry);
-  else appendRecords(entry.controlPath, `N${d.attempts}\nK${d.lastAttempt}\nY${d.nextTry}\nM${d.reason.replace(/[\r\n\t\0]/g, ' ')}\n${warnedNow ? 'W\n' : ''}`, false);
+  if (entry.journalBytes > COMPACT_BYTES) rewrite(config, entry);
+  else if (text) appendRecords(entry, text, false);
   const at = new Date(d.nextTry);
   fs.utimesSync(entry.controlPath, at, at);
 }
