@@ -90,6 +90,24 @@ describe('submission', () => {
     await waitFor(() => messagesOf('alice').length === n + 1, 15000, 'background delivery');
   });
 
+  test('six messages queued one after another are delivered in that order', () => {
+    const before = messagesOf('dave').length;
+    for (let i = 1; i <= 6; i++) assert.equal(send(['-odq', '-i', 'dave'], `Subject: order-${i}\n\nx\n`).status, 0);
+    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
+    const got = messagesOf('dave').slice(before).map((m) => /Subject: (order-\d)/.exec(m)?.[1]);
+    assert.deepEqual(got, ['order-1', 'order-2', 'order-3', 'order-4', 'order-5', 'order-6']);
+  });
+
+  test('a bounce arrives with the background delivery that made it: no other run', async () => {
+    const n = messagesOf('alice').length;
+    const r = send(['-i', '-f', 'alice@mail.test', 'nosuchuser'], 'Subject: bg-bounce\n\nwhere\n');
+    assert.equal(r.status, 0, r.stderr);
+    // No daemon and no cron here: only the submission's own background delivery can bring it.
+    await waitFor(() => messagesOf('alice').some((m) => /Subject: bg-bounce/.test(m) && /Action: failed/.test(m)), 15000, 'the bounce');
+    assert.equal(messagesOf('alice').length, n + 1);
+    await waitFor(() => !fs.readdirSync(sb.queue).some((f) => f.startsWith('qf')), 5000, 'an empty queue');
+  });
+
   test('usage errors exit 64; no recipients exits 64', () => {
     assert.equal(send(['-Z'], '').status, 64);
     const r = send(['-t', '-i'], 'Subject: nobody\n\nx\n');

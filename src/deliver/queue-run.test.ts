@@ -125,6 +125,21 @@ test('a dead destination is tried once a run; a flush tries what is not due', as
   assert.equal((await runQueue(cfg, { force: true, verbose: false, clock })).tried, 200, '-qf');
 });
 
+test('a run removes what a writer that died left uncommitted an hour ago, and nothing younger', async () => {
+  const cfg = config();
+  await enqueue(cfg, { sender: 'alice@b.test', submitter: 'alice', recipients: [{ address: 'x@b.test' }], data: Buffer.from('x\n') });
+  const old = path.join(cfg.queueDir, 'tf6B67aaaa000001');
+  const young = path.join(cfg.queueDir, 'tf6B67aaab000001');
+  fs.writeFileSync(old, 'V1\nhalf');
+  fs.writeFileSync(young, 'V1\nhalf');
+  const hourAgo = new Date(Date.now() - 3_700_000);
+  fs.utimesSync(old, hourAgo, hourAgo);
+  await runQueue(cfg, { force: false, verbose: false });
+  assert.ok(!fs.existsSync(old));
+  assert.ok(fs.existsSync(young), 'perhaps still being written');
+  assert.match(fs.readFileSync(cfg.logFile, 'utf8'), /6B67aaaa000001: removed tf6B67aaaa000001, left uncommitted/);
+});
+
 test('entries are delivered in the order they arrived', async () => {
   const cfg = config();
   for (let i = 1; i <= 6; i++) await enqueue(cfg, { sender: 'alice@b.test', submitter: 'alice', recipients: [{ address: 'order@b.test' }], data: Buffer.from(`Subject: m${i}\n\nx\n`) });

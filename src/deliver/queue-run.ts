@@ -29,14 +29,14 @@ import {
   activate,
   crossOff,
   defer,
-  dueQueueIds,
+  discardEntry,
   finishAll,
-  listQueueIds,
   parseNotify,
   pickup,
   placedKey,
   quarantine,
   recordPlacement,
+  scanQueue,
   step,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
@@ -109,7 +109,13 @@ export async function runQueue(config: Config, opts: RunOptions): Promise<RunSum
   const now = opts.clock ?? Date.now;
   // The maildrop is emptied by root's queue owner (mail_owner, or root itself); an ordinary user's own queue has none in use.
   if (process.geteuid?.() === 0 || isMailOwner(config)) await pickup(config);
-  let ids = opts.ids ?? (opts.force ? listQueueIds(config) : dueQueueIds(config, now()));
+  const scan = scanQueue(config, opts.force ? undefined : now());
+  for (const id of scan.abandoned) {
+    // Never acknowledged: its writer died before the commit point.
+    discardEntry(config, id);
+    log(config, id, `removed tf${id}, left uncommitted by a writer that stopped over an hour ago`);
+  }
+  let ids = opts.ids ?? scan.ids;
   for (const f of opts.filters ?? []) {
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
   }

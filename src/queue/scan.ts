@@ -36,25 +36,44 @@ function isControlName(n: string): boolean {
   return n.startsWith(PREFIX.control) && !n.endsWith('.lock');
 }
 
-/** IDs of committed entries (qf), in arrival order. */
-export function listQueueIds(config: Config): QueueId[] {
-  return queueNames(config)
-    .filter(isControlName)
-    .map((n) => n.slice(PREFIX.control.length))
-    .sort();
-}
+/** A tf<ID> this old was left by a writer that died before its commit point. */
+export const UNCOMMITTED_MS = 3600 * 1000;
 
-/** IDs of committed entries whose next try has come (mtime at or before `now`), in arrival order. */
-export function dueQueueIds(config: Config, now: number): QueueId[] {
-  const due: QueueId[] = [];
+/**
+ * One look at the queue directory for a run: the committed entries in
+ * arrival order (with `now`, only those whose next try has come: mtime at or
+ * before it), and the IDs of uncommitted files a dead writer left.
+ */
+export function scanQueue(config: Config, now?: number): { ids: QueueId[]; abandoned: QueueId[] } {
+  const ids: QueueId[] = [];
+  const abandoned: QueueId[] = [];
   const dir = config.queueDir + path.sep;
   for (const n of queueNames(config)) {
+    if (n.startsWith(PREFIX.temp)) {
+      const st = fs.lstatSync(dir + n, { throwIfNoEntry: false });
+      if (st && Date.now() - st.mtimeMs > UNCOMMITTED_MS) abandoned.push(n.slice(PREFIX.temp.length));
+      continue;
+    }
     if (!isControlName(n)) continue;
+    if (now === undefined) {
+      ids.push(n.slice(PREFIX.control.length));
+      continue;
+    }
     const st = fs.lstatSync(dir + n, { throwIfNoEntry: false }); // undefined: finished meanwhile
     // mtime holds the next try to the millisecond (utimes through a float may read back a hair above it).
-    if (st && Math.floor(st.mtimeMs) <= now) due.push(n.slice(PREFIX.control.length));
+    if (st && Math.floor(st.mtimeMs) <= now) ids.push(n.slice(PREFIX.control.length));
   }
-  return due.sort();
+  return { ids: ids.sort(), abandoned };
+}
+
+/** IDs of committed entries (qf), in arrival order. */
+export function listQueueIds(config: Config): QueueId[] {
+  return scanQueue(config).ids;
+}
+
+/** IDs of committed entries whose next try has come, in arrival order. */
+export function dueQueueIds(config: Config, now: number): QueueId[] {
+  return scanQueue(config, now).ids;
 }
 
 /** True while a live process holds the entry's lock (entry-lock.ts). */

@@ -106,7 +106,7 @@ export async function writeEntry(config: Config, c: Control, data: Buffer): Prom
   step('enqueue');
 }
 
-/** Remove a new entry's file that will not be committed. */
+/** writing -> gone: a new entry's file that will not be committed, or one a dead writer left (scanQueue). */
 export function discardEntry(config: Config, id: QueueId): void {
   fs.rmSync(queuePath(config, PREFIX.temp, id), { force: true });
 }
