@@ -6,9 +6,13 @@
 // count; memory stays at a few chunks whatever the message's size, so one
 // attachment of a 50 MB message is read from disk alone. The CRLF before a
 // boundary line belongs to the boundary (RFC 2046 5.1.1), so a part's body
-// ends before it. The top-level header loses the hidden mbox fields.
+// ends before it. A part's lines (RFC 3501 body-fld-lines) are those of its
+// body as BODY[n] serves it: each CRLF-ended line, and a last line without
+// one when it is not empty; so an empty line just before a boundary is not
+// the part's, and the boundary lines of a multipart inside a message/rfc822
+// part are that part's. The top-level header loses the hidden mbox fields.
 
-import { type FolderReader, HIDDEN, type MessageRecord } from '../mailbox/index.ts';
+import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -22,6 +26,8 @@ export interface Part {
   sBodyStart: number;
   sBodyEnd: number;
   lines: number;
+  /** The last line counted in `lines` was empty: before a boundary, that line is the boundary's CRLF. */
+  lastBlank: boolean;
   /** The part's header block as stored (hidden fields left out at the top), capped. */
   header: Buffer;
   type: string;
@@ -44,7 +50,7 @@ const CR = 0x0d;
 
 function newPart(served: number, stored: number, parent: Part | undefined, digest = false): Part {
   return {
-    headerStart: served, bodyStart: -1, bodyEnd: -1, sHeaderStart: stored, sBodyStart: -1, sBodyEnd: -1, lines: 0,
+    headerStart: served, bodyStart: -1, bodyEnd: -1, sHeaderStart: stored, sBodyStart: -1, sBodyEnd: -1, lines: 0, lastBlank: false,
     header: Buffer.alloc(0), type: 'TEXT', subtype: 'PLAIN', params: [], children: [], phase: 'header', parent, hdr: [], hdrLen: 0, digest,
   };
 }
@@ -84,7 +90,7 @@ class MimeParser {
     const len = buf.length;
     const terminated = buf[len - 1] === LF;
     const crlf = terminated && len >= 2 && buf[len - 2] === CR;
-    let served = len - (buf[0] === 0x3e && buf.toString('latin1', 0, 6) === '>From ' ? 1 : 0) + (terminated && !crlf ? 1 : 0);
+    let served = len - (buf[0] === 0x3e && isQuotedFromLine(buf) ? 1 : 0) + (terminated && !crlf ? 1 : 0);
     const blank = terminated && (len === 1 || (len === 2 && crlf));
     const p = this.cur;
     if (p.phase === 'header') {
@@ -96,7 +102,7 @@ class MimeParser {
         p.hdr.push(Buffer.from(buf));
         p.hdrLen += len;
       }
-      for (let q = p.parent; q; q = q.parent) if (q.phase === 'body') q.lines++;
+      countLine(p.parent, blank);
       this.advance(len, served, terminated, crlf);
       if (blank) this.endHeader(p);
       return;
@@ -105,7 +111,7 @@ class MimeParser {
       this.advance(len, served, terminated, crlf);
       return;
     }
-    for (let q: Part | undefined = p; q; q = q.parent) if (q.phase === 'body') q.lines++;
+    countLine(p, blank);
     this.advance(len, served, terminated, crlf);
   }
 
@@ -141,6 +147,8 @@ class MimeParser {
       const last = text === `${q.boundary}--`;
       if (!last && text !== q.boundary) continue;
       for (let c: Part | undefined = this.cur; c && c !== q; c = c.parent) this.close(c, true);
+      // The boundary line is a line of q's body, and so of every part q lies in.
+      countLine(q, false);
       if (last) {
         // The epilogue: lines after it belong to q, and no boundary of q follows.
         this.cur = q;
@@ -161,13 +169,24 @@ class MimeParser {
     const eol = beforeBoundary ? this.prevEol : { served: 0, stored: 0 };
     p.bodyEnd = Math.max(p.bodyStart, this.served - eol.served);
     p.sBodyEnd = Math.max(p.sBodyStart, this.stored - eol.stored);
+    // Without the boundary's CRLF a last empty line is no line; a last line of text stays one.
+    if (beforeBoundary && p.lastBlank) p.lines--;
     p.phase = 'closed';
-    if (p.message) this.close(p.message, false);
+    if (p.message) this.close(p.message, beforeBoundary);
   }
 
   finish(): Part {
     for (let c: Part | undefined = this.cur; c; c = c.parent) this.close(c, false);
     return this.root;
+  }
+}
+
+/** One more line in the body of p and of each part around it whose body has begun. */
+function countLine(p: Part | undefined, blank: boolean): void {
+  for (let q = p; q; q = q.parent) {
+    if (q.phase !== 'body') continue;
+    q.lines++;
+    q.lastBlank = blank;
   }
 }
 

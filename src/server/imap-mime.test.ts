@@ -1,0 +1,176 @@
+// Tests for imap-mime.ts: BODYSTRUCTURE sizes and line counts (RFC 3501
+// 7.4.2 body-fld-octets and body-fld-lines) against the bytes BODY[n] serves
+// for the same part, with the CRLF before a boundary belonging to the
+// boundary (RFC 2046 5.1.1); and which part a section number names (RFC 3501
+// 6.4.5), for message/rfc822 messages and parts above all. The messages are
+// read through a stand-in FolderReader in small chunks, so lines split across
+// chunks are covered too.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type FolderReader, type MessageRecord, toServed } from '../mailbox/index.ts';
+import { bodyStructure, type Part, parseStructure } from './imap-mime.ts';
+
+/** A stored message (no From_ line) and a reader of it, `chunk` bytes at a time. */
+function stored(text: string, chunk = 7): { buf: Buffer; rec: MessageRecord; reader: FolderReader } {
+  const buf = Buffer.from(text, 'latin1');
+  const blank = /\r?\n\r?\n/.exec(text);
+  const headerLength = blank ? blank.index + blank[0].length : buf.length;
+  const rec = { uid: 1, offset: 0, length: buf.length, fromLen: 0, headerLength } as MessageRecord;
+  const reader: FolderReader = {
+    header: async () => buf.subarray(0, headerLength),
+    chunks: async function* (_r, from, to) {
+      for (let i = from; i < to; i += chunk) yield buf.subarray(i, Math.min(i + chunk, to));
+    },
+  };
+  return { buf, rec, reader };
+}
+
+async function structure(text: string, chunk?: number): Promise<{ root: Part; buf: Buffer }> {
+  const s = stored(text, chunk);
+  return { root: await parseStructure(s.reader, s.rec), buf: s.buf };
+}
+
+/** What BODY[n] serves for a part's body. */
+function servedBody(buf: Buffer, p: Part): Buffer {
+  return toServed(buf.subarray(p.sBodyStart, p.sBodyEnd));
+}
+
+/** Lines as Dovecot and RFC 3501 count them: CRLF-ended lines, and a last line without CRLF when not empty. */
+function countLines(b: Buffer): number {
+  const s = b.toString('latin1');
+  const ended = s.split('\r\n').length - 1;
+  return ended + (s.length > 0 && !s.endsWith('\r\n') ? 1 : 0);
+}
+
+/** Every part of the tree: multipart children and the messages inside message/rfc822 parts. */
+function allParts(p: Part): Part[] {
+  return [p, ...p.children.flatMap(allParts), ...(p.message ? allParts(p.message) : [])];
+}
+
+/** Sizes and lines of every part agree with its served body. */
+function assertConsistent(buf: Buffer, root: Part): void {
+  for (const p of allParts(root)) {
+    const body = servedBody(buf, p);
+    assert.equal(p.bodyEnd - p.bodyStart, body.length, `size of a ${p.type}/${p.subtype} part`);
+    if (p.type === 'TEXT' || p.message || p === root) {
+      assert.equal(p.lines, countLines(body), `lines of a ${p.type}/${p.subtype} part: ${JSON.stringify(body.toString('latin1'))}`);
+    }
+  }
+}
+
+/** A multipart message of Dovecot's own tests (test-imap-bodystructure.c), with its known answer. */
+const FORWARD = [
+  'From: user@domain.org',
+  'Date: Sat, 24 Mar 2017 23:00:00 +0200',
+  'Mime-Version: 1.0',
+  'Content-Type: multipart/mixed; boundary="foo bar"',
+  '',
+  '--foo bar',
+  'Content-Type: text/plain; charset=us-ascii',
+  '',
+  'See attached...',
+  '',
+  '--foo bar',
+  'Content-Type: message/rfc822',
+  '',
+  'From: user@domain.org',
+  'Date: Sat, 24 Mar 2017 23:00:00 +0200',
+  'Mime-Version: 1.0',
+  'Content-Type: text/plain; charset=us-ascii',
+  '',
+  'body',
+  '',
+  '--foo bar--',
+  '',
+].join('\n');
+
+/** A forwarded message that is itself multipart: its boundary lines are lines of the message/rfc822 part. */
+const NESTED = [
+  'From: a@x.test',
+  'Subject: fwd',
+  'MIME-Version: 1.0',
+  'Content-Type: multipart/mixed; boundary=outer',
+  '',
+  '--outer',
+  'Content-Type: text/plain',
+  '',
+  'see below',
+  '',
+  '--outer',
+  'Content-Type: message/rfc822',
+  '',
+  'From: b@y.test',
+  'Subject: inner',
+  'MIME-Version: 1.0',
+  'Content-Type: multipart/alternative; boundary=inner',
+  '',
+  'preamble',
+  '--inner',
+  'Content-Type: text/plain',
+  '',
+  'one',
+  'two',
+  '--inner',
+  'Content-Type: text/html',
+  '',
+  '<p>one two</p>',
+  '--inner--',
+  'epilogue',
+  '',
+  '--outer',
+  'Content-Type: text/plain',
+  '',
+  '',
+  '--outer',
+  'Content-Type: text/plain',
+  '',
+  '--outer--',
+  '',
+].join('\n');
+
+describe('BODYSTRUCTURE sizes and lines', () => {
+  it("matches Dovecot's answer for a forwarded message", async () => {
+    const { root, buf } = await structure(FORWARD);
+    const bs = bodyStructure(root, false);
+    assert.match(bs, /^\(\("TEXT" "PLAIN" \("CHARSET" "us-ascii"\) NIL NIL "7BIT" 17 1\)/);
+    assert.match(bs, /\("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 133 \(.*\) \("TEXT" "PLAIN" \("CHARSET" "us-ascii"\) NIL NIL "7BIT" 6 1\) 6\) "MIXED"\)$/);
+    assertConsistent(buf, root);
+  });
+
+  it('leaves out the line break before a boundary, counts the boundary lines of a forwarded multipart', async () => {
+    const { root, buf } = await structure(NESTED);
+    const [text, fwd, empty, bare] = root.children;
+    assert.deepEqual([text.bodyEnd - text.bodyStart, text.lines], [11, 1]); // "see below\r\n"
+    // The enclosed message: 4 header lines, the blank line, 12 lines of body from
+    // "preamble" to "epilogue" (the empty line before --outer is the boundary's CRLF).
+    assert.equal(fwd.lines, 17);
+    assert.equal(fwd.message!.lines, 12);
+    const [plain, html] = fwd.message!.children;
+    assert.deepEqual([servedBody(buf, plain).toString(), plain.lines], ['one\r\ntwo', 2]);
+    assert.deepEqual([servedBody(buf, html).toString(), html.lines], ['<p>one two</p>', 1]);
+    assert.deepEqual([empty.bodyEnd - empty.bodyStart, empty.lines], [0, 0], 'a part whose body is one empty line');
+    assert.deepEqual([bare.bodyEnd - bare.bodyStart, bare.lines], [0, 0], 'a part with no body at all');
+    assertConsistent(buf, root);
+  });
+
+  it('agrees with the served bytes whatever the chunking and line ends', async () => {
+    for (const text of [FORWARD, NESTED]) {
+      for (const chunk of [1, 3, 64, 1 << 16]) {
+        for (const form of [text, text.replace(/\n/g, '\r\n')]) {
+          const { root, buf } = await structure(form, chunk);
+          assertConsistent(buf, root);
+        }
+      }
+    }
+  });
+
+  it('counts a top-level message/rfc822 body with its boundary lines, and a last line without a line end', async () => {
+    const top = ['Content-Type: message/rfc822', '', ...NESTED.split('\n').slice(11)].join('\n');
+    const { root, buf } = await structure(top);
+    assertConsistent(buf, root);
+    const unended = await structure('Subject: x\n\none\ntwo');
+    assert.equal(unended.root.lines, 2);
+    assertConsistent(unended.buf, unended.root);
+  });
+});
