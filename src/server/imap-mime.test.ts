@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type FolderReader, type MessageRecord, toServed } from '../mailbox/index.ts';
-import { bodyStructure, type Part, parseStructure } from './imap-mime.ts';
+import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
 
 /** A stored message (no From_ line) and a reader of it, `chunk` bytes at a time. */
 function stored(text: string, chunk = 7): { buf: Buffer; rec: MessageRecord; reader: FolderReader } {
@@ -172,5 +172,48 @@ describe('BODYSTRUCTURE sizes and lines', () => {
     const unended = await structure('Subject: x\n\none\ntwo');
     assert.equal(unended.root.lines, 2);
     assertConsistent(unended.buf, unended.root);
+  });
+});
+
+describe('section numbers (RFC 3501 6.4.5)', () => {
+  const FWD_TOP = [
+    'From: a@x.test',
+    'Subject: forwarded as the whole message',
+    'MIME-Version: 1.0',
+    'Content-Type: message/rfc822',
+    '',
+    'From: b@y.test',
+    'Subject: inner',
+    '',
+    'inner body',
+    '',
+  ].join('\n');
+
+  it('part 1 of a message/rfc822 message is its body, the whole enclosed message', async () => {
+    const { root, buf } = await structure(FWD_TOP);
+    const p1 = findPart(root, [1]);
+    assert.equal(p1, root);
+    assert.equal(servedBody(buf, p1!).toString(), 'From: b@y.test\r\nSubject: inner\r\n\r\ninner body\r\n');
+    assert.match(p1!.header.toString(), /^From: a@x.test\n[^]*Content-Type: message\/rfc822\n\n$/, '1.MIME: the top-level header');
+    assert.equal(p1!.message!.header.toString(), 'From: b@y.test\nSubject: inner\n\n', '1.HEADER');
+    assert.equal(servedBody(buf, p1!.message!).toString(), 'inner body\r\n', '1.TEXT');
+    assert.equal(findPart(root, [1, 1]), root.message, '1.1: the enclosed message is not multipart');
+    assert.equal(findPart(root, [2]), undefined);
+    assert.equal(findPart(root, [1, 2]), undefined);
+  });
+
+  it('walks multiparts and message/rfc822 parts as Dovecot does', async () => {
+    const { root } = await structure(NESTED);
+    const fwd = root.children[1];
+    assert.equal(findPart(root, [1]), root.children[0]);
+    assert.equal(findPart(root, [2]), fwd);
+    assert.equal(findPart(root, [2, 2]), fwd.message!.children[1]);
+    assert.equal(findPart(root, [5]), undefined);
+    // Dovecot's imap_msgpart_find: a last "1" under a non-multipart part names that part; more numbers need a message.
+    assert.equal(findPart(root, [1, 1]), root.children[0]);
+    assert.equal(findPart(root, [1, 1, 1]), undefined);
+    const plain = await structure('Subject: x\n\nhello\n');
+    assert.equal(findPart(plain.root, [1]), plain.root);
+    assert.equal(findPart(plain.root, [1, 1]), undefined);
   });
 });

@@ -12,7 +12,7 @@
 // the part's, and the boundary lines of a multipart inside a message/rfc822
 // part are that part's. The top-level header loses the hidden mbox fields.
 
-import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
+import { type FolderReader, HIDDEN, type MessageRecord } from '../mailbox/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -90,7 +90,7 @@ class MimeParser {
     const len = buf.length;
     const terminated = buf[len - 1] === LF;
     const crlf = terminated && len >= 2 && buf[len - 2] === CR;
-    let served = len - (buf[0] === 0x3e && isQuotedFromLine(buf) ? 1 : 0) + (terminated && !crlf ? 1 : 0);
+    let served = len - (buf[0] === 0x3e && buf.toString('latin1', 0, 6) === '>From ' ? 1 : 0) + (terminated && !crlf ? 1 : 0);
     const blank = terminated && (len === 1 || (len === 2 && crlf));
     const p = this.cur;
     if (p.phase === 'header') {
@@ -226,14 +226,24 @@ export async function parseStructure(reader: FolderReader, rec: MessageRecord): 
   return parser.finish();
 }
 
-/** The part a section's numbers name ("1.2"); message/rfc822 parts are entered. */
+/**
+ * The part a section's numbers name ("1.2"), as RFC 3501 6.4.5 numbers them
+ * and Dovecot's imap_msgpart_find (lib-imap-storage/imap-msgpart.c) walks
+ * them: the parts of a multipart are 1..n; a message that is not multipart
+ * has only a part 1, its body, so part 1 of a top-level message/rfc822
+ * message is the root itself (BODY[1] the whole enclosed message, 1.MIME the
+ * top-level header, 1.HEADER and 1.TEXT the enclosed message's); a number
+ * after a message/rfc822 part counts in the message it encloses ("3.1"),
+ * and after any other non-multipart part there is none.
+ */
 export function findPart(root: Part, path: number[]): Part | undefined {
   let p: Part | undefined = root;
-  for (const n of path) {
-    if (!p) return undefined;
-    if (p.message) p = p.message;
+  for (let i = 0; i < path.length && p; i++) {
+    const n = path[i];
+    const more = i + 1 < path.length;
     if (p.type === 'MULTIPART') p = p.children[n - 1];
-    else if (n !== 1) return undefined;
+    else if (n !== 1 || (more && !p.message)) p = undefined;
+    if (p?.message && more) p = p.message;
   }
   return p;
 }
