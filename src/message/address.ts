@@ -125,26 +125,58 @@ function isAtomic(t: Token): boolean {
  */
 export function parseAddressList(value: string): Mailbox[] {
   const out: Mailbox[] = [];
-  for (const element of splitElements(tokenize(value))) out.push(...parseElement(element));
+  for (const element of splitElements(tokenize(value), false)) if (Array.isArray(element)) out.push(...parseElement(element));
+  return out;
+}
+
+/** Where a group begins (`group` is its display name) or ends (`group` is null). */
+export interface GroupMark {
+  group: string | null;
+}
+
+/**
+ * The same list with its groups kept, for IMAP's ENVELOPE (RFC 3501 7.4.2):
+ * `friends: a@x, b@y;, c@z` gives a start mark "friends", a and b, an end
+ * mark, then c; `undisclosed-recipients:;` the two marks. As in Dovecot, a
+ * group needs a display name, and one left open ends with the value.
+ */
+export function parseAddressGroups(value: string): Array<Mailbox | GroupMark> {
+  const out: Array<Mailbox | GroupMark> = [];
+  for (const element of splitElements(tokenize(value), true)) {
+    if (Array.isArray(element)) out.push(...parseElement(element));
+    else out.push(element);
+  }
   return out;
 }
 
 /**
  * Split at top-level ',' and ';' (Outlook users type ';'), and drop a
- * group's display name at its ':'. Inside <...> nothing splits, so an
- * obsolete route `<@a,@b:user@c>` stays whole.
+ * group's display name at its ':' (with `groups`, marking where a named
+ * group begins and, at its ';' or the end, where it ends). Inside <...>
+ * nothing splits, so an obsolete route `<@a,@b:user@c>` stays whole.
  */
-function splitElements(tokens: Token[]): Token[][] {
-  const elements: Token[][] = [];
+function splitElements(tokens: Token[], groups: boolean): Array<Token[] | GroupMark> {
+  const elements: Array<Token[] | GroupMark> = [];
   let current: Token[] = [];
   let angle = 0;
+  let inGroup = false;
   for (const t of tokens) {
     if (t.kind === 'special' && angle === 0 && (t.text === ',' || t.text === ';')) {
       elements.push(current);
       current = [];
+      if (inGroup && t.text === ';') {
+        elements.push({ group: null });
+        inGroup = false;
+      }
       continue;
     }
     if (t.kind === 'special' && angle === 0 && t.text === ':') {
+      const name = groups ? phraseText(current) : '';
+      if (name) {
+        if (inGroup) elements.push({ group: null }); // groups do not nest (RFC 5322 3.4)
+        elements.push({ group: name });
+        inGroup = true;
+      }
       current = []; // the group's display name is not an address
       continue;
     }
@@ -153,7 +185,8 @@ function splitElements(tokens: Token[]): Token[][] {
     current.push(t);
   }
   elements.push(current);
-  return elements.filter((e) => e.some((t) => t.kind !== 'comment'));
+  if (inGroup) elements.push({ group: null });
+  return elements.filter((e) => !Array.isArray(e) || e.some((t) => t.kind !== 'comment'));
 }
 
 function parseElement(tokens: Token[]): Mailbox[] {

@@ -9,11 +9,13 @@ export {
   splitAddress,
   qualify,
   parseAddressList,
+  parseAddressGroups,
   normalizePath,
   validateEnvelopeAddress,
   MAX_PATH_OCTETS,
   type Address,
   type Mailbox,
+  type GroupMark,
 } from './address.ts';
 export {
   splitMessage,

@@ -2,11 +2,13 @@
 // subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id, the
 // values as they stand in the header (encoded words stay encoded; clients
 // decode them). Sender and Reply-To default to From. Addresses are
-// (name adl mailbox host), read with src/message's RFC 5322 parser, which
-// lists a group's members without the group. Kept in each mailbox's cache,
-// so a second FETCH ENVELOPE of a large mailbox reads no mbox at all.
+// (name adl mailbox host), read with src/message's RFC 5322 parser; a group
+// is a start marker (NIL NIL "name" NIL), its members and an end marker
+// (NIL NIL NIL NIL), as RFC 3501 7.4.2 has it and Dovecot writes it. Kept in
+// each mailbox's cache, so a second FETCH ENVELOPE of a large mailbox reads
+// no mbox at all.
 
-import { parseAddressList } from '../message/index.ts';
+import { parseAddressGroups } from '../message/index.ts';
 import { nstr } from './imap-wire.ts';
 
 const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
@@ -46,24 +48,29 @@ function address(name: string | undefined, addr: string): string {
   return `(${nstr(name || undefined)} NIL ${nstr(mailbox)} ${nstr(host)})`;
 }
 
-function addresses(value: string | undefined): string {
+/** An address list of the envelope: NIL, or the addresses and group markers in parentheses. */
+export function addressList(value: string | undefined): string {
   if (value === undefined || value.trim() === '') return 'NIL';
-  const list = parseAddressList(value).filter((m) => m.address !== '');
-  return list.length ? `(${list.map((m) => address(m.name, m.address)).join('')})` : 'NIL';
+  const list: string[] = [];
+  for (const m of parseAddressGroups(value)) {
+    if ('group' in m) list.push(`(NIL NIL ${nstr(m.group)} NIL)`);
+    else if (m.address !== '') list.push(address(m.name, m.address));
+  }
+  return list.length ? `(${list.join('')})` : 'NIL';
 }
 
 export function envelopeOf(h: Map<string, string>): string {
-  const from = addresses(h.get('from'));
+  const from = addressList(h.get('from'));
   const or = (v: string) => (v === 'NIL' ? from : v);
   return `(${[
     nstr(h.get('date')),
     nstr(h.get('subject')),
     from,
-    or(addresses(h.get('sender'))),
-    or(addresses(h.get('reply-to'))),
-    addresses(h.get('to')),
-    addresses(h.get('cc')),
-    addresses(h.get('bcc')),
+    or(addressList(h.get('sender'))),
+    or(addressList(h.get('reply-to'))),
+    addressList(h.get('to')),
+    addressList(h.get('cc')),
+    addressList(h.get('bcc')),
     nstr(h.get('in-reply-to')),
     nstr(h.get('message-id')),
   ].join(' ')})`;
