@@ -11,6 +11,13 @@
 import { parseAddressGroups } from '../message/index.ts';
 import { nstr } from './imap-wire.ts';
 
+/**
+ * The name the envelope is cached under in each mailbox's mailtk.cache; a
+ * new name whenever what formatEnvelope makes changes, so that envelopes
+ * cached by older code are made again (2: group markers).
+ */
+export const ENVELOPE_CACHE = 'envelope.2';
+
 const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
 
 /**

@@ -8,7 +8,7 @@
 // the index or the MIME structure, and the bytes sent are held to it.
 
 import { ByteWindow, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
-import { formatEnvelope } from './imap-envelope.ts';
+import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
 import { targets, type Target } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
@@ -82,7 +82,7 @@ function parseItems(args: Token[], uid: boolean): Item[] {
 /** Does answering need the mbox (and so the lock)? */
 function needsMbox(items: Item[], folder: Folder, picked: Target[]): boolean {
   if (items.some((i) => i.name === 'SECTION' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) return true;
-  return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.getCache('envelope', t.rec.uid));
+  return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.getCache(ENVELOPE_CACHE, t.rec.uid));
 }
 
 export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
@@ -155,7 +155,7 @@ class Fetcher {
       const item = items[k];
       if (k > 0) parts.push(' ');
       if (item.name === 'ENVELOPE') {
-        const env = this.v.folder.getCache('envelope', rec.uid);
+        const env = this.v.folder.getCache(ENVELOPE_CACHE, rec.uid);
         if (!env) return undefined;
         parts.push('ENVELOPE ', env);
       } else if (item.name === 'UID') parts.push(`UID ${rec.uid}`);
@@ -182,7 +182,7 @@ class Fetcher {
       case 'RFC822.SIZE':
         return void out.push(`RFC822.SIZE ${rec.size}`);
       case 'ENVELOPE':
-        out.push('ENVELOPE ', this.v.folder.getCache('envelope', rec.uid) ?? (await this.envelope(rec)));
+        out.push('ENVELOPE ', this.v.folder.getCache(ENVELOPE_CACHE, rec.uid) ?? (await this.envelope(rec)));
         return;
       default:
         out.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE')}`);
@@ -190,10 +190,10 @@ class Fetcher {
   }
 
   private async envelope(rec: MessageRecord): Promise<Buffer> {
-    const cached = this.v.folder.getCache('envelope', rec.uid);
+    const cached = this.v.folder.getCache(ENVELOPE_CACHE, rec.uid);
     if (cached) return cached;
     const env = formatEnvelope(await this.reader!.header(rec));
-    this.v.folder.putCache('envelope', rec.uid, env);
+    this.v.folder.putCache(ENVELOPE_CACHE, rec.uid, env);
     return env;
   }
 

@@ -13,7 +13,7 @@ import type { Config } from '../config/index.ts';
 import { lookupUser, type User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { type FolderSpec, mboxPath } from '../mailbox/index.ts';
-import { formatEnvelope } from './imap-envelope.ts';
+import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { PasswdFile } from './passwd.ts';
 
 const FAILURE_DELAY_MS = 1000;
@@ -22,7 +22,7 @@ const CACHE_TTL_MS = 10 * 60_000;
 const CACHE_MAX = 10_000;
 
 /** Summaries every mailbox keeps in its cache, whichever protocol opened it first. */
-const SUMMARIES = { envelope: formatEnvelope };
+const SUMMARIES = { [ENVELOPE_CACHE]: formatEnvelope };
 
 export class MailboxAccess {
   private passwd: PasswdFile;
