@@ -2,7 +2,8 @@
 // juxtaposition, OR, NOT and parenthesized groups, CHARSET UTF-8 or US-ASCII
 // (others get [BADCHARSET]). Flags, sizes, dates and UIDs come from the index;
 // header keys read the header block, BODY and TEXT the message (its text
-// parts decoded from base64 and quoted-printable), under the mailbox lock, and
+// parts, attached messages' too, decoded from base64 and quoted-printable and
+// from their charsets), under the mailbox lock, and
 // only for messages the cheaper keys have not already ruled out. String
 // matches are case-insensitive substrings of the RFC 2047-decoded value.
 
@@ -197,29 +198,65 @@ class Match {
 
 const MAX_SEARCH_BYTES = 32 << 20;
 
-/** The body as text for BODY/TEXT: raw, plus each text part decoded (base64, quoted-printable). */
+/**
+ * What BODY and TEXT look in (RFC 3501 6.4.4), as Dovecot decodes it: the
+ * body as served; every text part, nested message/rfc822 ones included,
+ * decoded from its transfer encoding (base64, quoted-printable) and its
+ * charset; and the header blocks of parts and attached messages with their
+ * encoded words (RFC 2047) decoded. Parts are cut out of the stored bytes by
+ * their stored offsets: the served ones leave out the hidden mbox fields of
+ * the top header (Status:, X-Status:, ...), so they do not index what is read
+ * here. A message above MAX_SEARCH_BYTES is searched in its first bytes.
+ */
 async function readBodyText(reader: FolderReader, rec: MessageRecord): Promise<string> {
-  const conv = new ServedConverter();
   const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of reader.chunks(rec, 0, Math.min(rec.length - rec.fromLen, MAX_SEARCH_BYTES))) {
-    chunks.push(conv.push(c));
-    n += c.length;
-  }
-  const whole = Buffer.concat(chunks);
-  const parts: string[] = [whole.toString('utf8', Math.min(rec.headerSize, whole.length))];
+  for await (const c of reader.chunks(rec, 0, Math.min(rec.length - rec.fromLen, MAX_SEARCH_BYTES))) chunks.push(c);
+  const stored = Buffer.concat(chunks);
+  /** Stored bytes [from, to) as served (mbox quoting undone), clamped to what was read. */
+  const served = (from: number, to: number): Buffer => {
+    const conv = new ServedConverter();
+    const slice = stored.subarray(Math.min(from, stored.length), Math.min(to, stored.length));
+    return Buffer.concat([conv.push(slice), conv.end()]);
+  };
+  const texts: string[] = [served(rec.headerLength, stored.length).toString('utf8')];
   const root = await parseStructure(reader, rec);
   const visit = (p: Part) => {
+    if (p !== root && p.header.includes('=?')) texts.push(decodeWords(p.header.toString('utf8')));
     if (p.type === 'MULTIPART') return p.children.forEach(visit);
     if (p.message) return visit(p.message);
-    if (p.type !== 'TEXT') return;
+    if (p.type !== 'TEXT' || p.sBodyStart < 0 || p.sBodyStart >= stored.length) return;
     const enc = (headerMap(p.header).get('content-transfer-encoding') ?? '').toLowerCase();
-    const raw = whole.subarray(p.bodyStart, p.bodyEnd).toString('latin1');
-    if (enc === 'base64') parts.push(Buffer.from(raw, 'base64').toString('utf8'));
-    else if (enc === 'quoted-printable') parts.push(Buffer.from(raw.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_x, h) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8'));
+    const charset = p.params.find(([k]) => k === 'CHARSET')?.[1];
+    const encoded = enc === 'base64' || enc === 'quoted-printable';
+    if (!encoded && isUtf8Compatible(charset)) return; // the served body above has it as it is
+    const raw = served(p.sBodyStart, p.sBodyEnd);
+    const bytes = enc === 'base64' ? Buffer.from(raw.toString('latin1'), 'base64') : enc === 'quoted-printable' ? decodeQuotedPrintable(raw) : raw;
+    texts.push(decodeCharset(bytes, charset));
   };
-  if (n <= MAX_SEARCH_BYTES) visit(root);
-  return parts.join('\n');
+  visit(root);
+  return texts.join('\n');
+}
+
+/** RFC 2045 6.7: soft line breaks (with any transport padding before them) removed, =XX decoded. */
+function decodeQuotedPrintable(raw: Buffer): Buffer {
+  const text = raw.toString('latin1').replace(/=[ \t]*\r?\n/g, '');
+  return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+}
+
+/** Charsets whose text reads right as UTF-8 (none named: us-ascii, RFC 2045 5.2). */
+function isUtf8Compatible(charset: string | undefined): boolean {
+  const cs = (charset ?? '').trim().toLowerCase();
+  return cs === '' || cs === 'utf-8' || cs === 'utf8' || cs === 'us-ascii' || cs === 'ascii';
+}
+
+/** A part's bytes as text in its charset; an unknown charset is read as UTF-8. */
+function decodeCharset(bytes: Buffer, charset: string | undefined): string {
+  if (isUtf8Compatible(charset)) return bytes.toString('utf8');
+  try {
+    return new TextDecoder((charset as string).trim().toLowerCase()).decode(bytes);
+  } catch {
+    return bytes.toString('utf8');
+  }
 }
 
 export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
