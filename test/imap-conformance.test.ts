@@ -1,6 +1,8 @@
 // IMAP where mailtk once answered otherwise than RFC 3501 and Dovecot 2.3
 // (with mbox storage) do, each checked on the wire against the in-process
 // listeners:
+// - A message sequence number beyond the mailbox in FETCH, STORE, COPY or
+//   MOVE is BAD "Invalid messageset"; UID sets beyond it are just empty.
 // - SEARCH BODY/TEXT find words in decoded text parts, those of an attached
 //   message/rfc822 too, whatever hidden mbox fields (Status:) the top has.
 
@@ -62,6 +64,48 @@ describe('IMAP conformance', () => {
     s = await startMailboxServer({ users: ['alice', 'bob', 'carol', 'dave', 'erin'] });
   });
   after(() => s.close());
+
+  test('a message sequence number beyond the mailbox is BAD in FETCH, STORE, COPY and MOVE; UID sets are just empty', async () => {
+    deliver(s.sb, 'bob', 'b1');
+    deliver(s.sb, 'bob', 'b2');
+    const c = await Imap.login(s.imap, 'bob');
+    try {
+      await c.ok('CREATE Other');
+      await c.ok('SELECT INBOX');
+      const invalid: Array<[string, string]> = [
+        ['FETCH 3 FLAGS', 'FETCH'], ['FETCH 1:3 FLAGS', 'FETCH'], ['FETCH 1,5 (UID)', 'FETCH'], ['FETCH 3:* FLAGS', 'FETCH'],
+        ['STORE 3 +FLAGS (\\Seen)', 'STORE'], ['STORE 2:3 +FLAGS.SILENT (\\Seen)', 'STORE'],
+        ['COPY 3 Other', 'COPY'], ['MOVE 1:7 Other', 'MOVE'],
+      ];
+      for (const [cmd, verb] of invalid) {
+        const r = await c.run(cmd);
+        assert.equal(`${r.status} ${r.text}`, `BAD Error in IMAP command ${verb}: Invalid messageset`, cmd);
+        assert.deepEqual(r.untagged, [], `${cmd}: nothing answered`);
+      }
+      // Nothing was stored, copied or moved by the refused commands.
+      const flags = await c.ok('FETCH 1:* (FLAGS)');
+      assert.deepEqual(flags.untagged, ['* 1 FETCH (FLAGS (\\Recent))', '* 2 FETCH (FLAGS (\\Recent))']);
+      assert.equal(await c.messages('Other'), 0);
+      // In range: as before. "*" is the last message, "2:*" and "*:1" are fine.
+      assert.equal((await c.ok('FETCH * (UID)')).untagged[0], '* 2 FETCH (UID 2)');
+      assert.equal((await c.ok('FETCH *:1 (UID)')).untagged.length, 2);
+      await c.ok('STORE 2:* +FLAGS.SILENT (\\Seen)');
+      // UID sets out of range are not errors (RFC 3501 6.4.8).
+      for (const cmd of ['UID FETCH 3:99 FLAGS', 'UID STORE 50 +FLAGS (\\Seen)', 'UID COPY 7 Other', 'UID MOVE 9:10 Other']) {
+        const r = await c.run(cmd);
+        assert.equal(r.status, 'OK', `${cmd}: ${r.text}`);
+      }
+      assert.equal((await c.ok('UID FETCH 2:99 (FLAGS)')).untagged[0], '* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent))');
+      // SEARCH with numbers beyond the mailbox finds nothing; it is not an error.
+      assert.deepEqual((await c.ok('SEARCH 5:9')).untagged, ['* SEARCH']);
+      // An empty mailbox has no valid message numbers at all (Dovecot: "when there are no messages, all messagesets are invalid").
+      await c.ok('SELECT Other');
+      for (const cmd of ['FETCH 1 FLAGS', 'FETCH 1:* FLAGS', 'FETCH * FLAGS']) assert.equal((await c.run(cmd)).status, 'BAD', cmd);
+      assert.equal((await c.run('UID FETCH 1:* FLAGS')).status, 'OK');
+    } finally {
+      c.close();
+    }
+  });
 
   test('SEARCH BODY and TEXT find words of decoded text parts, an attached message\'s included, after Status: was written', async () => {
     const body = [

@@ -45,7 +45,8 @@ async function imapClient(id: number): Promise<void> {
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const list = [];
-        for await (const m of c.fetch('1:*', { uid: true, flags: true, envelope: true })) list.push(m);
+        // An empty mailbox has no message numbers: FETCH 1:* there is BAD (RFC 3501 9, as Dovecot answers).
+        if (c.mailbox && c.mailbox.exists) for await (const m of c.fetch('1:*', { uid: true, flags: true, envelope: true })) list.push(m);
         if (list.length === 0) continue;
         const pick = list[rnd(list.length)];
         const one = await c.fetchOne(String(pick.uid), { source: true, envelope: true }, { uid: true });

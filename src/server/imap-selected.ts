@@ -48,6 +48,21 @@ export function targets(s: ImapSession, setText: string, uid: boolean): Target[]
   return out;
 }
 
+/**
+ * A message sequence set (RFC 3501 9, seq-number) may name only messages the
+ * client has been told of: one above that count, or any at all in an empty
+ * mailbox, is a protocol error, answered as Dovecot does ("BAD Error in IMAP
+ * command FETCH: Invalid messageset"). UID sets are never out of range, just
+ * empty (RFC 3501 6.4.8). Undefined when the set is fine.
+ */
+export function checkMessageSet(s: ImapSession, c: Cmd): Result | undefined {
+  if (c.uid) return undefined;
+  const count = (s.view as MailboxView).uids.length;
+  const set = parseSeqSet(astring(c.args[0], 'message set'), count);
+  if (count === 0 || set.ranges.some(([, last]) => last > count)) return bad(`Error in IMAP command ${c.name}: Invalid messageset`);
+  return undefined;
+}
+
 export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): Promise<Result> {
   await s.deselect();
   const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));

@@ -13,7 +13,7 @@ import { SaslExchange } from './auth.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { appendCommand, createCommand, deleteCommand, listCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
 import { searchCommand } from './imap-search.ts';
-import { checkCommand, closeCommand, copyCommand, expungeCommand, selectCommand, storeCommand } from './imap-selected.ts';
+import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeCommand, selectCommand, storeCommand } from './imap-selected.ts';
 import type { MailboxView } from './imap-view.ts';
 import { astring, type CommandParts, ParseError, type Token, tokenize } from './imap-wire.ts';
 import { isLoopback } from './listen.ts';
@@ -202,7 +202,7 @@ export class ImapSession {
     else {
       try {
         if (this.view && c.name !== 'LOGOUT') await this.view.folder.sync();
-        r = await entry.run(this, c);
+        r = (entry.messageSet && checkMessageSet(this, c)) || (await entry.run(this, c));
       } catch (e) {
         r = this.failure(c, e);
       }
@@ -333,6 +333,8 @@ const SELECTED: State[] = ['selected'];
 interface Entry {
   states: State[];
   uid?: boolean;
+  /** The first argument is a message set: numbers beyond the mailbox are BAD (UID sets are exempt). */
+  messageSet?: boolean;
   run: Handler;
 }
 
@@ -370,8 +372,8 @@ const COMMANDS: Record<string, Entry> = {
   UNSELECT: { states: SELECTED, run: (s) => closeCommand(s, false) },
   EXPUNGE: { states: SELECTED, uid: true, run: expungeCommand },
   SEARCH: { states: SELECTED, uid: true, run: searchCommand },
-  FETCH: { states: SELECTED, uid: true, run: fetchCommand },
-  STORE: { states: SELECTED, uid: true, run: storeCommand },
-  COPY: { states: SELECTED, uid: true, run: (s, c) => copyCommand(s, c, false) },
-  MOVE: { states: SELECTED, uid: true, run: (s, c) => copyCommand(s, c, true) },
+  FETCH: { states: SELECTED, uid: true, messageSet: true, run: fetchCommand },
+  STORE: { states: SELECTED, uid: true, messageSet: true, run: storeCommand },
+  COPY: { states: SELECTED, uid: true, messageSet: true, run: (s, c) => copyCommand(s, c, false) },
+  MOVE: { states: SELECTED, uid: true, messageSet: true, run: (s, c) => copyCommand(s, c, true) },
 };
