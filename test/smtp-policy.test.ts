@@ -83,6 +83,27 @@ describe('open relay tricks from a client outside relay_networks', () => {
     c.end();
   });
 
+  test('an address literal of this host is local for routing too; any other literal is a relay', async () => {
+    const c = await session(s.smtpPort);
+    await c.command('MAIL FROM:<someone@outside.test>');
+    // Local: an unknown user there is unknown, never queued for SMTP back to ourselves.
+    assert.match((await c.command('RCPT TO:<victim@[127.0.0.1]>'))[0], /^550 5\.1\.1 /);
+    assert.match((await c.command('RCPT TO:<victim@[IPv6:::1]>'))[0], /^550 5\.1\.1 /);
+    assert.match((await c.command('RCPT TO:<victim@[IPv6:0:0:0:0:0:0:0:1]>'))[0], /^550 5\.1\.1 /);
+    assert.match((await c.command('RCPT TO:<alice@[IPv6:::1]>'))[0], /^250 /);
+    assert.match((await c.command('RCPT TO:<victim@[192.0.2.1]>'))[0], /^550 5\.7\.1 .*Relaying denied/);
+    c.end();
+    const { expandRecipient, openAliases } = await import('../src/aliases/index.ts');
+    const { localDomains } = await import('../src/config/index.ts');
+    const ctx = { config: s.config, aliases: openAliases(s.config), localDomains: localDomains(s.config), lists: (await import('../src/aliases/index.ts')).inProcessLists };
+    for (const a of ['alice@[127.0.0.1]', 'alice@[IPv6:::1]']) {
+      const dests = await expandRecipient(ctx, a);
+      assert.deepEqual(dests.map((d) => d.kind), ['local'], `${a} is delivered here`);
+    }
+    assert.deepEqual((await expandRecipient(ctx, 'x@[192.0.2.1]')).map((d) => d.kind), ['remote']);
+    ctx.aliases.close();
+  });
+
   test('each refusal is logged with the rule that made it', () => {
     assert.match(logText(s), /ruleset=check_rcpt, arg1=<victim@other\.test>, relay=localhost \[127\.0\.0\.1\], reject=550 5\.7\.1 <victim@other\.test>\.\.\. Relaying denied, rule=no relay permission/);
   });

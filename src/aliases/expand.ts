@@ -14,7 +14,7 @@
 // or further :include: files.
 
 import path from 'node:path';
-import type { Config } from '../config/index.ts';
+import { type Config, isLocalDomain } from '../config/index.ts';
 import { type User, lookupUid, lookupUser, systemUser } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { splitAddress } from '../message/address.ts';
@@ -93,7 +93,7 @@ class Expansion {
   /** An address: remote, or a local name to alias, forward or deliver. */
   private async address(address: string, frame: Frame): Promise<void> {
     const { local, domain } = splitAddress(address);
-    if (domain && !this.ctx.localDomains.has(domain)) {
+    if (domain && !isLocalDomain(this.ctx.localDomains, domain)) {
       const remote = `${local}@${domain}`;
       this.add({ kind: 'remote', key: `remote:${remote}`, original: this.original, address: remote, ...errorsTo(frame) });
       return;
@@ -189,7 +189,7 @@ class Expansion {
   /** `\user`: that local user's mailbox, with no aliasing and no .forward. */
   private async backslashed(name: string, frame: Frame): Promise<void> {
     const { local, domain } = splitAddress(name);
-    if (domain && !this.ctx.localDomains.has(domain)) return this.address(name, frame);
+    if (domain && !isLocalDomain(this.ctx.localDomains, domain)) return this.address(name, frame);
     await this.localName(unquote(local).toLowerCase(), frame, true);
   }
 

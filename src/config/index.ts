@@ -397,7 +397,32 @@ export function localDomains(config: Config): Set<string> {
   }
   for (const line of text.split('\n')) {
     const name = line.replace(/#.*/, '').trim().toLowerCase();
-    if (name) set.add(name);
+    if (name) set.add(domainKey(name));
+  }
+  // A literal of one of this host's own addresses names this host, for acceptance and routing alike
+  // (sendmail's $=w holds them too): never a relay back to ourselves through SMTP.
+  set.add('[127.0.0.1]');
+  set.add('[ipv6:::1]');
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) set.add(domainKey(a.family === 'IPv6' ? `[IPv6:${a.address.replace(/%.*$/, '')}]` : `[${a.address}]`));
   }
   return set;
+}
+
+/**
+ * A domain as localDomains() holds it: lower case, and an address literal in
+ * one canonical form ([192.0.2.1], [ipv6:2001:db8::1]), so that
+ * [IPv6:0:0:0:0:0:0:0:1] and [ipv6:::1] are one host.
+ */
+export function domainKey(domain: string): string {
+  const d = domain.toLowerCase();
+  if (!d.startsWith('[') || !d.endsWith(']')) return d;
+  const inner = d.slice(1, -1);
+  if (inner.startsWith('ipv6:')) return net.isIPv6(inner.slice(5)) ? `[ipv6:${new URL(`http://[${inner.slice(5)}]/`).hostname.slice(1, -1)}]` : d;
+  return net.isIPv4(inner) ? `[${inner}]` : d;
+}
+
+/** True when this host receives mail for `domain` (a name of localDomains(), or a literal of its own address). */
+export function isLocalDomain(domains: Set<string>, domain: string): boolean {
+  return domains.has(domainKey(domain));
 }

@@ -49,7 +49,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Config, localDomains } from '../config/index.ts';
+import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
 import { lookupUid } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { getHeader, prepareSubmission, splitAddress, splitMessage } from '../message/index.ts';
@@ -379,7 +379,7 @@ function submission(config: Config, id: QueueId, d: Dropped, uid: number, domain
   let data = d.data;
   let sender = d.envelope.sender;
   const a = splitAddress(sender);
-  const local = sender !== '' && (a.domain === '' || domains.has(a.domain.toLowerCase()));
+  const local = sender !== '' && (a.domain === '' || isLocalDomain(domains, a.domain));
   if (uid !== 0 && local && a.local.toLowerCase() !== login.toLowerCase()) {
     const warning = `X-Authentication-Warning: ${config.hostname}: ${login} set sender to ${sender} using -f\n`;
     data = Buffer.concat([Buffer.from(warning), data]);

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { type Destination, expandRecipient, inProcessLists, openAliases, type AliasTable } from '../aliases/index.ts';
-import { type Config, localDomains } from '../config/index.ts';
+import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
 import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
@@ -117,11 +117,11 @@ export class Policy {
     return { refuse: fail('relay-denied', `${given}... Relaying denied`), rule: 'no relay permission' };
   }
 
-  /** A local domain, one of our names, or an address literal of this host. */
+  /** A local domain, one of our names, or an address literal of this host (the router agrees: config's isLocalDomain). */
   isLocalDomain(domain: string, client: Client): boolean {
-    if (!domain.startsWith('[')) return this.localDomains.has(domain);
+    if (isLocalDomain(this.localDomains, domain)) return true;
     const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
-    return ip === '127.0.0.1' || ip === '::1' || ip === client.localAddress;
+    return domain.startsWith('[') && ip === client.localAddress;
   }
 
   /** A local user or alias exists: at least one destination that is not an error. */
