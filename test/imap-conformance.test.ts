@@ -5,9 +5,11 @@
 //   MOVE is BAD "Invalid messageset"; UID sets beyond it are just empty.
 // - SEARCH BODY/TEXT find words in decoded text parts, those of an attached
 //   message/rfc822 too, whatever hidden mbox fields (Status:) the top has.
+// - An mbox-file folder lists as \NoInferiors, and CREATE below it is NO [CANNOT].
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { deliver, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
@@ -170,6 +172,34 @@ describe('IMAP conformance', () => {
       assert.equal(await hits('BODY "plain one"'), '* SEARCH');
       assert.equal(await hits('BODY "X-Status"'), '* SEARCH');
       assert.equal(await hits('TEXT "plain one"'), '* SEARCH 2');
+    } finally {
+      c.close();
+    }
+  });
+
+  test('an mbox-file folder lists as \\NoInferiors, and CREATE below it is NO [CANNOT], not a server bug', async () => {
+    const u = s.sb.users.erin;
+    const c = await Imap.login(s.imap, 'erin');
+    try {
+      await c.ok('CREATE Sent');
+      await c.ok('CREATE Projects/2024');
+      await c.ok('CREATE Empty/');
+      for (const name of ['Sent/sub', 'Sent/sub/', 'Sent/a/b']) {
+        const r = await c.run(`CREATE "${name}"`);
+        assert.equal(r.status, 'NO', `CREATE ${name}: ${r.text}`);
+        assert.match(r.text, /^\[CANNOT\] .*Sent.*\\NoInferiors/, `CREATE ${name}`);
+        assert.doesNotMatch(r.text, /SERVERBUG|ENOTDIR/);
+      }
+      assert.ok(fs.statSync(path.join(u.home, 'mail/Sent')).isFile(), 'Sent is still the mbox file it was');
+      const list = (await c.ok('LIST "" *')).untagged;
+      assert.deepEqual(list, [
+        '* LIST (\\NoInferiors) "/" INBOX',
+        '* LIST (\\Noselect \\HasNoChildren) "/" Empty',
+        '* LIST (\\Noselect \\HasChildren) "/" Projects',
+        '* LIST (\\NoInferiors) "/" Projects/2024',
+        '* LIST (\\NoInferiors) "/" Sent',
+      ]);
+      assert.deepEqual((await c.ok('LIST "" %')).untagged.filter((l) => l.endsWith(' Sent')), ['* LIST (\\NoInferiors) "/" Sent']);
     } finally {
       c.close();
     }

@@ -170,7 +170,7 @@ describe('IMAP and symlinks in the mail tree', () => {
     for (const r of replies) assert.match(r.text, /^\[NOPERM\] ~\/mail\/Folder is a symbolic link/);
     const list = await c.run('LIST "" "*"');
     assert.equal(list.status, 'OK');
-    assert.deepEqual(list.untagged, ['* LIST (\\HasNoChildren) "/" INBOX', '* LIST (\\HasNoChildren) "/" Real']);
+    assert.deepEqual(list.untagged, ['* LIST (\\NoInferiors) "/" INBOX', '* LIST (\\NoInferiors) "/" Real']);
     assert.equal((await c.run('LSUB "" "*"')).status, 'OK');
     await c.logout();
     await new Promise((r) => setTimeout(r, 500));
@@ -303,7 +303,7 @@ describe('IMAP and symlinks in the mail tree', () => {
       assert.ok(ms < 100, `${cmd.slice(0, 4)} took ${ms.toFixed(1)} ms`);
     }
     const hit = await c.run(`LIST "" "${'*a'.repeat(17)}*"`);
-    assert.deepEqual(hit.untagged, [`* LIST (\\HasNoChildren) "/" ${long}`]);
+    assert.deepEqual(hit.untagged, [`* LIST (\\NoInferiors) "/" ${long}`]);
     await c.logout();
   });
 });

@@ -95,7 +95,7 @@ print(json.dumps(o))
     assert.equal(o.search_not, '2 3');
     assert.match(o.copy, /^\[COPYUID \d+ 1 1\] COPY completed$/);
     assert.match(o.append, /^\[APPENDUID \d+ 2\]/);
-    assert.ok(o.list.includes('(\\HasNoChildren) "/" Archive') && o.list.includes('(\\Noselect \\HasChildren) "/" Work'));
+    assert.ok(o.list.includes('(\\NoInferiors) "/" Archive') && o.list.includes('(\\Noselect \\HasChildren) "/" Work'));
     assert.deepEqual(o.expunge, ['3', '2'], "imaplib keeps MOVE's EXPUNGE for the next expunge()");
     assert.equal(o.archive.length, 4);
     assert.match(o.archive[0], /UID 1 FLAGS \(\\Flagged \$Important \\Recent\)/);

@@ -61,15 +61,27 @@ function shown(s: ImapSession, p: string): string {
 /** The NO for an unsafe path (RFC 5530 codes); undefined for other errors. */
 function refusal(s: ImapSession, e: unknown): string | undefined {
   if (e instanceof UnsafePath) {
-    return e.why === 'symlink'
-      ? `[NOPERM] ${shown(s, e.at)} is a symbolic link; refusing to follow it`
-      : `[CANNOT] ${shown(s, e.at)} is not a directory`;
+    if (e.why === 'symlink') return `[NOPERM] ${shown(s, e.at)} is a symbolic link; refusing to follow it`;
+    const folder = path.relative(trees(s).folders, e.at);
+    if (folder && !folder.startsWith('..') && !path.isAbsolute(folder) && isPlainFile(e.at)) {
+      return `[CANNOT] mailbox ${folder} is an mbox file and cannot hold other mailboxes (\\NoInferiors)`;
+    }
+    return `[CANNOT] ${shown(s, e.at)} is not a directory`;
   }
   if (e instanceof MailError && e.failure === 'mailbox-unsafe') {
     const home = path.resolve((s.user as User).home);
     return `[CANNOT] ${e.message.split(`${home}/`).join('~/').replace(/[\r\n]/g, ' ').slice(0, 300)}`;
   }
   return undefined;
+}
+
+/** For a message only: `p` is a regular file (not followed if a symlink). */
+function isPlainFile(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Run a command's file work; an unsafe path becomes its NO. */
@@ -272,7 +284,9 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
   return guarded(s, async () => {
     for (const m of allMailboxes(s)) {
       if (!match(m.name)) continue;
-      const attrs = m.dir ? ['\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren'] : ['\\HasNoChildren'];
+      // An mbox file (INBOX too) cannot hold other mailboxes: \NoInferiors (RFC 3501 7.2.2,
+      // which says as much as \HasNoChildren), as Dovecot's mbox storage lists it.
+      const attrs = m.dir ? ['\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren'] : ['\\NoInferiors'];
       await s.untagged(`LIST (${attrs.join(' ')}) "/" ${astr(m.name)}`);
     }
     return ok('LIST completed');
