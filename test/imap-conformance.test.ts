@@ -1,6 +1,9 @@
 // IMAP where mailtk once answered otherwise than RFC 3501 and Dovecot 2.3
 // (with mbox storage) do, each checked on the wire against the in-process
-// listeners:
+// listeners (as root here, acting for the user, who must own whatever is
+// made) and, for RENAME INBOX, in a root daemon's per-user agent:
+// - RENAME INBOX moves every message (flags kept) to a new mailbox and leaves
+//   INBOX, empty, in place; the new name must not exist; a failure makes nothing.
 // - A message sequence number beyond the mailbox in FETCH, STORE, COPY or
 //   MOVE is BAD "Invalid messageset"; UID sets beyond it are just empty.
 // - SEARCH BODY/TEXT find words in decoded text parts, those of an attached
@@ -11,6 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { addSystemUsers, IS_ROOT, makeSandbox, removeSystemUsers, run, type RunningDaemon, type Sandbox, startDaemon, type TestUser } from './helpers.ts';
 import { deliver, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
 interface Reply {
@@ -60,12 +64,109 @@ class Imap {
     this.c.close();
   }
 }
+
+/** uid and gid of a path, not followed. */
+function owner(p: string): string {
+  const st = fs.lstatSync(p);
+  return `${st.uid}:${st.gid}`;
+}
+
+/** Every file and directory under `dir` (itself included) with its owner. */
+function owners(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (p: string) => {
+    out[path.relative(dir, p) || '.'] = owner(p);
+    if (fs.lstatSync(p).isDirectory()) for (const n of fs.readdirSync(p)) walk(path.join(p, n));
+  };
+  walk(dir);
+  return out;
+}
+
 describe('IMAP conformance', () => {
   let s: MailboxServer;
   before(async () => {
     s = await startMailboxServer({ users: ['alice', 'bob', 'carol', 'dave', 'erin'] });
   });
   after(() => s.close());
+
+  test('RENAME INBOX moves every message, flags kept, to a new mailbox of the user\'s and leaves INBOX empty', async () => {
+    const u = s.sb.users.alice;
+    deliver(s.sb, 'alice', 'first', 'one\n');
+    deliver(s.sb, 'alice', 'second', 'two\n');
+    const spoolBefore = owner(s.sb.mbox('alice'));
+    const c = await Imap.login(s.imap, 'alice');
+    try {
+      await c.ok('SELECT INBOX');
+      await c.ok('STORE 2 +FLAGS (\\Flagged $Work)');
+      const renamed = await c.run('RENAME INBOX "Archive/Old Inbox"');
+      assert.equal(renamed.status, 'OK', renamed.text);
+      assert.deepEqual(renamed.untagged, ['* 2 EXPUNGE', '* 1 EXPUNGE'], 'the selected INBOX hears of its messages leaving');
+      await c.ok('UNSELECT');
+      assert.equal(await c.messages('INBOX'), 0);
+      assert.equal(await c.messages('"Archive/Old Inbox"'), 2);
+      await c.ok('SELECT "Archive/Old Inbox"');
+      const f = await c.ok('FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])');
+      const text = f.untagged.join('\n');
+      assert.match(text, /^\* 1 FETCH \(FLAGS \(\\Recent\) BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\nSubject: first/m);
+      assert.match(text, /^\* 2 FETCH \(FLAGS \(\\Flagged \$Work \\Recent\) BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\nSubject: second/m);
+      await c.ok('UNSELECT');
+
+      // INBOX stays: the same spool file, now empty, still the user's.
+      assert.equal(fs.readFileSync(s.sb.mbox('alice'), 'latin1'), '');
+      assert.equal(owner(s.sb.mbox('alice')), spoolBefore);
+      // Everything made is the user's (the listener runs as root here), nothing root's.
+      const want = `${u.uid}:${u.gid}`;
+      for (const [p, o] of Object.entries(owners(path.join(u.home, 'mail')))) assert.equal(o, IS_ROOT ? want : `${process.getuid!()}:${process.getgid!()}`, `~/mail/${p} is the user's`);
+      assert.match(fs.readFileSync(path.join(u.home, 'mail/Archive/Old Inbox'), 'latin1'), /Subject: first[\s\S]*Subject: second/);
+
+      // The new name must not exist; a second RENAME INBOX moves nothing.
+      deliver(s.sb, 'alice', 'third', 'three\n');
+      const again = await c.run('RENAME INBOX "Archive/Old Inbox"');
+      assert.equal(again.status, 'NO');
+      assert.match(again.text, /^\[ALREADYEXISTS\]/);
+      assert.equal(await c.messages('INBOX'), 1);
+      assert.equal(await c.messages('"Archive/Old Inbox"'), 2);
+      // INBOX is still there to be renamed again (RFC 3501 6.3.5).
+      await c.ok('RENAME INBOX Later');
+      assert.equal(await c.messages('INBOX'), 0);
+      assert.equal(await c.messages('Later'), 1);
+      const list = (await c.ok('LIST "" *')).untagged;
+      assert.ok(list.includes('* LIST (\\NoInferiors) "/" INBOX'), list.join('\n'));
+    } finally {
+      c.close();
+    }
+  });
+
+  test('RENAME INBOX that cannot read INBOX, or would go below an mbox file, makes nothing', async () => {
+    const u = s.sb.users.dave;
+    deliver(s.sb, 'dave', 'kept', 'kept\n');
+    const c = await Imap.login(s.imap, 'dave');
+    try {
+      await c.ok('CREATE Sent');
+      const below = await c.run('RENAME INBOX Sent/inbox');
+      assert.equal(below.status, 'NO');
+      assert.match(below.text, /^\[CANNOT\]/);
+      // INBOX as a symbolic link: refused before any new folder is made.
+      const spool = s.sb.mbox('dave');
+      const real = `${spool}.real`;
+      fs.renameSync(spool, real);
+      fs.symlinkSync(real, spool);
+      try {
+        const r = await c.run('RENAME INBOX Moved');
+        assert.notEqual(r.status, 'OK', r.text);
+      } finally {
+        fs.rmSync(spool);
+        fs.renameSync(real, spool);
+      }
+      assert.deepEqual(fs.readdirSync(path.join(u.home, 'mail')).filter((n) => !n.startsWith('.')).sort(), ['Sent']);
+      assert.equal(await c.messages('INBOX'), 1);
+      // With INBOX back, the same RENAME works: nothing was left in the way.
+      await c.ok('RENAME INBOX Moved');
+      assert.equal(await c.messages('Moved'), 1);
+    } finally {
+      c.close();
+    }
+  });
 
   test('a message sequence number beyond the mailbox is BAD in FETCH, STORE, COPY and MOVE; UID sets are just empty', async () => {
     deliver(s.sb, 'bob', 'b1');
@@ -203,5 +304,46 @@ describe('IMAP conformance', () => {
     } finally {
       c.close();
     }
+  });
+});
+
+// ------------------------------------------------------------ in a root daemon's per-user agent
+
+const PW = 'Conformance-s3cret';
+let sb: Sandbox | undefined;
+let daemon: RunningDaemon | undefined;
+let A: TestUser;
+
+describe('RENAME INBOX in the user\'s own agent', { skip: IS_ROOT ? false : 'needs root' }, () => {
+  before(async () => {
+    sb = makeSandbox({ users: [] });
+    [A] = addSystemUsers(sb, ['r']);
+    assert.equal(run(sb, 'mailpasswd', [A.name], `${PW}\n`).status, 0);
+    for (const subject of ['r one', 'r two']) assert.equal(run(sb, 'sendmail', ['-odi', '-i', A.name], `Subject: ${subject}\n\nbody\n`).status, 0);
+    daemon = await startDaemon(sb, ['-bD', '-q1h']);
+  });
+
+  after(async () => {
+    await daemon?.stop();
+    const left = removeSystemUsers();
+    sb?.cleanup();
+    assert.deepEqual(left, []);
+  });
+
+  test('moves the messages into a folder file of the user\'s, not root\'s, and leaves INBOX empty', async () => {
+    const c = await Imap.login(daemon!.ports.imap, A.name, PW);
+    try {
+      const r = await c.run('RENAME INBOX Old');
+      assert.equal(r.status, 'OK', r.text);
+      assert.equal(await c.messages('Old'), 2);
+      assert.equal(await c.messages('INBOX'), 0);
+      assert.equal((await c.run('RENAME INBOX Old')).text.slice(0, 15), '[ALREADYEXISTS]');
+    } finally {
+      c.close();
+    }
+    const mail = path.join(A.home, 'mail');
+    for (const [p, o] of Object.entries(owners(mail))) assert.equal(o, `${A.uid}:${A.gid}`, `~/mail/${p} is the user's`);
+    assert.equal(fs.lstatSync(sb!.mbox(A.name)).uid, A.uid);
+    assert.equal(fs.readFileSync(sb!.mbox(A.name), 'latin1'), '');
   });
 });

@@ -471,24 +471,57 @@ export async function renameCommand(s: ImapSession, c: Cmd): Promise<Result> {
   });
 }
 
-/** RFC 3501 6.3.5: renaming INBOX moves its messages to the new mailbox and leaves INBOX empty. */
+/**
+ * RFC 3501 6.3.5: renaming INBOX moves all its messages to a new mailbox of
+ * that name and leaves INBOX, empty, in place. INBOX is opened first (a
+ * failure there leaves nothing behind); then the new mbox file is made
+ * (O_EXCL, the user's own: never root's), the messages are copied into it
+ * with their flags (read under INBOX's lock, appended under the new folder's),
+ * and expunged from INBOX under its lock, by UID, so that mail delivered
+ * meanwhile stays in INBOX. When the copy fails, the new folder is removed
+ * again while it is still empty, so that the client may simply try again;
+ * INBOX is untouched until everything is copied.
+ */
 async function renameInbox(s: ImapSession, from: Resolved, to: Resolved): Promise<Result> {
-  const dir = folderParent(s, to, true) as HeldDir;
-  try {
-    if (!createFolderFile(s, dir, path.basename(to.file))) return no('[ALREADYEXISTS] the new name exists');
-  } finally {
-    dir.close();
-  }
   const src = await openFolder(from.spec);
   try {
     await src.sync();
+    const dir = folderParent(s, to, true) as HeldDir;
+    try {
+      if (!createFolderFile(s, dir, path.basename(to.file))) return no('[ALREADYEXISTS] the new name exists');
+    } finally {
+      dir.close();
+    }
     const uids = src.records.map((r) => r.uid);
-    await copyMessages(src, uids, to.spec);
+    try {
+      await copyMessages(src, uids, to.spec);
+    } catch (e) {
+      removeIfEmpty(s, to);
+      throw e;
+    }
     await src.expunge(uids);
   } finally {
     await src.release();
   }
   return ok('RENAME completed');
+}
+
+/** Remove a folder file this command made (and its index) if nothing is in it. */
+function removeIfEmpty(s: ImapSession, r: Resolved): void {
+  try {
+    const dir = folderParent(s, r, false);
+    if (!dir) return;
+    try {
+      const st = lstatIn(dir, path.basename(r.file));
+      if (!st?.isFile() || st.size !== 0) return;
+      fs.unlinkSync(dir.at(path.basename(r.file)));
+    } finally {
+      dir.close();
+    }
+    if (r.spec.indexDir) removeIndexDir(r.spec.indexDir, trees(s).indexAnchor);
+  } catch {
+    // Best effort: the command's own failure is what the client is told.
+  }
 }
 
 // ------------------------------------------------------------ STATUS and APPEND
