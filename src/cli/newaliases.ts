@@ -13,6 +13,7 @@ import { AliasFileError, compileAliases } from '../aliases/index.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
+import { openSpinner } from './progress.ts';
 
 export interface NewaliasesOptions {
   verbose: boolean;
@@ -85,16 +86,11 @@ async function compileNow(): Promise<void> {
 }
 
 async function startProgress(config: Config, opts: NewaliasesOptions, size: number): Promise<Progress | undefined> {
-  // A terminal of zero columns (script(1), some CI) would send ora's line arithmetic into a loop.
-  if (!opts.tty || !(process.stderr.columns > 0) || size < SPINNER_BYTES) return undefined;
-  const { default: ora } = await import('ora');
-  const spinner = ora({ text: `rebuilding ${config.aliasDb}`, stream: process.stderr }).start();
+  if (!opts.tty || size < SPINNER_BYTES) return undefined;
+  const spinner = await openSpinner(`rebuilding ${config.aliasDb}`);
+  if (!spinner) return undefined;
   return {
-    update(done: number): void {
-      // The compile runs synchronously, so the spinner's timer cannot tick: draw a frame now.
-      spinner.text = `rebuilding ${config.aliasDb}: ${done} aliases`;
-      spinner.render();
-    },
+    update: (done: number) => spinner.say(`rebuilding ${config.aliasDb}: ${done} aliases`),
     stop: () => spinner.stop(),
   };
 }

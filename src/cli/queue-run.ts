@@ -3,11 +3,13 @@
 // name what to run), take every matching entry whatever its next-try time.
 // As root the run is made as mail_owner by the runner (dist/runner.js), with
 // this process as its master. -v prints each delivery as it happens; at a
-// terminal a long run shows an ora spinner on stderr with the count done.
+// terminal of sensible width (progress.ts) a run of more than
+// SPINNER_THRESHOLD entries shows a spinner on stderr with the count done.
 
 import type { Config } from '../config/index.ts';
 import { type LocalAgent, inProcessAgent, runQueue } from '../deliver/index.ts';
 import { listQueueIds } from '../queue/index.ts';
+import { openSpinner, spinnerAllowed } from './progress.ts';
 import type { SendmailOptions } from './sendmail-args.ts';
 
 const SPINNER_THRESHOLD = 20;
@@ -24,26 +26,20 @@ export async function runQueueCommand(config: Config, o: SendmailOptions, _prog:
 /** One run as the command line asks, with -v's lines and, at a terminal, a spinner. */
 export async function runOnce(config: Config, o: SendmailOptions, agent: LocalAgent): Promise<number> {
   let say: ((line: string) => void) | undefined;
-  let stop = () => {};
-  if (o.verbose && process.stderr.isTTY && listQueueIds(config).length > SPINNER_THRESHOLD) {
-    const { default: ora } = await import('ora');
-    const spinner = ora({ text: 'running the queue', stream: process.stderr }).start();
+  const spinner = o.verbose && spinnerAllowed() && listQueueIds(config).length > SPINNER_THRESHOLD ? await openSpinner('running the queue') : undefined;
+  if (spinner) {
     let n = 0;
     say = (line) => {
-      n++;
-      spinner.clear();
-      process.stdout.write(line + '\n');
-      spinner.text = `running the queue: ${n} deliveries`;
-      spinner.render();
+      spinner.line(line);
+      spinner.say(`running the queue: ${++n} deliveries`);
     };
-    stop = () => spinner.stop();
   }
   try {
     const s = await runQueue(config, { filters: o.queueFilters, force: o.queueForce, verbose: o.verbose, say, agent });
-    stop();
+    spinner?.stop(); // before the summary, so that no spinner line is left beside it
     if (o.verbose) process.stdout.write(`Queue run: ${s.tried} entries, ${s.delivered} delivered, ${s.deferred} deferred, ${s.bounced} bounced\n`);
   } finally {
-    stop();
+    spinner?.stop();
   }
   return 0;
 }
