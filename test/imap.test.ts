@@ -254,7 +254,7 @@ describe('the daemon', () => {
       await c.logout();
       assert.equal(st.messages, 1);
       const pop = await LineClient.connect(ports().pop3);
-      assert.match((await pop.line())!, /^\+OK POP3 server ready </);
+      assert.match((await pop.line())!, /^\+OK POP3 server ready/);
       pop.close();
     } finally {
       const exited = new Promise<number | null>((r) => daemon.once('exit', r));

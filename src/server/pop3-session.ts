@@ -6,8 +6,11 @@
 // waits for the next session. DELE only marks; QUIT removes the marked
 // messages in one rewrite that keeps what arrived meanwhile. A dropped
 // connection or the autologout removes nothing. Replies are worded as RFC
-// 1939's examples, so the seed's transcript reads the same.
+// 1939's examples, so the seed's transcript reads the same. The greeting
+// offers APOP (its <timestamp>) only when apop_secrets_file can serve it.
 
+import fs from 'node:fs';
+import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
 import type { User } from '../config/users.ts';
@@ -45,6 +48,8 @@ export class Pop3Session {
   private lock: MaildropLock | undefined;
   private messages: Message[] = [];
   private readonly timestamp: string;
+  /** The greeting offered APOP (carried the timestamp). */
+  private apopOffered = false;
   private errors = 0;
   private done = false;
   private retrieved = 0;
@@ -55,7 +60,8 @@ export class Pop3Session {
 
   async run(): Promise<void> {
     try {
-      await this.reply(`+OK POP3 server ready ${this.timestamp}`);
+      this.apopOffered = apopAvailable(this.ctx.config);
+      await this.reply(`+OK POP3 server ready${this.apopOffered ? ` ${this.timestamp}` : ''}`);
       await this.loop();
     } finally {
       await this.end(false);
@@ -135,6 +141,7 @@ export class Pop3Session {
   }
 
   async onApop(arg: string): Promise<void> {
+    if (!this.apopOffered) return this.err('[AUTH] APOP is not available here (no timestamp in the greeting)');
     const m = /^(\S+) ([0-9A-Fa-f]{32})$/.exec(arg);
     if (!m) return this.err('APOP needs a name and an MD5 digest');
     await this.loggedIn(m[1], await this.ctx.access.apop(m[1], this.timestamp, m[2].toLowerCase()), 'APOP');
@@ -364,6 +371,39 @@ export class Pop3Session {
       await folder.release();
     }
   }
+}
+
+let apopCache: { key: string; ok: boolean } | undefined;
+
+/**
+ * Whether APOP can work (RFC 1939 7), and so whether the greeting carries the
+ * timestamp that offers it: clients that see one (s-nail, fetchmail) try
+ * APOP first, and with no secret for the user that login fails where
+ * USER/PASS would have worked. It can when apop_secrets_file is a regular
+ * file we can read, private as MailboxAccess.apop() insists (no group or
+ * other bits), holding at least one "name:secret" line. Looked at on each
+ * greeting (a stat), read again only when the file changed.
+ */
+export function apopAvailable(config: Config): boolean {
+  const file = config.apopSecretsFile;
+  if (!file) return false;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return false;
+  }
+  if (!st.isFile() || st.size === 0 || (st.mode & 0o077) !== 0) return false;
+  const key = `${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}`;
+  if (apopCache?.key === key) return apopCache.ok;
+  let ok = false;
+  try {
+    ok = fs.readFileSync(file, 'utf8').split('\n').some((line) => !line.startsWith('#') && line.indexOf(':') > 0);
+  } catch {
+    ok = false;
+  }
+  apopCache = { key, ok };
+  return ok;
 }
 
 /** RFC 1939's UIDL: unique and stable as long as UIDVALIDITY holds (Dovecot's %08Xu%08Xv). */
