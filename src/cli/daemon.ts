@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { type Config, childEnv, parseDuration } from '../config/index.ts';
 import { DAEMON_NODE_FLAGS, runDaemon } from '../daemon/index.ts';
+import { echoStartupLines, log } from '../log/index.ts';
 import { mayWriteQueue } from '../queue/index.ts';
 import type { SendmailOptions } from './sendmail-args.ts';
 
@@ -22,6 +23,18 @@ export async function runDaemonMode(config: Config, o: SendmailOptions): Promise
     child.unref();
     return 0;
   }
+  // -bD: the start-up lines (version, listeners) on the terminal too.
+  echoStartupLines(o.mode === 'daemon-fg');
+  try {
+    return await startDaemon(config, o, intervalMs, listen);
+  } catch (e) {
+    // Every fatal start-up error is in the log too, not only on a terminal nobody watches.
+    log(config, '', `SYSERR: daemon not started: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
+async function startDaemon(config: Config, o: SendmailOptions, intervalMs: number | undefined, listen: boolean): Promise<number> {
   const opts = { intervalMs, listen, configFile: o.configFile, overrides: o.overrides };
   if (process.env.MAILTK_ROLE === 'worker' && process.send) {
     const { MasterLink } = await import('../daemon/master-link.ts');

@@ -18,6 +18,7 @@ import type { AgentOp, AgentReply, AgentTarget } from '../deliver/local-agent.ts
 import type { AgentToMaster, MasterToAgent, SessionInfo } from './agent.ts';
 import { mailGroupGid } from '../mailbox/index.ts';
 import { codeDir } from './code-dir.ts';
+import type { LogSink } from './log-sink.ts';
 
 /**
  * Deliveries need the mail group (to lock in the spool, as mail.local has it);
@@ -61,7 +62,7 @@ export class AgentPool {
   private spare?: ChildProcess;
   private stopping = false;
 
-  constructor(private config: Config, private logFd: number | undefined) {}
+  constructor(private config: Config, private logSink: LogSink | undefined) {}
 
   setConfig(config: Config): void {
     this.config = config;
@@ -145,8 +146,8 @@ export class AgentPool {
   }
 
   private spawnAgent(role: Role, args: string[], home: string, name: string): ChildProcess {
-    return spawn(process.execPath, [...AGENT_FLAGS[role], agentEntry(), ...args], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logFd !== undefined ? [this.logFd] : [])],
+    const child = spawn(process.execPath, [...AGENT_FLAGS[role], agentEntry(), ...args], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(this.logSink ? [this.logSink.stdio] : [])],
       serialization: 'advanced',
       cwd: '/',
       env: {
@@ -154,9 +155,11 @@ export class AgentPool {
         HOME: home,
         USER: name,
         LOGNAME: name,
-        ...(this.logFd !== undefined ? { MAILTK_LOG_FD: '4' } : {}),
+        ...(this.logSink ? { MAILTK_LOG_FD: '4' } : {}),
       },
     });
+    this.logSink?.attach(child);
+    return child;
   }
 
   /** Keep one session agent started ahead (the daemon with POP3 or IMAP listeners calls this). */

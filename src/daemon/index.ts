@@ -7,7 +7,8 @@
 
 import fs from 'node:fs';
 import { type Config, loadConfig } from '../config/index.ts';
-import { log } from '../log/index.ts';
+import { log, logStartup, reopenLog } from '../log/index.ts';
+import { SOFTWARE } from '../server/replies.ts';
 import { ensureQueueDirs, mayWriteQueue } from '../queue/index.ts';
 import type { MasterLink } from './master-link.ts';
 import { claimPidFile } from './pidfile.ts';
@@ -57,7 +58,7 @@ export class Daemon {
     const what = [this.opts.listen ? 'listeners' : '', this.opts.intervalMs ? `queue runs every ${Math.round(this.opts.intervalMs / 1000)}s` : '']
       .filter(Boolean)
       .join(', ');
-    log(this.config, '', `starting daemon (mailtk 0.1.0): ${what || 'idle'}`);
+    logStartup(this.config, `starting daemon (${SOFTWARE}): ${what || 'idle'}`);
     if (this.opts.listen) {
       try {
         await this.openListeners();
@@ -128,6 +129,8 @@ export class Daemon {
 
   reload(): void {
     try {
+      // logrotate moved the file away before sending SIGHUP: the next line opens log_file anew.
+      reopenLog();
       this.config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
       for (const l of this.listeners) l.reload(this.config);
       void this.runner.stop(this.config);

@@ -18,13 +18,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { type Config, type ListenAddress, childArgs, childEnv, loadConfig } from '../config/index.ts';
 import { lookupUser, type User } from '../config/users.ts';
-import { log } from '../log/index.ts';
+import { log, logStartup } from '../log/index.ts';
 import type { MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
 import { bindServer } from '../server/bind.ts';
 import { AgentPool } from './agents.ts';
 import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
-import { giveQueueTo, mailOwnerAccount, openLogForChildren, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
+import { giveQueueTo, mailOwnerAccount, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
+import { LogSink } from './log-sink.ts';
 import { ensureSpoolDir } from '../mailbox/index.ts';
 import { DAEMON_NODE_FLAGS, QueueRunner, runnerEntry, sendmailBin } from './runner.ts';
 import { SocketPairs, stopReading } from './socket-pair.ts';
@@ -72,7 +73,7 @@ interface Bound {
 
 export class Master {
   private owner: User;
-  private logFd: number;
+  private logSink: LogSink;
   private bound: Bound[] = [];
   private worker?: ChildProcess;
   private runner: QueueRunner;
@@ -83,15 +84,15 @@ export class Master {
 
   constructor(private config: Config, private opts: MasterOptions) {
     this.owner = mailOwnerAccount(config);
-    this.logFd = openLogForChildren(config);
-    this.agents = new AgentPool(config, this.logFd);
+    this.logSink = new LogSink(config);
+    this.agents = new AgentPool(config, this.logSink);
     this.runner = this.makeRunner(config);
   }
 
   private makeRunner(config: Config): QueueRunner {
     return new QueueRunner(config, {
       identity: spawnIdentity(this.owner),
-      logFd: this.logFd,
+      log: this.logSink,
       onSpawn: (child) => serveRunner(child, this.agents),
     });
   }
@@ -109,7 +110,7 @@ export class Master {
         if (this.bound.some((b) => /^(pop3|imap)/.test(b.kind))) this.agents.prepareSessions();
       }
       shareSecrets(this.config, this.owner);
-      log(this.config, '', `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
+      logStartup(this.config, `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
       this.startWorker();
     } catch (e) {
       for (const b of this.bound) b.server.close();
@@ -140,11 +141,13 @@ export class Master {
     const argv = this.opts.argv.filter((x) => x !== '-bd').concat(this.opts.argv.includes('-bd') ? ['-bD'] : []);
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, sendmailBin(), ...argv], {
       ...spawnIdentity(this.owner),
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', this.logFd],
+      // stdout: a foreground master's terminal, where the worker shows its listeners (-bD).
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', this.logSink.stdio],
       serialization: 'advanced',
       cwd: '/',
       env: { ...childEnv(this.config), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16', MAILTK_ROLE: 'worker', MAILTK_LOG_FD: '4', MAILTK_FOREGROUND: '1' },
     });
+    this.logSink.attach(child);
     this.worker = child;
     for (const b of this.bound) child.send({ type: 'listener', kind: b.kind, host: b.a.host, port: b.a.port } satisfies MasterToWorker, b.server);
     child.send({ type: 'listeners-done' } satisfies MasterToWorker);
@@ -195,6 +198,8 @@ export class Master {
     try {
       const config = loadConfig({ file: this.opts.configFile, overrides: this.opts.overrides });
       this.config = config;
+      // First: logrotate moved the file away before sending SIGHUP; every child's next line goes to the new one.
+      this.logSink.reopen(config);
       shareSecrets(config, this.owner);
       this.agents.setConfig(config);
       void this.runner.stop(config);
@@ -221,6 +226,7 @@ export class Master {
     await this.runner.stop();
     await this.agents.stopAll();
     log(this.config, '', 'master: stopped');
+    this.logSink.close();
     await this.releasePid?.();
   }
 }
@@ -247,24 +253,27 @@ export async function runQueueAsRoot(config: Config, argv: string[]): Promise<nu
   const owner = mailOwnerAccount(config);
   giveQueueTo(config, owner);
   prepareSpool(config, ensureSpoolDir);
-  const logFd = openLogForChildren(config);
-  const agents = new AgentPool(config, logFd);
+  const sink = new LogSink(config);
+  const agents = new AgentPool(config, sink);
   const child = spawn(process.execPath, [runnerEntry(), '--agents=ipc', '--log-fd=4', ...argv, ...childArgs(config)], {
     ...spawnIdentity(owner),
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', logFd],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', sink.stdio],
     serialization: 'advanced',
     cwd: '/',
     env: childEnv(config),
   });
+  sink.attach(child);
   serveRunner(child, agents);
   const code = await new Promise<number>((resolve) => {
     child.on('error', (e) => {
       log(config, '', `SYSERR: cannot start the queue run as ${owner.name}: ${e.message}`);
       resolve(71);
     });
-    child.on('exit', (c, s) => resolve(c ?? (s ? 75 : 0)));
+    // 'close': after the log pipe's last line too.
+    child.on('close', (c, s) => resolve(c ?? (s ? 75 : 0)));
   });
   await agents.stopAll();
+  sink.close();
   return code;
 }
 

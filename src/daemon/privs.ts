@@ -117,12 +117,6 @@ export function shareSecrets(config: Config, owner: User): void {
   }
 }
 
-/** The log file, opened by root for children that may not open it themselves. */
-export function openLogForChildren(config: Config): number {
-  fs.mkdirSync(path.dirname(config.logFile), { recursive: true });
-  return fs.openSync(config.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o640);
-}
-
 /** spawn() options that start a child as `user` (libuv drops supplementary groups). */
 export function spawnIdentity(user: User): { uid: number; gid: number } {
   return { uid: user.uid, gid: user.gid };

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, childArgs, childEnv } from '../config/index.ts';
 import { codeDir } from './code-dir.ts';
+import type { LogSink } from './log-sink.ts';
 
 /**
  * Node flags for the long-lived processes (the detached daemon, its runner,
@@ -33,7 +34,7 @@ interface Waiter {
 export interface RunnerOptions {
   identity?: { uid: number; gid: number };
   /** The log, opened by root, as the child's fd 4. */
-  logFd?: number;
+  log?: LogSink;
   /** Called with each new runner process (the master serves its agent requests). */
   onSpawn?(child: ChildProcess): void;
 }
@@ -59,13 +60,14 @@ export class QueueRunner {
   }
 
   private spawn(): ChildProcess {
-    const { identity, logFd } = this.opts;
-    const own = ['--serve', ...(identity ? ['--agents=ipc'] : []), ...(logFd !== undefined ? ['--log-fd=4'] : [])];
+    const { identity, log } = this.opts;
+    const own = ['--serve', ...(identity ? ['--agents=ipc'] : []), ...(log ? ['--log-fd=4'] : [])];
     const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, runnerEntry(), ...own, ...childArgs(this.config)], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(logFd !== undefined ? [logFd] : [])],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', ...(log ? [log.stdio] : [])],
       ...(identity ? { uid: identity.uid, gid: identity.gid, cwd: '/', serialization: 'advanced' as const } : {}),
       env: childEnv(this.config),
     });
+    log?.attach(child);
     this.opts.onSpawn?.(child);
     child.on('message', (m: { done?: number; error?: string }) => {
       if (typeof m?.done === 'number') this.settle(m.done, m.error ? new Error(m.error) : undefined);

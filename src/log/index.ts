@@ -83,6 +83,45 @@ export function log(config: Config, id: string, fields: Fields | string): void {
   else writeLine(config, line);
 }
 
+/** Close the log so that the next line opens log_file by its name again (SIGHUP, after logrotate). */
+export function reopenLog(): void {
+  if (inherited === undefined && fd !== undefined) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // closed already
+    }
+  }
+  if (inherited === undefined) fd = undefined;
+}
+
+let echoStartup = false;
+
+/** A foreground daemon (-bD) also prints its start-up lines on standard output. */
+export function echoStartupLines(on: boolean): void {
+  echoStartup = on;
+}
+
+/** A start-up line (the version, each listener, a fatal start-up error): logged, and shown with -bD. */
+export function logStartup(config: Config, text: string): void {
+  log(config, '', text);
+  if (echoStartup) process.stdout.write(`sendmail: ${text}\n`);
+}
+
+/** Write all of `line`; a pipe to the master (a root daemon's children) may be full for a moment. */
+function writeAll(to: number, line: string): void {
+  const buf = Buffer.from(line);
+  for (let off = 0, waits = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(to, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || ++waits > 5000) throw e;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 function writeLine(config: Config, line: string): void {
   try {
     if (inherited !== undefined) fd = inherited;
@@ -91,7 +130,7 @@ function writeLine(config: Config, line: string): void {
       fd = fs.openSync(config.logFile, 'a', 0o640);
       fdPath = config.logFile;
     }
-    fs.writeSync(fd, line);
+    writeAll(fd, line);
   } catch (e) {
     // Logging must never stop mail: say it once on stderr and go on.
     if (!warned) {

@@ -7,7 +7,7 @@
 
 import net from 'node:net';
 import type { Config, ListenAddress } from '../config/index.ts';
-import { log } from '../log/index.ts';
+import { log, logStartup } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 
 export function showAddress(host: string, port: number): string {
@@ -37,7 +37,7 @@ export async function bindServer(config: Config, server: net.Server, kind: strin
 
 /** The log line that says a listener serves (tests read the port the system chose from it). */
 export function announceListener(config: Config, server: net.Server, kind: string, a: ListenAddress): void {
-  log(config, '', `${kind} listener on ${showAddress(a.host, (server.address() as net.AddressInfo).port)}`);
+  logStartup(config, `${kind} listener on ${showAddress(a.host, (server.address() as net.AddressInfo).port)}`);
 }
 
 /** A listening server for one address of a *_listen key, or undefined when it cannot exist here. */
