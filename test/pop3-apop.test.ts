@@ -112,6 +112,19 @@ describe('POP3 APOP offer', () => {
     assert.equal(again.line, '+OK POP3 server ready');
   });
 
+  test('root-owned and readable by its group (as a root daemon shares it with mail_owner): APOP works; readable by others: not', { skip: process.geteuid?.() !== 0 && 'needs root to own the file as root' }, async () => {
+    fs.rmSync(secrets, { force: true });
+    fs.writeFileSync(secrets, 'alice:tanstaaf\n');
+    fs.chmodSync(secrets, 0o640);
+    const shared = await greeting(s);
+    shared.c.close();
+    assert.match(shared.line, /^\+OK POP3 server ready <\d+\.\d+@mail\.test>$/);
+    fs.chmodSync(secrets, 0o644);
+    const open = await greeting(s);
+    open.c.close();
+    assert.equal(open.line, '+OK POP3 server ready');
+  });
+
   test('s-nail with its defaults logs in: by USER/PASS with no secrets, by APOP with one', { skip: noSnail }, async () => {
     deliver(s.sb, 'bob', 'for s-nail');
     fs.rmSync(secrets, { force: true });

@@ -80,7 +80,7 @@ export class MailboxAccess {
     let text: string;
     try {
       const st = fs.statSync(file);
-      if ((st.mode & 0o077) !== 0) {
+      if (!apopFilePrivate(st)) {
         log(this.config, '', `APOP refused: ${file} is readable by others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
         return undefined;
       }
@@ -136,4 +136,13 @@ function delay(ms: number): Promise<void> {
 export function anchorOf(user: User, dir: string): string {
   const rel = path.relative(path.resolve(user.home), dir);
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? path.resolve(user.home) : path.dirname(dir);
+}
+
+/**
+ * apop_secrets_file's one rule: nobody else may read it. 0600, or, owned by
+ * root, readable by its group too (a root master makes it root:mail_owner
+ * 0640 for the worker that checks logins, src/daemon/privs.ts).
+ */
+export function apopFilePrivate(st: fs.Stats): boolean {
+  return (st.mode & (st.uid === 0 ? 0o037 : 0o077)) === 0;
 }

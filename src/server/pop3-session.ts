@@ -16,6 +16,7 @@ import { DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedCo
 import type { User } from '../config/users.ts';
 import { SaslExchange } from './auth.ts';
 import type { Conn } from './mailbox-conn.ts';
+import { apopFilePrivate } from './mailbox-access.ts';
 import type { SessionContext } from './mailbox-listen.ts';
 import { isLoopback } from './listen.ts';
 import { lockMaildrop, type MaildropLock } from './pop3-lock.ts';
@@ -380,8 +381,8 @@ let apopCache: { key: string; ok: boolean } | undefined;
  * timestamp that offers it: clients that see one (s-nail, fetchmail) try
  * APOP first, and with no secret for the user that login fails where
  * USER/PASS would have worked. It can when apop_secrets_file is a regular
- * file we can read, private as MailboxAccess.apop() insists (no group or
- * other bits), holding at least one "name:secret" line. Looked at on each
+ * file we can read, private by MailboxAccess's rule (apopFilePrivate),
+ * holding at least one "name:secret" line. Looked at on each
  * greeting (a stat), read again only when the file changed.
  */
 export function apopAvailable(config: Config): boolean {
@@ -393,7 +394,7 @@ export function apopAvailable(config: Config): boolean {
   } catch {
     return false;
   }
-  if (!st.isFile() || st.size === 0 || (st.mode & 0o077) !== 0) return false;
+  if (!st.isFile() || st.size === 0 || !apopFilePrivate(st)) return false;
   const key = `${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}`;
   if (apopCache?.key === key) return apopCache.ok;
   let ok = false;
