@@ -347,3 +347,17 @@ test('a world-writable system include may not :include: others; one owned by no 
   assert.ok(ds[1].kind === 'error');
   assert.equal(ds[1].status.text, `${orphan}: owned by uid 54321, which is no user, so the :include: files it names cannot be read`);
 }));
+
+test('postmaster is accepted with no alias naming it: root\'s mailbox (RFC 5321 4.5.1)', async () => {
+  const env = makeTestEnv();
+  try {
+    env.write('aliases', 'root: alice\n');
+    assert.deepEqual(await expand(env, 'postmaster'), ['local:alice'], 'as if "postmaster: root": root\'s own alias applies');
+    assert.deepEqual(await expand(env, 'Postmaster@localhost'), ['local:alice']);
+    env.write('aliases', '');
+    assert.deepEqual(await expand(env, 'postmaster'), ['local:root']);
+    assert.deepEqual(await expand(env, 'nobody-here'), ['error:5.1.1:nobody-here']);
+  } finally {
+    env.cleanup();
+  }
+});

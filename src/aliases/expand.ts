@@ -111,6 +111,9 @@ class Expansion {
     const members = noAlias ? undefined : this.ctx.aliases.lookup(name);
     if (members) return this.alias(name, members, frame);
     const user = lookupUser(this.ctx.config, name);
+    // RFC 5321 4.5.1: every domain accepts mail for postmaster. With no alias and no
+    // account of that name, it is "postmaster: root", the alias every MTA ships.
+    if (!user && name === 'postmaster' && !noAlias) return this.alias(name, ['root'], frame);
     if (!user) return this.fail(this.named(name, frame), frame, status('user-unknown'));
     if (!noAlias && (await this.forward(user, frame))) return;
     this.deliverLocal(user, frame);
