@@ -24,8 +24,16 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
 fi
 trap 'if [ -n "$made_policy" ]; then rm -f "$policy"; fi' EXIT
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
+# A fresh machine often runs unattended-upgrades: wait for apt's lock (at most
+# 10 minutes, saying so) instead of failing at once.
+apt_wait=(-o DPkg::Lock::Timeout=600)
+if fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then
+  echo "install-deps: apt is busy (another apt or unattended-upgrades); waiting up to 10 minutes for its lock" >&2
+fi
+apt-get "${apt_wait[@]}" update -qq
+apt-get "${apt_wait[@]}" install -y -qq "${need[@]}" >/dev/null
+# The peers serve the tests only: never started at boot (Dovecot would hold ports 110 and 143).
+if [ -d /run/systemd/system ]; then systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
 fi
 
 # Postfix, the SMTP peer of test/postfix-interop.test.ts and the benchmarks:
