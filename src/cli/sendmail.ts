@@ -12,7 +12,7 @@ import { EX, MailError } from '../message/status.ts';
 import { type SendmailOptions, parseSendmailArgs } from './sendmail-args.ts';
 
 const USAGE = `usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-O key=value] [-od{b,i,q}] [-v] [--] recipient...
-       sendmail -bp | -bi | -bv address... | -bs | -bd [-q interval] | -q[interval] [-q{I,R,S}substr]`;
+       sendmail -bp | -bi | -bv address... | -bs | -bd | -bD [-q interval] | -q[interval] | -qf [-q{I,R,S}substr]`;
 
 function errorExit(prog: string, err: unknown): number {
   if (err instanceof MailError) {
