@@ -11,6 +11,7 @@ import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { SaslExchange } from './auth.ts';
 import { fetchCommand } from './imap-fetch.ts';
+import { enableCommand, idCommand } from './imap-ext.ts';
 import { appendCommand, createCommand, deleteCommand, listCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
 import { searchCommand } from './imap-search.ts';
 import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeCommand, selectCommand, storeCommand } from './imap-selected.ts';
@@ -53,6 +54,8 @@ export class ImapSession {
   state: State = 'nonauth';
   user: User | undefined;
   view: MailboxView | undefined;
+  /** Extensions the client turned on with ENABLE (RFC 5161). */
+  readonly enabled = new Set<string>();
   private bads = 0;
   private out: Array<string | Buffer> = [];
   private outBytes = 0;
@@ -224,7 +227,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE'];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));
@@ -342,6 +345,8 @@ interface Entry {
 const COMMANDS: Record<string, Entry> = {
   CAPABILITY: { states: ANY, run: async (s) => (await s.untagged(`CAPABILITY ${s.capabilities()}`), ok('CAPABILITY completed')) },
   NOOP: { states: ANY, run: async () => ok('NOOP completed') },
+  ID: { states: ANY, run: idCommand },
+  ENABLE: { states: ['auth'], run: enableCommand },
   LOGOUT: {
     states: ANY,
     run: async (s) => {
