@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { appendToFolder, storedMessage, withFlags } from '../mailbox/index.ts';
-import { messageData, storedData, type Message } from './folder.ts';
+import { bodyData, storedData, type Message } from './folder.ts';
 import { pickFields, skinAddress } from './headline.ts';
 import type { Args, Session } from './session.ts';
 import { typeMessages } from './cmd-read.ts';
@@ -115,8 +115,7 @@ export async function write(s: Session, a: Args): Promise<void> {
   const target = s.expandName(a.file);
   let bytes = 0;
   for (const m of a.msgs) {
-    const data = await messageData(s.folder, m);
-    const body = data.subarray(m.entry.headerLength);
+    const body = await bodyData(s.folder, m);
     fs.appendFileSync(target, body, { mode: 0o600 });
     bytes += body.length;
     m.saved = true;

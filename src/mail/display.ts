@@ -6,6 +6,7 @@
 // text; attachments and other non-text parts are listed, never dumped.
 
 import PostalMime from 'postal-mime';
+import { unquoteFrom } from '../mailbox/index.ts';
 import { decodeHeader } from './headline.ts';
 import type { Message } from './folder.ts';
 import type { Paint } from './term.ts';
@@ -83,7 +84,7 @@ export async function renderMessage(m: Message, data: Buffer, opts: { filter?: H
   const lines = [
     opts.paint.note(`Message ${m.num}:`),
     opts.paint.note(m.entry.fromLine),
-    ...headerLines(m.header, opts.filter, opts.paint),
+    ...headerLines(unquoteFrom(m.header), opts.filter, opts.paint),
     '',
   ];
   let out = lines.join('\n') + '\n' + text;

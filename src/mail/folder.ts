@@ -97,9 +97,14 @@ export async function openFolder(path: string, opts: { system: boolean; readOnly
   return { path, ...opts, index, messages };
 }
 
-/** The message as sent: headers and body, mboxo quoting undone. */
+/** The message as sent: headers and body, mboxrd quoting undone. */
 export async function messageData(folder: Folder, m: Message): Promise<Buffer> {
   return unquoteFrom(await readMessageBytes(folder.path, m.entry));
+}
+
+/** The body as sent (quoting undone), without the header block. */
+export async function bodyData(folder: Folder, m: Message): Promise<Buffer> {
+  return unquoteFrom((await readMessageBytes(folder.path, m.entry)).subarray(m.entry.headerLength));
 }
 
 /** The message as stored, From_ line included (for saving to another folder). */

@@ -46,6 +46,11 @@ export interface IndexState {
   keywords: string[];
   stamp: MboxStamp;
   records: MessageRecord[];
+  /**
+   * 'mboxrd': sizes and fingerprints count ^>+From  lines unquoted. Missing in
+   * indexes written when readers unquoted ^>From  only (see Folder's load()).
+   */
+  quoting?: 'mboxrd';
 }
 
 const INDEX_MAGIC = Buffer.from('MTKIDX1\n');
@@ -94,6 +99,7 @@ function readRecord(b: Buffer, at: number): MessageRecord {
 export function encodeIndex(s: IndexState): Buffer {
   const head = Buffer.from(JSON.stringify({
     uidValidity: s.uidValidity, uidNext: s.uidNext, recentUid: s.recentUid, keywords: s.keywords, stamp: s.stamp, count: s.records.length,
+    ...(s.quoting ? { quoting: s.quoting } : {}),
   }));
   const out = Buffer.allocUnsafe(INDEX_MAGIC.length + 4 + head.length + s.records.length * RECORD);
   INDEX_MAGIC.copy(out, 0);
@@ -121,7 +127,8 @@ export function decodeIndex(b: Buffer): IndexState | undefined {
   if (!Number.isInteger(head.count) || b.length !== base + head.count * RECORD || !(head.uidValidity > 0)) return undefined;
   const records: MessageRecord[] = new Array(head.count);
   for (let i = 0; i < head.count; i++) records[i] = readRecord(b, base + i * RECORD);
-  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records };
+  const quoting = head.quoting === 'mboxrd' ? { quoting: head.quoting } : {};
+  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting };
 }
 
 /** field -> uid -> bytes */

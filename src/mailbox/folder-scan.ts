@@ -2,13 +2,14 @@
 // messages by scan.ts's rules (a "From " line at the start of the file or
 // after a blank line; that blank line separates and belongs to no message),
 // and in the same pass measures what the protocols need and scanMbox does not
-// give: each message's size as served (CRLF line ends, ">From " unquoted,
+// give: each message's size as served (CRLF line ends, ^>+From  unquoted,
 // the mbox bookkeeping headers of HIDDEN left out, as Dovecot hides them), its
 // header block, and the From_ line's date. It can start at any message
 // boundary, so a delivery costs a scan of the new bytes only. A test checks
 // that it agrees with scanMbox on every fixture.
 
 import fs from 'node:fs';
+import { fromLineDepth } from './mboxrd.ts';
 
 /** Headers an mbox reader keeps its own state in; never shown to clients, so sizes stay fixed. */
 export const HIDDEN = ['status', 'x-status', 'x-keywords', 'x-uid', 'x-imap', 'x-imapbase', 'content-length'];
@@ -30,6 +31,11 @@ export interface ScannedMessage {
   internalDate: number;
   /** The stored header block, at most HEADER_KEEP bytes of it; valid only during the onMessage call. */
   header: Buffer;
+  /**
+   * Body lines matching ^>>+From : the served body was this many bytes longer
+   * when readers unquoted ^>From  only (mboxo), as indexes written then counted.
+   */
+  deepQuoted: number;
 }
 
 const CHUNK = 1 << 20;
@@ -37,7 +43,6 @@ const HEADER_KEEP = 256 << 10;
 const LF = 0x0a;
 const CR = 0x0d;
 const FROM = Buffer.from('From ');
-const QUOTED = Buffer.from('>From ');
 
 interface Draft {
   offset: number;
@@ -52,6 +57,7 @@ interface Draft {
   internalDate: number;
   /** A blank line seen last: it separates if a From_ line follows, else it is content. */
   pendingBlank: number;
+  deepQuoted: number;
 }
 
 function startsWith(buf: Buffer, at: number, end: number, prefix: Buffer): boolean {
@@ -155,7 +161,9 @@ class FolderScanner {
       c.served += c.pendingBlank;
       c.pendingBlank = 0;
     }
-    const served = len - (buf[at] === 0x3e && startsWith(buf, at, end, QUOTED) ? 1 : 0) + (terminated && (len < 2 || buf[end - 2] !== CR) ? 1 : 0);
+    const depth = buf[at] === 0x3e ? fromLineDepth(buf, at, end) : 0;
+    const served = len - (depth > 0 ? 1 : 0) + (terminated && (len < 2 || buf[end - 2] !== CR) ? 1 : 0);
+    if (depth > 1 && !c.inHeader) c.deepQuoted++;
     if (c.inHeader) this.headerLine(c, buf, at, end, start, served, blank);
     else if (blank && len === 1) c.pendingBlank = served;
     else c.served += served;
@@ -190,7 +198,7 @@ class FolderScanner {
     const fromLine = buf.toString('latin1', at, Math.min(end, at + 1000));
     this.cur = {
       offset: start, fromLen: end - at, served: 0, inHeader: true, headerLength: -1, headerSize: -1, hiding: false,
-      header: [], headerKept: 0, internalDate: fromLineDate(fromLine), pendingBlank: 0,
+      header: [], headerKept: 0, internalDate: fromLineDate(fromLine), pendingBlank: 0, deepQuoted: 0,
     };
   }
 
@@ -210,6 +218,7 @@ class FolderScanner {
     this.onMessage({
       offset: c.offset, length: end - c.offset, fromLen: c.fromLen, headerLength, size: c.served, headerSize,
       internalDate: c.internalDate, header: header.length > headerLength ? header.subarray(0, headerLength) : header,
+      deepQuoted: c.deepQuoted,
     });
     this.cur = undefined;
   }

@@ -1,15 +1,18 @@
 // The per-mailbox index: the one-pass scan finds the same messages as
 // scanMbox on random mboxes (quoted From lines, empty bodies, lines across
 // chunk ends) and measures each served size exactly; the served form
-// unquotes and turns LF into CRLF whatever the chunking; a Folder keeps UIDs
-// and flags across a reopen, an append, an expunge and a rewrite by another
-// program, and keeps mail appended while it rewrites.
+// unquotes (mboxrd) and turns LF into CRLF whatever the chunking; a Folder
+// keeps UIDs and flags across a reopen, an append, an expunge and a rewrite by
+// another program, and keeps mail appended while it rewrites; an index written
+// before mboxrd is brought up to date without new UIDs.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { decodeIndex, encodeIndex, INDEX_FILE } from './folder-file.ts';
+import { fingerprint } from './folder-flags.ts';
 import { scanFolder, type ScannedMessage } from './folder-scan.ts';
 import { FLAG, openFolder, rewriteMbox, scanMbox, ServedConverter, toServed } from './index.ts';
 
@@ -22,7 +25,7 @@ function randomMbox(seed: number, n: number): string {
     x = (x * 1103515245 + 12345) % 2 ** 31;
     return x % k;
   };
-  const lines = ['plain text', '>From quoted', 'From: not a separator mid-body', '', '.dot', 'x'.repeat(3000), '\r'];
+  const lines = ['plain text', '>From quoted', '>>From twice', '>>>From thrice', '>', '>>', '> From', 'From: not a separator mid-body', '', '.dot', 'x'.repeat(3000), '\r'];
   let out = '';
   for (let i = 0; i < n; i++) {
     out += `From sender${i}@test Mon Jan  1 00:00:${String(i % 60).padStart(2, '0')} 2024\nSubject: m${i}\n${rnd(3) === 0 ? 'Status: RO\nX-Status: F\n' : ''}\n`;
@@ -42,7 +45,7 @@ function servedOf(data: Buffer, m: ScannedMessage): string {
     if (inHeader && (l === '' || l === '\r')) inHeader = false;
     else if (inHeader && !/^[ \t]/.test(l)) hiding = /^(status|x-status)\s*:/i.test(l);
     if (inHeader && hiding) return;
-    kept.push(l.replace(/^>From /, 'From ') + (i < lines.length - 1 ? (l.endsWith('\r') ? '\n' : '\r\n') : ''));
+    kept.push(l.replace(/^>(>*From )/, '$1') + (i < lines.length - 1 ? (l.endsWith('\r') ? '\n' : '\r\n') : ''));
   });
   return kept.join('');
 }
@@ -66,13 +69,24 @@ test('scanFolder agrees with scanMbox and measures served sizes exactly', async 
 });
 
 test('the served form does not depend on where chunks end', () => {
-  const stored = Buffer.from('>From a\nline\r\n>Fro\n>From b\nend');
-  const whole = toServed(stored).toString();
-  assert.equal(whole, 'From a\r\nline\r\n>Fro\r\nFrom b\r\nend');
-  for (let cut = 1; cut < stored.length; cut++) {
+  const cases: Array<[string, string]> = [
+    ['>From a\nline\r\n>Fro\n>From b\nend', 'From a\r\nline\r\n>Fro\r\nFrom b\r\nend'],
+    ['>>From a\n>>>From b\r\n>\n>>\r\n> From c\nx>From d\n>>x\n>From', '>From a\r\n>>From b\r\n>\r\n>>\r\n> From c\r\nx>From d\r\n>>x\r\n>From'],
+    ['a\n>>>', 'a\r\n>>>'],
+    ['a\n>>From ', 'a\r\n>From '],
+  ];
+  for (const [storedText, want] of cases) {
+    const stored = Buffer.from(storedText);
+    assert.equal(toServed(stored).toString(), want);
+    for (let cut = 1; cut < stored.length; cut++) {
+      const c = new ServedConverter();
+      const got = Buffer.concat([c.push(stored.subarray(0, cut)), c.push(stored.subarray(cut)), c.end()]).toString();
+      assert.equal(got, want, `${JSON.stringify(storedText)} cut at ${cut}`);
+    }
+    // One byte at a time.
     const c = new ServedConverter();
-    const got = Buffer.concat([c.push(stored.subarray(0, cut)), c.push(stored.subarray(cut)), c.end()]).toString();
-    assert.equal(got, whole, `cut at ${cut}`);
+    const got = Buffer.concat([...[...stored].map((b) => c.push(Buffer.from([b]))), c.end()]).toString();
+    assert.equal(got, want, `${JSON.stringify(storedText)} byte by byte`);
   }
 });
 
@@ -105,4 +119,35 @@ test('a Folder keeps UIDs and flags across reopen, append, expunge and a foreign
   assert.deepEqual(f.records.map((r) => r.uid), [2, 5, 6, 7, 8]);
   assert.match(fs.readFileSync(mbox, 'utf8'), /\n>From here\n/, 'the appended body was quoted');
   await f.release();
+});
+
+test('an index written before mboxrd keeps its UIDs and flags, and its sizes are made right', async () => {
+  const mbox = path.join(dir, 'legacy');
+  const indexDir = path.join(dir, 'legacy-index');
+  const msg = (i: number, body: string) => `From s${i}@test Mon Jan  1 00:00:0${i} 2024\nSubject: m${i}\n\n${body}\n`;
+  fs.writeFileSync(mbox, [msg(1, 'plain'), msg(2, '>>From deep\n>From shallow\n>>>From deeper'), msg(3, 'after')].join('\n'));
+  let f = await openFolder({ mbox, indexDir });
+  await f.sync();
+  f.setFlags([2], 'add', FLAG.flagged, 0);
+  const sizes = f.records.map((r) => r.size);
+  await f.release();
+  // Make it an index of before: no quoting mark; sizes and fingerprints counted ^>>+From  lines whole.
+  const file = path.join(indexDir, INDEX_FILE);
+  const state = decodeIndex(fs.readFileSync(file))!;
+  assert.equal(state.quoting, 'mboxrd');
+  const r2 = state.records[1];
+  const header = fs.readFileSync(mbox).subarray(r2.offset + r2.fromLen, r2.offset + r2.fromLen + r2.headerLength);
+  state.records[1] = { ...r2, size: r2.size + 2, fp: fingerprint(header, r2.size - r2.headerSize + 2) };
+  delete state.quoting;
+  fs.writeFileSync(file, encodeIndex(state));
+  f = await openFolder({ mbox, indexDir });
+  try {
+    await f.sync();
+    assert.deepEqual(f.records.map((r) => r.uid), [1, 2, 3]);
+    assert.deepEqual(f.records.map((r) => r.size), sizes);
+    assert.ok(f.byUidGet(2)!.flags & FLAG.flagged);
+  } finally {
+    await f.release();
+  }
+  assert.equal(decodeIndex(fs.readFileSync(file))!.quoting, 'mboxrd');
 });

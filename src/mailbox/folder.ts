@@ -113,6 +113,8 @@ export class Folder extends EventEmitter {
   readonly loaded: Promise<void>;
   private byUid = new Map<number, MessageRecord>();
   private stamp: MboxStamp = EMPTY_STAMP;
+  /** The index on disk counted sizes as mboxo readers do; see load(). */
+  private legacyQuoting = false;
   private mutex: Promise<unknown> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | undefined;
   private cacheDirty = false;
@@ -134,6 +136,14 @@ export class Folder extends EventEmitter {
     if (state) {
       Object.assign(this, { uidValidity: state.uidValidity, uidNext: state.uidNext, recentUid: state.recentUid, keywords: state.keywords, stamp: state.stamp });
       this.setRecords(state.records);
+      if (state.quoting !== 'mboxrd') {
+        // Written when ^>>+From  lines were served with all their '>': their
+        // sizes are one byte a line too big now. The next sync scans the
+        // whole mbox and matches messages by the fingerprints of then, so
+        // UIDs and flags stay.
+        this.legacyQuoting = true;
+        this.stamp = EMPTY_STAMP;
+      }
     } else {
       this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index) : Math.floor(Date.now() / 1000);
     }
@@ -205,7 +215,10 @@ export class Folder extends EventEmitter {
     if (!this.spec.indexDir) return;
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-    const state = { uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records };
+    const state: IndexState = {
+      uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records,
+      ...(this.legacyQuoting ? {} : { quoting: 'mboxrd' as const }),
+    };
     const dir = openIndexDir(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index);
     try {
       await replaceIndexFile(dir, INDEX_FILE, encodeIndex(state), this.spec.owner);
@@ -298,8 +311,10 @@ export class Folder extends EventEmitter {
       const merger = this.merger();
       await scanFolder(fh, this.mbox, 0, stamp.size, merger.add);
       merger.finish();
+      this.legacyQuoting = false;
     } else {
       this.merger().finish();
+      this.legacyQuoting = false;
     }
     this.stamp = stamp;
     this.version++;
@@ -343,10 +358,13 @@ export class Folder extends EventEmitter {
     const out: MessageRecord[] = [];
     let j = 0;
     let fresh = false;
+    const legacy = this.legacyQuoting;
     const add = (s: ScannedMessage) => {
       const fp = fingerprint(s.header, s.size - s.headerSize);
+      // An index of before mboxrd counted the body as served then (see ScannedMessage.deepQuoted).
+      const then = legacy && s.deepQuoted > 0 ? fingerprint(s.header, s.size - s.headerSize + s.deepQuoted) : fp;
       let k = fresh ? -1 : j;
-      while (k >= 0 && k < old.length && old[k].fp !== fp) k++;
+      while (k >= 0 && k < old.length && old[k].fp !== then) k++;
       if (k < 0 || k >= old.length) {
         fresh = true;
         out.push(this.summarize(s, this.uidNext++));
@@ -357,7 +375,7 @@ export class Folder extends EventEmitter {
       const hf = flagsFromHeader(s.header);
       out.push({
         ...o, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
-        headerSize: s.headerSize, internalDate: s.internalDate, flags: hf !== o.headerFlags ? hf : o.flags, headerFlags: hf,
+        headerSize: s.headerSize, internalDate: s.internalDate, flags: hf !== o.headerFlags ? hf : o.flags, headerFlags: hf, fp,
       });
     };
     const finish = () => {
@@ -643,7 +661,7 @@ async function separatorBefore(fh: fs.promises.FileHandle | undefined, fd: numbe
   return Buffer.from(tail[tail.length - 1] === 0x0a ? '\n' : '\n\n');
 }
 
-/** From_ line, header block with Status:/X-Status: for the flags, quoted body, newline, blank line. */
+/** From_ line, header block with Status:/X-Status: for the flags, quoted body (mboxrd), newline, blank line. */
 function formatForAppend(m: NewMessage): Buffer[] {
   const data = m.data;
   let split = data.indexOf('\n\n');

@@ -1,5 +1,5 @@
 // The stored form of a message, byte for byte: From_ line, prepended headers,
-// mboxo quoting (headers included), final newline, separating blank line.
+// mboxrd quoting (headers included), final newline, separating blank line.
 // Pure functions, a fixed date: no files, no clock.
 
 import assert from 'node:assert/strict';
@@ -40,11 +40,11 @@ test('null sender gets Return-Path: <>', () => {
   assert.ok(out.startsWith('From MAILER-DAEMON Sun Nov  2 07:03:04 2025\nReturn-Path: <>\nDelivered-To: bob\n'));
 });
 
-test('every line beginning "From " is quoted, in headers and body, and only those', () => {
-  const data = 'From here: header\nSubject: s\n\nFrom the start\nnot From here\n>From already\nFrom\nFrom \n';
+test('every line matching ^>*From  gets one more ">", in headers and body, and only those', () => {
+  const data = 'From here: header\nSubject: s\n\nFrom the start\nnot From here\n>From already\n>>From twice\n> From not\nFrom\nFrom \n>From';
   const out = render('a', 'b', data);
   const body = out.split('\n').slice(3).join('\n');
-  assert.equal(body, '>From here: header\nSubject: s\n\n>From the start\nnot From here\n>From already\nFrom\n>From \n\n');
+  assert.equal(body, '>From here: header\nSubject: s\n\n>From the start\nnot From here\n>>From already\n>>>From twice\n> From not\nFrom\n>From \n>From\n\n');
 });
 
 test('data without a final newline gets one, then the blank line', () => {

@@ -1,12 +1,12 @@
-// The bytes of one message as it sits in an mbox (mboxo, the format Postfix
-// local(8), mail.local, mutt and s-nail write): a From_ line, Return-Path: and
-// Delivered-To: prepended, the data with every line that begins "From " written
-// as ">From " (headers too, as Postfix's mail_copy does), a final newline, then
-// one blank line. Built as a list of slices of the caller's data, so a 50 MB
+// The bytes of one message as it sits in an mbox (mboxrd; see mboxrd.ts): a
+// From_ line, Return-Path: and Delivered-To: prepended, the data with one more '>' before every line matching ^>*From 
+// (headers too, as Postfix's mail_copy quotes them), a final newline, then one
+// blank line. Built as a list of slices of the caller's data, so a 50 MB
 // message is never copied just to be quoted. Pure: no file system here.
 
 import assert from 'node:assert/strict';
 import { asctime } from '../message/index.ts';
+import { quoteFromLines } from './mboxrd.ts';
 
 export interface MboxMessage {
   /** Envelope sender (reverse-path); '' is the null sender, shown as MAILER-DAEMON. */
@@ -31,10 +31,8 @@ export interface PlacedMessage {
 }
 
 const NL = Buffer.from('\n');
-const QUOTE = Buffer.from('>');
-const FROM_AT_LINE_START = Buffer.from('\nFrom ');
 
-export { asctime };
+export { asctime, quoteFromLines };
 
 /**
  * The From_ line. One space before the date, as mail.local and RFC 4155 write it
@@ -58,21 +56,6 @@ export function formatMessage(msg: MboxMessage, now: Date): Buffer[] {
   if (data.length > 0 && data[data.length - 1] !== 0x0a) pieces.push(NL);
   pieces.push(NL);
   return pieces;
-}
-
-/** mboxo quoting: a '>' before every line that begins "From ", without copying the data. */
-export function quoteFromLines(data: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let start = 0;
-  if (data.subarray(0, 5).toString('latin1') === 'From ') {
-    out.push(QUOTE);
-  }
-  for (let hit = data.indexOf(FROM_AT_LINE_START); hit !== -1; hit = data.indexOf(FROM_AT_LINE_START, hit + 1)) {
-    out.push(data.subarray(start, hit + 1), QUOTE);
-    start = hit + 1;
-  }
-  if (start < data.length) out.push(data.subarray(start));
-  return out;
 }
 
 /** Total bytes of a list of slices. */

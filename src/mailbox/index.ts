@@ -1,8 +1,9 @@
 // The mailbox module's public face: the only code in mailtk that opens an mbox.
 // Writing (appendToMbox for the spool, appendToFile for /file aliases) is all
 // or nothing under the standard USER.lock dotlock; reading (scanMbox,
-// readMessageBytes, unquoteFrom) indexes mboxo files from Postfix, mail.local,
-// mutt, s-nail and mailtk for `mail`, POP3 and IMAP; scanMboxHeaders is the
+// readMessageBytes, unquoteFrom) indexes mbox files from Postfix, mail.local,
+// mutt, s-nail and mailtk for `mail`, POP3 and IMAP, reading message text as
+// mboxrd, as every writer here writes it (mboxrd.ts); scanMboxHeaders is the
 // same index with header blocks, fast enough for `mail -H`. rewriteMbox drops
 // and re-flags messages in place, keeping mail that arrived meanwhile;
 // appendToFolder saves to a person's own folders. Import only this file.
@@ -13,6 +14,7 @@ export { appendToMbox, appendToFile, type AppendHooks } from './append.ts';
 export type { PlacedMessage } from './format.ts';
 export { fromLine, type MboxMessage } from './format.ts';
 export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';
+export { isQuotedFromLine } from './mboxrd.ts';
 export { acquireMailboxLock } from './dotlock-helper.ts';
 export { rewriteMbox, recoverRewrite, pendingRewrite, backupPath, type RewriteKeep, type RewriteOptions, type RewriteStep } from './rewrite.ts';
 export { readFlags, flagsFrom, withFlags, statusLines, type MessageFlags } from './flags.ts';

@@ -2,8 +2,9 @@
 // targets, ~/mbox at quit, ~/dead.letter. Runs as the folder's user (never as
 // root for someone else, unlike appendToFile), under the folder's dotlock, all
 // or nothing (cut back on error). A missing folder is created 0600; symlinks
-// and other non-regular files are refused. A message goes in as mboxo: the
-// caller passes stored bytes (From_ line included) or uses folderMessage().
+// and other non-regular files are refused. A message goes in as mboxrd: the
+// caller passes stored bytes (From_ line included, quoting kept as it is) or
+// uses folderMessage().
 
 import fs from 'node:fs';
 import { MailError } from '../message/status.ts';
@@ -14,7 +15,7 @@ import { openMailbox } from './safe-open.ts';
 
 const NL = Buffer.from('\n');
 
-/** A new message in mbox form: From_ line, mboxo-quoted data, final newline, blank line. */
+/** A new message in mbox form: From_ line, mboxrd-quoted data, final newline, blank line. */
 export function folderMessage(sender: string, data: Buffer, now = new Date()): Buffer {
   const pieces = [Buffer.from(fromLine(sender.replace(/[\r\n]/g, ''), now)), ...quoteFromLines(data)];
   if (data.length > 0 && data[data.length - 1] !== 0x0a) pieces.push(NL);

@@ -7,7 +7,7 @@
 
 // How we do it: read 1 MiB windows and let the
 // native Buffer.indexOf find "\n\nFrom " (separators), "\n\n" (end of headers)
-// and "\n>From " (quoted lines) instead of looking at every line in JS; a
+// and ">From " (in quoted lines, ^>+From ) instead of looking at every line in JS; a
 // window ends at its last newline, the partial line and two bytes of history
 // move to the front of the next.
 
@@ -25,7 +25,7 @@ export interface MboxSummary {
 
 const SEP = Buffer.from('\n\nFrom ');
 const BLANK = Buffer.from('\n\n');
-const QUOTED = Buffer.from('\n>From ');
+const QUOTED = Buffer.from('>From ');
 const FROM = Buffer.from('From ');
 const HEAD_MAX = 1000; // bytes of the From_ line kept, as scanMbox keeps
 const HEADER_MAX = 256 << 10;
@@ -42,12 +42,23 @@ interface Draft {
   headerBytes: number;
 }
 
+/**
+ * Is the ">From " at v[k] the end of a line's leading run of '>' (^>+From )?
+ * Counted only within a line's first HEAD_MAX bytes, as scanMbox sees lines;
+ * every line here has its newline before it (the window's history).
+ */
+function quotedAt(v: Buffer, k: number): boolean {
+  let s = k;
+  while (v[s - 1] === 0x3e) s--;
+  return v[s - 1] === 0x0a && k - s + 1 + 5 <= HEAD_MAX;
+}
+
 class HeaderScanner {
   readonly entries: MboxEntry[] = [];
   readonly headers: Buffer[] = [];
   readonly lines: number[] = [];
   private cur: Draft | undefined;
-  private quotedAt = -1; // the next "\n>From " at or after the last search in this window; -1: none
+  private quotedAt = -1; // the next ">From " at or after the last search in this window; -1: none
   private quotedFrom = Infinity; // where that search began
   private arena = Buffer.allocUnsafe(0); // header blocks are copied here, to spare 20,000 small allocations
   private arenaUsed = 0;
@@ -77,7 +88,7 @@ class HeaderScanner {
   private segment(v: Buffer, base: number, a: number, b: number): void {
     const c = this.cur!;
     for (let p = v.indexOf(0x0a, a); p >= 0 && p < b; p = v.indexOf(0x0a, p + 1)) c.lines++;
-    for (let k = this.nextQuoted(v, a - 1); k >= 0 && k + 1 < b; k = this.nextQuoted(v, k + 1)) c.quoted++;
+    for (let k = this.nextQuoted(v, a); k >= 0 && k < b; k = this.nextQuoted(v, k + 1)) if (quotedAt(v, k)) c.quoted++;
     if (c.blankAt >= 0) return;
     const dIdx = c.dataOffset - base;
     let until = b;

@@ -96,9 +96,9 @@ test('an empty file has no messages; a file that is not an mbox is an error', as
   await assert.rejects(scanMbox(mbox('Subject: not an mbox\n\n')), (e: unknown) => e instanceof MailError && e.failure === 'mailbox-io');
 });
 
-test('unquoteFrom strips exactly one ">" from ">From " lines only', () => {
-  const q = Buffer.from('>From a\nx >From b\n>>From c\n>From\n>From d');
-  assert.equal(unquoteFrom(q).toString(), 'From a\nx >From b\n>>From c\n>From\nFrom d');
+test('unquoteFrom strips exactly one ">" from lines matching ^>+From  only (mboxrd)', () => {
+  const q = Buffer.from('>From a\nx >From b\n>>From c\n>From\n>>>From e\n> From f\n>>x>From g\n>From d');
+  assert.equal(unquoteFrom(q).toString(), 'From a\nx >From b\n>From c\n>From\n>>From e\n> From f\n>>x>From g\nFrom d');
   const plain = Buffer.from('nothing to do\n');
   assert.equal(unquoteFrom(plain), plain); // no copy when nothing changes
 });
@@ -155,7 +155,7 @@ test('round trip: what appendToMbox writes, scan and unquote give back', async (
   const e = makeEnv();
   try {
     const tricky = [
-      Buffer.from('From: x\nSubject: a\n\nFrom here\n>From there\n\nFrom blank-preceded\n'),
+      Buffer.from('From: x\nSubject: a\n\nFrom here\n>From there\n>>From deeper\n\nFrom blank-preceded\n'),
       sampleMessage('plain'),
       Buffer.from('Subject: no end\n\nlast line'),
     ];
@@ -165,8 +165,9 @@ test('round trip: what appendToMbox writes, scan and unquote give back', async (
     assert.equal(idx.messages.length, 3);
     const got = await Promise.all(idx.messages.map(async (m) => unquoteFrom(await readMessageBytes(file, m)).toString()));
     const prefix = 'Return-Path: <s@x>\nDelivered-To: carol\n';
-    // mboxo's known loss: an original ">From " line comes back as "From ".
-    assert.equal(got[0], prefix + 'From: x\nSubject: a\n\nFrom here\nFrom there\n\nFrom blank-preceded\n');
+    // mboxrd: every line comes back as it went in.
+    assert.equal(got[0], prefix + 'From: x\nSubject: a\n\nFrom here\n>From there\n>>From deeper\n\nFrom blank-preceded\n');
+    assert.equal(idx.messages[0].quoted, 4);
     assert.equal(got[1], prefix + sampleMessage('plain').toString());
     assert.equal(got[2], prefix + 'Subject: no end\n\nlast line\n');
   } finally {

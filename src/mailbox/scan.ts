@@ -1,14 +1,17 @@
 // Reading mboxes written by Postfix local(8), mail.local, s-nail, mutt and
 // mailtk. scanMbox() streams the file through one reused 64 KiB buffer (memory
 // stays bounded whatever the message sizes) and indexes each message's place.
-// How we do it, as mboxo readers do: a line beginning "From " is a separator
+// How we do it, as mbox readers do: a line beginning "From " is a separator
 // when it is the file's first line or follows a blank line; Content-Length:
 // is ignored. A body line "From " after a blank line that a writer failed to
-// quote therefore starts a new message; every writer above quotes it. mboxo
-// cannot tell a quoted "From " from a literal ">From ": unquoting strips one '>'.
+// quote therefore starts a new message; every writer above quotes it. Message
+// text is read as mboxrd (mboxrd.ts): a line matching ^>+From  loses one '>'.
 
 import fs from 'node:fs';
 import { MailError } from '../message/status.ts';
+import { isQuotedFromLine, unquoteFrom } from './mboxrd.ts';
+
+export { unquoteFrom };
 
 export interface MboxEntry {
   /** Byte offset of the From_ line. */
@@ -21,7 +24,7 @@ export interface MboxEntry {
   headerLength: number;
   /** The From_ line without its newline (first 1000 bytes). */
   fromLine: string;
-  /** Lines stored as ">From "; the unquoted message is this many bytes shorter. */
+  /** Lines stored matching ^>+From ; the unquoted message is this many bytes shorter. */
   quoted: number;
 }
 
@@ -36,8 +39,6 @@ export interface MboxIndex {
 const CHUNK_SIZE = 64 << 10;
 const HEAD_MAX = 1000; // bytes of a line we look at; RFC 5322's line limit
 const FROM = Buffer.from('From ');
-const QUOTED = Buffer.from('>From ');
-const QUOTED_AT_LINE_START = Buffer.from('\n>From ');
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 interface Draft {
@@ -108,7 +109,8 @@ class MboxScanner {
       });
     } else {
       if (this.cur.headerLength < 0 && blank) this.cur.headerLength = end - this.cur.dataOffset;
-      if (startsWith(head, QUOTED)) this.cur.quoted++;
+      // A run of '>' longer than HEAD_MAX is not seen: `quoted` is for information only.
+      if (head[0] === 0x3e && isQuotedFromLine(head)) this.cur.quoted++;
     }
     this.prevBlank = blank;
   }
@@ -180,7 +182,7 @@ export async function scanMbox(file: string): Promise<MboxIndex> {
 
 /**
  * The stored bytes of one message: headers and body as written (still
- * mboxo-quoted; see unquoteFrom), without the From_ line or the separating
+ * mboxrd-quoted; see unquoteFrom), without the From_ line or the separating
  * blank line. Throws if the mbox changed so that the entry no longer fits.
  */
 export async function readMessageBytes(file: string, entry: MboxEntry): Promise<Buffer> {
@@ -195,17 +197,4 @@ export async function readMessageBytes(file: string, entry: MboxEntry): Promise<
   } finally {
     await fh.close();
   }
-}
-
-/** mboxo unquoting: strip exactly one '>' from each line that begins ">From ". */
-export function unquoteFrom(data: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  let start = startsWith(data, QUOTED) ? 1 : 0;
-  for (let hit = data.indexOf(QUOTED_AT_LINE_START); hit !== -1; hit = data.indexOf(QUOTED_AT_LINE_START, hit + 1)) {
-    parts.push(data.subarray(start, hit + 1));
-    start = hit + 2;
-  }
-  if (start === 0) return data;
-  parts.push(data.subarray(start));
-  return Buffer.concat(parts);
 }

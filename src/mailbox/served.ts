@@ -1,19 +1,28 @@
 // Messages as POP3 and IMAP serve them: stored mbox bytes turned into the
 // network form a chunk at a time, so that a 50 MB message passes through a
-// few fixed buffers. Lines that mboxo quoting stored as ">From " lose one
-// '>', bare LF line ends become CRLF (a CRLF already stored stays as it is),
-// and POP3's byte-stuffing doubles a leading '.'. Each converter carries the
-// little state a line split across chunks needs. Pure: no files here.
+// few fixed buffers. Lines that mboxrd quoting stored as ^>+From  lose one
+// '>' (mboxrd.ts), bare LF line ends become CRLF (a CRLF already stored stays
+// as it is), and POP3's byte-stuffing doubles a leading '.'. Each converter
+// carries the little state a line split across chunks needs. Pure: no files here.
 
 const LF = 0x0a;
 const CR = 0x0d;
+const GT = 0x3e;
 const CRLF = Buffer.from('\r\n');
-const QUOTED = Buffer.from('>From ');
+const FROM = Buffer.from('From ');
+const QUOTE = Buffer.from('>');
 
-/** Stored -> served: unquote ">From " lines, bare LF -> CRLF. Feed chunks in order. */
+/** Stored -> served: unquote ^>+From  lines, bare LF -> CRLF. Feed chunks in order. */
 export class ServedConverter {
   private lineStart = true;
   private prevCR = false;
+  /**
+   * Inside a line that so far is only '>': its first '>' is held back until
+   * what follows the run shows whether the line is ^>+From . The others pass
+   * at once (they are all the same byte, so which one is held does not matter).
+   */
+  private inRun = false;
+  /** A short piece after such a run, too short to tell "From " from other text. */
   private hold: Buffer | undefined;
 
   constructor(atLineStart = true) {
@@ -26,23 +35,37 @@ export class ServedConverter {
     const out: Buffer[] = [];
     let pos = 0;
     while (pos < chunk.length) {
-      // A line start too short to tell ">From " from other text waits for more.
-      if (this.lineStart && chunk[pos] === 0x3e && chunk.length - pos < QUOTED.length && chunk.indexOf(LF, pos) < 0) {
-        this.hold = Buffer.from(chunk.subarray(pos));
-        break;
+      if (this.lineStart && chunk[pos] === GT) {
+        this.lineStart = false;
+        this.inRun = true;
+        pos++;
+        continue;
       }
-      let start = pos;
-      if (this.lineStart && chunk[pos] === 0x3e && chunk.length - pos >= 6 && chunk.compare(QUOTED, 0, 6, pos, pos + 6) === 0) start = pos + 1;
+      if (this.inRun) {
+        let q = pos;
+        while (q < chunk.length && chunk[q] === GT) q++;
+        if (q > pos) out.push(chunk.subarray(pos, q));
+        this.prevCR = false;
+        if (q === chunk.length) break;
+        if (chunk.length - q < FROM.length && chunk.indexOf(LF, q) < 0) {
+          this.hold = Buffer.from(chunk.subarray(q));
+          break;
+        }
+        this.inRun = false;
+        const from = chunk.length - q >= FROM.length && chunk.compare(FROM, 0, FROM.length, q, q + FROM.length) === 0;
+        if (!from) out.push(QUOTE);
+        pos = q;
+      }
+      this.lineStart = false;
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) {
-        out.push(chunk.subarray(start));
+        out.push(chunk.subarray(pos));
         this.prevCR = chunk[chunk.length - 1] === CR;
-        this.lineStart = false;
         break;
       }
-      const crBefore = nl > start ? chunk[nl - 1] === CR : nl === pos && this.prevCR && start === pos;
-      if (crBefore) out.push(chunk.subarray(start, nl + 1));
-      else out.push(chunk.subarray(start, nl), CRLF);
+      const crBefore = nl > pos ? chunk[nl - 1] === CR : this.prevCR;
+      if (crBefore) out.push(chunk.subarray(pos, nl + 1));
+      else out.push(chunk.subarray(pos, nl), CRLF);
       this.lineStart = true;
       this.prevCR = false;
       pos = nl + 1;
@@ -53,8 +76,10 @@ export class ServedConverter {
   /** Whatever is held back at the end (a short last line). */
   end(): Buffer {
     const rest = this.hold ?? Buffer.alloc(0);
+    const held = this.inRun ? QUOTE : undefined;
     this.hold = undefined;
-    return rest;
+    this.inRun = false;
+    return held ? Buffer.concat([held, rest]) : rest;
   }
 }
 

@@ -12,7 +12,7 @@
 // the part's, and the boundary lines of a multipart inside a message/rfc822
 // part are that part's. The top-level header loses the hidden mbox fields.
 
-import { type FolderReader, HIDDEN, type MessageRecord } from '../mailbox/index.ts';
+import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -90,7 +90,7 @@ class MimeParser {
     const len = buf.length;
     const terminated = buf[len - 1] === LF;
     const crlf = terminated && len >= 2 && buf[len - 2] === CR;
-    let served = len - (buf[0] === 0x3e && buf.toString('latin1', 0, 6) === '>From ' ? 1 : 0) + (terminated && !crlf ? 1 : 0);
+    let served = len - (buf[0] === 0x3e && isQuotedFromLine(buf) ? 1 : 0) + (terminated && !crlf ? 1 : 0);
     const blank = terminated && (len === 1 || (len === 2 && crlf));
     const p = this.cur;
     if (p.phase === 'header') {
