@@ -4,15 +4,18 @@
 // come back byte for byte (up to CRLF) through POP3 RETR, IMAP BODY[] and its
 // parts, `mail -f` (pipe and write) and the mbox scanner; the sizes POP3 LIST,
 // RFC822.SIZE and BODYSTRUCTURE promise are the bytes sent, and SEARCH BODY
-// sees the text as sent.
+// sees the text as sent. Then a UTF-8 envelope sender (SMTPUTF8) leaves the
+// From_ line ASCII: Python's mailbox module reads the mailbox, and mail(1)
+// shows the sender decoded.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readMessageBytes, scanMbox, unquoteFrom } from '../src/mailbox/index.ts';
 import { run } from './helpers.ts';
-import { LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
+import { LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
 
 const BODY = 'From a\n>From b\n>>From c\n From d\n\nFrom after a blank line\n>>>From e\nFrom';
 const HEADER = 'From: sender@mail.test\nTo: alice@mail.test\nSubject: from lines\n';
@@ -175,5 +178,50 @@ describe('From lines round-trip through the mbox', () => {
     assert.ok(piped.endsWith(`\n\n${BODY}\n`), piped);
     assert.equal(fs.readFileSync(bodyFile, 'utf8'), `${BODY}\n`);
     assert.ok(r.stdout.includes(`${BODY}\n`), r.stdout);
+  });
+});
+
+describe('a UTF-8 envelope sender', () => {
+  let s: MailboxServer;
+  const SENDER = 'jörg+list=x@bücher.example';
+  before(async () => {
+    s = await startMailboxServer({ users: ['alice'] });
+    const text = 'To: alice@mail.test\nSubject: utf8 sender\n\nhello\n';
+    let r = run(s.sb, 'sendmail', ['-odi', '-i', '-f', SENDER, 'alice'], text);
+    assert.equal(r.status, 0, r.stderr);
+    r = run(s.sb, 'sendmail', ['-odi', '-i', '-f', 'plain@mail.test', 'alice'], 'Subject: second\n\nFrom here\n>From there\n');
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(() => s.close());
+
+  test('the From_ line is ASCII, the sender in xtext; Return-Path keeps it as it is', () => {
+    const box = fs.readFileSync(s.sb.mbox('alice'));
+    const first = box.subarray(0, box.indexOf(0x0a)).toString('latin1');
+    assert.match(first, /^From j\+C3\+B6rg\+2Blist\+3Dx@b\+C3\+BCcher\.example [A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+    assert.ok(box.toString('utf8').includes(`\nReturn-Path: <${SENDER}>\n`));
+  });
+
+  test("Python's mailbox module reads the mailbox", { skip: spawnSync('python3', ['--version']).status !== 0 ? 'python3 is not installed' : false }, async () => {
+    const script = [
+      'import json, mailbox, sys',
+      'box = mailbox.mbox(sys.argv[1], create=False)',
+      'out = [{"from": m.get_from(), "subject": m["subject"], "body": m.get_payload()} for m in box]',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const r = await python(script, [s.sb.mbox('alice')]);
+    assert.equal(r.code, 0, r.err);
+    const got = JSON.parse(r.out) as Array<{ from: string; subject: string; body: string }>;
+    assert.equal(got.length, 2);
+    assert.match(got[0].from, /^j\+C3\+B6rg\+2Blist\+3Dx@b\+C3\+BCcher\.example /);
+    assert.equal(got[0].subject, 'utf8 sender');
+    assert.match(got[1].from, /^plain@mail\.test /);
+    // Python reads mbox bodies as stored: the mboxrd quoting shows.
+    assert.equal(got[1].body, '>From here\n>>From there\n');
+  });
+
+  test('mail(1) shows the sender decoded', () => {
+    const r = run(s.sb, 'mail', ['-N', '-f', s.sb.mbox('alice')], 'type 1\nx\n', { HOME: s.sb.users.alice.home });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.includes(`From ${SENDER} `), r.stdout);
   });
 });

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { appendToFolder, storedMessage, withFlags } from '../mailbox/index.ts';
 import { bodyData, storedData, type Message } from './folder.ts';
-import { pickFields, skinAddress } from './headline.ts';
+import { envelopeSender, pickFields, skinAddress } from './headline.ts';
 import type { Args, Session } from './session.ts';
 import { typeMessages } from './cmd-read.ts';
 
@@ -71,7 +71,7 @@ export async function unread(s: Session, a: Args): Promise<void> {
 
 /** The login part of the sender's address: Save's file name. */
 function senderLogin(m: Message): string {
-  const from = skinAddress(pickFields(m.header, ['from']).get('from') ?? m.entry.fromLine.split(' ')[1] ?? 'unknown');
+  const from = skinAddress(pickFields(m.header, ['from']).get('from') ?? (envelopeSender(m.entry.fromLine) || 'unknown'));
   return from.split('@')[0].replace(/[/\0]/g, '_') || 'unknown';
 }
 

@@ -10,7 +10,7 @@ import type { Config } from '../config/index.ts';
 import { collect, splitAddrs, type ComposeContext } from './compose.ts';
 import { decodeBody } from './display.ts';
 import { messageData, type Message } from './folder.ts';
-import { decodeHeader, pickFields, realName, skinAddress } from './headline.ts';
+import { decodeHeader, envelopeSender, pickFields, realName, skinAddress } from './headline.ts';
 import type { LineInput } from './input.ts';
 import { emptyDraft, type Draft } from './mime-out.ts';
 import { resolveList } from './msglist.ts';
@@ -111,7 +111,7 @@ function isMe(s: Session, addr: string): boolean {
 export async function replyDraft(s: Session, m: Message, all: boolean): Promise<Draft> {
   const f = pickFields(m.header, ['from', 'reply-to', 'to', 'cc', 'subject', 'message-id', 'references', 'in-reply-to', 'date']);
   const d = emptyDraft();
-  const author = f.get('reply-to') ?? f.get('from') ?? m.entry.fromLine.split(' ')[1] ?? '';
+  const author = f.get('reply-to') ?? f.get('from') ?? envelopeSender(m.entry.fromLine);
   d.to = splitAddrs(author);
   if (all) {
     const others = splitAddrs(f.get('to') ?? '').filter((x) => !isMe(s, skinAddress(x)));

@@ -7,7 +7,7 @@
 
 import PostalMime from 'postal-mime';
 import { unquoteFrom } from '../mailbox/index.ts';
-import { decodeHeader } from './headline.ts';
+import { decodeHeader, envelopeSender } from './headline.ts';
 import type { Message } from './folder.ts';
 import type { Paint } from './term.ts';
 
@@ -76,6 +76,12 @@ export async function decodeBody(data: Buffer): Promise<Body> {
   return { text, parts };
 }
 
+/** The From_ line with its sender decoded (envelopeSender). */
+function shownFromLine(line: string): string {
+  const m = /^From (\S+)(.*)$/s.exec(line);
+  return m ? `From ${envelopeSender(line)}${m[2].replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}` : line;
+}
+
 /** The whole display of one message; `top` cuts the body to that many lines. */
 export async function renderMessage(m: Message, data: Buffer, opts: { filter?: HeaderFilter; paint: Paint; top?: number }): Promise<string> {
   const body = await decodeBody(data);
@@ -83,7 +89,7 @@ export async function renderMessage(m: Message, data: Buffer, opts: { filter?: H
   if (opts.top !== undefined) text = text.split('\n').slice(0, opts.top).join('\n') + '\n';
   const lines = [
     opts.paint.note(`Message ${m.num}:`),
-    opts.paint.note(m.entry.fromLine),
+    opts.paint.note(shownFromLine(m.entry.fromLine)),
     ...headerLines(unquoteFrom(m.header), opts.filter, opts.paint),
     '',
   ];

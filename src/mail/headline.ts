@@ -6,6 +6,7 @@
 // decoded, any charset), cut to the terminal's width counting wide characters
 // as two columns. Header fields are picked from the raw block in one pass.
 
+import { xtextDecode } from '../mailbox/index.ts';
 import type { Message } from './folder.ts';
 
 /**
@@ -123,9 +124,14 @@ export function shortDate(fromLine: string, dateField: string | undefined): stri
   return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2)} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-/** The envelope sender from a From_ line: "From user@host  Tue ..." -> "user@host". */
+/**
+ * The envelope sender from a From_ line: "From user@host  Tue ..." ->
+ * "user@host", xtext decoded (mailtk writes it so; see fromLine), control
+ * characters shown as '?'.
+ */
 export function envelopeSender(fromLine: string): string {
-  return /^From (\S+)/.exec(fromLine)?.[1] ?? '';
+  const word = /^From (\S+)/.exec(fromLine)?.[1] ?? '';
+  return xtextDecode(word).replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
 }
 
 /** The state letter shown before the number. */

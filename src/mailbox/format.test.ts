@@ -20,7 +20,17 @@ test('asctime pads the day with a space and the time with zeros', () => {
 test('From_ line: sender, one space, asctime; the null sender is MAILER-DAEMON', () => {
   assert.equal(fromLine('a@example.org', when), 'From a@example.org Sun Nov  2 07:03:04 2025\n');
   assert.equal(fromLine('', when), 'From MAILER-DAEMON Sun Nov  2 07:03:04 2025\n');
-  assert.equal(fromLine('"john doe"@x.org', when), 'From "john_doe"@x.org Sun Nov  2 07:03:04 2025\n');
+  assert.equal(fromLine('"john doe"@x.org', when), 'From "john+20doe"@x.org Sun Nov  2 07:03:04 2025\n');
+});
+
+test('From_ line: the sender as RFC 3461 xtext, so the line stays ASCII and one word', () => {
+  assert.equal(fromLine('jörg@bücher.example', when), 'From j+C3+B6rg@b+C3+BCcher.example Sun Nov  2 07:03:04 2025\n');
+  assert.equal(fromLine('a+b=c@x', when), 'From a+2Bb+3Dc@x Sun Nov  2 07:03:04 2025\n');
+  assert.equal(fromLine('tab\there', when), 'From tab+09here Sun Nov  2 07:03:04 2025\n');
+  // Return-Path: keeps the sender as it is.
+  const out = render('jörg@bücher.example', 'b', 'Subject: s\n\nx\n');
+  assert.ok(out.includes('\nReturn-Path: <jörg@bücher.example>\n'));
+  assert.ok(/^[\x20-\x7e]*\n/.test(out));
 });
 
 test('a whole message, byte-exact', () => {

@@ -1,12 +1,13 @@
 // The bytes of one message as it sits in an mbox (mboxrd; see mboxrd.ts): a
-// From_ line, Return-Path: and Delivered-To: prepended, the data with one more '>' before every line matching ^>*From 
+// From_ line with the sender in xtext, Return-Path: and Delivered-To:
+// prepended, the data with one more '>' before every line matching ^>*From 
 // (headers too, as Postfix's mail_copy quotes them), a final newline, then one
 // blank line. Built as a list of slices of the caller's data, so a 50 MB
 // message is never copied just to be quoted. Pure: no file system here.
 
 import assert from 'node:assert/strict';
 import { asctime } from '../message/index.ts';
-import { quoteFromLines } from './mboxrd.ts';
+import { quoteFromLines, xtextEncode } from './mboxrd.ts';
 
 export interface MboxMessage {
   /** Envelope sender (reverse-path); '' is the null sender, shown as MAILER-DAEMON. */
@@ -36,12 +37,14 @@ export { asctime, quoteFromLines };
 
 /**
  * The From_ line. One space before the date, as mail.local and RFC 4155 write it
- * (Postfix writes two; every reader accepts both). White space inside a quoted
- * local part would let readers that split on spaces misread the date, so it
- * becomes '_' here only; Return-Path: keeps the exact sender.
+ * (Postfix writes two; every reader accepts both). The sender is RFC 3461
+ * xtext (xtextEncode): the line stays ASCII, which readers such as Python's
+ * mailbox module require, and one word, so that readers splitting on spaces
+ * find the date (readers here decode it: xtextDecode). Return-Path: keeps the
+ * exact sender.
  */
 export function fromLine(sender: string, now: Date): string {
-  const who = sender === '' ? 'MAILER-DAEMON' : sender.replace(/[\s\x00-\x1f\x7f]/g, '_');
+  const who = sender === '' ? 'MAILER-DAEMON' : xtextEncode(sender);
   return `From ${who} ${asctime(now)}\n`;
 }
 

@@ -14,7 +14,7 @@ export { appendToMbox, appendToFile, type AppendHooks } from './append.ts';
 export type { PlacedMessage } from './format.ts';
 export { fromLine, type MboxMessage } from './format.ts';
 export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';
-export { isQuotedFromLine } from './mboxrd.ts';
+export { isQuotedFromLine, xtextDecode } from './mboxrd.ts';
 export { acquireMailboxLock } from './dotlock-helper.ts';
 export { rewriteMbox, recoverRewrite, pendingRewrite, backupPath, type RewriteKeep, type RewriteOptions, type RewriteStep } from './rewrite.ts';
 export { readFlags, flagsFrom, withFlags, statusLines, type MessageFlags } from './flags.ts';

@@ -1,9 +1,10 @@
 // mboxrd: what the writers quote, the readers give back byte for byte, for
-// any text; the scanners count the quoted lines the same way.
+// any text; the scanners count the quoted lines the same way; the From_
+// line's sender goes to xtext and back.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { countQuoted, fromLineDepth, isQuotedFromLine, quoteFromLines, unquoteFrom } from './mboxrd.ts';
+import { countQuoted, fromLineDepth, isQuotedFromLine, quoteFromLines, unquoteFrom, xtextDecode, xtextEncode } from './mboxrd.ts';
 import { toServed } from './served.ts';
 
 function rng(seed: number): () => number {
@@ -49,4 +50,20 @@ test('the line rule: ^>*From  quoted on write, ^>+From  unquoted on read', () =>
   assert.ok(isQuotedFromLine(Buffer.from('>From \n')));
   assert.ok(!isQuotedFromLine(Buffer.from('From x\n')));
   assert.ok(!isQuotedFromLine(Buffer.from('>From\n')));
+});
+
+test('xtext: the sender comes back as it was, the word is printable ASCII without spaces', () => {
+  const senders = ['a@b.example', 'jörg@bücher.example', '用户@例子.广告', 'a+b=c@x', '"john doe"@x', 'tab\there', '+2B@x', '😀@x', 'x\u0080y'];
+  for (const s of senders) {
+    const word = xtextEncode(s);
+    assert.match(word, /^[!-~]*$/, s);
+    assert.doesNotMatch(word, /=/);
+    assert.equal(xtextDecode(word), s, s);
+  }
+  assert.equal(xtextEncode('jörg@x'), 'j+C3+B6rg@x');
+  assert.equal(xtextEncode('a+b'), 'a+2Bb');
+  // Raw senders others wrote: a '+' that is not an escape stays.
+  assert.equal(xtextDecode('user+tag@x'), 'user+tag@x');
+  assert.equal(xtextDecode('a+2b@x'), 'a+2b@x');
+  assert.equal(xtextDecode('end+'), 'end+');
 });

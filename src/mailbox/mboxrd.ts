@@ -5,7 +5,8 @@
 // whatever its lines begin with. mboxo files (Postfix local, mail.local:
 // only ^From  quoted) read the same way, which is right for their quoted
 // "From " lines and takes one '>' from a line that was ">From " in the
-// original: an ambiguity mboxo has by nature. Pure: no files here.
+// original: an ambiguity mboxo has by nature. Also the From_ line's sender,
+// kept ASCII as RFC 3461 xtext. Pure: no files here.
 
 const GT = 0x3e;
 const LF = 0x0a;
@@ -77,4 +78,49 @@ export function countQuoted(data: Buffer): number {
     if (lineStart(data, runStart(data, hit))) n++;
   }
   return n;
+}
+
+// ------------------------------------------------------------ the From_ line's sender
+
+const HEX = '0123456789ABCDEF';
+
+/**
+ * RFC 3461 xtext of an envelope sender's UTF-8 bytes: '!' to '~' as they
+ * are except '+' and '=', every other byte (space, controls, 8-bit) as "+XX".
+ * The From_ line stays ASCII and one word; Return-Path keeps the sender as is.
+ */
+export function xtextEncode(sender: string): string {
+  if (/^[!-*,-<>-~]*$/.test(sender)) return sender;
+  let out = '';
+  for (const b of Buffer.from(sender, 'utf8')) {
+    out += b >= 0x21 && b <= 0x7e && b !== 0x2b && b !== 0x3d ? String.fromCharCode(b) : `+${HEX[b >> 4]}${HEX[b & 15]}`;
+  }
+  return out;
+}
+
+/**
+ * The sender xtextEncode wrote, its bytes read as UTF-8. A "+" not followed
+ * by two upper-case hex digits stays as it is (other writers put raw senders
+ * here).
+ */
+export function xtextDecode(word: string): string {
+  if (!word.includes('+')) return word;
+  const src = Buffer.from(word, 'utf8');
+  const out = Buffer.allocUnsafe(src.length);
+  let n = 0;
+  for (let i = 0; i < src.length; i++) {
+    if (src[i] === 0x2b && i + 2 < src.length && isUpperHex(src[i + 1]) && isUpperHex(src[i + 2])) {
+      out[n++] = (hexValue(src[i + 1]) << 4) | hexValue(src[i + 2]);
+      i += 2;
+    } else out[n++] = src[i];
+  }
+  return out.toString('utf8', 0, n);
+}
+
+function isUpperHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46);
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x37;
 }
