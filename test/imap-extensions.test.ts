@@ -5,6 +5,8 @@
 // SORT and THREAD (RFC 5256).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { deliver, LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
@@ -118,5 +120,101 @@ m.logout()
 `, [String(s.imap)]);
     assert.equal(r.code, 0, r.err + r.out);
     assert.match(r.out, /^OK /);
+  });
+  test('SPECIAL-USE: Drafts, Junk, Sent and Trash made at login, owned by the user, and listed with their attributes', async () => {
+    const c = await Imap.login(s.imap, 'bob');
+    try {
+      assert.match((await c.ok('CAPABILITY')).untagged[0], / SPECIAL-USE /);
+      const list = (await c.ok('LIST "" *')).untagged;
+      assert.deepEqual(list, [
+        '* LIST (\\NoInferiors) "/" INBOX',
+        '* LIST (\\NoInferiors \\Drafts) "/" Drafts',
+        '* LIST (\\NoInferiors \\Junk) "/" Junk',
+        '* LIST (\\NoInferiors \\Sent) "/" Sent',
+        '* LIST (\\NoInferiors \\Trash) "/" Trash',
+      ]);
+      const bob = s.sb.users.bob;
+      for (const n of ['Drafts', 'Junk', 'Sent', 'Trash']) {
+        const st = fs.lstatSync(path.join(bob.home, 'mail', n));
+        assert.ok(st.isFile() && st.size === 0, n);
+        assert.equal(`${st.uid}:${st.gid}`, `${bob.uid}:${bob.gid}`, `${n} is bob's`);
+        assert.equal(st.mode & 0o777, 0o600);
+      }
+      await c.ok('CREATE Archive');
+      assert.deepEqual((await c.ok('LIST (SPECIAL-USE) "" *')).untagged, list.slice(1));
+      assert.deepEqual((await c.ok('LIST "" * RETURN (SPECIAL-USE)')).untagged.length, 6);
+      await c.ok('DELETE Junk');
+      assert.equal((await c.ok('LIST "" Junk')).untagged.length, 0);
+    } finally {
+      c.close();
+    }
+    // A deleted one comes back at the next login (Dovecot's auto = create); imapflow finds them by their use.
+    const f = flow(s.imap, 'bob');
+    await f.connect();
+    try {
+      const uses = Object.fromEntries((await f.list()).filter((m) => m.specialUseSource === 'extension').map((m) => [m.specialUse, m.path]));
+      assert.deepEqual(uses, { '\\Drafts': 'Drafts', '\\Junk': 'Junk', '\\Sent': 'Sent', '\\Trash': 'Trash' });
+    } finally {
+      await f.logout();
+    }
+  });
+
+  test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patterns, STATUS after LIST', async () => {
+    deliver(s.sb, 'carol', 'one');
+    deliver(s.sb, 'carol', 'two');
+    const c = await Imap.login(s.imap, 'carol');
+    try {
+      const caps = (await c.ok('CAPABILITY')).untagged[0];
+      assert.match(caps, / LIST-EXTENDED /);
+      assert.match(caps, / LIST-STATUS( |$)/);
+      await c.ok('CREATE Work/2024');
+      await c.ok('CREATE Work/2025');
+      await c.ok('CREATE Old/');
+      await c.ok('SUBSCRIBE INBOX');
+      await c.ok('SUBSCRIBE Work/2024');
+      await c.ok('SUBSCRIBE Sent');
+      await c.ok('SUBSCRIBE Gone');
+      assert.deepEqual((await c.ok('LIST (SUBSCRIBED) "" *')).untagged, [
+        '* LIST (\\NoInferiors \\Subscribed) "/" INBOX',
+        '* LIST (\\NoInferiors \\Subscribed \\Sent) "/" Sent',
+        '* LIST (\\NoInferiors \\Subscribed) "/" Work/2024',
+        '* LIST (\\NonExistent \\Subscribed) "/" Gone',
+      ]);
+      assert.deepEqual((await c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" %')).untagged, [
+        '* LIST (\\NoInferiors \\Subscribed) "/" INBOX',
+        '* LIST (\\NoInferiors \\Subscribed \\Sent) "/" Sent',
+        '* LIST (\\Noselect \\HasChildren) "/" Work ("CHILDINFO" ("SUBSCRIBED"))',
+        '* LIST (\\NonExistent \\Subscribed) "/" Gone',
+      ]);
+      assert.deepEqual((await c.ok('LIST (REMOTE) "" ("Work/*" "Old" "INBOX") RETURN (CHILDREN SUBSCRIBED)')).untagged, [
+        '* LIST (\\NoInferiors \\Subscribed) "/" INBOX',
+        '* LIST (\\Noselect \\HasNoChildren) "/" Old',
+        '* LIST (\\NoInferiors \\Subscribed) "/" Work/2024',
+        '* LIST (\\NoInferiors) "/" Work/2025',
+      ]);
+      assert.deepEqual((await c.ok('LIST "" (INBOX Work Work/2025) RETURN (STATUS (MESSAGES UNSEEN UIDNEXT))')).untagged, [
+        '* LIST (\\NoInferiors) "/" INBOX',
+        '* STATUS INBOX (MESSAGES 2 UNSEEN 2 UIDNEXT 3)',
+        '* LIST (\\Noselect \\HasChildren) "/" Work',
+        '* LIST (\\NoInferiors) "/" Work/2025',
+        '* STATUS Work/2025 (MESSAGES 0 UNSEEN 0 UIDNEXT 1)',
+      ]);
+      for (const bad of ['LIST (RECURSIVEMATCH) "" *', 'LIST (FOO) "" *', 'LIST "" * RETURN (FOO)', 'LIST "" * RETURN (STATUS (BOGUS))', 'LIST "" * RETURN', 'LIST "" ()']) {
+        assert.equal((await c.run(bad)).status, 'BAD', bad);
+      }
+      assert.deepEqual((await c.ok('LIST "" ""')).untagged, ['* LIST (\\Noselect) "/" ""']);
+    } finally {
+      c.close();
+    }
+    const r = await python(`
+import imaplib, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('carol', '${PASSWORD}')
+typ, data = m._simple_command('LIST', '(SPECIAL-USE)', '""', '*', 'RETURN', '(STATUS (MESSAGES))')
+print(typ, m._untagged_response(typ, data, 'LIST')[1], m._untagged_response(typ, data, 'STATUS')[1])
+m.logout()
+`, [String(s.imap)]);
+    assert.equal(r.code, 0, r.err + r.out);
+    assert.match(r.out, /^OK \[b'\(\\\\NoInferiors \\\\Drafts\) "\/" Drafts', .*b'\(\\\\NoInferiors \\\\Trash\) "\/" Trash'\] \[b'Drafts \(MESSAGES 0\)'/);
   });
 });

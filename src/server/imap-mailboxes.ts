@@ -1,4 +1,4 @@
-// IMAP's mailbox commands (RFC 3501 6.3): LIST, LSUB, CREATE, DELETE, RENAME,
+// IMAP's mailbox commands (RFC 3501 6.3): LSUB, CREATE, DELETE, RENAME (LIST is imap-list.ts),
 // SUBSCRIBE, UNSUBSCRIBE, STATUS and APPEND. INBOX (any case) is the spool
 // mbox; every other name is an mbox file under imap_folder_dir, "/" the
 // hierarchy delimiter and directories the \Noselect levels between. Names are
@@ -85,7 +85,7 @@ function isPlainFile(p: string): boolean {
 }
 
 /** Run a command's file work; an unsafe path becomes its NO. */
-async function guarded(s: ImapSession, fn: () => Promise<Result>): Promise<Result> {
+export async function guarded(s: ImapSession, fn: () => Promise<Result>): Promise<Result> {
   try {
     return await fn();
   } catch (e) {
@@ -133,12 +133,12 @@ function owner(s: ImapSession): { uid: number; gid: number } {
 }
 
 /** The directory holding a folder file, opened below the anchor (made, owned by the user, when `make`). */
-function folderParent(s: ImapSession, r: Resolved, make: boolean): HeldDir | undefined {
+export function folderParent(s: ImapSession, r: Resolved, make: boolean): HeldDir | undefined {
   return openDirBeneath(path.dirname(r.file), trees(s).folderAnchor, make ? { owner: owner(s) } : undefined);
 }
 
 /** lstat of a name inside a held directory; undefined when missing. */
-function lstatIn(dir: HeldDir, name: string): fs.Stats | undefined {
+export function lstatIn(dir: HeldDir, name: string): fs.Stats | undefined {
   try {
     return fs.lstatSync(dir.at(name));
   } catch (e) {
@@ -148,7 +148,7 @@ function lstatIn(dir: HeldDir, name: string): fs.Stats | undefined {
 }
 
 /** Create an empty folder file (O_EXCL|O_NOFOLLOW, 0600, the user's); false when the name exists. */
-function createFolderFile(s: ImapSession, dir: HeldDir, name: string): boolean {
+export function createFolderFile(s: ImapSession, dir: HeldDir, name: string): boolean {
   let fd: number;
   try {
     fd = fs.openSync(dir.at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -166,14 +166,14 @@ function createFolderFile(s: ImapSession, dir: HeldDir, name: string): boolean {
 
 // ------------------------------------------------------------ LIST and LSUB
 
-interface Listed {
+export interface Listed {
   name: string;
   dir: boolean;
   children: boolean;
 }
 
 /** Every folder and directory under the folder directory, INBOX first; symlinks are not listed, nor followed. */
-function allMailboxes(s: ImapSession): Listed[] {
+export function allMailboxes(s: ImapSession): Listed[] {
   const t = trees(s);
   const out: Listed[] = [{ name: 'INBOX', dir: false, children: false }];
   const walk = (dir: HeldDir, prefix: string, depth: number) => {
@@ -273,32 +273,12 @@ export function matcher(reference: string, pattern: string): (name: string) => b
   return (name) => (name === 'INBOX' ? wildcardMatch(upper, name) : wildcardMatch(full, name));
 }
 
-export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const reference = astring(c.args[0], 'reference');
-  const pattern = astring(c.args[1], 'mailbox pattern');
-  if (pattern === '') {
-    await s.untagged('LIST (\\Noselect) "/" ""');
-    return ok('LIST completed');
-  }
-  const match = matcher(reference, pattern);
-  return guarded(s, async () => {
-    for (const m of allMailboxes(s)) {
-      if (!match(m.name)) continue;
-      // An mbox file (INBOX too) cannot hold other mailboxes: \NoInferiors (RFC 3501 7.2.2,
-      // which says as much as \HasNoChildren), as Dovecot's mbox storage lists it.
-      const attrs = m.dir ? ['\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren'] : ['\\NoInferiors'];
-      await s.untagged(`LIST (${attrs.join(' ')}) "/" ${astr(m.name)}`);
-    }
-    return ok('LIST completed');
-  });
-}
-
 /**
  * The lines of .subscriptions; none when there is no file. It is read only as
  * a regular file with one link, owned by the user (by us, when we are not
  * root), opened with O_NOFOLLOW; anything else throws.
  */
-function readSubscriptions(s: ImapSession): string[] {
+export function readSubscriptions(s: ImapSession): string[] {
   const t = trees(s);
   const dir = openDirBeneath(t.folders, t.folderAnchor);
   if (!dir) return [];
@@ -536,27 +516,45 @@ export async function statusCommand(s: ImapSession, c: Cmd): Promise<Result> {
 
 async function statusOf(s: ImapSession, r: Resolved, items: Token[]): Promise<Result> {
   if (!r.inbox && !isFolderFile(r)) return no('[NONEXISTENT] no such mailbox');
+  const names = statusItems(items);
+  if (typeof names === 'string') return bad(names);
+  await s.untagged(await statusLine(r, names));
+  return ok('STATUS completed');
+}
+
+const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN']);
+
+/** STATUS's item names, upper case; a string is the BAD's text. */
+export function statusItems(items: Token[]): string[] | string {
+  const out: string[] = [];
+  for (const t of items) {
+    const item = isAtom(t) ? t.value.toUpperCase() : '';
+    if (!STATUS_ITEMS.has(item)) return `unknown STATUS item ${item.slice(0, 30)}`;
+    out.push(item);
+  }
+  return out;
+}
+
+/** "STATUS name (MESSAGES 3 ...)" for a mailbox that exists. */
+export async function statusLine(r: Resolved, items: string[]): Promise<string> {
   const f = await openFolder(r.spec);
   try {
     await f.sync();
     const out: string[] = [];
-    for (const t of items) {
-      const item = isAtom(t) ? t.value.toUpperCase() : '';
+    for (const item of items) {
       const value = {
-        MESSAGES: f.records.length,
-        RECENT: f.takeRecent(false).size,
-        UIDNEXT: f.uidNext,
-        UIDVALIDITY: f.uidValidity,
-        UNSEEN: f.records.filter((m) => !(m.flags & 1)).length,
-      }[item];
-      if (value === undefined) return bad(`unknown STATUS item ${item}`);
+        MESSAGES: () => f.records.length,
+        RECENT: () => f.takeRecent(false).size,
+        UIDNEXT: () => f.uidNext,
+        UIDVALIDITY: () => f.uidValidity,
+        UNSEEN: () => f.records.filter((m) => !(m.flags & 1)).length,
+      }[item]!();
       out.push(`${item} ${value}`);
     }
-    await s.untagged(`STATUS ${astr(r.name)} (${out.join(' ')})`);
+    return `STATUS ${astr(r.name)} (${out.join(' ')})`;
   } finally {
     await f.release();
   }
-  return ok('STATUS completed');
 }
 
 /** The folder's mbox exists as a regular file, reached without a symlink. */

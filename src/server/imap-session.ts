@@ -12,7 +12,8 @@ import { log } from '../log/index.ts';
 import { SaslExchange } from './auth.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { enableCommand, idCommand } from './imap-ext.ts';
-import { appendCommand, createCommand, deleteCommand, listCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
+import { listCommand, makeSpecialFolders } from './imap-list.ts';
+import { appendCommand, createCommand, deleteCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
 import { searchCommand } from './imap-search.ts';
 import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeCommand, selectCommand, storeCommand } from './imap-selected.ts';
 import type { MailboxView } from './imap-view.ts';
@@ -227,7 +228,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS'];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));
@@ -289,6 +290,9 @@ export class ImapSession {
     log(this.ctx.config, '', [['user', user.name], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`], ['stat', 'Login']]);
     this.user = user;
     this.state = 'auth';
+    // RFC 6154: Drafts, Junk, Sent and Trash, made here when missing. Root's
+    // worker never gets here for a user: the user's own agent does, as the user.
+    makeSpecialFolders(this);
     return ok(`[CAPABILITY ${this.capabilities()}] Logged in`);
   }
 
