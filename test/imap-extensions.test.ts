@@ -217,4 +217,49 @@ m.logout()
     assert.equal(r.code, 0, r.err + r.out);
     assert.match(r.out, /^OK \[b'\(\\\\NoInferiors \\\\Drafts\) "\/" Drafts', .*b'\(\\\\NoInferiors \\\\Trash\) "\/" Trash'\] \[b'Drafts \(MESSAGES 0\)'/);
   });
+  test('ESEARCH: SEARCH and UID SEARCH RETURN (MIN MAX COUNT ALL), ranges compressed; imapflow and imaplib read it', async () => {
+    for (let i = 1; i <= 7; i++) deliver(s.sb, 'dave', `m${i}`, i % 3 === 0 ? 'blue\n' : 'red\n');
+    const c = await Imap.login(s.imap, 'dave');
+    try {
+      assert.match((await c.ok('CAPABILITY')).untagged[0], / ESEARCH( |$)/);
+      await c.ok('SELECT INBOX');
+      await c.ok('STORE 1:2,4,7 +FLAGS (\\Seen)');
+      const one = async (cmd: string) => {
+        const r = await c.ok(cmd);
+        assert.equal(r.untagged.length, 1, r.untagged.join('\n'));
+        return r.untagged[0].replace(/TAG "t\d+"/, 'TAG "x"');
+      };
+      assert.equal(await one('SEARCH RETURN (MIN MAX COUNT ALL) SEEN'), '* ESEARCH (TAG "x") MIN 1 MAX 7 COUNT 4 ALL 1:2,4,7');
+      assert.equal(await one('SEARCH RETURN () ALL'), '* ESEARCH (TAG "x") ALL 1:7');
+      assert.equal(await one('SEARCH RETURN (COUNT) CHARSET UTF-8 BODY blue'), '* ESEARCH (TAG "x") COUNT 2');
+      assert.equal(await one('SEARCH RETURN (MIN MAX ALL COUNT) SUBJECT nothing'), '* ESEARCH (TAG "x") COUNT 0');
+      assert.equal(await one('UID SEARCH RETURN (MAX ALL) UNSEEN'), '* ESEARCH (TAG "x") UID MAX 6 ALL 3,5:6');
+      assert.equal(await one('SEARCH UNSEEN'), '* SEARCH 3 5 6');
+      assert.equal((await c.run('SEARCH RETURN (FOO) ALL')).status, 'BAD');
+      assert.equal((await c.run('SEARCH RETURN ALL')).status, 'BAD');
+      assert.equal((await c.run('SEARCH RETURN (ALL) CHARSET KOI8-R ALL')).status, 'NO');
+    } finally {
+      c.close();
+    }
+    const f = flow(s.imap, 'dave');
+    await f.connect();
+    try {
+      await f.mailboxOpen('INBOX');
+      const r = await f.search({ seen: false }, { uid: true, returnOptions: ['min', 'max', 'count', 'all'] } as never);
+      assert.deepEqual({ ...(r as object) }, { min: 3, max: 6, count: 3, all: '3,5:6' });
+    } finally {
+      await f.logout();
+    }
+    const p = await python(`
+import imaplib, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('dave', '${PASSWORD}')
+m.select('INBOX')
+typ, data = m.uid('SEARCH', 'RETURN', '(COUNT ALL)', 'SEEN')
+print(typ, m.untagged_responses.get('ESEARCH'))
+m.logout()
+`, [String(s.imap)]);
+    assert.equal(p.code, 0, p.err + p.out);
+    assert.match(p.out, /^OK \[b'\(TAG "\S+"\) UID COUNT 4 ALL 1:2,4,7'\]/);
+  });
 });

@@ -1,6 +1,6 @@
 // IMAP SEARCH (RFC 3501 6.4.4): every search key of the RFC, AND by
 // juxtaposition, OR, NOT and parenthesized groups, CHARSET UTF-8 or US-ASCII
-// (others get [BADCHARSET]). Flags, sizes, dates and UIDs come from the index;
+// (others get [BADCHARSET]), and ESEARCH's RETURN (RFC 4731). Flags, sizes, dates and UIDs come from the index;
 // header keys read the header block, BODY and TEXT the message (its text
 // parts, attached messages' too, decoded from base64 and quoted-printable and
 // from their charsets), under the mailbox lock, and
@@ -10,10 +10,10 @@
 import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
 import { headerMap } from './imap-envelope.ts';
 import { parseStructure, type Part } from './imap-mime.ts';
-import { targets } from './imap-selected.ts';
+import { type Target, targets } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import type { MailboxView } from './imap-view.ts';
-import { astring, inSet, ParseError, parseSearchDate, parseSeqSet, type SeqSet, type Token } from './imap-wire.ts';
+import { astring, formatSet, inSet, ParseError, parseSearchDate, parseSeqSet, type SeqSet, str, type Token } from './imap-wire.ts';
 
 type Key =
   | { k: 'all' }
@@ -259,14 +259,19 @@ function decodeCharset(bytes: Buffer, charset: string | undefined): string {
   }
 }
 
-export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
+const CHARSETS = new Set(['UTF-8', 'US-ASCII']);
+
+/** A charset SEARCH, SORT and THREAD accept; otherwise the NO they answer (RFC 3501 6.4.4, RFC 5256 3). */
+export function checkCharset(cs: string): Result | undefined {
+  return CHARSETS.has(cs.toUpperCase()) ? undefined : no('[BADCHARSET (UTF-8 US-ASCII)] unsupported charset');
+}
+
+/**
+ * The messages a search program picks, in mailbox order: SEARCH's, and that
+ * of SORT and THREAD (RFC 5256). A Result is the BAD of a bad program.
+ */
+export async function searchTargets(s: ImapSession, args: Token[]): Promise<Target[] | Result> {
   const v = s.view as MailboxView;
-  let args = c.args;
-  if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'CHARSET') {
-    const cs = astring(args[1], 'charset').toUpperCase();
-    if (cs !== 'UTF-8' && cs !== 'US-ASCII') return no('[BADCHARSET (UTF-8 US-ASCII)] unsupported charset');
-    args = args.slice(2);
-  }
   let key: Key;
   try {
     key = new KeyParser(args, v).all();
@@ -274,15 +279,62 @@ export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     return bad((e as Error).message);
   }
   const picked = targets(s, v.uids.length ? `1:${v.uids.length}` : '1:*', false).filter((t) => t.seq <= v.uids.length);
-  const hits: number[] = [];
+  const hits: Target[] = [];
   const run = async (reader: FolderReader | undefined) => {
     for (const t of picked) {
       const rec = v.folder.byUidGet(t.rec.uid); // as of now: a sync under the lock may have moved it
-      if (rec && (await new Match(rec, t.seq, v, reader).test(key))) hits.push(c.uid ? rec.uid : t.seq);
+      if (rec && (await new Match(rec, t.seq, v, reader).test(key))) hits.push({ seq: t.seq, rec });
     }
   };
   if (needs(key) === 'index' || picked.length === 0) await run(undefined);
   else await v.folder.read(run);
-  await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}`);
+  return hits;
+}
+
+const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT']);
+
+/**
+ * SEARCH and UID SEARCH, with ESEARCH's RETURN (RFC 4731 3): RETURN comes
+ * first, then CHARSET; RETURN () means RETURN (ALL). Its answer is one
+ * untagged "ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set", the set
+ * compressed into ranges; with no match only COUNT 0 is given (RFC 4731 3.1).
+ * Without RETURN, the plain SEARCH response of RFC 3501.
+ */
+export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
+  let args = c.args;
+  let ret: Set<string> | undefined;
+  if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'RETURN') {
+    const opts = args[1];
+    if (opts?.kind !== 'list') return bad('RETURN needs a list of options');
+    ret = new Set();
+    for (const t of opts.items) {
+      const o = t.kind === 'atom' ? t.value.toUpperCase() : '';
+      if (!RETURN_OPTIONS.has(o)) return bad(`unknown SEARCH return option ${o.slice(0, 30)}`);
+      ret.add(o);
+    }
+    if (ret.size === 0) ret.add('ALL');
+    args = args.slice(2);
+  }
+  if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'CHARSET') {
+    const refused = checkCharset(astring(args[1], 'charset'));
+    if (refused) return refused;
+    args = args.slice(2);
+  }
+  const found = await searchTargets(s, args);
+  if (!Array.isArray(found)) return found;
+  const hits = found.map((t) => (c.uid ? t.rec.uid : t.seq));
+  if (ret) await s.untagged(esearchResponse(c.tag, c.uid, ret, hits));
+  else await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}`);
   return ok(`${c.uid ? 'UID ' : ''}SEARCH completed`);
+}
+
+/** RFC 4731 3.1's response; `hits` ascending. */
+export function esearchResponse(tag: string, uid: boolean, ret: Set<string>, hits: number[]): string {
+  const parts = [`ESEARCH (TAG ${str(tag)})`];
+  if (uid) parts.push('UID');
+  if (hits.length && ret.has('MIN')) parts.push(`MIN ${hits[0]}`);
+  if (hits.length && ret.has('MAX')) parts.push(`MAX ${hits[hits.length - 1]}`);
+  if (ret.has('COUNT')) parts.push(`COUNT ${hits.length}`);
+  if (hits.length && ret.has('ALL')) parts.push(`ALL ${formatSet(hits)}`);
+  return parts.join(' ');
 }
