@@ -36,12 +36,18 @@ export class ServedConverter {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.lineStart && chunk[pos] === GT) {
-        this.lineStart = false;
-        this.inRun = true;
-        pos++;
-        continue;
-      }
-      if (this.inRun) {
+        // Most such lines ("> quoted text") are decided here, in this chunk, and pass as one slice.
+        let q = pos + 1;
+        while (q < chunk.length && chunk[q] === GT) q++;
+        if (chunk.length - q >= FROM.length) {
+          if (chunk.compare(FROM, 0, FROM.length, q, q + FROM.length) === 0) pos++;
+        } else if (chunk.indexOf(LF, q) < 0) {
+          this.lineStart = false;
+          this.inRun = true;
+          pos++;
+          continue;
+        }
+      } else if (this.inRun) {
         let q = pos;
         while (q < chunk.length && chunk[q] === GT) q++;
         if (q > pos) out.push(chunk.subarray(pos, q));
