@@ -311,6 +311,7 @@ install_mailx() {
   done
   mkdir_rec /etc/alternatives
   mkdir_rec /var/lib/dpkg/alternatives
+  for s in /usr/bin/mailx "${MAILX_SLAVES[@]}"; do mkdir_rec "$(dirname "${s#*:}")"; done
   q=$(update-alternatives "${DPKG_ROOT[@]}" --query mailx 2>/dev/null || true)
   value=$(printf '%s\n' "$q" | sed -n 's/^Value: //p')
   status=$(printf '%s\n' "$q" | sed -n 's/^Status: //p')
@@ -505,6 +506,7 @@ do_install() {
 
   # 4. The commands.
   local p
+  mkdir_rec /var/lib/dpkg
   for p in /usr/sbin/sendmail /usr/lib/sendmail; do divert_and_link "$p" "$LIB/launch/sendmail"; done
   for p in /usr/bin/mailq /usr/sbin/mailq; do
     [ "$p" = /usr/bin/mailq ] || [ -e "$R$p" ] || [ -L "$R$p" ] || continue

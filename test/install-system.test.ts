@@ -386,6 +386,21 @@ test('a root with no MTA and no mailx, and the links of the install-system of ol
   assert.deepEqual(changes(was, listing(r)).filter((p) => !kept.test(p)), []);
 });
 
+test('an empty DESTDIR: no account (no etc/passwd), the rest made, then taken away', { skip }, () => {
+  const r = fs.mkdtempSync(path.join(scratch, 'empty-'));
+  const res = install(r, '--no-service', '--no-build');
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /etc\/passwd missing: the mail_owner account is not made/);
+  assert.equal(fs.readlinkSync(path.join(r, 'usr/sbin/sendmail')), `${LIB}/launch/sendmail`);
+  assert.equal(fs.readlinkSync(path.join(r, 'etc/alternatives/mailx')), `${LIB}/launch/mail`);
+  assert.match(fs.readFileSync(path.join(r, 'etc/mail/aliases'), 'utf8'), /^postmaster: root$/m);
+  assert.match(ok(install(r, '--no-service', '--no-build'), 'second install'), /nothing changed/);
+  ok(install(r, '--uninstall', '--no-service'), 'uninstall');
+  // What stays: the kept files, and dpkg's and update-alternatives' own files.
+  const left = [...listing(r).keys()].filter((p) => !/^(\.|etc|etc\/mail(\/.*)?|var|var\/spool(\/.*)?|var\/log(\/maillog|\/alternatives\.log)?|var\/lib|var\/lib\/dpkg(\/diversions(-old)?)?)$/.test(p));
+  assert.deepEqual(left, []);
+});
+
 // ---------------------------------------------------------------------------
 // The port check.
 
