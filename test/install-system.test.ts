@@ -276,7 +276,8 @@ test('install-system into a Debian root: the copy, the commands, the account, th
   assert.doesNotMatch(unit, /@[A-Z]+@/);
   const rotate = fs.readFileSync(at('etc/logrotate.d/mailtk'), 'utf8');
   assert.match(rotate, /^\/var\/log\/maillog \{$/m);
-  assert.match(rotate, /copytruncate/);
+  assert.match(rotate, /^\tcreate 0640 root adm$/m, "moved away and made anew: SIGHUP reopens it");
+  assert.doesNotMatch(rotate, /copytruncate/);
   assert.match(rotate, /cat \/run\/mailtk\.pid .*kill -HUP "\$pid"/);
   for (const [sec, page] of [['8', 'sendmail.8'], ['1', 'mailq.1'], ['1', 'newaliases.1'], ['5', 'aliases.5'], ['5', 'mailtk.conf.5'], ['8', 'mailpasswd.8']]) {
     assert.ok(fs.existsSync(at(`usr/local/share/man/man${sec}/${page}`)), page);
