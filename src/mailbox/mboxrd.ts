@@ -85,36 +85,42 @@ export function countQuoted(data: Buffer): number {
 const HEX = '0123456789ABCDEF';
 
 /**
- * RFC 3461 xtext of an envelope sender's UTF-8 bytes: '!' to '~' as they
- * are except '+' and '=', every other byte (space, controls, 8-bit) as "+XX".
- * The From_ line stays ASCII and one word; Return-Path keeps the sender as is.
+ * The envelope sender for the From_ line, ASCII and one word: its bytes
+ * outside '!'..'~' (8-bit UTF-8, space, controls) as RFC 3461 xtext "+XX".
+ * '+' and '=' stay as they are, so that the everyday sender (user+tag@x,
+ * VERP, SRS) reads the same to every other tool (procmail, mutt, Python);
+ * only a sender that was not ASCII changes. Return-Path keeps it as is.
  */
 export function xtextEncode(sender: string): string {
-  if (/^[!-*,-<>-~]*$/.test(sender)) return sender;
+  if (/^[!-~]*$/.test(sender)) return sender;
   let out = '';
-  for (const b of Buffer.from(sender, 'utf8')) {
-    out += b >= 0x21 && b <= 0x7e && b !== 0x2b && b !== 0x3d ? String.fromCharCode(b) : `+${HEX[b >> 4]}${HEX[b & 15]}`;
-  }
+  for (const b of Buffer.from(sender, 'utf8')) out += b >= 0x21 && b <= 0x7e ? String.fromCharCode(b) : `+${HEX[b >> 4]}${HEX[b & 15]}`;
   return out;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * The sender xtextEncode wrote, its bytes read as UTF-8. A "+" not followed
- * by two upper-case hex digits stays as it is (other writers put raw senders
- * here).
+ * The sender xtextEncode wrote: "+XX" for 8-bit bytes is decoded when the
+ * result is UTF-8; anything else (a raw "+12" of another writer's sender,
+ * an encoded space or control) stays as written.
  */
 export function xtextDecode(word: string): string {
-  if (!word.includes('+')) return word;
+  if (!/\+[89A-F][0-9A-F]/.test(word)) return word;
   const src = Buffer.from(word, 'utf8');
   const out = Buffer.allocUnsafe(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
-    if (src[i] === 0x2b && i + 2 < src.length && isUpperHex(src[i + 1]) && isUpperHex(src[i + 2])) {
+    if (src[i] === 0x2b && i + 2 < src.length && isUpperHex(src[i + 1]) && isUpperHex(src[i + 2]) && hexValue(src[i + 1]) >= 8) {
       out[n++] = (hexValue(src[i + 1]) << 4) | hexValue(src[i + 2]);
       i += 2;
     } else out[n++] = src[i];
   }
-  return out.toString('utf8', 0, n);
+  try {
+    return UTF8.decode(out.subarray(0, n));
+  } catch {
+    return word;
+  }
 }
 
 function isUpperHex(c: number): boolean {
