@@ -262,4 +262,56 @@ m.logout()
     assert.equal(p.code, 0, p.err + p.out);
     assert.match(p.out, /^OK \[b'\(TAG "\S+"\) UID COUNT 4 ALL 1:2,4,7'\]/);
   });
+  test('SORT and THREAD (RFC 5256): keys, REVERSE, search program, UID forms, both algorithms; imaplib sort() and thread()', async () => {
+    const mail = (subject: string, from: string, date: string, extra = '') => deliver(s.sb, 'erin', subject, `${subject} body\n`, `Date: ${date}\nMessage-ID: <${subject.replace(/\W/g, '')}.${date.slice(5, 7)}@x>\n${extra}`);
+    // deliver() writes From: sender@mail.test; a second From: would be ignored, so senders differ by Reply-To only: sort by SIZE/DATE/SUBJECT here.
+    mail('Zebra', 'z', 'Mon, 01 Jan 2024 10:00:00 +0000'); // 1
+    mail('Re: apple', 'a', 'Wed, 03 Jan 2024 10:00:00 +0000', 'References: <apple.02@x>\n'); // 2
+    mail('apple', 'a', 'Tue, 02 Jan 2024 10:00:00 +0000'); // 3
+    mail('[fwd: Zebra]', 'z', 'Thu, 04 Jan 2024 10:00:00 +0000', 'In-Reply-To: <Zebra.01@x>\n'); // 4
+    mail('Re: Re: apple', 'a', 'Fri, 05 Jan 2024 08:00:00 -0500', 'References: <apple.02@x> <Reapple.03@x>\nCc: Bob <bob@x>\n'); // 5
+    const c = await Imap.login(s.imap, 'erin');
+    try {
+      const caps = (await c.ok('CAPABILITY')).untagged[0];
+      assert.match(caps, / SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES( |$)/);
+      await c.ok('SELECT INBOX');
+      await c.ok('STORE 4 +FLAGS (\\Seen)');
+      const one = async (cmd: string) => {
+        const r = await c.ok(cmd);
+        assert.equal(r.untagged.length, 1, r.untagged.join('\n'));
+        return r.untagged[0];
+      };
+      assert.equal(await one('SORT (SUBJECT) UTF-8 ALL'), '* SORT 2 3 5 1 4', 'equal base subjects in mailbox order');
+      assert.equal(await one('SORT (REVERSE DATE) UTF-8 ALL'), '* SORT 5 4 2 3 1');
+      assert.equal(await one('SORT (ARRIVAL) US-ASCII UNSEEN'), '* SORT 1 2 3 5');
+      assert.equal(await one('SORT (CC REVERSE DATE) UTF-8 ALL'), '* SORT 4 2 3 1 5');
+      assert.equal(await one('SORT (SUBJECT REVERSE SIZE) UTF-8 SUBJECT apple'), '* SORT 5 2 3');
+      const uids = (await one('UID SEARCH ALL')).split(' ').slice(2).map(Number);
+      assert.equal(await one('UID SORT (REVERSE SUBJECT) UTF-8 ALL'), `* SORT ${[1, 4, 2, 3, 5].map((n) => uids[n - 1]).join(' ')}`);
+      assert.equal(await one('SORT (SUBJECT) UTF-8 SUBJECT nothing'), '* SORT');
+      assert.equal(await one('THREAD ORDEREDSUBJECT UTF-8 ALL'), '* THREAD (1 4)(3 (2)(5))');
+      assert.equal(await one('THREAD REFERENCES UTF-8 ALL'), '* THREAD (1 4)(3 2 5)');
+      assert.equal(await one('THREAD REFERENCES UTF-8 NOT SUBJECT "Re: apple"'), '* THREAD (1 4)(3)');
+      assert.equal(await one(`UID THREAD REFERENCES UTF-8 ALL`), `* THREAD (${uids[0]} ${uids[3]})(${uids[2]} ${uids[1]} ${uids[4]})`);
+      for (const bad of ['SORT SUBJECT UTF-8 ALL', 'SORT () UTF-8 ALL', 'SORT (FOO) UTF-8 ALL', 'SORT (REVERSE) UTF-8 ALL', 'SORT (DATE) UTF-8', 'THREAD FOO UTF-8 ALL', 'THREAD REFERENCES UTF-8']) {
+        assert.equal((await c.run(bad)).status, 'BAD', bad);
+      }
+      const cs = await c.run('SORT (DATE) KOI8-R ALL');
+      assert.equal(cs.status, 'NO');
+      assert.match(cs.text, /^\[BADCHARSET/);
+    } finally {
+      c.close();
+    }
+    const p = await python(`
+import imaplib, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('erin', '${PASSWORD}')
+m.select('INBOX')
+print(m.sort('(REVERSE DATE)', 'UTF-8', 'ALL')[1][0].decode())
+print(m.thread('REFERENCES', 'UTF-8', 'ALL')[1][0].decode())
+m.logout()
+`, [String(s.imap)]);
+    assert.equal(p.code, 0, p.err + p.out);
+    assert.equal(p.out, '5 4 2 3 1\n(1 4)(3 2 5)\n');
+  });
 });

@@ -15,6 +15,7 @@ import { enableCommand, idCommand } from './imap-ext.ts';
 import { listCommand, makeSpecialFolders } from './imap-list.ts';
 import { appendCommand, createCommand, deleteCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
 import { searchCommand } from './imap-search.ts';
+import { sortCommand, THREAD_ALGORITHMS, threadCommand } from './imap-sort.ts';
 import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeCommand, selectCommand, storeCommand } from './imap-selected.ts';
 import type { MailboxView } from './imap-view.ts';
 import { astring, type CommandParts, ParseError, type Token, tokenize } from './imap-wire.ts';
@@ -213,7 +214,7 @@ export class ImapSession {
     }
     if (r.status === 'BAD') this.bads++;
     if (this.view && this.state === 'selected') {
-      const quiet = !c.uid && (c.name === 'FETCH' || c.name === 'STORE' || c.name === 'SEARCH');
+      const quiet = !c.uid && (c.name === 'FETCH' || c.name === 'STORE' || c.name === 'SEARCH' || c.name === 'SORT' || c.name === 'THREAD');
       for (const line of this.view.updates(!quiet)) await this.untagged(line);
     }
     if (!r.sent) await this.write(`${c.tag} ${r.status} ${r.text}${CRLF}`);
@@ -228,7 +229,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`)];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));
@@ -381,6 +382,8 @@ const COMMANDS: Record<string, Entry> = {
   UNSELECT: { states: SELECTED, run: (s) => closeCommand(s, false) },
   EXPUNGE: { states: SELECTED, uid: true, run: expungeCommand },
   SEARCH: { states: SELECTED, uid: true, run: searchCommand },
+  SORT: { states: SELECTED, uid: true, run: sortCommand },
+  THREAD: { states: SELECTED, uid: true, run: threadCommand },
   FETCH: { states: SELECTED, uid: true, messageSet: true, run: fetchCommand },
   STORE: { states: SELECTED, uid: true, messageSet: true, run: storeCommand },
   COPY: { states: SELECTED, uid: true, messageSet: true, run: (s, c) => copyCommand(s, c, false) },
