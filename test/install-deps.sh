@@ -35,6 +35,7 @@ apt-get "${apt_wait[@]}" install -y -qq "${need[@]}" >/dev/null
 # The peers serve the tests only: never started at boot (Dovecot would hold ports 110 and 143).
 if [ -d /run/systemd/system ]; then systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
 fi
+ls /usr/lib/python3*/test/test_email/data/msg_01.txt >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "lib$(basename "$(readlink -f /usr/bin/python3)")-testsuite" >/dev/null; } 2>/dev/null || echo "install-deps: no Python email test data (libpython3.X-testsuite): imap-dovecot-diff uses test/corpus only" >&2
 
 # Postfix, the SMTP peer of test/postfix-interop.test.ts and the benchmarks:
 # installed and locked to 127.0.0.1:2525 with local delivery only and no DNS by
