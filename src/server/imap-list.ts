@@ -157,12 +157,14 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
     // The names that may be listed: every mailbox, and with SUBSCRIBED the subscribed names that do not exist.
     const names = existing.map((m) => m.name);
     if (o.subscribed) for (const n of [...subs].sort()) if (!byName.has(n)) names.push(n);
-    // RECURSIVEMATCH (RFC 5258 3): a parent that matches the pattern but not the
-    // criteria is listed, with CHILDINFO, when a descendant satisfies them.
+    // RECURSIVEMATCH (RFC 5258 3, 3.5): a parent that matches the pattern but not the
+    // criteria is listed, with CHILDINFO, when a descendant satisfies them; as in
+    // Dovecot, only for a descendant the patterns do not match (one they match is
+    // listed itself), and a parent that does satisfy them gets CHILDINFO too.
     const withChildren = new Set<string>();
     if (o.recursive) {
       for (const n of names) {
-        if (!satisfies(n)) continue;
+        if (!satisfies(n) || matches(n)) continue;
         const parts = n.split('/');
         for (let k = 1; k < parts.length; k++) withChildren.add(parts.slice(0, k).join('/'));
       }

@@ -296,7 +296,7 @@ const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT']);
 /**
  * SEARCH and UID SEARCH, with ESEARCH's RETURN (RFC 4731 3): RETURN comes
  * first, then CHARSET; RETURN () means RETURN (ALL). Its answer is one
- * untagged "ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set", the set
+ * untagged "ESEARCH (TAG "t") [UID] MIN n MAX n ALL set COUNT n", the set
  * compressed into ranges; with no match only COUNT 0 is given (RFC 4731 3.1).
  * Without RETURN, the plain SEARCH response of RFC 3501.
  */
@@ -334,7 +334,8 @@ export function esearchResponse(tag: string, uid: boolean, ret: Set<string>, hit
   if (uid) parts.push('UID');
   if (hits.length && ret.has('MIN')) parts.push(`MIN ${hits[0]}`);
   if (hits.length && ret.has('MAX')) parts.push(`MAX ${hits[hits.length - 1]}`);
-  if (ret.has('COUNT')) parts.push(`COUNT ${hits.length}`);
+  // ALL before COUNT, the order Dovecot writes them in (RFC 4731 sets none).
   if (hits.length && ret.has('ALL')) parts.push(`ALL ${formatSet(hits)}`);
+  if (ret.has('COUNT')) parts.push(`COUNT ${hits.length}`);
   return parts.join(' ');
 }
