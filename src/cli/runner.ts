@@ -13,7 +13,7 @@
 import { loadConfig } from '../config/index.ts';
 import { inProcessAgent, ipcAgent } from '../deliver/index.ts';
 import { serveRuns } from '../deliver/serve-runs.ts';
-import { setProgramName, useLogFd } from '../log/index.ts';
+import { log, setProgramName, useLogFd } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
 import { runOnce } from './queue-run.ts';
 import { parseSendmailArgs } from './sendmail-args.ts';
@@ -33,6 +33,12 @@ async function main(argv: string[]): Promise<number> {
   if (own.get('agents') === 'ipc') {
     if (!process.send) throw new MailError('usage', 'runner: --agents=ipc needs an IPC channel (started by the master)');
     agent = ipcAgent();
+    // The master is gone (killed, crashed): its agents' replies will never come. Stop now, as a
+    // crash would: the journal holds what was done, and the locks of a process that is gone are stale at once.
+    process.once('disconnect', () => {
+      log(config, '', 'queue runner: the master is gone; stopping');
+      process.exit(EX.TEMPFAIL);
+    });
   }
   if (own.has('serve')) {
     if (!process.send) throw new MailError('usage', 'runner: --serve needs an IPC channel (started by the daemon)');
