@@ -48,8 +48,11 @@ async function sortMsgs(s: ImapSession, picked: Target[], uid: boolean, headers:
   const out: SortMsg[] = [];
   const make = async (reader: FolderReader | undefined) => {
     for (const t of picked) {
-      const rec = v.folder.byUidGet(t.rec.uid) ?? t.rec;
-      const h = reader ? headerMap(await reader.header(rec), HEADER_FIELDS) : new Map<string, string>();
+      // As of now: a sync under the lock may have moved it, or another session expunged it (then
+      // the client, not yet told, still gets its number, sorted by what the index held).
+      const now = v.folder.byUidGet(t.rec.uid);
+      const rec = now ?? t.rec;
+      const h = reader && now ? headerMap(await reader.header(now), HEADER_FIELDS) : new Map<string, string>();
       out.push({
         n: uid ? rec.uid : t.seq,
         seq: t.seq,
