@@ -136,8 +136,10 @@ class FolderScanner {
 
   finish(): number {
     if (this.carryLen > 0) {
+      // A last line without its LF (a file others wrote, or cut short): part of the last message.
       const last = Buffer.concat(this.carry);
       this.line(last, 0, last.length);
+      this.lineStart += last.length;
     }
     if (this.cur) this.close(this.lineStart - (this.cur.pendingBlank ? 1 : 0));
     return this.count;

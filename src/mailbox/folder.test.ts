@@ -151,3 +151,17 @@ test('an index written before mboxrd keeps its UIDs and flags, and its sizes are
   }
   assert.equal(decodeIndex(fs.readFileSync(file))!.quoting, 'mboxrd');
 });
+
+test('a file whose last line has no newline: that line belongs to the last message, in its length and served size', async () => {
+  const text = 'From a@b Sun Nov  2 07:03:04 2025\nSubject: one\n\nbody\n\nFrom a@b Sun Nov  2 07:03:05 2025\nSubject: two\n\nlast line wombat';
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-eof-')), 'box');
+  fs.writeFileSync(file, text);
+  const found: Array<{ offset: number; length: number; size: number }> = [];
+  const fh = await fs.promises.open(file, 'r');
+  await scanFolder(fh, file, 0, text.length, (m) => found.push({ offset: m.offset, length: m.length, size: m.size }));
+  await fh.close();
+  assert.equal(found.length, 2);
+  assert.equal(found[1].offset + found[1].length, text.length, 'the last message runs to the end of the file');
+  assert.equal(found[1].size, 'Subject: two\r\n\r\nlast line wombat'.length, 'served size: the last line, no CRLF added');
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+});
