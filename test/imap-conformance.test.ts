@@ -142,7 +142,7 @@ describe('IMAP conformance', () => {
     deliver(s.sb, 'dave', 'kept', 'kept\n');
     const c = await Imap.login(s.imap, 'dave');
     try {
-      await c.ok('CREATE Sent');
+      // Sent exists already: made at login (SPECIAL-USE).
       const below = await c.run('RENAME INBOX Sent/inbox');
       assert.equal(below.status, 'NO');
       assert.match(below.text, /^\[CANNOT\]/);
@@ -158,7 +158,7 @@ describe('IMAP conformance', () => {
         fs.rmSync(spool);
         fs.renameSync(real, spool);
       }
-      assert.deepEqual(fs.readdirSync(path.join(u.home, 'mail')).filter((n) => !n.startsWith('.')).sort(), ['Sent']);
+      assert.deepEqual(fs.readdirSync(path.join(u.home, 'mail')).filter((n) => !n.startsWith('.')).sort(), ['Drafts', 'Junk', 'Sent', 'Trash']);
       assert.equal(await c.messages('INBOX'), 1);
       // With INBOX back, the same RENAME works: nothing was left in the way.
       await c.ok('RENAME INBOX Moved');
@@ -282,7 +282,7 @@ describe('IMAP conformance', () => {
     const u = s.sb.users.erin;
     const c = await Imap.login(s.imap, 'erin');
     try {
-      await c.ok('CREATE Sent');
+      // Sent exists already: made at login (SPECIAL-USE).
       await c.ok('CREATE Projects/2024');
       await c.ok('CREATE Empty/');
       for (const name of ['Sent/sub', 'Sent/sub/', 'Sent/a/b']) {
@@ -295,12 +295,15 @@ describe('IMAP conformance', () => {
       const list = (await c.ok('LIST "" *')).untagged;
       assert.deepEqual(list, [
         '* LIST (\\NoInferiors) "/" INBOX',
+        '* LIST (\\NoInferiors \\Drafts) "/" Drafts',
         '* LIST (\\Noselect \\HasNoChildren) "/" Empty',
+        '* LIST (\\NoInferiors \\Junk) "/" Junk',
         '* LIST (\\Noselect \\HasChildren) "/" Projects',
         '* LIST (\\NoInferiors) "/" Projects/2024',
-        '* LIST (\\NoInferiors) "/" Sent',
+        '* LIST (\\NoInferiors \\Sent) "/" Sent',
+        '* LIST (\\NoInferiors \\Trash) "/" Trash',
       ]);
-      assert.deepEqual((await c.ok('LIST "" %')).untagged.filter((l) => l.endsWith(' Sent')), ['* LIST (\\NoInferiors) "/" Sent']);
+      assert.deepEqual((await c.ok('LIST "" %')).untagged.filter((l) => l.endsWith(' Sent')), ['* LIST (\\NoInferiors \\Sent) "/" Sent']);
     } finally {
       c.close();
     }

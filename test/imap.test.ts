@@ -113,7 +113,7 @@ print(json.dumps(o))
     try {
       await c.mailboxCreate('Saved');
       const names = (await c.list()).map((m) => m.path);
-      assert.deepEqual(names.sort(), ['INBOX', 'Saved']);
+      assert.deepEqual(names.sort(), ['Drafts', 'INBOX', 'Junk', 'Saved', 'Sent', 'Trash'], 'Drafts, Junk, Sent and Trash are made at login (SPECIAL-USE)');
       const lock = await c.getMailboxLock('INBOX');
       try {
         const msgs = [];
