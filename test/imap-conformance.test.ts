@@ -15,55 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { addSystemUsers, IS_ROOT, makeSandbox, removeSystemUsers, run, type RunningDaemon, type Sandbox, startDaemon, type TestUser } from './helpers.ts';
-import { deliver, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
-
-interface Reply {
-  status: string;
-  text: string;
-  untagged: string[];
-}
-
-class Imap {
-  private n = 0;
-  private constructor(private readonly c: LineClient) {}
-
-  static async login(port: number, user: string, password = PASSWORD): Promise<Imap> {
-    const c = await LineClient.connect(port);
-    assert.match((await c.line())!, /^\* OK /);
-    const s = new Imap(c);
-    const r = await s.run(`LOGIN ${user} ${password}`);
-    assert.equal(r.status, 'OK', r.text);
-    return s;
-  }
-
-  async run(command: string): Promise<Reply> {
-    const tag = `t${++this.n}`;
-    this.c.send(`${tag} ${command}`);
-    const untagged: string[] = [];
-    for (;;) {
-      const line = await this.c.line();
-      if (line === undefined) throw new Error(`connection closed during ${command}`);
-      const m = /^(\S+) (OK|NO|BAD) ?(.*)$/.exec(line);
-      if (m && m[1] === tag) return { status: m[2], text: m[3], untagged };
-      untagged.push(line);
-    }
-  }
-
-  async ok(command: string): Promise<Reply> {
-    const r = await this.run(command);
-    assert.equal(r.status, 'OK', `${command}: ${r.status} ${r.text}`);
-    return r;
-  }
-
-  async messages(mailbox: string): Promise<number> {
-    const r = await this.ok(`STATUS ${mailbox} (MESSAGES)`);
-    return Number(/MESSAGES (\d+)/.exec(r.untagged.join(' '))?.[1]);
-  }
-
-  close(): void {
-    this.c.close();
-  }
-}
+import { deliver, ImapClient, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
 /** uid and gid of a path, not followed. */
 function owner(p: string): string {
@@ -94,7 +46,7 @@ describe('IMAP conformance', () => {
     deliver(s.sb, 'alice', 'first', 'one\n');
     deliver(s.sb, 'alice', 'second', 'two\n');
     const spoolBefore = owner(s.sb.mbox('alice'));
-    const c = await Imap.login(s.imap, 'alice');
+    const c = await ImapClient.login(s.imap, 'alice');
     try {
       await c.ok('SELECT INBOX');
       await c.ok('STORE 2 +FLAGS (\\Flagged $Work)');
@@ -140,7 +92,7 @@ describe('IMAP conformance', () => {
   test('RENAME INBOX that cannot read INBOX, or would go below an mbox file, makes nothing', async () => {
     const u = s.sb.users.dave;
     deliver(s.sb, 'dave', 'kept', 'kept\n');
-    const c = await Imap.login(s.imap, 'dave');
+    const c = await ImapClient.login(s.imap, 'dave');
     try {
       // Sent exists already: made at login (SPECIAL-USE).
       const below = await c.run('RENAME INBOX Sent/inbox');
@@ -171,7 +123,7 @@ describe('IMAP conformance', () => {
   test('a message sequence number beyond the mailbox is BAD in FETCH, STORE, COPY and MOVE; UID sets are just empty', async () => {
     deliver(s.sb, 'bob', 'b1');
     deliver(s.sb, 'bob', 'b2');
-    const c = await Imap.login(s.imap, 'bob');
+    const c = await ImapClient.login(s.imap, 'bob');
     try {
       await c.ok('CREATE Other');
       await c.ok('SELECT INBOX');
@@ -251,7 +203,7 @@ describe('IMAP conformance', () => {
     deliver(s.sb, 'carol', 'plain one', 'nothing to see\n');
     deliver(s.sb, 'carol', 'to be expunged');
     // Flags go into the top header as Status:/X-Status: (hidden from IMAP) when the mbox is rewritten.
-    const c = await Imap.login(s.imap, 'carol');
+    const c = await ImapClient.login(s.imap, 'carol');
     try {
       await c.ok('SELECT INBOX');
       await c.ok('STORE 1:2 +FLAGS (\\Seen \\Answered)');
@@ -280,7 +232,7 @@ describe('IMAP conformance', () => {
 
   test('an mbox-file folder lists as \\NoInferiors, and CREATE below it is NO [CANNOT], not a server bug', async () => {
     const u = s.sb.users.erin;
-    const c = await Imap.login(s.imap, 'erin');
+    const c = await ImapClient.login(s.imap, 'erin');
     try {
       // Sent exists already: made at login (SPECIAL-USE).
       await c.ok('CREATE Projects/2024');
@@ -334,7 +286,7 @@ describe('RENAME INBOX in the user\'s own agent', { skip: IS_ROOT ? false : 'nee
   });
 
   test('moves the messages into a folder file of the user\'s, not root\'s, and leaves INBOX empty', async () => {
-    const c = await Imap.login(daemon!.ports.imap, A.name, PW);
+    const c = await ImapClient.login(daemon!.ports.imap, A.name, PW);
     try {
       const r = await c.run('RENAME INBOX Old');
       assert.equal(r.status, 'OK', r.text);

@@ -9,56 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { deliver, LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
-
-interface Reply {
-  status: string;
-  text: string;
-  untagged: string[];
-}
-
-class Imap {
-  private n = 0;
-  greeting = '';
-  private constructor(private readonly c: LineClient) {}
-
-  static async connect(port: number): Promise<Imap> {
-    const c = await LineClient.connect(port);
-    const s = new Imap(c);
-    s.greeting = (await c.line())!;
-    assert.match(s.greeting, /^\* OK /);
-    return s;
-  }
-
-  static async login(port: number, user: string): Promise<Imap> {
-    const s = await Imap.connect(port);
-    await s.ok(`LOGIN ${user} ${PASSWORD}`);
-    return s;
-  }
-
-  async run(command: string): Promise<Reply> {
-    const tag = `t${++this.n}`;
-    this.c.send(`${tag} ${command}`);
-    const untagged: string[] = [];
-    for (;;) {
-      const line = await this.c.line();
-      if (line === undefined) throw new Error(`connection closed during ${command}`);
-      const m = /^(\S+) (OK|NO|BAD) ?(.*)$/.exec(line);
-      if (m && m[1] === tag) return { status: m[2], text: m[3], untagged };
-      untagged.push(line);
-    }
-  }
-
-  async ok(command: string): Promise<Reply> {
-    const r = await this.run(command);
-    assert.equal(r.status, 'OK', `${command}: ${r.status} ${r.text}`);
-    return r;
-  }
-
-  close(): void {
-    this.c.close();
-  }
-}
+import { deliver, ImapClient, LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
 
 function flow(port: number, user: string): ImapFlow {
   return new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass: PASSWORD }, logger: false, tls: { rejectUnauthorized: false }, clientInfo: { name: 'ext-test', version: '1' } });
@@ -72,7 +23,7 @@ describe('IMAP extensions', () => {
   after(() => s.close());
 
   test('ID: the server names itself for NIL and for a client list, in any state; bad forms are BAD', async () => {
-    const c = await Imap.connect(s.imap);
+    const c = await ImapClient.connect(s.imap);
     try {
       const caps = (await c.ok('CAPABILITY')).untagged[0];
       assert.match(caps, / ID( |$)/);
@@ -97,7 +48,7 @@ describe('IMAP extensions', () => {
   });
 
   test('ENABLE: only after login and before SELECT, at least one name, ENABLED lists what it turned on', async () => {
-    const c = await Imap.connect(s.imap);
+    const c = await ImapClient.connect(s.imap);
     try {
       assert.match((await c.ok('CAPABILITY')).untagged[0], / ENABLE( |$)/);
       assert.equal((await c.run('ENABLE FOO')).status, 'BAD', 'not before login');
@@ -122,7 +73,7 @@ m.logout()
     assert.match(r.out, /^OK /);
   });
   test('SPECIAL-USE: Drafts, Junk, Sent and Trash made at login, owned by the user, and listed with their attributes', async () => {
-    const c = await Imap.login(s.imap, 'bob');
+    const c = await ImapClient.login(s.imap, 'bob');
     try {
       assert.match((await c.ok('CAPABILITY')).untagged[0], / SPECIAL-USE /);
       const list = (await c.ok('LIST "" *')).untagged;
@@ -162,7 +113,7 @@ m.logout()
   test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patterns, STATUS after LIST', async () => {
     deliver(s.sb, 'carol', 'one');
     deliver(s.sb, 'carol', 'two');
-    const c = await Imap.login(s.imap, 'carol');
+    const c = await ImapClient.login(s.imap, 'carol');
     try {
       const caps = (await c.ok('CAPABILITY')).untagged[0];
       assert.match(caps, / LIST-EXTENDED /);
@@ -221,7 +172,7 @@ m.logout()
   });
   test('ESEARCH: SEARCH and UID SEARCH RETURN (MIN MAX COUNT ALL), ranges compressed; imapflow and imaplib read it', async () => {
     for (let i = 1; i <= 7; i++) deliver(s.sb, 'dave', `m${i}`, i % 3 === 0 ? 'blue\n' : 'red\n');
-    const c = await Imap.login(s.imap, 'dave');
+    const c = await ImapClient.login(s.imap, 'dave');
     try {
       assert.match((await c.ok('CAPABILITY')).untagged[0], / ESEARCH( |$)/);
       await c.ok('SELECT INBOX');
@@ -272,7 +223,7 @@ m.logout()
     mail('apple', 'a', 'Tue, 02 Jan 2024 10:00:00 +0000'); // 3
     mail('[fwd: Zebra]', 'z', 'Thu, 04 Jan 2024 10:00:00 +0000', 'In-Reply-To: <Zebra.01@x>\n'); // 4
     mail('Re: Re: apple', 'a', 'Fri, 05 Jan 2024 08:00:00 -0500', 'References: <apple.02@x> <Reapple.03@x>\nCc: Bob <bob@x>\n'); // 5
-    const c = await Imap.login(s.imap, 'erin');
+    const c = await ImapClient.login(s.imap, 'erin');
     try {
       const caps = (await c.ok('CAPABILITY')).untagged[0];
       assert.match(caps, / SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES( |$)/);

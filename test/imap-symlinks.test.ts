@@ -13,62 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IS_ROOT } from './helpers.ts';
-import { deliver, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
+import { deliver, ImapClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
 const USERS = ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gil', 'bob'];
 const MBOX = 'From canary@example.org Mon Jan  1 00:00:00 2024\nSubject: canary\n\ncanary body\n\n';
-
-interface Reply {
-  status: string;
-  text: string;
-  untagged: string[];
-}
-
-/** A logged-in IMAP session over a line client. */
-class Imap {
-  private n = 0;
-  private constructor(private readonly c: LineClient) {}
-
-  static async login(port: number, user: string): Promise<Imap> {
-    const c = await LineClient.connect(port);
-    assert.match((await c.line())!, /^\* OK /);
-    const s = new Imap(c);
-    const r = await s.run(`LOGIN ${user} ${PASSWORD}`);
-    assert.equal(r.status, 'OK', r.text);
-    return s;
-  }
-
-  async run(command: string, literal?: string): Promise<Reply> {
-    const tag = `t${++this.n}`;
-    if (literal === undefined) this.c.send(`${tag} ${command}`);
-    else this.c.socket.write(`${tag} ${command} {${Buffer.byteLength(literal)}+}\r\n${literal}\r\n`);
-    const untagged: string[] = [];
-    for (;;) {
-      const line = await this.c.line();
-      if (line === undefined) throw new Error(`connection closed during ${command}`);
-      const m = /^(\S+) (OK|NO|BAD) ?(.*)$/.exec(line);
-      if (m && m[1] === tag) return { status: m[2], text: m[3], untagged };
-      untagged.push(line);
-    }
-  }
-
-  /** Each command must answer NO. */
-  async refused(commands: Array<string | [string, string]>): Promise<Reply[]> {
-    const out: Reply[] = [];
-    for (const c of commands) {
-      const [cmd, lit] = typeof c === 'string' ? [c, undefined] : c;
-      const r = await this.run(cmd, lit);
-      assert.equal(r.status, 'NO', `${cmd} answered ${r.status} ${r.text}`);
-      out.push(r);
-    }
-    return out;
-  }
-
-  async logout(): Promise<void> {
-    await this.run('LOGOUT');
-    this.c.close();
-  }
-}
 
 /** Every entry below `dir` (and itself): type, mode, owner, and content or link target. */
 function snapshot(dir: string): string[] {
@@ -130,7 +78,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   test('~/mail itself a symlink: every mailbox command answers NO [NOPERM], nothing outside changes', async () => {
     const dir = canary('home');
     const before = snapshot(dir);
-    const c = await Imap.login(s.imap, 'ann');
+    const c = await ImapClient.login(s.imap, 'ann');
     assert.equal((await c.run('CREATE Folder')).status, 'OK');
     assert.equal((await c.run('SELECT INBOX')).status, 'OK');
     const mail = path.join(home('ann'), 'mail');
@@ -158,7 +106,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   test('a folder file that is a symlink: NO for every command naming it, and LIST leaves it out', async () => {
     const dir = canary('file');
     const before = snapshot(dir);
-    const c = await Imap.login(s.imap, 'ben');
+    const c = await ImapClient.login(s.imap, 'ben');
     assert.equal((await c.run('CREATE Real')).status, 'OK');
     assert.equal((await c.run('SELECT INBOX')).status, 'OK');
     fs.symlinkSync(path.join(dir, 'Folder'), path.join(home('ben'), 'mail', 'Folder'));
@@ -184,7 +132,7 @@ describe('IMAP and symlinks in the mail tree', () => {
     const dir = canary('dir');
     const before = snapshot(dir);
     const spoolBefore = snapshot(s.sb.spool).filter((l) => l.startsWith('./bob '));
-    const c = await Imap.login(s.imap, 'cat');
+    const c = await ImapClient.login(s.imap, 'cat');
     assert.equal((await c.run('CREATE Real')).status, 'OK');
     assert.equal((await c.run('SELECT INBOX')).status, 'OK');
     fs.symlinkSync(dir, path.join(home('cat'), 'mail', 'sub'));
@@ -213,7 +161,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   test('~/mail/.imap a symlink: NO for every mailbox, DELETE removes nothing elsewhere', async () => {
     const dir = canary('index');
     const before = snapshot(dir);
-    const c = await Imap.login(s.imap, 'dan');
+    const c = await ImapClient.login(s.imap, 'dan');
     assert.equal((await c.run('CREATE Folder')).status, 'OK');
     assert.equal((await c.run('SELECT INBOX')).status, 'OK');
     const index = path.join(home('dan'), 'mail', '.imap');
@@ -237,7 +185,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   test('a folder\'s index directory, or a level above it, a symlink: NO', async () => {
     const dir = canary('folder-index');
     const before = snapshot(dir);
-    const c = await Imap.login(s.imap, 'fay');
+    const c = await ImapClient.login(s.imap, 'fay');
     for (const cmd of ['CREATE Folder', 'CREATE Work/Inner', 'SELECT INBOX']) assert.equal((await c.run(cmd)).status, 'OK', cmd);
     const index = path.join(home('fay'), 'mail', '.imap');
     fs.rmSync(path.join(index, 'Folder'), { recursive: true, force: true });
@@ -258,7 +206,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   test('.subscriptions a symlink, a second hard link or someone else\'s file: SUBSCRIBE, UNSUBSCRIBE and LSUB answer NO', async () => {
     const dir = canary('subscriptions');
     const before = snapshot(dir);
-    const c = await Imap.login(s.imap, 'eve');
+    const c = await ImapClient.login(s.imap, 'eve');
     assert.equal((await c.run('CREATE Folder')).status, 'OK');
     const subs = path.join(home('eve'), 'mail', '.subscriptions');
     const plants: Array<[string, () => void]> = [
@@ -291,7 +239,7 @@ describe('IMAP and symlinks in the mail tree', () => {
   });
 
   test('LIST with a pattern built for a backtracking matcher, against a 200-character name, answers at once', async () => {
-    const c = await Imap.login(s.imap, 'gil');
+    const c = await ImapClient.login(s.imap, 'gil');
     const long = 'a'.repeat(200);
     assert.equal((await c.run(`CREATE ${long}`)).status, 'OK');
     assert.equal((await c.run(`SUBSCRIBE ${long}`)).status, 'OK');

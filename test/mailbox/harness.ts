@@ -3,6 +3,7 @@
 // process on loopback ports the system picks, mail put into a user's spool
 // mbox with the real `sendmail -odi`, and a line client for transcripts.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -159,4 +160,79 @@ export function python(script: string, args: string[] = []): Promise<{ code: num
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code) => resolve({ code, out, err }));
   });
+}
+
+export interface ImapReply {
+  status: string;
+  text: string;
+  untagged: string[];
+}
+
+/** A raw IMAP client for tests: one tagged command at a time, untagged lines collected. */
+export class ImapClient {
+  private n = 0;
+  greeting = '';
+  private constructor(private readonly c: LineClient) {}
+
+  static async connect(port: number): Promise<ImapClient> {
+    const c = await LineClient.connect(port);
+    const s = new ImapClient(c);
+    s.greeting = (await c.line())!;
+    assert.match(s.greeting, /^\* OK /);
+    return s;
+  }
+
+  static async login(port: number, user: string, password = PASSWORD): Promise<ImapClient> {
+    const s = await ImapClient.connect(port);
+    await s.ok(`LOGIN ${user} ${password}`);
+    return s;
+  }
+
+  /** One command; `literal` goes as its last argument, a non-synchronizing literal (RFC 7888). */
+  async run(command: string, literal?: string): Promise<ImapReply> {
+    const tag = `t${++this.n}`;
+    if (literal === undefined) this.c.send(`${tag} ${command}`);
+    else this.c.socket.write(`${tag} ${command} {${Buffer.byteLength(literal)}+}\r\n${literal}\r\n`);
+    const untagged: string[] = [];
+    for (;;) {
+      const line = await this.c.line();
+      if (line === undefined) throw new Error(`connection closed during ${command}`);
+      const m = /^(\S+) (OK|NO|BAD) ?(.*)$/.exec(line);
+      if (m && m[1] === tag) return { status: m[2], text: m[3], untagged };
+      untagged.push(line);
+    }
+  }
+
+  async ok(command: string): Promise<ImapReply> {
+    const r = await this.run(command);
+    assert.equal(r.status, 'OK', `${command}: ${r.status} ${r.text}`);
+    return r;
+  }
+
+  /** STATUS MESSAGES of a mailbox. */
+  async messages(mailbox: string): Promise<number> {
+    const r = await this.ok(`STATUS ${mailbox} (MESSAGES)`);
+    return Number(/MESSAGES (\d+)/.exec(r.untagged.join(' '))?.[1]);
+  }
+
+  /** Each command must answer NO. */
+  async refused(commands: Array<string | [string, string]>): Promise<ImapReply[]> {
+    const out: ImapReply[] = [];
+    for (const c of commands) {
+      const [cmd, lit] = typeof c === 'string' ? [c, undefined] : c;
+      const r = await this.run(cmd, lit);
+      assert.equal(r.status, 'NO', `${cmd} answered ${r.status} ${r.text}`);
+      out.push(r);
+    }
+    return out;
+  }
+
+  async logout(): Promise<void> {
+    await this.run('LOGOUT');
+    this.c.close();
+  }
+
+  close(): void {
+    this.c.close();
+  }
 }
