@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { IS_ROOT, ROOT, type Sandbox, makeSandbox, run, splitMbox } from './helpers.ts';
+import { IS_ROOT, ROOT, type Sandbox, makeSandbox, run, splitMbox, waitFor } from './helpers.ts';
 
 const boxes: Sandbox[] = [];
 after(() => {
@@ -85,3 +85,36 @@ describe('SIGKILL at each named point', { skip: !IS_ROOT && 'needs root: deliver
     });
   }
 });
+
+describe('the master of a root run killed while a delivery agent holds the mailbox lock', { skip: !IS_ROOT && 'needs root: a root run has a master and agents' }, () => {
+  test('the agent lets go of USER.lock at once, and the next run delivers everything once', async () => {
+    const sb = makeSandbox({ users: ['bob'] });
+    boxes.push(sb);
+    const N = 150;
+    for (let i = 0; i < N; i++) assert.equal(run(sb, 'sendmail', ['-odq', '-i', 'bob'], `Subject: locked-${i}\n\n${'z'.repeat(20_000)}\n`).status, 0);
+    const lock = `${sb.mbox('bob')}.lock`;
+    const master = spawn(path.join(ROOT, 'bin', 'sendmail'), ['-C', sb.conf, '-qf'], { env: sb.env, stdio: 'ignore' });
+    const exited = new Promise((r) => master.once('exit', r));
+    let seen = false;
+    for (let i = 0; i < 4000 && master.exitCode === null; i++) {
+      if (fs.existsSync(lock)) {
+        master.kill('SIGKILL');
+        seen = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await exited;
+    if (!seen) return; // the run finished before the lock was seen: nothing to test this time
+    await waitFor(() => !fs.existsSync(lock), 5000, 'the agent to release bob.lock');
+    const q = run(sb, 'sendmail', ['-qf']);
+    assert.equal(q.status, 0, q.stderr);
+    const got = subjects2(sb);
+    assert.equal(got.length, N, 'every message once');
+    assert.equal(new Set(got).size, N);
+  });
+});
+
+function subjects2(sb: Sandbox): string[] {
+  return splitMbox(sb.readMbox('bob')).map((m) => /Subject: (locked-\d+)/.exec(m)?.[1] ?? '?');
+}

@@ -91,7 +91,16 @@ export async function runAgent(): Promise<void> {
         break;
     }
   });
-  process.on('disconnect', () => process.exit(0));
+  // The master is gone (killed, crashed). A delivery waiting for the runner's go-ahead is
+  // abandoned (nothing written: the mailbox lock is released and the file left as it was);
+  // work under way finishes; then exit. Exiting at once would leave USER.lock behind, and
+  // every delivery to that mailbox would wait for it to go stale (5 minutes).
+  process.on('disconnect', () => {
+    leaving = true;
+    for (const go of [...continues.values()]) go(false);
+    for (const s of sessions) s.shutdown();
+    if (busy === 0) process.exit(0);
+  });
 }
 
 async function serve(
