@@ -118,6 +118,8 @@ async function serve(
         // The runner records each copy's place in its queue entry before the write.
         const beforeWrite = (placed: PlacedMessage[]) =>
           new Promise<void>((resolve, reject) => {
+            // The master went away before the lock was ours: no go-ahead can come.
+            if (!process.connected) return reject(new Error('the master is gone; nothing written'));
             continues.set(id, (go) => {
               continues.delete(id);
               if (go) resolve();
