@@ -6,39 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { deliver, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
+import { deliver, fetchedLiteral as literal, imapCommand as command, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
-/** One tagged command; the untagged lines with their literals inlined as {n}<bytes>. */
-async function command(c: LineClient, tag: string, line: string): Promise<string[]> {
-  c.send(`${tag} ${line}`);
-  const out: string[] = [];
-  let cur = '';
-  for (;;) {
-    const l = await c.line();
-    if (l === undefined) throw new Error('connection closed');
-    cur += l;
-    const lit = /\{(\d+)\}$/.exec(l);
-    if (lit) {
-      cur += '\r\n' + (await c.bytes(Number(lit[1]))).toString('latin1');
-      continue;
-    }
-    if (cur.startsWith(`${tag} `)) {
-      assert.match(cur, new RegExp(`^${tag} OK`));
-      return out;
-    }
-    out.push(cur);
-    cur = '';
-  }
-}
-
-/** The literal after `item {n}` in a FETCH response. */
-function literal(resp: string, item: string): string {
-  const at = resp.indexOf(`${item} {`);
-  assert.ok(at >= 0, `${item} in ${resp.slice(0, 200)}`);
-  const m = /^\{(\d+)\}\r\n/.exec(resp.slice(at + item.length + 1))!;
-  const start = at + item.length + 1 + m[0].length;
-  return resp.slice(start, start + Number(m[1]));
-}
 
 /** A forwarded multipart message, an empty part and a part with no body at all. */
 const NESTED_BODY = [

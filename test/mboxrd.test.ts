@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readMessageBytes, scanMbox, unquoteFrom } from '../src/mailbox/index.ts';
 import { run } from './helpers.ts';
-import { LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
+import { fetchedLiteral as literal, imapCommand as command, LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
 
 const BODY = 'From a\n>From b\n>>From c\n From d\n\nFrom after a blank line\n>>>From e\nFrom';
 const HEADER = 'From: sender@mail.test\nTo: alice@mail.test\nSubject: from lines\n';
@@ -26,41 +26,6 @@ const crlf = (t: string) => t.replace(/\r?\n/g, '\r\n');
 /** The body as it must come back: CRLF line ends, the final newline SMTP adds. */
 const SERVED_BODY = crlf(BODY) + '\r\n';
 
-/** One tagged command; untagged lines with their literals inlined as {n}\r\n<bytes>. */
-async function command(c: LineClient, tag: string, line: string, literal?: Buffer): Promise<string[]> {
-  c.send(`${tag} ${line}${literal ? ` {${literal.length}}` : ''}`);
-  if (literal) {
-    assert.match((await c.line()) ?? '', /^\+/);
-    c.socket.write(Buffer.concat([literal, Buffer.from('\r\n')]));
-  }
-  const out: string[] = [];
-  let cur = '';
-  for (;;) {
-    const l = await c.line();
-    if (l === undefined) throw new Error('connection closed');
-    cur += l;
-    const lit = /\{(\d+)\}$/.exec(l);
-    if (lit) {
-      cur += '\r\n' + (await c.bytes(Number(lit[1]))).toString('latin1');
-      continue;
-    }
-    if (cur.startsWith(`${tag} `)) {
-      assert.match(cur, new RegExp(`^${tag} OK`), cur);
-      return out;
-    }
-    out.push(cur);
-    cur = '';
-  }
-}
-
-/** The literal after `item` in a FETCH response, checked against its announced length. */
-function literal(resp: string, item: string): string {
-  const at = resp.indexOf(`${item} {`);
-  assert.ok(at >= 0, `${item} in ${resp.slice(0, 200)}`);
-  const m = /^\{(\d+)\}\r\n/.exec(resp.slice(at + item.length + 1))!;
-  const start = at + item.length + 1 + m[0].length;
-  return resp.slice(start, start + Number(m[1]));
-}
 
 /** The body: what follows the first blank line. */
 const bodyOf = (msg: string) => msg.slice(msg.indexOf('\r\n\r\n') + 4);

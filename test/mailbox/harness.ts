@@ -236,3 +236,39 @@ export class ImapClient {
     this.c.close();
   }
 }
+
+/** One tagged command; untagged lines with their literals inlined as {n}\r\n<bytes>. */
+export async function imapCommand(c: LineClient, tag: string, line: string, literal?: Buffer): Promise<string[]> {
+  c.send(`${tag} ${line}${literal ? ` {${literal.length}}` : ''}`);
+  if (literal) {
+    assert.match((await c.line()) ?? '', /^\+/);
+    c.socket.write(Buffer.concat([literal, Buffer.from('\r\n')]));
+  }
+  const out: string[] = [];
+  let cur = '';
+  for (;;) {
+    const l = await c.line();
+    if (l === undefined) throw new Error('connection closed');
+    cur += l;
+    const lit = /\{(\d+)\}$/.exec(l);
+    if (lit) {
+      cur += '\r\n' + (await c.bytes(Number(lit[1]))).toString('latin1');
+      continue;
+    }
+    if (cur.startsWith(`${tag} `)) {
+      assert.match(cur, new RegExp(`^${tag} OK`), cur);
+      return out;
+    }
+    out.push(cur);
+    cur = '';
+  }
+}
+
+/** The literal after `item` in a FETCH response, checked against its announced length. */
+export function fetchedLiteral(resp: string, item: string): string {
+  const at = resp.indexOf(`${item} {`);
+  assert.ok(at >= 0, `${item} in ${resp.slice(0, 200)}`);
+  const m = /^\{(\d+)\}\r\n/.exec(resp.slice(at + item.length + 1))!;
+  const start = at + item.length + 1 + m[0].length;
+  return resp.slice(start, start + Number(m[1]));
+}
