@@ -165,7 +165,7 @@ async function lockBatch(ctx: Ctx, ids: string[], own: boolean): Promise<Loaded[
       active = activate(ctx.config, id);
     } catch (e) {
       log(ctx.config, id, `SYSERR: ${(e as Error).message}`);
-      if (e instanceof DamagedEntry) await tellPostmaster(ctx, id, e.message, e.control);
+      if (e instanceof DamagedEntry && e.where) await tellPostmaster(ctx, id, e.message, e.where, e.control);
       continue;
     }
     if (!active) continue;
@@ -190,7 +190,7 @@ async function lockBatch(ctx: Ctx, ids: string[], own: boolean): Promise<Loaded[
         continue;
       }
       log(ctx.config, id, `SYSERR: queue entry damaged (${e.message}); not delivered, moved to ${where}`);
-      await tellPostmaster(ctx, id, `${e.message}; moved to ${where}`, active.control);
+      await tellPostmaster(ctx, id, `${e.message}; moved to ${where}`, where, active.control);
       continue;
     }
     out.push({ active, data, attempts: [] });
@@ -198,9 +198,8 @@ async function lockBatch(ctx: Ctx, ids: string[], own: boolean): Promise<Loaded[
   return out;
 }
 
-async function tellPostmaster(ctx: Ctx, id: string, why: string, c?: ActiveEntry['control']): Promise<void> {
+async function tellPostmaster(ctx: Ctx, id: string, why: string, where: string, c?: ActiveEntry['control']): Promise<void> {
   try {
-    const where = /moved to (\S+)/.exec(why)?.[1] ?? `corrupt/qf${id}`;
     const notice = await enqueueDamageNotice(ctx.config, id, why, where, c);
     ctx.made.push(notice);
     log(ctx.config, id, `${notice}: postmaster notify: queue entry damaged`);

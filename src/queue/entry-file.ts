@@ -28,8 +28,11 @@ const D_RECORD = /^D(\d+) ([0-9a-f]{8})$/;
 const scratch = Buffer.allocUnsafe(FIRST_READ);
 
 export class DamagedEntry extends Error {
-  /** The envelope, when the damage is past it. */
-  constructor(message: string, readonly control?: Control) {
+  /**
+   * The envelope, when the damage is past it; where the entry was set aside
+   * (relative to queue_dir), once it was.
+   */
+  constructor(message: string, readonly control?: Control, readonly where?: string) {
     super(message);
   }
 }

@@ -140,7 +140,7 @@ export function activate(config: Config, id: QueueId): ActiveEntry | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // finished by another runner
     if (e instanceof ControlParseError || e instanceof DamagedEntry) {
       const where = quarantine(config, id);
-      throw new DamagedEntry(`queue entry ${controlPath} is damaged (${e.message}); moved to ${where}`, e instanceof DamagedEntry ? e.control : undefined);
+      throw new DamagedEntry(`queue entry ${controlPath} is damaged (${e.message}); moved to ${where}`, e instanceof DamagedEntry ? e.control : undefined, where);
     }
     throw e;
   }
@@ -247,9 +247,13 @@ function rewrite(config: Config, entry: ActiveEntry): void {
   const data = entry.message();
   const tf = queuePath(config, PREFIX.temp, c.id);
   fs.rmSync(tf, { force: true });
+  const bufs = entryBytes(c, data);
+  const want = bufs[0].length + bufs[1].length;
   const fd = fs.openSync(tf, 'wx', 0o600);
   try {
-    fs.writevSync(fd, entryBytes(c, data));
+    // A short write (a full disk) must never replace the whole entry with a part of it.
+    const written = fs.writevSync(fd, bufs);
+    if (written !== want) throw Object.assign(new Error(`short write to ${tf} (${written} of ${want} bytes)`), { code: 'ENOSPC' });
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
