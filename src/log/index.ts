@@ -56,7 +56,6 @@ export function openLogNow(config: Config): void {
   fdPath = config.logFile;
 }
 
-/** Write one line: "ID: k=v, k=v" (id may be empty for daemon-wide events). */
 /** Lines held by holdLines(), written by its release. */
 let held: { config: Config; lines: string[] } | undefined;
 
@@ -76,6 +75,7 @@ export function holdLines(config: Config): () => void {
   };
 }
 
+/** Write one line: "ID: k=v, k=v" (id may be empty for daemon-wide events). */
 export function log(config: Config, id: string, fields: Fields | string): void {
   const body = typeof fields === 'string' ? clean(fields) : formatFields(fields);
   const line = `${stamp(new Date())} ${config.hostname.split('.')[0]} ${program}[${process.pid}]: ${id ? `${id}: ` : ''}${body}\n`;
