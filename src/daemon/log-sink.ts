@@ -19,7 +19,7 @@ const MAX_LINE = 64 << 10;
 export class LogSink {
   private fd: number;
 
-  constructor(private config: Config) {
+  constructor(config: Config) {
     this.fd = open(config);
   }
 
@@ -64,7 +64,6 @@ export class LogSink {
     const fd = open(config);
     fs.closeSync(this.fd);
     this.fd = fd;
-    this.config = config;
     reopenLog();
   }
 

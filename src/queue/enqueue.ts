@@ -15,7 +15,6 @@ import { MailError } from '../message/status.ts';
 import type { Control, Envelope, Recipient } from './control.ts';
 import { envelopeError, newControl, serializeControl } from './control.ts';
 import { newQueueId, type QueueId } from './id.ts';
-import { PREFIX } from './state.ts';
 import { commit, discardEntry, writeEntry } from './transition.ts';
 import { fsyncDir } from './files.ts';
 
