@@ -125,7 +125,11 @@ test('SIGKILL at any instant of enqueue leaves whole entries or nothing', async 
   fs.writeFileSync(file, script);
   for (let round = 0; round < 8; round++) {
     const child = spawn(process.execPath, ['--import', 'tsx', file], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 700 + round * 97));
+    // Start the clock once the child writes (tsx's start-up takes seconds on a loaded machine),
+    // then kill it at a different instant of its writing each round.
+    const before = fs.existsSync(qdir) ? fs.readdirSync(qdir).length : 0;
+    for (let i = 0; i < 600 && child.exitCode === null && (fs.existsSync(qdir) ? fs.readdirSync(qdir).length : 0) <= before; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100 + round * 97));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
   }
