@@ -2,7 +2,10 @@
 // (mailbox_index_dir/NAME) holding mailtk.index (UIDVALIDITY, UIDNEXT, the
 // mbox's identity when last synced, and one fixed 68-byte record a message:
 // place, sizes, UID, flags, fingerprint) and mailtk.cache (per-message blobs
-// a protocol asked to keep, such as IMAP's ENVELOPE). Both are written to a
+// a protocol asked to keep, such as IMAP's ENVELOPE). Version 2 adds each
+// message's mod-sequence (RFC 7162) to its record, now 76 bytes, and to the
+// head the highest one and a bounded list of expunged UIDs with theirs; a
+// version 1 index still reads, every modseq 1. Both are written to a
 // temporary file and renamed; a file that fails its checks reads as missing,
 // and the index is then rebuilt from the mbox with a new UIDVALIDITY. Files
 // are reached through the held directory (safe-open.ts), never through a
@@ -36,6 +39,8 @@ export interface MessageRecord {
   headerFlags: number;
   /** Bit i set: the folder's keywords[i]. */
   keywords: number;
+  /** Mod-sequence (RFC 7162): raised whenever the message's flags or keywords change. */
+  modseq: number;
 }
 
 export interface IndexState {
@@ -51,11 +56,19 @@ export interface IndexState {
    * indexes written when readers unquoted ^>From  only (see Folder's load()).
    */
   quoting?: 'mboxrd';
+  /** The mailbox's HIGHESTMODSEQ; 1 for an index of version 1. */
+  highestModseq?: number;
+  /** Expunged UIDs with the modseq of their expunge, oldest first, bounded. */
+  vanished?: Array<[number, number]>;
+  /** Expunges up to this modseq are no longer in `vanished`. */
+  vanishedFloor?: number;
 }
 
-const INDEX_MAGIC = Buffer.from('MTKIDX1\n');
+const INDEX_MAGIC = Buffer.from('MTKIDX2\n');
+const INDEX_MAGIC_V1 = Buffer.from('MTKIDX1\n');
 const CACHE_MAGIC = Buffer.from('MTKCCH1\n');
-const RECORD = 68;
+const RECORD = 76;
+const RECORD_V1 = 68;
 export const INDEX_FILE = 'mailtk.index';
 export const CACHE_FILE = 'mailtk.cache';
 export const UIDVALIDITY_FILE = '.uidvalidity';
@@ -76,9 +89,10 @@ function writeRecord(b: Buffer, at: number, r: MessageRecord): void {
   b[at + 49] = r.headerFlags;
   b.writeUInt32LE(r.keywords >>> 0, at + 52);
   b.write(r.fp.padEnd(12).slice(0, 12), at + 56, 'latin1');
+  b.writeDoubleLE(r.modseq, at + 68);
 }
 
-function readRecord(b: Buffer, at: number): MessageRecord {
+function readRecord(b: Buffer, at: number, v1: boolean): MessageRecord {
   const date = b.readDoubleLE(at + 24);
   return {
     offset: b.readDoubleLE(at),
@@ -93,6 +107,7 @@ function readRecord(b: Buffer, at: number): MessageRecord {
     headerFlags: b[at + 49],
     keywords: b.readUInt32LE(at + 52),
     fp: b.toString('latin1', at + 56, at + 68),
+    modseq: v1 ? 1 : b.readDoubleLE(at + 68),
   };
 }
 
@@ -100,6 +115,7 @@ export function encodeIndex(s: IndexState): Buffer {
   const head = Buffer.from(JSON.stringify({
     uidValidity: s.uidValidity, uidNext: s.uidNext, recentUid: s.recentUid, keywords: s.keywords, stamp: s.stamp, count: s.records.length,
     ...(s.quoting ? { quoting: s.quoting } : {}),
+    highestModseq: s.highestModseq ?? 1, vanished: s.vanished ?? [], vanishedFloor: s.vanishedFloor ?? 0,
   }));
   const out = Buffer.allocUnsafe(INDEX_MAGIC.length + 4 + head.length + s.records.length * RECORD);
   INDEX_MAGIC.copy(out, 0);
@@ -115,7 +131,11 @@ export function encodeIndex(s: IndexState): Buffer {
 
 /** The index, or undefined when the bytes are not a whole index of ours. */
 export function decodeIndex(b: Buffer): IndexState | undefined {
-  if (b.length < INDEX_MAGIC.length + 4 || !b.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC)) return undefined;
+  if (b.length < INDEX_MAGIC.length + 4) return undefined;
+  const magic = b.subarray(0, INDEX_MAGIC.length);
+  const v1 = magic.equals(INDEX_MAGIC_V1);
+  if (!v1 && !magic.equals(INDEX_MAGIC)) return undefined;
+  const size = v1 ? RECORD_V1 : RECORD;
   const headLen = b.readUInt32LE(INDEX_MAGIC.length);
   const base = INDEX_MAGIC.length + 4 + headLen;
   let head: Omit<IndexState, 'records'> & { count: number };
@@ -124,11 +144,12 @@ export function decodeIndex(b: Buffer): IndexState | undefined {
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(head.count) || b.length !== base + head.count * RECORD || !(head.uidValidity > 0)) return undefined;
+  if (!Number.isInteger(head.count) || b.length !== base + head.count * size || !(head.uidValidity > 0)) return undefined;
   const records: MessageRecord[] = new Array(head.count);
-  for (let i = 0; i < head.count; i++) records[i] = readRecord(b, base + i * RECORD);
+  for (let i = 0; i < head.count; i++) records[i] = readRecord(b, base + i * size, v1);
   const quoting = head.quoting === 'mboxrd' ? { quoting: head.quoting } : {};
-  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting };
+  const modseqs = v1 ? {} : { highestModseq: head.highestModseq, vanished: head.vanished, vanishedFloor: head.vanishedFloor };
+  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting, ...modseqs };
 }
 
 /** field -> uid -> bytes */

@@ -18,6 +18,13 @@
 // the Status:/X-Status: headers changed since the last scan (mail(1) marked
 // it): then the headers win. Flags go into the headers at the next rewrite:
 // an expunge, or the last session's close.
+//
+// Mod-sequences (RFC 7162): highestModseq goes up by one for each change, and
+// the records changed take it: new messages, flag changes (setFlags, or the
+// headers changed by another program), and the UIDs a sync no longer finds,
+// remembered with it in `vanished` (the last VANISHED_MAX; older ones only as
+// vanishedFloor). Known limit: a change made less than SAVE_DELAY_MS before a
+// crash is lost with its modseq, which a later change then takes again.
 
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -76,6 +83,8 @@ export interface FolderReader {
 const CHUNK = 256 << 10;
 const SAVE_DELAY_MS = 300;
 const POLL_MS = 5000;
+/** Expunged UIDs remembered with their modseq for QRESYNC; older ones are answered conservatively. */
+const VANISHED_MAX = 2000;
 const EMPTY_STAMP: MboxStamp = { dev: '0', ino: '0', size: 0, mtimeNs: '0' };
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -109,6 +118,11 @@ export class Folder extends EventEmitter {
   records: MessageRecord[] = [];
   /** Goes up whenever messages or flags change, so that a session can skip comparing. */
   version = 0;
+  /** RFC 7162's HIGHESTMODSEQ: the modseq of the latest change. */
+  highestModseq = 1;
+  /** [uid, modseq of its expunge], oldest first; expunges up to vanishedFloor are forgotten. */
+  vanished: Array<[number, number]> = [];
+  vanishedFloor = 0;
   cache: Cache = new Map();
   readonly loaded: Promise<void>;
   private byUid = new Map<number, MessageRecord>();
@@ -136,6 +150,7 @@ export class Folder extends EventEmitter {
     if (state) {
       Object.assign(this, { uidValidity: state.uidValidity, uidNext: state.uidNext, recentUid: state.recentUid, keywords: state.keywords, stamp: state.stamp });
       this.setRecords(state.records);
+      this.loadModseqs(state);
       if (state.quoting !== 'mboxrd') {
         // Written when ^>>+From  lines were served with all their '>': their
         // sizes are one byte a line too big now. The next sync scans the
@@ -148,6 +163,37 @@ export class Folder extends EventEmitter {
       this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index) : Math.floor(Date.now() / 1000);
     }
     this.watch();
+  }
+
+  /** The index's modseqs, checked: HIGHESTMODSEQ never below a message's, the expunge list well formed. */
+  private loadModseqs(state: IndexState): void {
+    let high = Number.isSafeInteger(state.highestModseq) ? (state.highestModseq as number) : 1;
+    for (const r of this.records) if (r.modseq > high) high = r.modseq;
+    this.highestModseq = Math.max(1, high);
+    const list = Array.isArray(state.vanished) ? state.vanished : [];
+    this.vanished = list.filter((p) => Array.isArray(p) && Number.isSafeInteger(p[0]) && Number.isSafeInteger(p[1]));
+    this.vanishedFloor = Number.isSafeInteger(state.vanishedFloor) ? (state.vanishedFloor as number) : 0;
+    if (state.highestModseq === undefined) this.vanishedFloor = this.highestModseq; // version 1: no history
+  }
+
+  /**
+   * UIDs expunged after `modseq`, ascending; undefined when that reaches back
+   * past what is remembered (the caller then answers conservatively).
+   */
+  vanishedSince(modseq: number): number[] | undefined {
+    if (modseq < this.vanishedFloor) return undefined;
+    return this.vanished.filter(([, m]) => m > modseq).map(([uid]) => uid).sort((a, b) => a - b);
+  }
+
+  /** Remember UIDs that are gone, under one new modseq. */
+  private noteVanished(uids: number[]): void {
+    if (uids.length === 0) return;
+    const m = ++this.highestModseq;
+    for (const uid of uids) this.vanished.push([uid, m]);
+    if (this.vanished.length > VANISHED_MAX) {
+      const dropped = this.vanished.splice(0, this.vanished.length - VANISHED_MAX);
+      this.vanishedFloor = Math.max(this.vanishedFloor, dropped[dropped.length - 1][1]);
+    }
   }
 
   /** Adopt trusted directories a later opener knows of (the first may have had none). */
@@ -218,6 +264,7 @@ export class Folder extends EventEmitter {
     const state: IndexState = {
       uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records,
       ...(this.legacyQuoting ? {} : { quoting: 'mboxrd' as const }),
+      highestModseq: this.highestModseq, vanished: this.vanished, vanishedFloor: this.vanishedFloor,
     };
     const dir = openIndexDir(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index);
     try {
@@ -342,7 +389,7 @@ export class Folder extends EventEmitter {
     return {
       uid, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
       headerSize: s.headerSize, internalDate: s.internalDate, fp: fingerprint(s.header, s.size - s.headerSize),
-      flags: hf, headerFlags: hf, keywords: 0,
+      flags: hf, headerFlags: hf, keywords: 0, modseq: ++this.highestModseq,
     };
   }
 
@@ -373,13 +420,16 @@ export class Folder extends EventEmitter {
       const o = old[k];
       j = k + 1;
       const hf = flagsFromHeader(s.header);
+      const flags = hf !== o.headerFlags ? hf : o.flags;
       out.push({
         ...o, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
-        headerSize: s.headerSize, internalDate: s.internalDate, flags: hf !== o.headerFlags ? hf : o.flags, headerFlags: hf, fp,
+        headerSize: s.headerSize, internalDate: s.internalDate, flags, headerFlags: hf, fp,
+        modseq: flags !== o.flags ? ++this.highestModseq : o.modseq,
       });
     };
     const finish = () => {
       this.setRecords(out);
+      this.noteVanished(old.filter((r) => !this.byUid.has(r.uid)).map((r) => r.uid));
       for (const byUid of this.cache.values()) for (const uid of byUid.keys()) if (!this.byUid.has(uid)) byUid.delete(uid);
     };
     return { add, finish };
@@ -454,6 +504,8 @@ export class Folder extends EventEmitter {
       changed.push(r);
     }
     if (changed.length) {
+      const modseq = ++this.highestModseq;
+      for (const r of changed) r.modseq = modseq;
       this.version++;
       this.scheduleSave();
       this.emit('flags', changed.map((r) => r.uid));
