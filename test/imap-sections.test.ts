@@ -83,7 +83,7 @@ describe('IMAP sections', () => {
     assert.equal(literal(resp, 'BODY[1.1]'), 'inner body\r\n');
     // The top-level body: the whole enclosed message, 6 lines, then its own text part of 1 line.
     const size = Buffer.byteLength(crlf(INNER));
-    assert.match(resp, new RegExp(`BODYSTRUCTURE \\("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ${size} \\(.*\\) \\("TEXT" "PLAIN" NIL NIL NIL "7BIT" 12 1 NIL NIL NIL NIL\\) 6 NIL NIL NIL NIL\\)`));
+    assert.match(resp, new RegExp(`BODYSTRUCTURE \\("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ${size} \\(.*\\) \\("TEXT" "PLAIN" \\("CHARSET" "us-ascii"\\) NIL NIL "7BIT" 12 1 NIL NIL NIL NIL\\) 6 NIL NIL NIL NIL\\)`));
   });
 
   test('the sizes and lines of BODYSTRUCTURE are those of the bytes BODY[n] returns', async () => {
@@ -95,7 +95,7 @@ describe('IMAP sections', () => {
     assert.equal(part('3'), '');
     assert.equal(part('4'), '');
     assert.equal(lines(part('2')), 17);
-    const text = (n: string, sub = 'PLAIN') => `\\("TEXT" "${sub}" NIL NIL NIL "7BIT" ${sl(n)} NIL NIL NIL NIL\\)`;
+    const text = (n: string, sub = 'PLAIN') => `\\("TEXT" "${sub}" \\("CHARSET" "us-ascii"\\) NIL NIL "7BIT" ${sl(n)} NIL NIL NIL NIL\\)`;
     const fwd = `\\("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ${Buffer.byteLength(part('2'), 'latin1')} \\(.*\\) \\(${text('2.1')}${text('2.2', 'HTML')} "ALTERNATIVE" \\("BOUNDARY" "inner"\\) NIL NIL NIL\\) ${lines(part('2'))} NIL NIL NIL NIL\\)`;
     assert.match(resp, new RegExp(`BODYSTRUCTURE \\(${text('1')}${fwd}${text('3')}${text('4')} "MIXED"`));
   });

@@ -13,6 +13,7 @@
 // part are that part's. The top-level header loses the hidden mbox fields.
 
 import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
+import { languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -32,7 +33,7 @@ export interface Part {
   header: Buffer;
   type: string;
   subtype: string;
-  params: Array<[string, string]>;
+  params: MimeParam[];
   boundary?: string;
   children: Part[];
   /** message/rfc822: the message inside. */
@@ -55,22 +56,13 @@ function newPart(served: number, stored: number, parent: Part | undefined, diges
   };
 }
 
-/** "type/sub; a=b; c="d"" -> parts; a missing or broken type is text/plain (RFC 2045 5.2). */
-export function parseContentType(v: string | undefined, digestChild: boolean): { type: string; subtype: string; params: Array<[string, string]> } {
+/** "type/sub; a=b; c="d"" -> parts; a missing or broken type is text/plain (RFC 2045 5.2), whose charset is us-ascii. */
+export function parseContentType(v: string | undefined, digestChild: boolean): { type: string; subtype: string; params: MimeParam[] } {
   const params = parseParams(v ?? '');
   const m = /^\s*([^\s/;]+)\s*\/\s*([^\s;]+)/.exec(v ?? '');
-  if (!m) {
-    return digestChild ? { type: 'MESSAGE', subtype: 'RFC822', params } : { type: 'TEXT', subtype: 'PLAIN', params: params.length ? params : [['CHARSET', 'us-ascii']] };
-  }
-  return { type: m[1].toUpperCase(), subtype: m[2].toUpperCase(), params };
-}
-
-/** The "; name=value" list after a header's first word. */
-export function parseParams(v: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  const re = /;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]*))/g;
-  for (let m = re.exec(v); m; m = re.exec(v)) out.push([m[1].toUpperCase(), m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]]);
-  return out;
+  const [type, subtype] = m ? [m[1].toUpperCase(), m[2].toUpperCase()] : digestChild ? ['MESSAGE', 'RFC822'] : ['TEXT', 'PLAIN'];
+  if (type === 'TEXT' && !params.some(([k]) => k === 'CHARSET')) params.push(['CHARSET', 'us-ascii']);
+  return { type, subtype, params };
 }
 
 class MimeParser {
@@ -131,8 +123,8 @@ class MimeParser {
     const ct = parseContentType(h.get('content-type'), p.digest);
     Object.assign(p, ct);
     if (p.type === 'MULTIPART') {
-      p.boundary = p.params.find(([k]) => k === 'BOUNDARY')?.[1];
-      if (!p.boundary) Object.assign(p, { type: 'TEXT', subtype: 'PLAIN' });
+      p.boundary = paramValue(p.params, 'boundary');
+      if (!p.boundary) Object.assign(p, parseContentType(undefined, false));
     } else if (p.type === 'MESSAGE' && p.subtype === 'RFC822') {
       p.message = newPart(this.served, this.stored, p);
       this.cur = p.message;
@@ -248,7 +240,7 @@ export function findPart(root: Part, path: number[]): Part | undefined {
   return p;
 }
 
-function paramList(params: Array<[string, string]>): string {
+function paramList(params: MimeParam[]): string {
   return params.length ? `(${params.map(([k, v]) => `${str(k)} ${str(v)}`).join(' ')})` : 'NIL';
 }
 
@@ -259,18 +251,26 @@ function disposition(h: Map<string, string>): string {
   return `(${str(word.toUpperCase())} ${paramList(parseParams(v))})`;
 }
 
+/** body-fld-lang (RFC 3501 7.4.2): one tag as a string, several as a list. */
+function language(h: Map<string, string>): string {
+  const v = h.get('content-language');
+  if (v === undefined) return 'NIL';
+  const tags = languageTags(v);
+  return tags.length > 1 ? `(${tags.map(str).join(' ')})` : nstr(tags[0] ?? v);
+}
+
 /** BODYSTRUCTURE (extensible = true) or BODY of a part. */
 export function bodyStructure(p: Part, extensible: boolean): string {
   const h = headerMap(p.header);
   if (p.type === 'MULTIPART') {
     const kids = p.children.length ? p.children.map((c) => bodyStructure(c, extensible)).join('') : '("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)';
-    const ext = extensible ? ` ${paramList(p.params)} ${disposition(h)} ${nstr(h.get('content-language'))} ${nstr(h.get('content-location'))}` : '';
+    const ext = extensible ? ` ${paramList(p.params)} ${disposition(h)} ${language(h)} ${nstr(h.get('content-location'))}` : '';
     return `(${kids} ${str(p.subtype)}${ext})`;
   }
   const enc = (h.get('content-transfer-encoding') ?? '7BIT').trim().toUpperCase() || '7BIT';
   const fields = [str(p.type), str(p.subtype), paramList(p.params), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.bodyEnd - p.bodyStart)];
   if (p.type === 'TEXT') fields.push(String(p.lines));
   if (p.message) fields.push(envelopeOf(headerMap(p.message.header)), bodyStructure(p.message, extensible), String(p.lines));
-  if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h), nstr(h.get('content-language')), nstr(h.get('content-location')));
+  if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h), language(h), nstr(h.get('content-location')));
   return `(${fields.join(' ')})`;
 }
