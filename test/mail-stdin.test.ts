@@ -115,6 +115,24 @@ describe('read mode from stdin', () => {
     assert.equal(mail(['-e', '-f', path.join(sb.dir, 'no-such-file')]).status, 1);
   });
 
+  test('-f on a file that cannot be read says why, as s-nail does, and exits 1', () => {
+    const notMbox = path.join(sb.dir, 'not-an-mbox');
+    fs.writeFileSync(notMbox, 'root:x:0:0:root:/root:/bin/bash\n');
+    const cases: Array<[string, RegExp]> = [
+      [path.join(sb.dir, 'no-such-file'), /: No such file or directory$/],
+      [sb.dir, /: Is a directory$/],
+      [notMbox, /not an mbox file: the first line does not begin with "From "$/],
+    ];
+    for (const [file, why] of cases) {
+      for (const args of [['-f', file], ['-H', '-f', file]]) {
+        const r = mail(args);
+        assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr.trim(), new RegExp(`^mail: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+        assert.match(r.stderr.trim(), why);
+      }
+    }
+  });
+
   test('exit leaves the mailbox byte for byte as it was', () => {
     const before = sb.readMbox('alice');
     const r = mail(['-u', 'alice'], 'p 1\nd 2\nx\n');

@@ -6,6 +6,7 @@
 // and the summary; the session, MIME and composing code are loaded on demand.
 // Every MailError ends as "mail: what went wrong" and its sysexits code.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/index.ts';
@@ -42,13 +43,41 @@ async function printSummary(file: string): Promise<number> {
   return 0;
 }
 
+/** strerror(3)'s words for what opening a folder runs into. */
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory', EACCES: 'Permission denied', EPERM: 'Operation not permitted',
+  EISDIR: 'Is a directory', ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links',
+};
+
+/**
+ * A folder named with -f that cannot be read is an error of mailx's kind
+ * (exit 1, "mail: file: reason", as s-nail says it), not an empty folder
+ * and not a temporary failure: the system mailbox alone may be missing.
+ */
+function folderError(file: string, e: unknown): MailError | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const reason = code && STRERROR[code];
+  if (reason) return new MailError('no-input', reason, { file });
+  if (e instanceof MailError && (e.failure === 'mailbox-io' || e.failure === 'mailbox-unsafe')) return new MailError('no-input', e.detail, { file });
+  return undefined;
+}
+
 async function readMode(config: Config, me: User, a: MailArgs): Promise<number> {
   const { file, system, owner } = chooseFolder(config, me, a);
-  if (a.headersOnly) return printSummary(file);
-  const folder = await openFolder(file, { system, readOnly: a.readOnly || a.check });
+  let folder;
+  try {
+    if (!system && fs.statSync(file).isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    if (a.headersOnly) return await printSummary(file);
+    folder = await openFolder(file, { system, readOnly: a.readOnly || a.check });
+  } catch (e) {
+    const err = system ? undefined : folderError(file, e);
+    if (!err) throw e;
+    process.stderr.write(`mail: ${err.message}\n`);
+    return 1;
+  }
   if (a.check) return folder.messages.length > 0 ? 0 : 1;
   if (folder.messages.length === 0) {
-    process.stderr.write(system ? `No mail for ${owner}\n` : `"${file}": no messages\n`);
+    process.stderr.write(system ? `No mail for ${owner}\n` : `mail: ${file}: no messages\n`);
     return 1;
   }
   const { runSession } = await import('../mail/run.ts');
