@@ -160,14 +160,31 @@ describe('time and numbers', () => {
     }
   });
 
-  test('in all: the one past smtp_max_clients gets 421 4.3.2', async () => {
+  test('in all: the one past smtp_max_clients gets 421 4.3.2 while every session has a transaction under way', async () => {
     const s = await startServer({ extraConf: 'smtp_max_clients = 2' });
     try {
-      const held = [await SmtpClient.connect(s.smtpPort), await SmtpClient.connect(s.smtpPort)];
-      for (const c of held) await c.reply();
+      const held = [await session(s.smtpPort), await session(s.smtpPort)];
+      for (const c of held) assert.match((await c.command('MAIL FROM:<alice@mail.test>'))[0], /^250 /);
       const third = await SmtpClient.connect(s.smtpPort);
       assert.deepEqual(await third.reply(), ['421 4.3.2 mail.test Too many open connections, try again later']);
       for (const c of held) c.end();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('in all: a newcomer to a full listener takes the place of the longest idle session without a transaction', async () => {
+    const s = await startServer({ extraConf: 'smtp_max_clients = 2' });
+    try {
+      const idle = await SmtpClient.connect(s.smtpPort);
+      await idle.reply();
+      const busy = await session(s.smtpPort);
+      assert.match((await busy.command('MAIL FROM:<alice@mail.test>'))[0], /^250 /);
+      const third = await SmtpClient.connect(s.smtpPort);
+      assert.match((await third.reply())[0], /^220 /);
+      assert.deepEqual(await idle.reply(), ['421 4.3.2 mail.test Too many open connections, closing an idle session']);
+      assert.match((await busy.command('RCPT TO:<bob@mail.test>'))[0], /^250 /, 'the session with a transaction goes on');
+      for (const c of [busy, third]) c.end();
     } finally {
       await s.close();
     }

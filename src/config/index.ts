@@ -60,6 +60,17 @@ export interface Config {
   smtpMaxErrors: number;
   smtpMaxClients: number;
   smtpMaxClientsPerIp: number;
+  smtpMaxClientsPerSubnet: number;
+  /** What makes a client's subnet for the per-subnet limits. */
+  clientIpv4PrefixLength: number;
+  clientIpv6PrefixLength: number;
+  /** CIDRs spared the per-client limits (counts and rates); $relay_networks expanded. */
+  clientLimitExceptions: string[];
+  /** The SMTP listener's wait at each step (smtpd_*_timeout; smtp_timeout where unset). */
+  smtpdTimeouts: SmtpdTimeouts;
+  /** Per client address and client_rate_time_unit; 0 = no limit (Postfix's anvil). */
+  smtpClientRateLimits: { connections: number; messages: number; recipients: number };
+  clientRateTimeUnitMs: number;
   /** sendmail's mailertable: per-domain routes for remote mail. */
   transportMap: string;
   /** '' or a nexthop ("[host]:port", "host") that takes all remote mail. */
@@ -80,6 +91,10 @@ export interface Config {
   imapTimeoutMs: number;
   mailboxMaxClients: number;
   mailboxMaxClientsPerIp: number;
+  mailboxMaxClientsPerSubnet: number;
+  /** The idle limit of a POP3/IMAP session before login, and before login under stress. */
+  mailboxLoginTimeoutMs: number;
+  mailboxStressTimeoutMs: number;
   mailboxLoginTls: boolean;
   /** Where a user's IMAP folders live and where the per-mailbox indexes go; $HOME is the user's home. */
   imapFolderDir: string;
@@ -101,6 +116,15 @@ export interface SmtpTimeouts {
   dataXfer: number;
   dataDone: number;
   quit: number;
+}
+
+/** What the SMTP listener waits for, step by step; undefined data = no limit on the whole message. */
+export interface SmtpdTimeouts {
+  helo: number;
+  mail: number;
+  rcpt: number;
+  dataBlock: number;
+  data: number | undefined;
 }
 
 export const TLS_LEVELS = ['none', 'may', 'encrypt', 'verify'] as const;
@@ -198,6 +222,7 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
   };
   switch (spec.kind) {
     case 'duration':
+      if (v === '' && spec.root === '') break; // "as another key" or "none", as its entry says
       if (parseDuration(v) === undefined) bad('not a time interval (examples: 45s, 20m, 1h30m, 5d)');
       break;
     case 'count':
@@ -224,11 +249,17 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
   if (key === 'smtp_tls_security_level' && !(TLS_LEVELS as readonly string[]).includes(v)) {
     bad('must be none, may, encrypt or verify');
   }
+  if (key === 'client_rate_time_unit' && parseDuration(v) === 0) bad('must be longer than 0');
   if (key === 'remote_concurrency' && Number(v) < 1) bad('must be at least 1');
   // Defaults are known good; parsing addresses costs node:net's IPv6 regex on every command.
   if (LISTEN_KEYS.has(key) && src && !splitList(v).every((a) => parseListenAddress(a))) {
     bad('expected a list of "address:port", IPv6 as "[::1]:port"');
   }
+  if (key === 'client_limit_exceptions' && !splitList(v).every((c) => c === '$relay_networks' || isCidr(c))) {
+    bad('expected a list of networks and $relay_networks, e.g. "$relay_networks, 192.0.2.0/24"');
+  }
+  if (key === 'client_ipv4_prefix_length' && Number(v) > 32) bad('must be 0 to 32');
+  if (key === 'client_ipv6_prefix_length' && Number(v) > 128) bad('must be 0 to 128');
   if (key === 'relay_networks' && !splitList(v).every(isCidr)) bad('expected a list of networks, e.g. "127.0.0.0/8, ::1/128"');
   if (key === 'delivery_mode' && !['background', 'interactive', 'queue'].includes(v)) {
     bad('must be background, interactive or queue');
@@ -325,6 +356,23 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     smtpMaxErrors: Number(raw.smtp_max_errors),
     smtpMaxClients: Number(raw.smtp_max_clients),
     smtpMaxClientsPerIp: Number(raw.smtp_max_clients_per_ip),
+    smtpMaxClientsPerSubnet: Number(raw.smtp_max_clients_per_subnet),
+    clientIpv4PrefixLength: Number(raw.client_ipv4_prefix_length),
+    clientIpv6PrefixLength: Number(raw.client_ipv6_prefix_length),
+    clientLimitExceptions: splitList(raw.client_limit_exceptions).flatMap((c) => (c === '$relay_networks' ? splitList(raw.relay_networks) : [c])),
+    smtpdTimeouts: {
+      helo: raw.smtpd_helo_timeout ? dur('smtpd_helo_timeout') : dur('smtp_timeout'),
+      mail: raw.smtpd_mail_timeout ? dur('smtpd_mail_timeout') : dur('smtp_timeout'),
+      rcpt: raw.smtpd_rcpt_timeout ? dur('smtpd_rcpt_timeout') : dur('smtp_timeout'),
+      dataBlock: raw.smtpd_data_block_timeout ? dur('smtpd_data_block_timeout') : dur('smtp_timeout'),
+      data: raw.smtpd_data_timeout ? dur('smtpd_data_timeout') : undefined,
+    },
+    smtpClientRateLimits: {
+      connections: Number(raw.smtp_client_connection_rate_limit),
+      messages: Number(raw.smtp_client_message_rate_limit),
+      recipients: Number(raw.smtp_client_recipient_rate_limit),
+    },
+    clientRateTimeUnitMs: dur('client_rate_time_unit'),
     transportMap: raw.transport_map,
     smartHost: raw.smart_host,
     dnsServers: splitList(raw.dns_servers),
@@ -347,6 +395,9 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     imapTimeoutMs: dur('imap_timeout'),
     mailboxMaxClients: Number(raw.mailbox_max_clients),
     mailboxMaxClientsPerIp: Number(raw.mailbox_max_clients_per_ip),
+    mailboxMaxClientsPerSubnet: Number(raw.mailbox_max_clients_per_subnet),
+    mailboxLoginTimeoutMs: dur('mailbox_login_timeout'),
+    mailboxStressTimeoutMs: dur('mailbox_stress_timeout'),
     mailboxLoginTls: parseBool(raw.mailbox_login_tls),
     imapFolderDir: raw.imap_folder_dir,
     mailboxIndexDir: raw.mailbox_index_dir,

@@ -51,6 +51,20 @@ export const KEYS = {
   smtp_max_errors: same('count', '20'),
   smtp_max_clients: same('count', '100'),
   smtp_max_clients_per_ip: same('count', '50'), // Postfix's smtpd_client_connection_count_limit
+  // Connection control (src/server/conn-control.ts, anvil.ts): subnets, stress, steps, rates.
+  smtp_max_clients_per_subnet: same('count', '50'),
+  client_ipv4_prefix_length: same('count', '24'), // Postfix's smtpd_client_ipv4_prefix_length (but /24)
+  client_ipv6_prefix_length: same('count', '64'),
+  client_limit_exceptions: same('list', '$relay_networks'), // Postfix's smtpd_client_event_limit_exceptions
+  smtpd_helo_timeout: same('duration', ''), // '' = smtp_timeout; after the greeting, until HELO/EHLO
+  smtpd_mail_timeout: same('duration', ''), // until MAIL (after HELO, between transactions)
+  smtpd_rcpt_timeout: same('duration', ''), // until the next RCPT or DATA, after MAIL
+  smtpd_data_block_timeout: same('duration', ''), // between lines of the message (sendmail's Timeout.datablock)
+  smtpd_data_timeout: same('duration', ''), // '' = none; the whole message, from 354 to its final "."
+  smtp_client_connection_rate_limit: same('count', '0'), // per client_rate_time_unit; 0 = none (anvil)
+  smtp_client_message_rate_limit: same('count', '0'),
+  smtp_client_recipient_rate_limit: same('count', '0'),
+  client_rate_time_unit: same('duration', '1m'), // Postfix's anvil_rate_time_unit
   // Remote delivery (src/deliver/remote.ts); timeouts and their defaults are Postfix's smtp_*_timeout.
   transport_map: { kind: 'path', root: '/etc/mail/mailertable', user: '$D/etc/mailertable' },
   smart_host: same('string', ''), // '' = none; "[host]:port" or "host"
@@ -77,6 +91,9 @@ export const KEYS = {
   imap_timeout: same('duration', '30m'), // RFC 3501 5.4: at least 30 minutes
   mailbox_max_clients: same('count', '200'),
   mailbox_max_clients_per_ip: same('count', '20'),
+  mailbox_max_clients_per_subnet: same('count', '100'),
+  mailbox_login_timeout: same('duration', '1m'), // POP3/IMAP before login (Dovecot's is 1m too)
+  mailbox_stress_timeout: same('duration', '10s'), // before login, once 3/4 of mailbox_max_clients are in use
   mailbox_login_tls: same('bool', 'no'), // yes = no plaintext passwords before STARTTLS/STLS (loopback excepted)
   imap_folder_dir: same('string', '$HOME/mail'),
   mailbox_index_dir: same('string', '$HOME/mail/.imap'),

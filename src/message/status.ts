@@ -84,6 +84,10 @@ export const FAILURES = {
   'too-many-errors': { reply: 421, status: '4.7.0', exit: EX.PROTOCOL, text: 'Too many errors' },
   'timeout': { reply: 421, status: '4.4.2', exit: EX.TEMPFAIL, text: 'Timeout exceeded' },
   'too-many-connections': { reply: 421, status: '4.7.0', exit: EX.TEMPFAIL, text: 'Too many connections from your host' },
+  // Rate limits per client address (src/server/anvil.ts; Postfix's anvil replies).
+  'connection-rate': { reply: 421, status: '4.7.0', exit: EX.TEMPFAIL, text: 'Too many connections from your address' },
+  'message-rate': { reply: 452, status: '4.7.0', exit: EX.TEMPFAIL, text: 'Too much mail from your address' },
+  'recipient-rate': { reply: 452, status: '4.7.0', exit: EX.TEMPFAIL, text: 'Too many recipients from your address' },
   'server-busy': { reply: 421, status: '4.3.2', exit: EX.TEMPFAIL, text: 'Too many open connections' },
   'shutting-down': { reply: 421, status: '4.3.2', exit: EX.TEMPFAIL, text: 'Service shutting down' },
   'listen-failed': { reply: 421, status: '4.3.2', exit: EX.OSERR, text: 'Cannot open a listening socket' },

@@ -1,8 +1,8 @@
 // The network side of the SMTP listener: one TCP server per address of
-// smtp_listen and submission_listen, the limits on sessions (in all and
-// per client address, with Postfix's stress mode: idle clients get
-// smtp_stress_timeout once three quarters of smtp_max_clients are in use),
-// reverse names through the resolvers of dns_servers (loopback answered
+// smtp_listen and submission_listen, the limits on sessions (in all, per
+// client address and subnet, with Postfix's stress mode: idle clients get
+// smtp_stress_timeout once three quarters of smtp_max_clients are in use;
+// conn-control.ts), rate limits per client address (anvil.ts), reverse names through the resolvers of dns_servers (loopback answered
 // locally), SIGHUP reloads that keep sessions going, and the shutdown that
 // lets sessions finish before it says 421. The protocol itself is in
 // smtp-connection.ts.
@@ -13,6 +13,8 @@ import { makeResolver, type MailResolver } from '../deliver/index.ts';
 import { log } from '../log/index.ts';
 import type { QueueId } from '../queue/index.ts';
 import { unmapped } from './access.ts';
+import { Anvil } from './anvil.ts';
+import { type ClientLimits, ConnControl, type Refusal, refuseSocket, watchAcceptErrors } from './conn-control.ts';
 import { Policy } from './policy.ts';
 import { type Reply, fail, formatReply } from './replies.ts';
 import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
@@ -41,8 +43,6 @@ export interface ListenOptions {
   binder?: Binder;
 }
 
-/** Three quarters full: from here on, idle clients get the short timeout. */
-const STRESS_FRACTION = 0.75;
 /** Sessions a shut-down listener still waits for after telling them 421. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -55,18 +55,22 @@ class Listeners implements SmtpListeners {
   addresses: BoundAddress[] = [];
   private readonly servers: net.Server[] = [];
   private readonly sessions = new Set<SmtpSession>();
-  private readonly perClient = new Map<string, number>();
+  private readonly control: ConnControl;
+  private readonly anvil: Anvil;
   private resolver: MailResolver;
 
   constructor(private config: Config, private policy: Policy, private readonly opts: ListenOptions) {
     this.resolver = makeResolver(config);
+    this.control = new ConnControl(config, limitsOf(config));
+    this.anvil = new Anvil(config, (ip) => this.control.exempt(ip));
   }
 
   async open(kind: 'smtp' | 'submission', a: ListenAddress): Promise<void> {
     const server = await (this.opts.binder ?? bindHere(this.config))(kind, a);
     if (!server) return;
     server.on('connection', (socket: net.Socket) => this.onConnection(socket, kind));
-    server.maxConnections = this.config.smtpMaxClients * 2; // past this the kernel's backlog holds them
+    // No server.maxConnections: a refused socket is closed at once (conn-control.ts), so what is open is ours to count.
+    watchAcceptErrors(server, () => this.config, kind);
     this.servers.push(server);
     this.addresses.push({ kind, host: a.host, port: (server.address() as net.AddressInfo).port });
   }
@@ -74,13 +78,11 @@ class Listeners implements SmtpListeners {
   private onConnection(socket: net.Socket, kind: ListenerKind): void {
     const ip = unmapped(socket.remoteAddress ?? '');
     socket.on('error', () => undefined); // a reset mid-session ends it through 'close'
-    const refusal = this.limitReached(ip);
-    if (refusal) {
-      socket.end(formatReply(refusal));
-      return;
-    }
+    const rated = this.anvil.hit(ip, 'connection');
+    if (rated) return refuseSocket(socket, formatReply(rated));
+    const slot = this.control.admit(ip);
+    if ('why' in slot) return refuseSocket(socket, formatReply(this.refusal(slot)));
     socket.setNoDelay(true);
-    this.perClient.set(ip, (this.perClient.get(ip) ?? 0) + 1);
     const session = new SmtpSession(
       {
         kind,
@@ -89,45 +91,27 @@ class Listeners implements SmtpListeners {
         login: '',
         loopback: isLoopback(ip),
         reverse: (addr) => this.reverse(addr),
-        stressed: () => this.sessions.size >= this.stressLevel(),
+        stressed: () => this.control.stressed(),
+        limit: (event, id) => this.anvil.hit(ip, event, id),
         onAccepted: this.opts.onAccepted,
       },
       socket,
       socket,
     );
     this.sessions.add(session);
-    void session.finished.then(() => this.forget(session, ip));
+    this.control.attach(slot, session);
+    void session.finished.then(() => {
+      this.sessions.delete(session);
+      slot.release();
+    });
     void session.start();
-    // Entering stress: sessions already waiting get the short limit from now on, too.
-    if (this.sessions.size === this.stressLevel()) {
-      for (const s of this.sessions) s.rearmTimer();
-    }
   }
 
-  private stressLevel(): number {
-    return Math.ceil(this.config.smtpMaxClients * STRESS_FRACTION);
-  }
-
-  private limitReached(ip: string): Reply | undefined {
+  private refusal(r: Refusal): Reply {
     const host = this.config.hostname;
-    if (this.sessions.size >= this.config.smtpMaxClients) {
-      log(this.config, '', `rejecting connection from [${ip}]: ${this.sessions.size} sessions open (smtp_max_clients)`);
-      return fail('server-busy', `${host} Too many open connections, try again later`);
-    }
-    // Clients in relay_networks are this site's own: no per-address limit (Postfix's
-    // smtpd_client_event_limit_exceptions = $mynetworks).
-    if ((this.perClient.get(ip) ?? 0) >= this.config.smtpMaxClientsPerIp && !this.policy.inRelayNetworks(ip)) {
-      log(this.config, '', `rejecting connection from [${ip}]: too many sessions from it (smtp_max_clients_per_ip)`);
-      return fail('too-many-connections', `${host} Too many connections from your host`);
-    }
-    return undefined;
-  }
-
-  private forget(session: SmtpSession, ip: string): void {
-    this.sessions.delete(session);
-    const n = (this.perClient.get(ip) ?? 1) - 1;
-    if (n > 0) this.perClient.set(ip, n);
-    else this.perClient.delete(ip);
+    if (r.why === 'busy') return fail('server-busy', `${host} Too many open connections, try again later`);
+    if (r.why === 'address') return fail('too-many-connections', `${host} Too many connections from your host`);
+    return fail('too-many-connections', `${host} Too many connections from your network`);
   }
 
   /** The forward-confirmed name, or undefined: an unconfirmed PTR is not worth repeating. */
@@ -151,6 +135,8 @@ class Listeners implements SmtpListeners {
     this.policy = policy;
     this.config = config;
     this.resolver = makeResolver(config);
+    this.control.reload(config, limitsOf(config));
+    this.anvil.reload(config);
     // Lookups are synchronous, so no session is inside the old policy at this point.
     old.close();
     log(config, '', 'SMTP listeners: configuration, access rules, aliases and passwords reloaded');
@@ -168,6 +154,9 @@ class Listeners implements SmtpListeners {
   }
 }
 
+function limitsOf(config: Config): ClientLimits {
+  return { name: 'smtp', maxClients: config.smtpMaxClients, maxPerAddress: config.smtpMaxClientsPerIp, maxPerSubnet: config.smtpMaxClientsPerSubnet };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -2,7 +2,8 @@
 // demand (await conn.line()), writes that wait when the socket's buffer is
 // full (so a 50 MB message never piles up in memory), the switch to TLS for
 // STLS/STARTTLS (input the client sent before the handshake is thrown away,
-// RFC 2595 section 4), and the idle timer of the autologout.
+// RFC 2595 section 4), and the idle timer of the autologout, which the
+// listener may shorten (before login, under stress: limitIdle).
 
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -18,6 +19,11 @@ export class Conn {
   private buffered = 0;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private idleAsked: { ms: number; fn: () => void } | undefined;
+  /** When the session last asked for a command (idle() was called): how long it has been idle. */
+  lastActive = Date.now();
+  /** The listener's say on the idle limit the session asks for (mailbox_login_timeout, stress). */
+  limitIdle: ((ms: number) => number) | undefined;
   private onData = (d: Buffer) => this.push(d);
   private onEnd = () => this.end();
 
@@ -141,8 +147,20 @@ export class Conn {
 
   /** (Re)start the idle timer; fn runs when it fires. */
   idle(ms: number, fn: () => void): void {
+    this.idleAsked = { ms, fn };
+    this.lastActive = Date.now();
+    this.arm();
+  }
+
+  /** The limit that applies may have changed (stress began): start the idle timer again with it. */
+  rearm(): void {
+    if (this.idleAsked && !this.closed) this.arm();
+  }
+
+  private arm(): void {
+    const { ms, fn } = this.idleAsked!;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(fn, ms);
+    this.timer = setTimeout(fn, this.limitIdle ? this.limitIdle(ms) : ms);
     this.timer.unref();
   }
 

@@ -1,7 +1,11 @@
 // The mailbox listeners: one TCP server per address of pop3_listen and
 // imap_listen, TLS from the first byte on pop3s_listen and imaps_listen, all
-// under one limit on sessions (mailbox_max_clients) and one per client
-// address (mailbox_max_clients_per_ip; relay_networks excepted, as for SMTP).
+// under one limit on sessions (mailbox_max_clients), one per client address
+// and one per subnet (client_limit_exceptions excepted, as for SMTP;
+// conn-control.ts). A session not logged in yet waits at most
+// mailbox_login_timeout for each command, and mailbox_stress_timeout once
+// three quarters of the slots are taken; a full listener closes the longest
+// idle of those for a newcomer.
 // The certificate is the SMTP listener's (tls.ts). close() says goodbye to
 // every session (IMAP "* BYE", POP3 "-ERR") and waits for them to end.
 // In a root daemon this runs in the unprivileged worker, which only checks
@@ -14,10 +18,10 @@ import type tls from 'node:tls';
 import type { Config, ListenAddress } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
+import { type ClientLimits, ConnControl, type Refusal, refuseSocket, watchAcceptErrors } from './conn-control.ts';
 import { ImapSession } from './imap-session.ts';
 import { MailboxAccess } from './mailbox-access.ts';
 import { Conn } from './mailbox-conn.ts';
-import { isLoopback } from './listen.ts';
 import { Pop3Session } from './pop3-session.ts';
 import { ensureCertificate, loadTlsContext } from './tls.ts';
 import { type Binder, bindHere } from './bind.ts';
@@ -70,6 +74,8 @@ export interface SessionContext {
 }
 
 interface Session {
+  /** 'authorization' (POP3) and 'nonauth' (IMAP) are before login. */
+  state: string;
   run(): Promise<void>;
   shutdown(): void;
 }
@@ -78,28 +84,17 @@ class Listeners implements MailboxListeners {
   addresses: MailboxAddress[] = [];
   private servers: net.Server[] = [];
   private sessions = new Set<Session>();
-  private perClient = new Map<string, number>();
-  private relayNets = new net.BlockList();
+  private readonly control: ConnControl;
   private ctx: SessionContext;
 
   constructor(private config: Config, private opts: MailboxListenOptions) {
     this.ctx = this.context(config);
-    this.setNetworks(config);
+    this.control = new ConnControl(config, limitsOf(config));
   }
 
   private context(config: Config): SessionContext {
     const broker = this.opts.broker;
     return { config, access: new MailboxAccess(config), tls: loadTlsContext(config), handoff: broker && ((conn, login) => relayTo(broker, conn, login)) };
-  }
-
-  private setNetworks(config: Config): void {
-    this.relayNets = new net.BlockList();
-    for (const cidr of config.relayNetworks) {
-      const [addr, bits] = cidr.split('/');
-      const family = net.isIPv4(addr) ? 'ipv4' : 'ipv6';
-      if (bits === undefined) this.relayNets.addAddress(addr, family);
-      else this.relayNets.addSubnet(addr, Number(bits), family);
-    }
   }
 
   async open(kind: MailboxProtocol, a: ListenAddress): Promise<void> {
@@ -109,6 +104,7 @@ class Listeners implements MailboxListeners {
     const server = await (this.opts.binder ?? bindHere(this.config))(kind, a);
     if (!server) return;
     server.on('connection', (socket: net.Socket) => this.onConnection(socket, kind));
+    watchAcceptErrors(server, () => this.config, kind);
     this.servers.push(server);
     this.addresses.push({ kind, host: a.host, port: (server.address() as net.AddressInfo).port });
   }
@@ -117,15 +113,19 @@ class Listeners implements MailboxListeners {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
     socket.on('error', () => undefined);
     const imap = kind === 'imap' || kind === 'imaps';
-    const refusal = this.limitReached(ip);
-    if (refusal) {
-      socket.end(imap ? `* BYE ${refusal}\r\n` : `-ERR [SYS/TEMP] ${refusal}\r\n`);
-      return;
-    }
+    const goodbye = (text: string) => (imap ? `* BYE ${text}\r\n` : `-ERR [SYS/TEMP] ${text}\r\n`);
+    const slot = this.control.admit(ip);
+    if ('why' in slot) return refuseSocket(socket, goodbye(refusalText(slot)));
     socket.setNoDelay(true);
-    this.perClient.set(ip, (this.perClient.get(ip) ?? 0) + 1);
     const conn = new Conn(socket, ip, false);
     const session: Session = imap ? new ImapSession(conn, this.ctx) : new Pop3Session(conn, this.ctx);
+    const preLogin = () => !conn.released && (session.state === 'authorization' || session.state === 'nonauth');
+    conn.limitIdle = (ms) => (preLogin() ? this.loginTimeout(ms) : ms);
+    this.control.attach(slot, {
+      idleSince: () => (preLogin() && !conn.closed ? conn.lastActive : undefined),
+      displace: () => refuseSocket(conn.socket, goodbye('Too many open connections, closing an idle session')),
+      rearmTimer: () => conn.rearm(),
+    });
     this.sessions.add(session);
     const implicit = kind === 'pop3s' || kind === 'imaps';
     // A failed handshake is the client's business: no session, no log line.
@@ -136,30 +136,21 @@ class Listeners implements MailboxListeners {
       .finally(() => {
         conn.close();
         this.sessions.delete(session);
-        const n = (this.perClient.get(ip) ?? 1) - 1;
-        if (n > 0) this.perClient.set(ip, n);
-        else this.perClient.delete(ip);
+        slot.release();
       });
   }
 
-  private limitReached(ip: string): string | undefined {
-    if (this.sessions.size >= this.config.mailboxMaxClients) {
-      log(this.config, '', `rejecting mailbox connection from [${ip}]: ${this.sessions.size} sessions open (mailbox_max_clients)`);
-      return 'Too many open connections, try again later';
-    }
-    const exempt = isLoopback(ip) || this.relayNets.check(ip, net.isIPv4(ip) ? 'ipv4' : 'ipv6');
-    if (!exempt && (this.perClient.get(ip) ?? 0) >= this.config.mailboxMaxClientsPerIp) {
-      log(this.config, '', `rejecting mailbox connection from [${ip}]: too many sessions from it (mailbox_max_clients_per_ip)`);
-      return 'Too many connections from your address';
-    }
-    return undefined;
+  /** Before login: mailbox_login_timeout, and mailbox_stress_timeout under stress. */
+  private loginTimeout(ms: number): number {
+    const t = Math.min(ms, this.config.mailboxLoginTimeoutMs);
+    return this.control.stressed() ? Math.min(t, this.config.mailboxStressTimeoutMs) : t;
   }
 
   reload(config: Config): void {
     try {
       this.ctx = this.context(config);
       this.config = config;
-      this.setNetworks(config);
+      this.control.reload(config, limitsOf(config));
       log(config, '', 'mailbox listeners: configuration, passwords and certificate reloaded');
     } catch (e) {
       log(this.config, '', `SIGHUP: mailbox listeners not reloaded, the old settings stay: ${(e as Error).message}`);
@@ -175,6 +166,14 @@ class Listeners implements MailboxListeners {
   }
 }
 
+function limitsOf(config: Config): ClientLimits {
+  return { name: 'mailbox', maxClients: config.mailboxMaxClients, maxPerAddress: config.mailboxMaxClientsPerIp, maxPerSubnet: config.mailboxMaxClientsPerSubnet };
+}
+
+function refusalText(r: Refusal): string {
+  if (r.why === 'busy') return 'Too many open connections, try again later';
+  return r.why === 'address' ? 'Too many connections from your address' : 'Too many connections from your network';
+}
 
 /** Open pop3_listen, imap_listen, pop3s_listen and imaps_listen; the daemon calls this. */
 export async function startMailboxListeners(config: Config, opts: MailboxListenOptions = {}): Promise<MailboxListeners> {

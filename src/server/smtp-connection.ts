@@ -38,6 +38,8 @@ export interface SessionEnv {
   reverse?(ip: string): Promise<string | undefined>;
   /** The listener is nearly full: idle clients get the short timeout. */
   stressed?(): boolean;
+  /** Rate limits per client (anvil.ts): count one MAIL or RCPT; the refusal past the limit. */
+  limit?(event: 'message' | 'recipient', id: string): Reply | undefined;
   onAccepted?(id: QueueId): void;
 }
 
@@ -77,6 +79,10 @@ export class SmtpSession {
   private busy = false;
   private out = '';
   private timer: NodeJS.Timeout | undefined;
+  /** When the last line came (or the greeting went): how long the session has been idle. */
+  private lastActive = Date.now();
+  /** smtpd_data_timeout: the deadline of the whole message. */
+  private dataTimer: NodeJS.Timeout | undefined;
   private errors = 0;
   private helo: string | undefined;
   private esmtp = false;
@@ -188,6 +194,8 @@ export class SmtpSession {
     if (line === undefined) return false;
     this.armTimer();
     await (this.mode === 'auth' ? this.onAuthLine(line) : this.onLine(line));
+    const after = this.mode as Mode; // the command may have closed the session or begun TLS
+    if (after !== 'closed' && after !== 'handshake') this.armTimer(); // the wait for the next step
     return true;
   }
 
@@ -234,10 +242,32 @@ export class SmtpSession {
   }
 
   private armTimer(): void {
-    const ms = this.env.stressed?.() ? this.config.smtpStressTimeoutMs : this.config.smtpTimeoutMs;
+    const step = this.stepTimeout();
+    const ms = this.env.stressed?.() ? Math.min(step, this.config.smtpStressTimeoutMs) : step;
+    this.lastActive = Date.now();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.onTimeout(), ms);
     this.timer.unref();
+  }
+
+  /** The wait for what comes next (smtpd_*_timeout): HELO, MAIL, RCPT/DATA or the next line of the message. */
+  private stepTimeout(): number {
+    const t = this.config.smtpdTimeouts;
+    if (this.mode === 'data') return t.dataBlock;
+    if (this.mode !== 'command') return this.config.smtpTimeoutMs;
+    return this.helo === undefined ? t.helo : this.tx ? t.rcpt : t.mail;
+  }
+
+  /** When it has been idle since, for a session holding nothing (no transaction, no login); else undefined. */
+  idleSince(): number | undefined {
+    const idle = (this.mode === 'command' || this.mode === 'handshake') && !this.busy && !this.tx && this.authUser === undefined;
+    return idle ? this.lastActive : undefined;
+  }
+
+  /** The listener is full and a newcomer takes this idle session's place (conn-control.ts). */
+  displace(): void {
+    log(this.config, '', `${this.relayName()}: idle session closed for a new client (smtp_max_clients)`);
+    this.closeWith(fail('server-busy', `${this.host} Too many open connections, closing an idle session`));
   }
 
   private onTimeout(): void {
@@ -275,6 +305,7 @@ export class SmtpSession {
     this.flush();
     this.mode = 'closed';
     clearTimeout(this.timer);
+    clearTimeout(this.dataTimer);
     this.detach();
     this.input.resume(); // drain whatever else comes, so the peer is not stuck
     this.output.end();
@@ -355,6 +386,8 @@ export class SmtpSession {
     }
     const path = parsePathArg(arg, 'FROM');
     if (isError(path)) return this.send(path.error);
+    const limited = this.env.limit?.('message', '');
+    if (limited) return this.send(limited);
     const params = this.esmtpOnly(path.params) ?? mailParams(path.params, this.config.maxMessageSize);
     if (isError(params)) return this.send(params.error);
     if (this.needsUtf8(path, params.smtputf8)) return;
@@ -393,6 +426,8 @@ export class SmtpSession {
     const tx = this.tx;
     if (!tx) return this.send(fail('bad-sequence', 'Need MAIL before RCPT'));
     if (tx.recipients.length >= this.config.maxRecipients) return this.send(fail('too-many-recipients'));
+    const limited = this.env.limit?.('recipient', tx.id);
+    if (limited) return this.send(limited);
     const path = parsePathArg(arg, 'TO');
     if (isError(path)) return this.send(path.error);
     if (path.address === '') return this.send(fail('bad-address', `${printable(path.given)}... User address required`));
@@ -434,11 +469,14 @@ export class SmtpSession {
     this.data = new DataReader(this.config.maxMessageSize);
     this.mode = 'data';
     this.send(OK.startData());
+    const whole = this.config.smtpdTimeouts.data;
+    if (whole !== undefined) this.dataTimer = setTimeout(() => this.mode === 'data' && this.onTimeout(), whole).unref();
   }
 
   private async onDataEnd(): Promise<void> {
     const tx = this.tx as Transaction;
     const reader = this.data as DataReader;
+    clearTimeout(this.dataTimer);
     this.tx = undefined;
     this.data = undefined;
     if (reader.fault) return this.refuse(tx.id, 'data', `<${tx.sender}>`, { refuse: this.faultReply(reader.fault), rule: `message ${reader.fault}` });
