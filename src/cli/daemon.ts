@@ -26,6 +26,10 @@ export async function runDaemonMode(config: Config, o: SendmailOptions): Promise
   // -bD: the start-up lines (version, listeners) on the terminal too.
   echoStartupLines(o.mode === 'daemon-fg');
   try {
+    if (process.env.MAILTK_ROLE !== 'worker') {
+      const { prepareFirstStart } = await import('../daemon/first-start.ts');
+      config = await prepareFirstStart(config, o);
+    }
     return await startDaemon(config, o, intervalMs, listen);
   } catch (e) {
     // Every fatal start-up error is in the log too, not only on a terminal nobody watches.
