@@ -76,8 +76,12 @@ export interface NewMessage {
 export interface FolderReader {
   /** The stored header block (blank line included). */
   header(r: MessageRecord): Promise<Buffer>;
-  /** Stored bytes [from, to) counted from the first header byte, in chunks. */
-  chunks(r: MessageRecord, from: number, to: number): AsyncGenerator<Buffer>;
+  /**
+   * Stored bytes [from, to) counted from the first header byte, in chunks.
+   * With `into`, each chunk is a view of that buffer, good until the next is
+   * asked for: a copy loop then allocates nothing per chunk.
+   */
+  chunks(r: MessageRecord, from: number, to: number, into?: Buffer): AsyncGenerator<Buffer>;
 }
 
 const CHUNK = 256 << 10;
@@ -665,8 +669,8 @@ function toEntry(r: MessageRecord): MboxEntry {
   return { offset: r.offset, length: r.length, dataOffset: r.offset + r.fromLen, headerLength: r.headerLength, fromLine: '', quoted: 0 };
 }
 
-async function readAt(fh: fs.promises.FileHandle, pos: number, len: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(len);
+/** Up to `len` bytes at `pos`, read into `buf` (which must hold them) or a new buffer. */
+async function readAt(fh: fs.promises.FileHandle, pos: number, len: number, buf: Buffer = Buffer.allocUnsafe(len)): Promise<Buffer> {
   let got = 0;
   while (got < len) {
     const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
@@ -683,11 +687,11 @@ function makeReader(fh: fs.promises.FileHandle | undefined, file: string): Folde
   };
   return {
     header: (r) => readAt(need(), r.offset + r.fromLen, r.headerLength),
-    async *chunks(r, from, to) {
+    async *chunks(r, from, to, into) {
       const base = r.offset + r.fromLen;
       const end = Math.min(to, r.length - r.fromLen);
       for (let pos = from; pos < end; ) {
-        const piece = await readAt(need(), base + pos, Math.min(CHUNK, end - pos));
+        const piece = await readAt(need(), base + pos, Math.min(into?.length ?? CHUNK, end - pos), into);
         if (piece.length === 0) throw new MailError('mailbox-io', 'mailbox shrank while being read', { file });
         yield piece;
         pos += piece.length;
