@@ -55,7 +55,8 @@ describe('IMAP extensions', () => {
       await c.ok(`LOGIN alice ${PASSWORD}`);
       assert.equal((await c.run('ENABLE')).status, 'BAD');
       assert.equal((await c.run('ENABLE "FOO"')).status, 'BAD');
-      assert.deepEqual((await c.ok('ENABLE FOO CONDSTORE')).untagged, ['* ENABLED']);
+      assert.deepEqual((await c.ok('ENABLE FOO CONDSTORE')).untagged, ['* ENABLED CONDSTORE']);
+      assert.deepEqual((await c.ok('ENABLE CONDSTORE')).untagged, ['* ENABLED'], 'already on');
       await c.ok('SELECT INBOX');
       assert.equal((await c.run('ENABLE FOO')).status, 'BAD', 'not in the selected state');
     } finally {

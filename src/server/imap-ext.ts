@@ -1,5 +1,5 @@
 // Small IMAP extensions answered by the session itself: ID (RFC 2971) and
-// ENABLE (RFC 5161).
+// ENABLE (RFC 5161), which turns on CONDSTORE and QRESYNC (RFC 7162).
 
 import { log } from '../log/index.ts';
 import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
@@ -11,8 +11,8 @@ const ID_MAX_PAIRS = 30;
 const ID_MAX_FIELD = 30;
 const ID_MAX_VALUE = 1024;
 
-/** Extensions that need ENABLE and work here; none yet (CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4rev2 are not implemented). */
-export const ENABLEABLE: ReadonlySet<string> = new Set<string>();
+/** Extensions that ENABLE turns on here (RFC 7162); UTF8=ACCEPT and IMAP4rev2 are not implemented. */
+export const ENABLEABLE: ReadonlySet<string> = new Set<string>(['CONDSTORE', 'QRESYNC']);
 
 /**
  * RFC 2971 3.1: "ID" SP id_params_list, where id_params_list is
@@ -65,6 +65,7 @@ export async function enableCommand(s: ImapSession, c: Cmd): Promise<Result> {
     if (!ENABLEABLE.has(cap) || s.enabled.has(cap)) continue;
     s.enabled.add(cap);
     turned.push(cap);
+    if (cap === 'QRESYNC') s.enabled.add('CONDSTORE'); // RFC 7162 3.2.3: QRESYNC implies CONDSTORE
   }
   await s.untagged(`ENABLED${turned.map((x) => ` ${x}`).join('')}`);
   return ok('ENABLE completed');

@@ -8,6 +8,7 @@
 // the index or the MIME structure, and the bytes sent are held to it.
 
 import { ByteWindow, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { fetchModifiers } from './imap-condstore.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
 import { targets, type Target } from './imap-selected.ts';
@@ -24,7 +25,7 @@ interface Section {
 }
 
 interface Item {
-  name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'SECTION';
+  name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' | 'SECTION';
   /** What the response calls the item, e.g. BODY[HEADER.FIELDS (DATE)]<0>. */
   label?: string;
   section?: Section;
@@ -37,7 +38,8 @@ const MACROS: Record<string, string[]> = {
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
   FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
 };
-const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY']);
+// MODSEQ and the (CHANGEDSINCE n [VANISHED]) modifier: RFC 7162, imap-condstore.ts.
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'MODSEQ']);
 const LEGACY: Record<string, { text: string; peek: boolean }> = {
   RFC822: { text: '', peek: false },
   'RFC822.HEADER': { text: 'HEADER', peek: true },
@@ -93,9 +95,13 @@ export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
   } catch (e) {
     return bad((e as Error).message);
   }
-  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
-  if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
   const setsSeen = !v.readOnly && items.some((i) => i.name === 'SECTION' && !i.peek);
+  const mods = await fetchModifiers(s, c, items.some((i) => i.name === 'MODSEQ'), setsSeen);
+  if ('status' in mods) return mods;
+  if (mods.addModseq && !items.some((i) => i.name === 'MODSEQ')) items.push({ name: 'MODSEQ' });
+  let picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  if (mods.changedSince !== undefined) picked = picked.filter((t) => t.rec.modseq > (mods.changedSince as number));
+  if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
   const run = async (reader: FolderReader | undefined) => {
     const f = new Fetcher(s, v, reader);
     for (const t of picked) {
@@ -164,6 +170,7 @@ class Fetcher {
         parts.push(`FLAGS ${this.v.flagText(rec)}`);
       } else if (item.name === 'RFC822.SIZE') parts.push(`RFC822.SIZE ${rec.size}`);
       else if (item.name === 'INTERNALDATE') parts.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
+      else if (item.name === 'MODSEQ') parts.push(`MODSEQ (${rec.modseq})`);
       else return undefined;
     }
     parts.push(')\r\n');
@@ -181,6 +188,8 @@ class Fetcher {
         return void out.push(`INTERNALDATE ${imapDate(rec.internalDate)}`);
       case 'RFC822.SIZE':
         return void out.push(`RFC822.SIZE ${rec.size}`);
+      case 'MODSEQ':
+        return void out.push(`MODSEQ (${rec.modseq})`);
       case 'ENVELOPE':
         out.push('ENVELOPE ', this.v.folder.getCache(ENVELOPE_CACHE, rec.uid) ?? (await this.envelope(rec)));
         return;

@@ -19,6 +19,7 @@ import {
   type FolderSpec, type HeldDir, lstatBeneath, type NewMessage, openDirBeneath, openFolder, removeIndexDir, renameIndexDir, UnsafePath,
 } from '../mailbox/index.ts';
 import { MailError, normalizeLineEnds } from '../message/index.ts';
+import { enableCondstore } from './imap-condstore.ts';
 import { copyMessages, parseFlagList } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { astr, astring, isAtom, parseDateTime, str, type Token } from './imap-wire.ts';
@@ -518,11 +519,12 @@ async function statusOf(s: ImapSession, r: Resolved, items: Token[]): Promise<Re
   if (!r.inbox && !isFolderFile(r)) return no('[NONEXISTENT] no such mailbox');
   const names = statusItems(items);
   if (typeof names === 'string') return bad(names);
+  if (names.includes('HIGHESTMODSEQ')) await enableCondstore(s); // a CONDSTORE enabling command (RFC 7162 3.1)
   await s.untagged(await statusLine(r, names));
   return ok('STATUS completed');
 }
 
-const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN']);
+const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ']);
 
 /** STATUS's item names, upper case; a string is the BAD's text. */
 export function statusItems(items: Token[]): string[] | string {
@@ -548,6 +550,7 @@ export async function statusLine(r: Resolved, items: string[]): Promise<string> 
         UIDNEXT: () => f.uidNext,
         UIDVALIDITY: () => f.uidValidity,
         UNSEEN: () => f.records.filter((m) => !(m.flags & 1)).length,
+        HIGHESTMODSEQ: () => f.highestModseq,
       }[item]!();
       out.push(`${item} ${value}`);
     }

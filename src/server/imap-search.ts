@@ -6,10 +6,13 @@
 // from their charsets), under the mailbox lock, and
 // only for messages the cheaper keys have not already ruled out. String
 // matches are case-insensitive substrings of the RFC 2047-decoded value.
+// CONDSTORE's MODSEQ key (RFC 7162 3.1.5) matches messages changed at or
+// after a mod-sequence, and adds the highest one found to the answer.
 
 import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
 import { headerMap } from './imap-envelope.ts';
 import { parseStructure, type Part } from './imap-mime.ts';
+import { enableCondstore, parseModseq } from './imap-condstore.ts';
 import { type Target, targets } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import type { MailboxView } from './imap-view.ts';
@@ -25,6 +28,7 @@ type Key =
   | { k: 'date'; op: 'before' | 'on' | 'since'; sent: boolean; day: number }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'seq' | 'uid'; set: SeqSet }
+  | { k: 'modseq'; n: number }
   | { k: 'not'; key: Key }
   | { k: 'or'; a: Key; b: Key }
   | { k: 'and'; keys: Key[] };
@@ -38,9 +42,14 @@ const DATE_KEYS: Record<string, ['before' | 'on' | 'since', boolean]> = {
   BEFORE: ['before', false], ON: ['on', false], SINCE: ['since', false], SENTBEFORE: ['before', true], SENTON: ['on', true], SENTSINCE: ['since', true],
 };
 
+/** What a parse found out about the program beyond its keys. */
+interface ProgramInfo {
+  modseq: boolean;
+}
+
 class KeyParser {
   private i = 0;
-  constructor(private readonly tokens: Token[], private readonly v: MailboxView) {}
+  constructor(private readonly tokens: Token[], private readonly v: MailboxView, readonly info: ProgramInfo = { modseq: false }) {}
 
   all(): Key {
     const keys: Key[] = [];
@@ -56,7 +65,7 @@ class KeyParser {
   private key(): Key {
     const t = this.tokens[this.i++];
     if (!t) throw new ParseError('search key expected');
-    if (t.kind === 'list') return new KeyParser(t.items, this.v).all();
+    if (t.kind === 'list') return new KeyParser(t.items, this.v, this.info).all();
     if (t.kind !== 'atom') throw new ParseError('search key expected');
     const up = t.value.toUpperCase();
     if (FLAGS[up]) return { k: 'flag', bit: FLAGS[up][0], set: FLAGS[up][1] };
@@ -79,10 +88,24 @@ class KeyParser {
       case 'LARGER': return { k: 'size', op: 'larger', n: this.num() };
       case 'SMALLER': return { k: 'size', op: 'smaller', n: this.num() };
       case 'UID': return { k: 'uid', set: parseSeqSet(this.str(), this.v.maxUid) };
+      case 'MODSEQ': return this.modseq();
       case 'NOT': return { k: 'not', key: this.key() };
       case 'OR': return { k: 'or', a: this.key(), b: this.key() };
       default: return { k: 'seq', set: parseSeqSet(t.value, this.v.uids.length) };
     }
+  }
+
+  /** "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer; the entry (a flag's) is not told apart. */
+  private modseq(): Key {
+    if (this.tokens[this.i]?.kind === 'string') {
+      const type = this.tokens[this.i + 1];
+      if (!(type?.kind === 'atom' && /^(priv|shared|all)$/i.test(type.value))) throw new ParseError('MODSEQ entry type is priv, shared or all');
+      this.i += 2;
+    }
+    const n = parseModseq(this.tokens[this.i++]);
+    if (n === undefined) throw new ParseError('MODSEQ needs a mod-sequence');
+    this.info.modseq = true;
+    return { k: 'modseq', n };
   }
 
   private num(): number {
@@ -149,6 +172,7 @@ class Match {
       case 'size': return k.op === 'larger' ? r.size > k.n : r.size < k.n;
       case 'seq': return inSet(k.set, this.seq);
       case 'uid': return inSet(k.set, r.uid);
+      case 'modseq': return r.modseq >= k.n;
       case 'not': return !(await this.test(k.key));
       case 'or': return (await this.test(k.a)) || this.test(k.b);
       case 'and':
@@ -270,14 +294,15 @@ export function checkCharset(cs: string): Result | undefined {
  * The messages a search program picks, in mailbox order: SEARCH's, and that
  * of SORT and THREAD (RFC 5256). A Result is the BAD of a bad program.
  */
-export async function searchTargets(s: ImapSession, args: Token[]): Promise<Target[] | Result> {
+export async function searchTargets(s: ImapSession, args: Token[], info: ProgramInfo = { modseq: false }): Promise<Target[] | Result> {
   const v = s.view as MailboxView;
   let key: Key;
   try {
-    key = new KeyParser(args, v).all();
+    key = new KeyParser(args, v, info).all();
   } catch (e) {
     return bad((e as Error).message);
   }
+  if (info.modseq) await enableCondstore(s);
   const picked = targets(s, v.uids.length ? `1:${v.uids.length}` : '1:*', false).filter((t) => t.seq <= v.uids.length);
   const hits: Target[] = [];
   const run = async (reader: FolderReader | undefined) => {
@@ -320,16 +345,19 @@ export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     if (refused) return refused;
     args = args.slice(2);
   }
-  const found = await searchTargets(s, args);
+  const info = { modseq: false };
+  const found = await searchTargets(s, args, info);
   if (!Array.isArray(found)) return found;
   const hits = found.map((t) => (c.uid ? t.rec.uid : t.seq));
-  if (ret) await s.untagged(esearchResponse(c.tag, c.uid, ret, hits));
-  else await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}`);
+  // RFC 7162 3.1.5: with MODSEQ in the program, the highest mod-sequence of the messages found.
+  const modseq = info.modseq && found.length ? found.reduce((m, t) => Math.max(m, t.rec.modseq), 0) : undefined;
+  if (ret) await s.untagged(esearchResponse(c.tag, c.uid, ret, hits, modseq));
+  else await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}${modseq ? ` (MODSEQ ${modseq})` : ''}`);
   return ok(`${c.uid ? 'UID ' : ''}SEARCH completed`);
 }
 
 /** RFC 4731 3.1's response; `hits` ascending. */
-export function esearchResponse(tag: string, uid: boolean, ret: Set<string>, hits: number[]): string {
+export function esearchResponse(tag: string, uid: boolean, ret: Set<string>, hits: number[], modseq?: number): string {
   const parts = [`ESEARCH (TAG ${str(tag)})`];
   if (uid) parts.push('UID');
   if (hits.length && ret.has('MIN')) parts.push(`MIN ${hits[0]}`);
@@ -337,5 +365,6 @@ export function esearchResponse(tag: string, uid: boolean, ret: Set<string>, hit
   // ALL before COUNT, the order Dovecot writes them in (RFC 4731 sets none).
   if (hits.length && ret.has('ALL')) parts.push(`ALL ${formatSet(hits)}`);
   if (ret.has('COUNT')) parts.push(`COUNT ${hits.length}`);
+  if (modseq) parts.push(`MODSEQ ${modseq}`);
   return parts.join(' ');
 }

@@ -4,9 +4,13 @@
 // read against the session's view, so numbers mean what the client was told.
 // COPY reads under the source's lock, then appends under the destination's,
 // never holding both, so two sessions copying opposite ways cannot deadlock.
+// CONDSTORE and QRESYNC (RFC 7162) add SELECT's parameters, HIGHESTMODSEQ,
+// STORE's UNCHANGEDSINCE with [MODIFIED], and MODSEQ in STORE's answers
+// (imap-condstore.ts holds their parsing).
 
 import fs from 'node:fs';
 import { FLAG, type Folder, type FolderSpec, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
+import { condstoreOn, enableCondstore, parseSelectParams, parseStoreModifiers, resyncOnSelect } from './imap-condstore.ts';
 import { resolveMailbox } from './imap-mailboxes.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { MailboxView } from './imap-view.ts';
@@ -64,7 +68,13 @@ export function checkMessageSet(s: ImapSession, c: Cmd): Result | undefined {
 }
 
 export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): Promise<Result> {
-  await s.deselect();
+  const params = parseSelectParams(s, c.args[1]);
+  if ('status' in params) return params;
+  if (s.view) {
+    await s.deselect();
+    // RFC 7162 3.2.11: what follows is about the new mailbox.
+    await s.untagged('OK [CLOSED] Previous mailbox closed');
+  }
   const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
   if (typeof r === 'string') return no(r);
   let folder: Folder;
@@ -78,7 +88,7 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
   } catch (e) {
     return no(`cannot open mailbox: ${(e as Error).message.slice(0, 200)}`);
   }
-  const view = new MailboxView(folder, r.name, readOnly);
+  const view = new MailboxView(folder, r.name, readOnly, s.enabled);
   view.reset();
   s.view = view;
   s.state = 'selected';
@@ -92,6 +102,9 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
   if (firstUnseen >= 0) await s.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen`);
   await s.untagged(`OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid`);
   await s.untagged(`OK [UIDNEXT ${folder.uidNext}] Predicted next UID`);
+  // HIGHESTMODSEQ, whenever CONDSTORE is on or this SELECT turns it on (RFC 7162 3.1.2.1).
+  if (params.condstore || params.qresync || condstoreOn(s)) await enableCondstore(s);
+  if (params.qresync) await resyncOnSelect(s, view, params.qresync);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }
 
@@ -128,16 +141,28 @@ export async function expungeCommand(s: ImapSession, c: Cmd): Promise<Result> {
     deleted = deleted.filter((r) => inSet(set, r.uid));
   }
   if (deleted.length) await v.folder.expunge(deleted.map((r) => r.uid));
-  return ok(`${c.uid ? 'UID ' : ''}EXPUNGE completed`);
+  // With CONDSTORE on, the new HIGHESTMODSEQ, which the client cannot learn otherwise (as Dovecot).
+  const code = condstoreOn(s) ? `[HIGHESTMODSEQ ${v.folder.highestModseq}] ` : '';
+  return ok(`${code}${c.uid ? 'UID ' : ''}EXPUNGE completed`);
 }
 
+/**
+ * STORE and UID STORE, with CONDSTORE's "(UNCHANGEDSINCE n)" before the item
+ * (RFC 7162 3.1.3): messages changed after n are left alone and named in
+ * [MODIFIED]. With CONDSTORE on, every FETCH it causes carries UID and MODSEQ,
+ * and .SILENT still tells the new MODSEQ of what changed.
+ */
 export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const v = s.view as MailboxView;
-  const what = astring(c.args[1], 'FLAGS item').toUpperCase();
+  const unchangedSince = c.args[1] ? parseStoreModifiers(c.args[1]) : undefined;
+  if (typeof unchangedSince === 'object') return unchangedSince;
+  const args = unchangedSince === undefined ? c.args : [c.args[0], ...c.args.slice(2)];
+  const what = astring(args[1], 'FLAGS item').toUpperCase();
   const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(what);
   if (!m) return bad(`unknown STORE item ${what.slice(0, 30)}`);
   if (v.readOnly) return no('[READ-ONLY] mailbox is read-only');
-  const list = c.args[2]?.kind === 'list' ? (c.args[2] as { items: Token[] }).items : c.args.slice(2);
+  if (unchangedSince !== undefined) await enableCondstore(s);
+  const list = args[2]?.kind === 'list' ? (args[2] as { items: Token[] }).items : args.slice(2);
   const { flags, keywords } = parseFlagList(list);
   const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
   let bits = 0;
@@ -146,13 +171,20 @@ export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
     if (bit === undefined && mode !== 'remove') return no('too many keywords in this mailbox');
     bits = (bits | (bit ?? 0)) >>> 0;
   }
-  const picked = targets(s, astring(c.args[0], 'message set'), c.uid);
-  v.folder.setFlags(picked.map((t) => t.rec.uid), mode, flags, bits);
+  let picked = targets(s, astring(c.args[0], 'message set'), c.uid);
+  const modified = unchangedSince === undefined ? [] : picked.filter((t) => t.rec.modseq > unchangedSince);
+  if (modified.length) picked = picked.filter((t) => t.rec.modseq <= (unchangedSince as number));
+  const changed = new Set(v.folder.setFlags(picked.map((t) => t.rec.uid), mode, flags, bits));
+  const condstore = condstoreOn(s);
   for (const t of picked) {
-    if (!m[2]) await s.untagged(`${t.seq} FETCH (${c.uid ? `UID ${t.rec.uid} ` : ''}FLAGS ${v.flagText(t.rec)})`);
+    const uid = c.uid || condstore ? `UID ${t.rec.uid} ` : '';
+    const modseq = condstore ? ` MODSEQ (${t.rec.modseq})` : '';
+    if (!m[2]) await s.untagged(`${t.seq} FETCH (${uid}FLAGS ${v.flagText(t.rec)}${modseq})`);
+    else if (condstore && changed.has(t.rec)) await s.untagged(`${t.seq} FETCH (${uid}MODSEQ (${t.rec.modseq}))`);
     v.told(t.rec);
   }
-  return ok(`${c.uid ? 'UID ' : ''}STORE completed`);
+  const failed = modified.length ? `[MODIFIED ${formatSet(modified.map((t) => (c.uid ? t.rec.uid : t.seq)))}] ` : '';
+  return ok(`${failed}${c.uid ? 'UID ' : ''}STORE completed`);
 }
 
 /** Copy messages of `src` (by UID) to the mailbox of `dest`; pairs of [source UID, new UID]. */

@@ -4,9 +4,12 @@
 // (deliveries, other sessions, POP3, mail(1)); updates() turns the difference
 // into untagged EXISTS, RECENT, FETCH FLAGS and EXPUNGE responses, holding
 // EXPUNGE back while a FETCH, STORE or SEARCH is answered, as the RFC asks.
+// Once the session has CONDSTORE on, flag changes carry MODSEQ; once QRESYNC,
+// expunges go out as one VANISHED with their UIDs (RFC 7162 3.1, 3.2.7).
 
 import type { Folder, MessageRecord } from '../mailbox/index.ts';
 import { SYSTEM_FLAGS } from '../mailbox/index.ts';
+import { formatSet } from './imap-wire.ts';
 
 export class MailboxView {
   uids: number[] = [];
@@ -14,8 +17,11 @@ export class MailboxView {
   private known = new Map<number, number>();
   readonly recent = new Set<number>();
   private seenVersion = -1;
+  /** The client has been sent HIGHESTMODSEQ for this mailbox. */
+  modseqTold = false;
 
-  constructor(readonly folder: Folder, readonly name: string, readonly readOnly: boolean) {}
+  /** `enabled`: the session's extensions turned on (CONDSTORE, QRESYNC), read at each update. */
+  constructor(readonly folder: Folder, readonly name: string, readonly readOnly: boolean, private readonly enabled: ReadonlySet<string> = new Set()) {}
 
   /** Take the folder as it is now: the start of SELECT/EXAMINE. */
   reset(): void {
@@ -84,21 +90,25 @@ export class MailboxView {
       const key = this.flagKey(r);
       if (this.known.get(r.uid) !== key) {
         this.known.set(r.uid, key);
-        out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${this.flagText(r)})`);
+        const modseq = this.enabled.has('CONDSTORE') ? ` MODSEQ (${r.modseq})` : '';
+        out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${this.flagText(r)}${modseq})`);
       }
     }
     return out;
   }
 
-  /** "* n EXPUNGE" for messages gone from the folder, highest first so numbers stay right. */
+  /** "* n EXPUNGE" for messages gone from the folder, highest first so numbers stay right; with QRESYNC one "* VANISHED uids". */
   private expunges(out: string[]): void {
+    const gone: number[] = [];
     for (let i = this.uids.length - 1; i >= 0; i--) {
       const uid = this.uids[i];
       if (this.folder.byUidGet(uid)) continue;
       this.uids.splice(i, 1);
       this.known.delete(uid);
       this.recent.delete(uid);
+      gone.push(uid);
       out.push(`${i + 1} EXPUNGE`);
     }
+    if (gone.length && this.enabled.has('QRESYNC')) out.splice(out.length - gone.length, gone.length, `VANISHED ${formatSet(gone.reverse())}`);
   }
 }
