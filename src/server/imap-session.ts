@@ -10,7 +10,6 @@
 import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { SaslExchange } from './auth.ts';
-import { isBlocked } from './auth-throttle.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { enableCommand, idCommand } from './imap-ext.ts';
 import { listCommand, makeSpecialFolders } from './imap-list.ts';
@@ -21,7 +20,6 @@ import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeComman
 import type { MailboxView } from './imap-view.ts';
 import { astring, type CommandParts, ParseError, type Token, tokenize } from './imap-wire.ts';
 import { isLoopback } from './listen.ts';
-import type { LoginResult } from './mailbox-access.ts';
 import type { Conn } from './mailbox-conn.ts';
 import type { SessionContext } from './mailbox-listen.ts';
 import { SOFTWARE } from './replies.ts';
@@ -257,7 +255,7 @@ export class ImapSession {
     if (!this.plaintextAllowed()) return no('[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS');
     const name = astring(c.args[0], 'user name');
     const password = astring(c.args[1], 'password');
-    return this.loggedIn(c, name, await this.ctx.access.login(name, password, { service: 'imap', client: this.conn.remoteAddress, method: 'LOGIN' }), 'LOGIN');
+    return this.loggedIn(c, name, await this.ctx.access.login(name, password), 'LOGIN');
   }
 
   async onAuthenticate(c: Cmd): Promise<Result> {
@@ -273,13 +271,10 @@ export class ImapSession {
       step = sasl.respond(line.toString('latin1'));
     }
     if ('error' in step) return bad(step.error.lines[0]);
-    const from = { service: 'imap', client: this.conn.remoteAddress, method: `AUTHENTICATE ${mech}` } as const;
-    return this.loggedIn(c, step.user, await this.ctx.access.login(step.user, step.password, from), `AUTHENTICATE ${mech}`);
+    return this.loggedIn(c, step.user, await this.ctx.access.login(step.user, step.password), `AUTHENTICATE ${mech}`);
   }
 
-  private async loggedIn(c: Cmd, name: string, user: LoginResult, method: string): Promise<Result> {
-    // Blocked by the login throttle (auth-throttle.ts): temporary, the password was not checked.
-    if (isBlocked(user)) return no(`[UNAVAILABLE] ${user.blocked}`);
+  private async loggedIn(c: Cmd, name: string, user: User | undefined, method: string): Promise<Result> {
     if (!user) {
       log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`], ['stat', 'authentication failed']]);
       return no('[AUTHENTICATIONFAILED] Authentication failed');
