@@ -99,7 +99,16 @@ class Listeners implements SmtpListeners {
       socket,
     );
     this.sessions.add(session);
-    this.control.attach(slot, session);
+    this.control.attach(slot, {
+      idleSince: () => session.idleSince(),
+      rearmTimer: () => session.rearmTimer(),
+      // Told 421 and closed: the descriptor goes as soon as the reply is written, whatever the client does.
+      displace: () => {
+        session.displace();
+        socket.destroySoon();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      },
+    });
     void session.finished.then(() => {
       this.sessions.delete(session);
       slot.release();

@@ -266,7 +266,6 @@ export class SmtpSession {
 
   /** The listener is full and a newcomer takes this idle session's place (conn-control.ts). */
   displace(): void {
-    log(this.config, '', `${this.relayName()}: idle session closed for a new client (smtp_max_clients)`);
     this.closeWith(fail('server-busy', `${this.host} Too many open connections, closing an idle session`));
   }
 
