@@ -81,6 +81,10 @@ export interface Config {
   remoteConcurrency: number;
   smtpTlsLevel: 'none' | 'may' | 'encrypt' | 'verify';
   smtpTimeouts: SmtpTimeouts;
+  /** '' (mbox in mail_spool_dir) or "lmtp:[host]:port" / "lmtp:unix:/path": where mailbox deliveries go. */
+  mailboxTransport: string;
+  /** The LMTP RCPT TO address: user@hostname, or the bare user name. */
+  lmtpRecipient: 'full' | 'local';
   /** The POP3 and IMAP listeners' addresses; the *s ones speak TLS from the first byte. */
   pop3Listen: ListenAddress[];
   imapListen: ListenAddress[];
@@ -246,6 +250,10 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
   if (key === 'smart_host' && v !== '' && !/^(smtp:)?(\[[^\]\s]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(v)) {
     bad('expected "[host]:port", "[host]", "host" or "host:port"');
   }
+  if (key === 'mailbox_transport' && v !== '' && !/^lmtp:(unix:\/\S+|\[[^\]\s]+\](:\d{1,5})?|[A-Za-z0-9.-]+(:\d{1,5})?)$/i.test(v)) {
+    bad('expected "lmtp:[host]:port", "lmtp:host:port" or "lmtp:unix:/path"');
+  }
+  if (key === 'lmtp_recipient' && v !== 'full' && v !== 'local') bad('must be full or local');
   if (key === 'smtp_tls_security_level' && !(TLS_LEVELS as readonly string[]).includes(v)) {
     bad('must be none, may, encrypt or verify');
   }
@@ -390,6 +398,8 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
       dataDone: dur('smtp_data_done_timeout'),
       quit: dur('smtp_quit_timeout'),
     },
+    mailboxTransport: raw.mailbox_transport,
+    lmtpRecipient: raw.lmtp_recipient as Config['lmtpRecipient'],
     apopSecretsFile: raw.apop_secrets_file,
     pop3TimeoutMs: dur('pop3_timeout'),
     imapTimeoutMs: dur('imap_timeout'),

@@ -81,6 +81,9 @@ export const KEYS = {
   smtp_data_xfer_timeout: same('duration', '3m'),
   smtp_data_done_timeout: same('duration', '10m'),
   smtp_quit_timeout: same('duration', '5m'),
+  // Mailbox deliveries handed to a mail store over LMTP (src/deliver/lmtp.ts); the smtp_*_timeout keys apply.
+  mailbox_transport: same('string', ''), // '' = the local mbox; "lmtp:[host]:port" or "lmtp:unix:/path"
+  lmtp_recipient: same('string', 'full'), // full = RCPT TO:<user@hostname>; local = RCPT TO:<user>
   // The mailbox listeners (src/server/pop3-*, imap-*): POP3 and IMAP over the spool and ~/mail.
   pop3_listen: { kind: 'list', root: '0.0.0.0:110', user: '127.0.0.1:1110' },
   imap_listen: { kind: 'list', root: '0.0.0.0:143', user: '127.0.0.1:1143' },

@@ -42,7 +42,7 @@ import {
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
-import type { DeadRoutes, RemoteJob, RemoteRecipient } from './remote.ts';
+import type { DeadRoutes, RemoteJob, RemoteOutcome, RemoteRecipient } from './remote.ts';
 
 export interface RunOptions {
   ids?: string[];
@@ -244,10 +244,11 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   for (const e of batch) await plan(ctx, e);
   const all = batch.flatMap((e) => e.attempts.filter((a) => a.result === undefined));
   const started = ctx.now();
-  // One dotlock and one fsync per mailbox for the whole batch.
+  // One dotlock and one fsync per mailbox for the whole batch; or all of them to the mailbox_transport's LMTP server.
+  const viaLmtp = ctx.config.mailboxTransport !== '';
   const byUser = new Map<string, Attempt[]>();
   for (const a of all) {
-    if (a.dest.kind === 'local') {
+    if (a.dest.kind === 'local' && !viaLmtp) {
       const list = byUser.get(a.dest.user.name) ?? [];
       list.push(a);
       byUser.set(a.dest.user.name, list);
@@ -269,8 +270,9 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
     }
   }
   if (byUser.size) step('delivery');
-  await deliverRemoteAttempts(ctx, all);
-  crossOffNow(ctx, all.filter((a) => a.dest.kind === 'remote' && a.result === 'ok'));
+  if (viaLmtp) await handOver(ctx, all, 'local', async (jobs) => (await import('./lmtp.ts')).deliverLmtp(ctx.config, jobs, ctx.dead));
+  await handOver(ctx, all, 'remote', async (jobs) => (await import('./remote.ts')).deliverRemote(ctx.config, jobs, ctx.dead));
+  crossOffNow(ctx, all.filter((a) => (a.dest.kind === 'remote' || (viaLmtp && a.dest.kind === 'local')) && a.result === 'ok'));
   // Then entry by entry: its programs and files, then settle it. Finished
   // entries go together at the end (one .done fdatasync for the batch); a
   // runner killed before that repeats none of their deliveries: mbox copies
@@ -310,15 +312,17 @@ function crossOffNow(ctx: Ctx, attempts: Attempt[]): void {
 }
 
 /**
- * Hand every remote attempt of the batch to deliverRemote at once, one job
- * per queue entry, so that it can group recipients by destination. ORCPT is
- * the sender's, else the address before aliasing when it changed.
+ * Hand every remote attempt of the batch to deliverRemote at once (or every
+ * mailbox attempt to deliverLmtp), one job per queue entry, so that it can
+ * group recipients by destination. ORCPT is the sender's, else the address
+ * before aliasing when it changed. remote.ts and lmtp.ts are loaded on
+ * demand: local-only runs (sendmail -odi) need no TLS, DNS or sockets.
  */
-async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
+async function handOver(ctx: Ctx, all: Attempt[], kind: 'remote' | 'local', deliver: (jobs: RemoteJob[]) => Promise<Map<RemoteRecipient, RemoteOutcome>>): Promise<void> {
   const jobs = new Map<Loaded, RemoteJob>();
   const attemptOf = new Map<RemoteRecipient, Attempt>();
   for (const a of all) {
-    if (a.result !== undefined || a.dest.kind !== 'remote') continue;
+    if (a.result !== undefined || a.dest.kind !== kind) continue;
     const c = a.entry.active.control;
     const r = c.recipients[a.rcpt];
     let job = jobs.get(a.entry);
@@ -326,15 +330,14 @@ async function deliverRemoteAttempts(ctx: Ctx, all: Attempt[]): Promise<void> {
       job = { id: c.id, sender: c.sender, recipients: [], data: a.entry.data, envid: c.envid, ret: c.ret, bodyType: c.bodyType };
       jobs.set(a.entry, job);
     }
-    const orcpt = r.orcpt ?? (r.address === a.dest.address ? undefined : `rfc822;${r.address}`);
-    const rr: RemoteRecipient = { address: a.dest.address, notify: r.notify, orcpt };
+    const address = (a.dest as Extract<Destination, { kind: typeof kind }>).address;
+    const orcpt = r.orcpt ?? (r.address === address ? undefined : `rfc822;${r.address}`);
+    const rr: RemoteRecipient = { address, notify: r.notify, orcpt };
     job.recipients.push(rr);
     attemptOf.set(rr, a);
   }
   if (jobs.size === 0) return;
-  // Loaded on demand: local-only runs (sendmail -odi) need no TLS, DNS or sockets.
-  const { deliverRemote } = await import('./remote.ts');
-  const outcomes = await deliverRemote(ctx.config, [...jobs.values()], ctx.dead);
+  const outcomes = await deliver([...jobs.values()]);
   for (const [rr, a] of attemptOf) {
     const o = outcomes.get(rr)!;
     a.result = o.result;
@@ -373,6 +376,7 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
           recipient: d.original,
           input: frameForProgram(c.sender, d.original, a.entry.data),
           timeoutMs: ctx.config.programTimeoutMs,
+          configFile: ctx.config.file,
         });
         return 'ok';
       case 'file':
@@ -392,8 +396,8 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
 
 const MAILER: Record<Destination['kind'], string> = { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error' };
 
-function mailerOf(d: Destination): string {
-  return MAILER[d.kind];
+function mailerOf(ctx: Ctx, d: Destination): string {
+  return d.kind === 'local' && ctx.config.mailboxTransport ? 'lmtp' : MAILER[d.kind];
 }
 
 function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
@@ -407,7 +411,7 @@ function logAttempt(ctx: Ctx, a: Attempt, started: number): void {
     ['ctladdr', to === `<${a.dest.original}>` ? undefined : `<${a.dest.original}>`],
     ['delay', formatDelay(ctx.now() - c.arrival)],
     ['xdelay', formatDelay(ctx.now() - started)],
-    ['mailer', mailerOf(a.dest)],
+    ['mailer', mailerOf(ctx, a.dest)],
     ['relay', a.relay],
     ['dsn', r === 'ok' ? '2.0.0' : r.status],
     ['stat', stat],

@@ -54,9 +54,10 @@ export interface RemoteOutcome {
 }
 
 // RFC 5321 4.5.3.1.8: every server takes at least 100 recipients a transaction.
-const MAX_RCPTS = 100;
+export const MAX_RCPTS = 100;
 
-interface Target {
+/** A host to connect to; a UNIX-domain socket (LMTP) has its path as name and no address. */
+export interface Target {
   name: string;
   address: string;
   port: number;
@@ -167,7 +168,7 @@ async function deliverToDestination(ctx: Ctx, d: Destination): Promise<void> {
 }
 
 /** A failure that belongs to a host, not to a recipient: try the next host. */
-interface HostFailure {
+export interface HostFailure {
   status: DeliveryStatus;
   relay: string;
 }
@@ -275,13 +276,7 @@ class Courier {
   }
 
   private record(p: Parcel, results: RcptResult[], target: Target): void {
-    const relay = relayOf(target);
-    p.recipients.forEach((r, i) => {
-      const res = results[i];
-      if (res.ok) this.ctx.out.set(r, { result: 'ok', relay, reply: replyMessage(res.reply) });
-      else if ('failure' in res) this.ctx.out.set(r, { result: { status: FAILURES[res.failure].status, text: res.detail }, relay });
-      else this.ctx.out.set(r, { result: remoteStatus(target, res.reply, res.command), relay });
-    });
+    p.recipients.forEach((r, i) => this.ctx.out.set(r, outcomeOf(results[i], target)));
   }
 
   private settle(p: Parcel, f: HostFailure): void {
@@ -317,8 +312,16 @@ class Courier {
   }
 }
 
+/** What a recipient's result in a transaction means for the queue. */
+export function outcomeOf(res: RcptResult, target: Target): RemoteOutcome {
+  const relay = relayOf(target);
+  if (res.ok) return { result: 'ok', relay, reply: replyMessage(res.reply) };
+  if ('failure' in res) return { result: { status: FAILURES[res.failure].status, text: res.detail }, relay };
+  return { result: remoteStatus(target, res.reply, res.command), relay };
+}
+
 /** A remote reply as a status: its own enhanced code, else the class's x.0.0. */
-function remoteStatus(target: Target, reply: SmtpReply, command: string): DeliveryStatus {
+export function remoteStatus(target: Target, reply: SmtpReply, command: string): DeliveryStatus {
   const quoted = replyText(reply);
   const text = `host ${hostLabel(target)} said: ${quoted} (in reply to ${command} command)`;
   if (reply.code < 400 || reply.code > 599) {
@@ -329,7 +332,7 @@ function remoteStatus(target: Target, reply: SmtpReply, command: string): Delive
   return { status, text, remote: quoted, remoteMta: target.name };
 }
 
-function hostFailure(target: Target, e: SmtpClientError | SessionRefused): HostFailure {
+export function hostFailure(target: Target, e: SmtpClientError | SessionRefused): HostFailure {
   const relay = relayOf(target);
   if (e instanceof SessionRefused) return { status: remoteStatus(target, e.reply, e.command), relay };
   const rows: Record<SmtpClientError['kind'], Failure> = {
@@ -355,16 +358,18 @@ function isIpLiteral(name: string): boolean {
 }
 
 /** sendmail's form: "mx.b.test. [127.0.0.1]", or "[127.0.0.1] [127.0.0.1]" for an address literal. */
-function relayOf(t: Target): string {
+export function relayOf(t: Target): string {
+  if (!t.address) return t.name;
   return `${isIpLiteral(t.name) ? `[${t.name}]` : `${t.name}.`} [${t.address}]`;
 }
 
 /** Postfix's form for texts: "mx.b.test[127.0.0.1]". */
 function hostLabel(t: Target): string {
+  if (!t.address) return t.name;
   return `${t.name}[${t.address}]`;
 }
 
-function chunk<T>(list: T[], size: number): T[][] {
+export function chunk<T>(list: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;

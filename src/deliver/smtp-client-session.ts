@@ -6,6 +6,9 @@
 // DSN (3461: RET, ENVID, and each recipient's own NOTIFY and ORCPT) are used
 // when offered. Replies are returned per recipient; what they mean for the
 // queue, and which host to try next, is remote.ts's business.
+// LMTP (RFC 2033) is the same session with two changes: LHLO instead of EHLO
+// (no HELO to fall back to), and after the final dot one reply for each
+// recipient that RCPT accepted, in RCPT order (lmtp.ts uses it).
 
 import type { SmtpTimeouts } from '../config/index.ts';
 import type { Failure } from '../message/status.ts';
@@ -20,6 +23,8 @@ export interface SessionOptions {
   /** The server's name, for TLS SNI and certificate checks; undefined for an IP literal. */
   servername?: string;
   timeouts: SmtpTimeouts;
+  /** Speak LMTP: LHLO, and a reply per recipient after the data. */
+  lmtp?: boolean;
 }
 
 export interface Session {
@@ -31,6 +36,7 @@ export interface Session {
   clean: boolean;
   /** False after a 421: the server is closing. */
   usable: boolean;
+  lmtp: boolean;
 }
 
 export interface RemoteRecipient {
@@ -93,14 +99,15 @@ export async function openSession(wire: SmtpWire, o: SessionOptions, plain = fal
     }
     if (required && !tls) throw new SmtpClientError('no-tls', `TLS is required, but was not offered by host ${wire.peer}`);
   }
-  return { wire, extensions, tls, clean: true, usable: true };
+  return { wire, extensions, tls, clean: true, usable: true, lmtp: o.lmtp ?? false };
 }
 
 async function hello(wire: SmtpWire, o: SessionOptions): Promise<Map<string, string>> {
-  wire.write(`EHLO ${o.helo}`);
-  const r = await wire.read(o.timeouts.helo, 'receiving the reply to EHLO');
+  const verb = o.lmtp ? 'LHLO' : 'EHLO';
+  wire.write(`${verb} ${o.helo}`);
+  const r = await wire.read(o.timeouts.helo, `receiving the reply to ${verb}`);
   if (r.code === 250) return parseExtensions(r);
-  if (r.code < 500) throw new SessionRefused(r, 'EHLO');
+  if (r.code < 500 || o.lmtp) throw new SessionRefused(r, verb);
   // An old server that knows only HELO: plain SMTP, no extensions.
   wire.write(`HELO ${o.helo}`);
   const h = await wire.read(o.timeouts.helo, 'receiving the reply to HELO');
@@ -219,9 +226,36 @@ async function finish(s: Session, env: Envelope, r: Replies, t: SmtpTimeouts, on
   }
   await s.wire.sendData(env.data, t.dataXfer);
   onBody();
+  if (s.lmtp) return await lmtpReplies(s, results, accepted, t);
   const done = await readReply(s, t.dataDone, 'receiving the final reply after sending the message');
   s.clean = true;
-  for (const i of accepted) results[i] = done.code < 300 ? { ok: true, reply: done } : { ok: false, reply: done, command: 'end of DATA' };
+  for (const i of accepted) results[i] = dataResult(done);
+  return results as RcptResult[];
+}
+
+function dataResult(done: SmtpReply): RcptResult {
+  return done.code < 300 ? { ok: true, reply: done } : { ok: false, reply: done, command: 'end of DATA' };
+}
+
+/**
+ * RFC 2033 4.2: a reply per accepted recipient, in order. A connection lost
+ * half way loses only the replies not yet read: those recipients may have
+ * had the message and are deferred (as a lost final reply is in SMTP), the
+ * ones answered keep their answer.
+ */
+async function lmtpReplies(s: Session, results: Array<RcptResult | undefined>, accepted: number[], t: SmtpTimeouts): Promise<RcptResult[]> {
+  for (const [n, i] of accepted.entries()) {
+    try {
+      results[i] = dataResult(await readReply(s, t.dataDone, 'receiving the final replies after sending the message'));
+    } catch (e) {
+      if (!(e instanceof SmtpClientError)) throw e;
+      s.usable = false;
+      const detail = `${e.message}; the message may have been delivered`;
+      for (const j of accepted.slice(n)) results[j] = { ok: false, failure: 'connection-lost', detail };
+      return results as RcptResult[];
+    }
+  }
+  s.clean = true;
   return results as RcptResult[];
 }
 

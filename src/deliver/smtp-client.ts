@@ -1,7 +1,8 @@
 // The wire of one outbound SMTP connection: connect with a time limit, read
 // replies (multi-line, RFC 5321 4.2) each within its own time limit, write
-// commands, upgrade to TLS, stream the message body. What the commands mean
-// and in which order they go is smtp-client-session.ts's job.
+// commands, upgrade to TLS, stream the message body; over TCP, or over a
+// UNIX-domain socket for LMTP. What the commands mean and in which order
+// they go is smtp-client-session.ts's job.
 // Why not nodemailer's SMTPConnection: it sends one NOTIFY/ORCPT for every
 // recipient of an envelope (we must pass each recipient's own on) and has
 // only connection, greeting and idle time limits (we keep Postfix's one per
@@ -67,9 +68,17 @@ export class SmtpWire {
 
   /** Open a TCP connection to an IP address within `timeoutMs`. */
   static async connect(address: string, port: number, name: string, timeoutMs: number): Promise<SmtpWire> {
-    const peer = `${name}[${address}]:${port}`;
     const socket = net.connect({ host: address, port });
     socket.setNoDelay(true);
+    return SmtpWire.opened(socket, `${name}[${address}]:${port}`, timeoutMs);
+  }
+
+  /** Open a UNIX-domain socket (an LMTP server's, such as Dovecot's) within `timeoutMs`. */
+  static async connectUnix(socketPath: string, timeoutMs: number): Promise<SmtpWire> {
+    return SmtpWire.opened(net.connect({ path: socketPath }), socketPath, timeoutMs);
+  }
+
+  private static async opened(socket: net.Socket, peer: string, timeoutMs: number): Promise<SmtpWire> {
     // A second error after the first (which `once` reports) must not crash the process.
     socket.on('error', () => undefined);
     try {
@@ -258,6 +267,8 @@ function describe(e: unknown): string {
     EHOSTUNREACH: 'No route to host',
     ENETUNREACH: 'Network is unreachable',
     EPIPE: 'Broken pipe',
+    ENOENT: 'No such file or directory',
+    EACCES: 'Permission denied',
   };
   return (err?.code && known[err.code]) || err?.message || String(e);
 }
