@@ -8,6 +8,8 @@ PKGS=(getent:libc-bin swaks:swaks openssl:openssl python3:python3 cdb:tinycdb)
 # mail's tests and bench: s-nail (the peer it is read and written against),
 # tmux (driving mail at a terminal), dotlockfile (the setgid-mail lock helper).
 PKGS+=(s-nail:s-nail tmux:tmux dotlockfile:liblockfile-bin)
+# The fail2ban filter shipped in packaging/fail2ban is checked with fail2ban-regex (test/auth-throttle.test.ts).
+PKGS+=(fail2ban-regex:fail2ban)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
 for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done
@@ -32,8 +34,9 @@ if fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; th
 fi
 apt-get "${apt_wait[@]}" update -qq
 apt-get "${apt_wait[@]}" install -y -qq "${need[@]}" >/dev/null
-# The peers serve the tests only: never started at boot (Dovecot would hold ports 110 and 143).
-if [ -d /run/systemd/system ]; then systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
+# The peers serve the tests only: never started at boot (Dovecot would hold ports 110 and 143;
+# fail2ban, there for fail2ban-regex, would watch the logs).
+if [ -d /run/systemd/system ]; then for u in dovecot fail2ban; do systemctl disable --now "$u" >/dev/null 2>&1 || true; done; fi
 fi
 ls /usr/lib/python3*/test/test_email/data/msg_01.txt >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "lib$(basename "$(readlink -f /usr/bin/python3)")-testsuite" >/dev/null; } 2>/dev/null || echo "install-deps: no Python email test data (libpython3.X-testsuite): imap-dovecot-diff uses test/corpus only" >&2
 

@@ -103,6 +103,12 @@ export interface Config {
   /** Where a user's IMAP folders live and where the per-mailbox indexes go; $HOME is the user's home. */
   imapFolderDir: string;
   mailboxIndexDir: string;
+  /** Login throttling for POP3, IMAP and SMTP AUTH together (auth_* keys, src/server/auth-throttle.ts). */
+  authFailureDelayMs: number;
+  authFailureDelayMaxMs: number;
+  authClientFailures: number;
+  authAccountFailures: number;
+  authBlockTimeMs: number;
   /** Raw values, for keys later issues add and for `sendmail -d0` style dumps. */
   raw: Record<Key, string>;
   /** The -O overrides given, passed on to child processes. */
@@ -411,6 +417,11 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     mailboxLoginTls: parseBool(raw.mailbox_login_tls),
     imapFolderDir: raw.imap_folder_dir,
     mailboxIndexDir: raw.mailbox_index_dir,
+    authFailureDelayMs: dur('auth_failure_delay'),
+    authFailureDelayMaxMs: dur('auth_failure_delay_max'),
+    authClientFailures: Number(raw.auth_client_failures),
+    authAccountFailures: Number(raw.auth_account_failures),
+    authBlockTimeMs: dur('auth_block_time'),
     raw,
     overrides,
   };

@@ -100,6 +100,12 @@ export const KEYS = {
   mailbox_login_tls: same('bool', 'no'), // yes = no plaintext passwords before STARTTLS/STLS (loopback excepted)
   imap_folder_dir: same('string', '$HOME/mail'),
   mailbox_index_dir: same('string', '$HOME/mail/.imap'),
+  // Login throttling, shared by POP3, IMAP and SMTP AUTH (src/server/auth-throttle.ts).
+  auth_failure_delay: same('duration', '1s'), // the first failure's delay (Dovecot's auth_failure_delay); doubles with each
+  auth_failure_delay_max: same('duration', '15s'),
+  auth_client_failures: same('count', '10'), // failures from one address before it is blocked
+  auth_account_failures: same('count', '30'), // failures for one account before the addresses that failed on it are blocked
+  auth_block_time: same('duration', '10m'), // how long failures are remembered and blocks last
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;

@@ -1,6 +1,7 @@
 // SASL for SMTP AUTH (RFC 4954): the PLAIN (RFC 4616) and LOGIN exchanges,
 // as a small state machine the session feeds one client line at a time. It
-// only decodes; checking the password (passwd.ts) and replying 235/535 is
+// only decodes; checking the password (Policy.authenticate: passwd.ts through
+// the login throttle, auth-throttle.ts) and replying 235/535/454 is
 // the session's job. A line of "*" cancels (501), bad base64 is 501 5.5.2,
 // and a PLAIN authorization identity other than the user is refused: nobody
 // may act for another.

@@ -10,6 +10,7 @@
 import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { SaslExchange } from './auth.ts';
+import { isBlocked } from './auth-throttle.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { enableCommand, idCommand } from './imap-ext.ts';
 import { listCommand, makeSpecialFolders } from './imap-list.ts';
@@ -20,6 +21,7 @@ import { checkCommand, checkMessageSet, closeCommand, copyCommand, expungeComman
 import type { MailboxView } from './imap-view.ts';
 import { astring, type CommandParts, ParseError, type Token, tokenize } from './imap-wire.ts';
 import { isLoopback } from './listen.ts';
+import type { LoginResult } from './mailbox-access.ts';
 import type { Conn } from './mailbox-conn.ts';
 import type { SessionContext } from './mailbox-listen.ts';
 import { SOFTWARE } from './replies.ts';
@@ -255,7 +257,7 @@ export class ImapSession {
     if (!this.plaintextAllowed()) return no('[PRIVACYREQUIRED] LOGIN is disabled before STARTTLS');
     const name = astring(c.args[0], 'user name');
     const password = astring(c.args[1], 'password');
-    return this.loggedIn(c, name, await this.ctx.access.login(name, password), 'LOGIN');
+    return this.loggedIn(c, name, await this.ctx.access.login(name, password, { service: 'imap', client: this.conn.remoteAddress, method: 'LOGIN' }), 'LOGIN');
   }
 
   async onAuthenticate(c: Cmd): Promise<Result> {
@@ -271,10 +273,13 @@ export class ImapSession {
       step = sasl.respond(line.toString('latin1'));
     }
     if ('error' in step) return bad(step.error.lines[0]);
-    return this.loggedIn(c, step.user, await this.ctx.access.login(step.user, step.password), `AUTHENTICATE ${mech}`);
+    const from = { service: 'imap', client: this.conn.remoteAddress, method: `AUTHENTICATE ${mech}` } as const;
+    return this.loggedIn(c, step.user, await this.ctx.access.login(step.user, step.password, from), `AUTHENTICATE ${mech}`);
   }
 
-  private async loggedIn(c: Cmd, name: string, user: User | undefined, method: string): Promise<Result> {
+  private async loggedIn(c: Cmd, name: string, user: LoginResult, method: string): Promise<Result> {
+    // Blocked by the login throttle (auth-throttle.ts): temporary, the password was not checked.
+    if (isBlocked(user)) return no(`[UNAVAILABLE] ${user.blocked}`);
     if (!user) {
       log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'imap'], ['method', method], ['relay', `[${this.conn.remoteAddress}]`], ['stat', 'authentication failed']]);
       return no('[AUTHENTICATIONFAILED] Authentication failed');

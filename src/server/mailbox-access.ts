@@ -3,8 +3,9 @@
 // whose name is also a local user (user_db), and that user's mailboxes are
 // read: INBOX is the spool mbox, other folders are mbox files under
 // imap_folder_dir, indexes under mailbox_index_dir. APOP's shared secrets
-// come from apop_secrets_file, which must be 0600. A failed login costs a
-// second, as Dovecot's auth_failure_delay does, to slow guessing.
+// come from apop_secrets_file, which must be 0600. Every check goes through
+// the process's login throttle (auth-throttle.ts): failures are delayed, and
+// an address that keeps failing is blocked, with SMTP AUTH's and each other's.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,10 +14,20 @@ import type { Config } from '../config/index.ts';
 import { lookupUser, type User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { type FolderSpec, mboxPath } from '../mailbox/index.ts';
+import { type AuthBlocked, type AuthService, type AuthThrottle, processThrottle } from './auth-throttle.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { PasswdFile } from './passwd.ts';
 
-const FAILURE_DELAY_MS = 1000;
+/** Who is logging in, for the throttle and its log line. */
+export interface LoginFrom {
+  service: Extract<AuthService, 'pop3' | 'imap'>;
+  /** The client's IP address. */
+  client: string;
+  method: string;
+}
+
+/** A user, undefined for wrong credentials, or a block answered at once (a temporary failure). */
+export type LoginResult = User | undefined | AuthBlocked;
 /** How long a password that checked out is remembered (Dovecot's auth_cache_ttl is an hour). */
 const CACHE_TTL_MS = 10 * 60_000;
 const CACHE_MAX = 10_000;
@@ -36,12 +47,16 @@ export class MailboxAccess {
   private readonly cacheKey = crypto.randomBytes(32);
 
   /** logins false: a user's own process, which serves sessions but checks no password. */
-  constructor(readonly config: Config, logins = true) {
+  constructor(readonly config: Config, logins = true, private readonly throttle: AuthThrottle = processThrottle()) {
     this.passwd = logins ? PasswdFile.load(config.passwdFile) : PasswdFile.empty();
   }
 
-  /** The local user behind a name and password, or undefined (after the failure delay). */
-  async login(name: string, password: string): Promise<User | undefined> {
+  /** The local user behind a name and password, or undefined (after the failure delay), or a block. */
+  login(name: string, password: string, from: LoginFrom): Promise<LoginResult> {
+    return this.throttle.attempt(this.config, { ...from, user: name }, () => this.check(name, password));
+  }
+
+  private async check(name: string, password: string): Promise<User | undefined> {
     try {
       const fresh = this.passwd.refreshed();
       if (fresh !== this.passwd) this.verified.clear();
@@ -52,9 +67,7 @@ export class MailboxAccess {
     const key = crypto.createHmac('sha256', this.cacheKey).update(`${name}\0${password}`).digest('base64');
     const ok = (this.verified.get(key) ?? 0) > Date.now() || (await this.passwd.verify(name, password));
     if (ok) this.remember(key);
-    const user = ok ? lookupUser(this.config, name) : undefined;
-    if (!user) await delay(FAILURE_DELAY_MS);
-    return user;
+    return ok ? lookupUser(this.config, name) : undefined;
   }
 
   private remember(key: string): void {
@@ -63,16 +76,14 @@ export class MailboxAccess {
   }
 
   /** APOP (RFC 1939 7): MD5 of the greeting's timestamp and the user's secret, in hex. */
-  async apop(name: string, timestamp: string, digest: string): Promise<User | undefined> {
-    const secret = this.apopSecret(name);
-    let user: User | undefined;
-    if (secret !== undefined) {
+  apop(name: string, timestamp: string, digest: string, from: LoginFrom): Promise<LoginResult> {
+    return this.throttle.attempt(this.config, { ...from, user: name }, async () => {
+      const secret = this.apopSecret(name);
+      if (secret === undefined) return undefined;
       const want = crypto.createHash('md5').update(timestamp + secret).digest();
       const got = Buffer.from(/^[0-9a-f]{32}$/i.test(digest) ? digest : '0'.repeat(32), 'hex');
-      if (crypto.timingSafeEqual(want, got)) user = lookupUser(this.config, name);
-    }
-    if (!user) await delay(FAILURE_DELAY_MS);
-    return user;
+      return crypto.timingSafeEqual(want, got) ? lookupUser(this.config, name) : undefined;
+    });
   }
 
   private apopSecret(name: string): string | undefined {
@@ -126,10 +137,6 @@ export class MailboxAccess {
       summaries: SUMMARIES,
     };
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The home directory when `dir` lies inside it (every component below is the user's to plant), else `dir`'s parent. */

@@ -5,7 +5,8 @@
 // its rule ("relay_networks", "/etc/mail/access:12") for the log. Relaying
 // needs a reason (relay network, RELAY rule, AUTH); a local part holding a
 // routing character (% ! @ :) is never local, so percent hacks, bang paths
-// and "u@other"@local cannot turn a local domain into a relay.
+// and "u@other"@local cannot turn a local domain into a relay. Password
+// checks for SMTP AUTH go through the login throttle (auth-throttle.ts).
 
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -15,6 +16,7 @@ import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { type AccessRule, AccessTable, ruleName, unmapped } from './access.ts';
+import { type AuthBlocked, type AuthThrottle, processThrottle } from './auth-throttle.ts';
 import { PasswdFile } from './passwd.ts';
 import { type Reply, fail, reply } from './replies.ts';
 import { loadTlsContext } from './tls.ts';
@@ -50,8 +52,11 @@ export class Policy {
   private readonly relayNets = new net.BlockList();
   private readonly aliases: AliasTable;
 
+  private readonly throttle: AuthThrottle;
+
   /** Throws MailError('config') naming file and line when a file is bad. */
-  constructor(readonly config: Config, opts: { network: boolean }) {
+  constructor(readonly config: Config, opts: { network: boolean; throttle?: AuthThrottle }) {
+    this.throttle = opts.throttle ?? processThrottle();
     this.localDomains = localDomains(config);
     this.access = AccessTable.load(config.accessFile);
     // AUTH and STARTTLS are for network clients; `sendmail -bs` has neither.
@@ -73,6 +78,16 @@ export class Policy {
       log(this.config, '', `AUTH: ${(e as Error).message}; the previous passwords stay in use`);
     }
     return this.passwdFile;
+  }
+
+  /**
+   * SMTP AUTH's check of a name and password, through the login throttle
+   * that POP3 and IMAP share (auth-throttle.ts): true, false (after the
+   * failure's delay), or a block to answer at once as a temporary failure.
+   */
+  authenticate(client: Client, user: string, password: string, method: string): Promise<true | undefined | AuthBlocked> {
+    const attempt = { service: 'smtp' as const, client: client.address ?? '', user, method };
+    return this.throttle.attempt(this.config, attempt, async () => ((await this.passwd().verify(user, password)) ? true : undefined));
   }
 
   inRelayNetworks(address: string | undefined): boolean {

@@ -16,7 +16,8 @@ import { DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedCo
 import type { User } from '../config/users.ts';
 import { SaslExchange } from './auth.ts';
 import type { Conn } from './mailbox-conn.ts';
-import { apopFilePrivate } from './mailbox-access.ts';
+import { isBlocked } from './auth-throttle.ts';
+import { type LoginFrom, type LoginResult, apopFilePrivate } from './mailbox-access.ts';
 import type { SessionContext } from './mailbox-listen.ts';
 import { isLoopback } from './listen.ts';
 import { lockMaildrop, type MaildropLock } from './pop3-lock.ts';
@@ -138,14 +139,14 @@ export class Pop3Session {
     const name = this.userName;
     this.userName = undefined;
     if (name === undefined) return this.err('USER first');
-    await this.loggedIn(name, await this.ctx.access.login(name, arg), 'USER');
+    await this.loggedIn(name, await this.ctx.access.login(name, arg, this.from('USER')), 'USER');
   }
 
   async onApop(arg: string): Promise<void> {
     if (!this.apopOffered) return this.err('[AUTH] APOP is not available here (no timestamp in the greeting)');
     const m = /^(\S+) ([0-9A-Fa-f]{32})$/.exec(arg);
     if (!m) return this.err('APOP needs a name and an MD5 digest');
-    await this.loggedIn(m[1], await this.ctx.access.apop(m[1], this.timestamp, m[2].toLowerCase()), 'APOP');
+    await this.loggedIn(m[1], await this.ctx.access.apop(m[1], this.timestamp, m[2].toLowerCase(), this.from('APOP')), 'APOP');
   }
 
   async onAuth(arg: string): Promise<void> {
@@ -162,11 +163,17 @@ export class Pop3Session {
       step = sasl.respond(line.toString('latin1'));
     }
     if ('error' in step) return this.err(step.error.lines[0]);
-    await this.loggedIn(step.user, await this.ctx.access.login(step.user, step.password), `AUTH ${mech.toUpperCase()}`);
+    await this.loggedIn(step.user, await this.ctx.access.login(step.user, step.password, this.from(`AUTH ${mech.toUpperCase()}`)), `AUTH ${mech.toUpperCase()}`);
   }
 
-  private async loggedIn(name: string, user: User | undefined, method: string): Promise<void> {
+  private from(method: string): LoginFrom {
+    return { service: 'pop3', client: this.conn.remoteAddress, method };
+  }
+
+  private async loggedIn(name: string, user: LoginResult, method: string): Promise<void> {
     const relay = `[${this.conn.remoteAddress}]`;
+    // Blocked by the login throttle: a temporary refusal, so that the client does not ask for a new password.
+    if (isBlocked(user)) return this.err(`[SYS/TEMP] ${user.blocked}`);
     if (!user) {
       log(this.ctx.config, '', [['user', name.slice(0, 64)], ['proto', 'pop3'], ['method', method], ['relay', relay], ['stat', 'authentication failed']]);
       return this.err('[AUTH] authentication failed');

@@ -16,6 +16,7 @@ import { qualify, rfc5322Date, splitAddress } from '../message/index.ts';
 import { type QueueId, type Recipient, dropMessage, enqueue, mayWriteQueue, newQueueId } from '../queue/index.ts';
 import { MailError } from '../message/status.ts';
 import { MECHANISMS, type Mechanism, SaslExchange } from './auth.ts';
+import { isBlocked } from './auth-throttle.ts';
 import { type MailParams, isError, mailParams, parseCommand, parsePathArg, rcptParams } from './command.ts';
 import { DataReader, type DataFault } from './data-reader.ts';
 import type { AccessRule } from './access.ts';
@@ -62,7 +63,6 @@ const LIMIT = { command: 512, path: 2048, auth: 12288 };
 /** Unread input held while a command runs, and unsent replies, before we stop reading. */
 const MAX_BUFFERED = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const AUTH_FAILURE_DELAY_MS = 1000;
 
 const HELP_TOPICS: Record<string, string> = {
   HELO: 'HELO <hostname>', EHLO: 'EHLO <hostname>', MAIL: 'MAIL FROM: <sender> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=id]',
@@ -654,13 +654,10 @@ export class SmtpSession {
       return this.send(reply(334, '', step.challenge));
     }
     if ('error' in step) return this.endAuth(step.error);
-    const ok = await this.env.policy().passwd().verify(step.user, step.password);
-    if (!ok) {
-      // As for POP3 and IMAP (mailbox-access.ts): a wrong password costs a second, to slow guessing.
-      await new Promise((resolve) => setTimeout(resolve, AUTH_FAILURE_DELAY_MS));
-      log(this.config, '', `AUTH failure (${(this.sasl as SaslExchange).mechanism}): user=${printable(step.user)}, relay=${this.relayName()}`);
-      return this.endAuth(fail('auth-failed'));
-    }
+    // The login throttle POP3 and IMAP share (auth-throttle.ts) delays, logs and blocks.
+    const ok = await this.env.policy().authenticate(this.env.client, step.user, step.password, `AUTH ${(this.sasl as SaslExchange).mechanism}`);
+    if (isBlocked(ok)) return this.endAuth(fail('auth-temp', ok.blocked));
+    if (!ok) return this.endAuth(fail('auth-failed'));
     this.authUser = step.user;
     log(this.config, '', `AUTH=server, relay=${this.relayName()}, authid=${printable(step.user)}, mech=${(this.sasl as SaslExchange).mechanism}`);
     this.endAuth(OK.authenticated());
