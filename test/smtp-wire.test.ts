@@ -173,13 +173,14 @@ describe('time and numbers', () => {
     }
   });
 
-  test('in all: a newcomer to a full listener takes the place of the longest idle session without a transaction', async () => {
+  test('in all: a newcomer to a full listener takes the place of the longest idle session without a transaction (idle 0.5 s at least)', async () => {
     const s = await startServer({ extraConf: 'smtp_max_clients = 2' });
     try {
       const idle = await SmtpClient.connect(s.smtpPort);
       await idle.reply();
       const busy = await session(s.smtpPort);
       assert.match((await busy.command('MAIL FROM:<alice@mail.test>'))[0], /^250 /);
+      await new Promise((r) => setTimeout(r, 600)); // idle for half a second at least
       const third = await SmtpClient.connect(s.smtpPort);
       assert.match((await third.reply())[0], /^220 /);
       assert.deepEqual(await idle.reply(), ['421 4.3.2 mail.test Too many open connections, closing an idle session']);

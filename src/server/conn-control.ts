@@ -6,10 +6,11 @@
 // smaller share), and refuses at once: the refusal is written and the socket
 // destroyed without waiting for the client, so a refused socket never holds
 // a file descriptor or counts against any limit. When every slot is taken, a
-// newcomer displaces the session idle longest among those that have not
-// begun anything worth keeping (no login, no mail transaction), as Dovecot's
-// login processes do ("Connection queue full"): an attacker holding slots
-// from many addresses cannot lock everybody out. Clients in
+// newcomer displaces the session idle longest (half a second at least) among
+// those that have not begun anything worth keeping (no login, no mail
+// transaction), as Dovecot's login processes do ("Connection queue full"):
+// an attacker holding slots from many addresses cannot lock everybody out,
+// at the cost of such a session ending early. Clients in
 // client_limit_exceptions are spared the per-client limits, never the total.
 // The protocol's own words for a refusal (421, * BYE, -ERR) are the caller's.
 
@@ -21,6 +22,12 @@ import { log } from '../log/index.ts';
 export const STRESS_FRACTION = 0.75;
 /** Under stress, each client address and subnet may hold this share of its usual number of sessions. */
 const STRESS_CLIENT_SHARE = 0.5;
+/**
+ * A session is displaced only once it has been idle this long: a client that
+ * reconnects at once cannot turn displacement into a loop that eats the CPU
+ * (each slot changes hands at most twice a second).
+ */
+const DISPLACE_MIN_IDLE_MS = 500;
 /** At most one "accept failed" log line per this long (EMFILE comes in floods). */
 const ACCEPT_ERROR_LOG_MS = 10_000;
 
@@ -124,7 +131,7 @@ export class ConnControl {
   /** Close the session idle longest among those holding nothing; false when there is none. */
   private displaceOne(): boolean {
     let oldest: [SlotImpl, Displaceable] | undefined;
-    let since = Infinity;
+    let since = Date.now() - DISPLACE_MIN_IDLE_MS;
     for (const [slot, d] of this.slots) {
       const t = d?.idleSince();
       if (d && t !== undefined && t < since) {
