@@ -109,6 +109,9 @@ export interface Config {
   authClientFailures: number;
   authAccountFailures: number;
   authBlockTimeMs: number;
+  /** DNS block list zones: of client addresses, and of sender domains. */
+  dnsblZones: string[];
+  rhsblZones: string[];
   /** Raw values, for keys later issues add and for `sendmail -d0` style dumps. */
   raw: Record<Key, string>;
   /** The -O overrides given, passed on to child processes. */
@@ -274,6 +277,9 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
   }
   if (key === 'client_ipv4_prefix_length' && Number(v) > 32) bad('must be 0 to 32');
   if (key === 'client_ipv6_prefix_length' && Number(v) > 128) bad('must be 0 to 128');
+  if ((key === 'dnsbl_zones' || key === 'rhsbl_zones') && !splitList(v).every((z) => /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/.test(z))) {
+    bad('expected a list of DNS zones, e.g. "zen.spamhaus.org"');
+  }
   if (key === 'relay_networks' && !splitList(v).every(isCidr)) bad('expected a list of networks, e.g. "127.0.0.0/8, ::1/128"');
   if (key === 'delivery_mode' && !['background', 'interactive', 'queue'].includes(v)) {
     bad('must be background, interactive or queue');
@@ -422,6 +428,8 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     authClientFailures: Number(raw.auth_client_failures),
     authAccountFailures: Number(raw.auth_account_failures),
     authBlockTimeMs: dur('auth_block_time'),
+    dnsblZones: splitList(raw.dnsbl_zones).map((z) => z.toLowerCase().replace(/\.$/, '')),
+    rhsblZones: splitList(raw.rhsbl_zones).map((z) => z.toLowerCase().replace(/\.$/, '')),
     raw,
     overrides,
   };

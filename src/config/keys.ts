@@ -106,6 +106,9 @@ export const KEYS = {
   auth_client_failures: same('count', '10'), // failures from one address before it is blocked
   auth_account_failures: same('count', '30'), // failures for one account before the addresses that failed on it are blocked
   auth_block_time: same('duration', '10m'), // how long failures are remembered and blocks last
+  // DNS block lists (src/server/dnsbl.ts), asked through dns_servers; refusals come at RCPT.
+  dnsbl_zones: same('list', ''), // client address lists, e.g. "zen.spamhaus.org"
+  rhsbl_zones: same('list', ''), // sender domain lists, e.g. "dbl.spamhaus.org"
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;

@@ -1,5 +1,6 @@
 // DNS for mail: MX lookups with RFC 5321 section 5.1's rules, address
-// lookups, and reverse (PTR) names for the SMTP listener's Received headers.
+// lookups, reverse (PTR) names for the SMTP listener's Received headers, and
+// the A and TXT records the DNS block lists answer with (server/dnsbl.ts).
 // Every query goes to the resolvers of the dns_servers key (the system's when
 // it is empty) through node:dns's Resolver, never through getaddrinfo, so a
 // test that points dns_servers at a loopback server sends no query elsewhere.
@@ -112,6 +113,11 @@ export class MailResolver {
     // One family failing while the other answered still gives something to try.
     if (addresses.length === 0 && ('error' in v4 || 'error' in v6)) return { error: `${name}: address lookup failed` };
     return { addresses };
+  }
+
+  /** A or TXT records of a name (a TXT record's strings joined), [] when there are none; for the DNS block lists. */
+  records(name: string, type: 'A' | 'TXT'): Promise<{ list: string[] } | { error: string }> {
+    return this.query(async () => (type === 'A' ? this.resolver.resolve4(name) : (await this.resolver.resolveTxt(name)).map((parts) => parts.join(''))));
   }
 
   private async query(run: () => Promise<string[]>): Promise<{ list: string[] } | { error: string }> {

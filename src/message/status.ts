@@ -100,6 +100,8 @@ export const FAILURES = {
   'auth-bad-encoding': { reply: 501, status: '5.5.2', exit: EX.PROTOCOL, text: 'Cannot decode response' },
   'auth-line-too-long': { reply: 500, status: '5.5.6', exit: EX.PROTOCOL, text: 'Authentication Exchange line is too long' },
   'auth-temp': { reply: 454, status: '4.7.0', exit: EX.TEMPFAIL, text: 'Temporary authentication failure' },
+  // A DNS block list names the client or the sender's domain (src/server/dnsbl.ts; Postfix's reply).
+  'blocklisted': { reply: 554, status: '5.7.1', exit: EX.UNAVAILABLE, text: 'Service unavailable' },
   'config': { reply: 451, status: '4.3.5', exit: EX.CONFIG, text: 'Configuration error' },
   'internal': { reply: 451, status: '4.3.0', exit: EX.SOFTWARE, text: 'Internal error' },
 } as const satisfies Record<string, Row>;

@@ -4,8 +4,10 @@
 // and To: ("user@host", a domain and its parents, "user@"); untagged keys
 // apply to all three after the tagged ones. Values: OK, RELAY, REJECT,
 // DISCARD, SKIP, or ERROR with both codes ("ERROR:5.7.1:550 text"): the
-// administrator names the enhanced code, mailtk never guesses it. Every
-// rule remembers its file and line, for the log and for errors.
+// administrator names the enhanced code, mailtk never guesses it. A
+// Connect: or From: OK (or RELAY) is also the DNS block lists' allow-list
+// (Policy.blockLists, dnsbl.ts). Every rule remembers its file and line,
+// for the log and for errors.
 
 import fs from 'node:fs';
 import net from 'node:net';

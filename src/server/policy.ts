@@ -6,17 +6,20 @@
 // needs a reason (relay network, RELAY rule, AUTH); a local part holding a
 // routing character (% ! @ :) is never local, so percent hacks, bang paths
 // and "u@other"@local cannot turn a local domain into a relay. Password
-// checks for SMTP AUTH go through the login throttle (auth-throttle.ts).
+// checks for SMTP AUTH go through the login throttle (auth-throttle.ts); DNS
+// block lists (dnsbl.ts) and a null sender's one recipient are RCPT checks.
 
 import net from 'node:net';
 import type tls from 'node:tls';
 import { type Destination, expandRecipient, inProcessLists, openAliases, type AliasTable } from '../aliases/index.ts';
 import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
+import { type MailResolver, makeResolver } from '../deliver/index.ts';
 import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { type AccessRule, AccessTable, ruleName, unmapped } from './access.ts';
 import { type AuthBlocked, type AuthThrottle, processThrottle } from './auth-throttle.ts';
+import { BlockLists, type Listing } from './dnsbl.ts';
 import { PasswdFile } from './passwd.ts';
 import { type Reply, fail, reply } from './replies.ts';
 import { loadTlsContext } from './tls.ts';
@@ -53,6 +56,8 @@ export class Policy {
   private readonly aliases: AliasTable;
 
   private readonly throttle: AuthThrottle;
+  /** For the DNS block lists, made when first needed. */
+  private resolver: MailResolver | undefined;
 
   /** Throws MailError('config') naming file and line when a file is bad. */
   constructor(readonly config: Config, opts: { network: boolean; throttle?: AuthThrottle }) {
@@ -108,6 +113,43 @@ export class Policy {
   /** A rule for the client itself: refusals take effect at MAIL (sendmail's delay_checks). */
   connectRule(client: Client): AccessRule | undefined {
     return client.address === undefined ? undefined : this.access.connect(client.address, client.name);
+  }
+
+  /**
+   * The DNS block list lookups for a new connection, started now, or
+   * undefined when none apply: no zones, `sendmail -bs`, relay_networks, or
+   * an access rule that says OK or RELAY for the client (the allow-list).
+   */
+  blockLists(client: Client, connectRule: AccessRule | undefined): BlockLists | undefined {
+    if (this.config.dnsblZones.length + this.config.rhsblZones.length === 0 || client.address === undefined) return undefined;
+    if (this.inRelayNetworks(client.address)) return undefined;
+    if (connectRule?.action.kind === 'OK' || connectRule?.action.kind === 'RELAY') {
+      log(this.config, '', `dnsbl: client=[${client.address}] not looked up: ${ruleName(connectRule)} ${connectRule.key} ${connectRule.action.kind}`);
+      return undefined;
+    }
+    this.resolver ??= makeResolver(this.config);
+    return new BlockLists(this.config, this.resolver, client.address);
+  }
+
+  /**
+   * RCPT's checks of the transaction before the recipient's own: a null
+   * sender (a bounce, RFC 5321 4.5.5) has one recipient, so a second gets
+   * 452 4.5.3 (the code RFC 5321 4.5.3.1.10 gives for recipient limits: a
+   * genuine sender sends the rest in another transaction, a spammer forging
+   * bounces gets one copy a transaction); then, unless the client
+   * authenticated, a listing of the client or of the sender's domain (whose
+   * From: rule, if it says OK or RELAY, spares it) is 554 5.7.1.
+   */
+  async checkTransaction(t: { sender: string; recipients: number; authUser: string | undefined; lists: BlockLists | undefined }, given: string): Promise<Decision> {
+    if (t.sender === '' && t.recipients >= 1) {
+      return { refuse: fail('too-many-recipients', `${given}... A null sender (a bounce) has one recipient; send the others separately`), rule: 'null sender' };
+    }
+    if (!t.lists || t.authUser !== undefined) return {};
+    const fromRule = t.sender === '' ? undefined : this.access.from(t.sender)?.action.kind;
+    const { domain } = splitAddress(t.sender);
+    const senderDomain = fromRule === 'OK' || fromRule === 'RELAY' || domain.startsWith('[') ? undefined : domain || undefined;
+    const listing = await t.lists.check(senderDomain);
+    return listing ? { refuse: fail('blocklisted', listingText(listing, t.sender)), rule: `${listing.kind === 'client' ? 'dnsbl_zones' : 'rhsbl_zones'} ${listing.zone}` } : {};
   }
 
   /** MAIL FROM: the Connect: verdict, then From: rules. */
@@ -196,6 +238,12 @@ function verdict(rule: AccessRule | undefined, prefix: string): Decision {
     default:
       return { rule: name };
   }
+}
+
+/** Postfix's words: "Service unavailable; Client host [1.2.3.4] blocked using zone; text". */
+function listingText(l: Listing, sender: string): string {
+  const what = l.kind === 'client' ? `Client host [${l.subject}]` : `Sender address [${sender}]`;
+  return `Service unavailable; ${what} blocked using ${l.zone}${l.text ? `; ${l.text}` : ''}`;
 }
 
 function addCidr(list: net.BlockList, cidr: string): void {

@@ -20,6 +20,7 @@ import { isBlocked } from './auth-throttle.ts';
 import { type MailParams, isError, mailParams, parseCommand, parsePathArg, rcptParams } from './command.ts';
 import { DataReader, type DataFault } from './data-reader.ts';
 import type { AccessRule } from './access.ts';
+import type { BlockLists } from './dnsbl.ts';
 import type { Client, Decision, Policy } from './policy.ts';
 import { prepareForQueue } from './received.ts';
 import { OK, type Reply, SOFTWARE, fail, formatReply, printable, reply } from './replies.ts';
@@ -92,6 +93,8 @@ export class SmtpSession {
   private authUser: string | undefined;
   private tlsInfo: { version: string; cipher: string; bits: number } | undefined;
   private connectRule: AccessRule | undefined;
+  /** The DNS block list lookups begun at connection (dnsbl.ts), awaited at RCPT. */
+  private blockLists: BlockLists | undefined;
   private stopping = false;
   private inputEnded = false;
   private done!: () => void;
@@ -121,6 +124,7 @@ export class SmtpSession {
     if (ip !== undefined && this.env.reverse) this.env.client.name = await this.env.reverse(ip).catch(() => undefined);
     if (this.mode === 'closed') return;
     this.connectRule = this.env.policy().connectRule(this.env.client);
+    this.blockLists = this.env.policy().blockLists(this.env.client, this.connectRule);
     this.send(reply(220, '', `${this.host} ESMTP ${SOFTWARE}; ${rfc5322Date(new Date())}`));
     this.flush();
     this.armTimer();
@@ -435,6 +439,8 @@ export class SmtpSession {
     if (this.needsUtf8(path, tx.params.smtputf8)) return;
     const address = this.qualifyRecipient(path.address);
     const policy = this.env.policy();
+    const early = await policy.checkTransaction({ sender: tx.sender, recipients: tx.recipients.length, authUser: this.authUser, lists: this.blockLists }, path.given);
+    if (early.refuse) return this.refuse(tx.id, 'check_rcpt', path.given, early);
     const relay = tx.relay ?? policy.clientRelay(this.env.client, this.connectRule, this.authUser);
     const d = await policy.checkRecipient(this.env.client, address, path.given, relay);
     if (d.refuse) return this.refuse(tx.id, 'check_rcpt', path.given, d);
