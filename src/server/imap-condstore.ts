@@ -118,11 +118,15 @@ export async function resyncOnSelect(s: ImapSession, v: MailboxView, q: NonNulla
   }
 }
 
-/** "* VANISHED (EARLIER) set": UIDs of `within` expunged after `since` (and above `floor`); nothing when none. */
+/**
+ * "* VANISHED (EARLIER) set": UIDs of `within` expunged after `since`; nothing
+ * when none. Without the history, every UID of `within` above `floor` and
+ * below UIDNEXT that is not here now.
+ */
 export async function sendVanishedEarlier(s: ImapSession, v: MailboxView, since: number, within: SeqSet, floor = 0): Promise<void> {
   const exact = v.folder.vanishedSince(since);
   let set: string;
-  if (exact) set = formatSet(exact.filter((uid) => uid > floor && inSet(within, uid) && !v.folder.byUidGet(uid)));
+  if (exact) set = formatSet(exact.filter((uid) => inSet(within, uid) && !v.folder.byUidGet(uid)));
   else set = missingRanges(within, floor, v.folder.uidNext - 1, v.folder.records.map((r) => r.uid));
   if (set) await s.untagged(`VANISHED (EARLIER) ${set}`);
 }

@@ -154,9 +154,11 @@ export async function expungeCommand(s: ImapSession, c: Cmd): Promise<Result> {
  */
 export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const v = s.view as MailboxView;
-  const unchangedSince = c.args[1] ? parseStoreModifiers(c.args[1]) : undefined;
+  // RFC 7162 puts the modifier before the item; imapflow sends it last, after a flag list: both are read.
+  const at = c.args[1]?.kind === 'list' ? 1 : c.args.length >= 4 && c.args[c.args.length - 1].kind === 'list' ? c.args.length - 1 : -1;
+  const unchangedSince = at > 0 ? parseStoreModifiers(c.args[at]) : undefined;
   if (typeof unchangedSince === 'object') return unchangedSince;
-  const args = unchangedSince === undefined ? c.args : [c.args[0], ...c.args.slice(2)];
+  const args = unchangedSince === undefined ? c.args : c.args.filter((_, i) => i !== at);
   const what = astring(args[1], 'FLAGS item').toUpperCase();
   const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(what);
   if (!m) return bad(`unknown STORE item ${what.slice(0, 30)}`);
