@@ -27,4 +27,5 @@ export { ensureIndexDir, removeIndexDir, renameIndexDir } from './folder-file.ts
 export { HeldDir, lstatBeneath, openDirBeneath, UnsafePath } from './safe-open.ts';
 export { HIDDEN } from './folder-scan.ts';
 export { ServedConverter, DotStuffer, ByteWindow, toServed } from './served.ts';
+export { CopiedBytes } from './copy-out.ts';
 export { appendToFolder, folderMessage, storedMessage } from './save.ts';
