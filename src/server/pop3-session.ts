@@ -3,7 +3,9 @@
 // UPDATE state entered only by QUIT. The maildrop is the user's INBOX, locked
 // for the session against other POP3 sessions (pop3-lock.ts) but not against
 // delivery; its messages are numbered once at login, and mail arriving later
-// waits for the next session. DELE only marks; QUIT removes the marked
+// waits for the next session. RETR and TOP copy the message out under the
+// mailbox dotlock and send it after (copy-out.ts), so that deliveries never
+// wait on a slow client. DELE only marks; QUIT removes the marked
 // messages in one rewrite that keeps what arrived meanwhile. A dropped
 // connection or the autologout removes nothing. Replies are worded as RFC
 // 1939's examples, so the seed's transcript reads the same. The greeting
@@ -12,7 +14,7 @@
 import fs from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
-import { DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { CopiedBytes, DotStuffer, FLAG, type Folder, type MessageRecord, openFolder, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
 import type { User } from '../config/users.ts';
 import { SaslExchange } from './auth.ts';
 import type { Conn } from './mailbox-conn.ts';
@@ -299,7 +301,7 @@ export class Pop3Session {
   async onRetr(arg: string): Promise<void> {
     const p = await this.pick(arg);
     if (!p) return;
-    await this.send(p.m.rec, `+OK ${p.m.rec.size} octets`, Infinity);
+    if (!(await this.send(p.m.rec, `+OK ${p.m.rec.size} octets`, Infinity))) return;
     this.retrieved++;
     this.folder!.setFlags([p.m.rec.uid], 'add', FLAG.seen, 0);
   }
@@ -311,19 +313,32 @@ export class Pop3Session {
     if (p) await this.send(p.m.rec, '+OK top of message follows', Number(m[2]));
   }
 
-  /** The message (headers, then at most `lines` body lines), byte-stuffed, ending in CRLF.CRLF. */
-  private async send(snapshot: MessageRecord, first: string, lines: number): Promise<void> {
-    const folder = this.folder!;
-    await folder.read(async (reader) => {
-      // The record as of now, under the lock: a rewrite by others may have moved the message.
-      const rec = folder.byUidGet(snapshot.uid);
-      if (!rec) return this.err('message was removed by another session');
+  /**
+   * The message (headers, then at most `lines` body lines), byte-stuffed,
+   * ending in CRLF.CRLF. Its bytes are copied out under the mailbox lock and
+   * sent after it is released: a client that reads slowly, or stops, holds
+   * no lock that deliveries wait for.
+   */
+  private async send(snapshot: MessageRecord, first: string, lines: number): Promise<boolean> {
+    let copy: { header: Buffer; body: CopiedBytes } | undefined;
+    try {
+      copy = await this.copyMessage(snapshot.uid, lines);
+    } catch (e) {
+      log(this.ctx.config, '', `pop3: cannot read message ${snapshot.uid} of ${this.user?.name}: ${(e as Error).message}`);
+      await this.err('[SYS/TEMP] cannot read the message now');
+      return false;
+    }
+    if (!copy) {
+      await this.err('message was removed by another session');
+      return false;
+    }
+    try {
       await this.reply(first);
       const dots = new DotStuffer();
-      await this.conn.write(dots.push(toServed(visibleHeader(await reader.header(rec)))));
+      await this.conn.write(dots.push(toServed(copy.header)));
       const conv = new ServedConverter();
       let left = lines;
-      for await (const chunk of reader.chunks(rec, rec.headerLength, rec.length - rec.fromLen)) {
+      for await (const chunk of copy.body.chunks()) {
         if (left <= 0) break;
         let out = conv.push(chunk);
         if (left !== Infinity) [out, left] = firstLines(out, left);
@@ -332,6 +347,35 @@ export class Pop3Session {
       const tail = left > 0 ? conv.end() : Buffer.alloc(0);
       if (tail.length) await this.conn.write(dots.push(tail));
       await this.conn.write(dots.atLineStart ? `.${CRLF}` : `${CRLF}.${CRLF}`);
+      return true;
+    } finally {
+      await copy.body.close();
+    }
+  }
+
+  /** Under the lock: the visible header and the stored body up to `lines` lines; undefined when the message is gone. */
+  private copyMessage(uid: number, lines: number): Promise<{ header: Buffer; body: CopiedBytes } | undefined> {
+    const folder = this.folder!;
+    return folder.read(async (reader) => {
+      // The record as of now, under the lock: a rewrite by others may have moved the message.
+      const rec = folder.byUidGet(uid);
+      if (!rec) return undefined;
+      const header = visibleHeader(await reader.header(rec));
+      const body = new CopiedBytes();
+      try {
+        // Stored lines are served lines (unquoting and CRLF keep the count), so TOP copies only what it sends.
+        let seen = 0;
+        if (lines > 0) {
+          for await (const chunk of reader.chunks(rec, rec.headerLength, rec.length - rec.fromLen, body.scratch)) {
+            await body.add(chunk);
+            if (lines !== Infinity && (seen += countLines(chunk)) >= lines) break;
+          }
+        }
+      } catch (e) {
+        await body.close();
+        throw e;
+      }
+      return { header, body };
     });
   }
 
@@ -422,6 +466,13 @@ export function uidl(uid: number, uidValidity: number): string {
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** How many line ends a chunk holds. */
+function countLines(chunk: Buffer): number {
+  let n = 0;
+  for (let at = chunk.indexOf(0x0a); at >= 0; at = chunk.indexOf(0x0a, at + 1)) n++;
+  return n;
 }
 
 /** The first `n` CRLF lines of a served chunk, and how many lines are still wanted. */
