@@ -74,12 +74,14 @@ export class Daemon {
   }
 
   private async openListeners(): Promise<void> {
-    const { startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
+    const { AuthThrottle, startSmtpListeners, startMailboxListeners } = await import('../server/index.ts');
     const m = this.opts.master;
     const binder = m?.binder(this.config);
+    // One table of login failures for SMTP AUTH, POP3 and IMAP alike; it outlives SIGHUP.
+    const throttle = new AuthThrottle();
     // An accepted message is delivered at once in the background (sendmail's default).
-    this.listeners.push(await startSmtpListeners(this.config, { binder, onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
-    this.listeners.push(await startMailboxListeners(this.config, { binder, broker: m?.broker }));
+    this.listeners.push(await startSmtpListeners(this.config, { binder, throttle, onAccepted: () => this.config.deliveryMode !== 'queue' && this.kickSoon() }));
+    this.listeners.push(await startMailboxListeners(this.config, { binder, broker: m?.broker, throttle }));
   }
 
   /**

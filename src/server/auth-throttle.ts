@@ -17,10 +17,11 @@
 //
 //   auth failure: service=imap client=[192.0.2.7] user=bob method=LOGIN reason=...
 //
-// One table per process, on purpose: every login is checked in the process
-// that holds all the listeners (the worker of a root daemon, master.ts; the
-// daemon itself otherwise), so processThrottle() sees them all, and it
-// outlives the Policy and MailboxAccess that SIGHUP builds anew.
+// One table a daemon: every login is checked in the process that holds all
+// the listeners (the worker of a root daemon, master.ts; the daemon itself
+// otherwise), whose Daemon gives the same AuthThrottle to the SMTP and the
+// mailbox listeners; it outlives the Policy and MailboxAccess that SIGHUP
+// builds anew.
 // Known limits: a botnet gets one guess per address and account per
 // auth_block_time once the account is blocked; the table lives in memory
 // (CAPACITY keys, oldest dropped first) and starts empty with the process.
@@ -204,12 +205,4 @@ export function clientKey(ip: string): string {
 
 export function isBlocked(x: unknown): x is AuthBlocked {
   return typeof x === 'object' && x !== null && 'blocked' in x;
-}
-
-let shared: AuthThrottle | undefined;
-
-/** This process's one table, shared by every listener in it (see the header). */
-export function processThrottle(): AuthThrottle {
-  shared ??= new AuthThrottle();
-  return shared;
 }

@@ -13,6 +13,7 @@ import { SmtpSession } from './smtp-connection.ts';
 
 export { startSmtpListeners, type SmtpListeners, type BoundAddress, type ListenOptions } from './listen.ts';
 export { setPassword, hashPassword } from './passwd.ts';
+export { AuthThrottle } from './auth-throttle.ts';
 
 /**
  * `sendmail -bs`: SMTP on a pair of streams, for the user who ran it (who

@@ -15,6 +15,7 @@ import type { QueueId } from '../queue/index.ts';
 import { unmapped } from './access.ts';
 import { Anvil } from './anvil.ts';
 import { type ClientLimits, ConnControl, type Refusal, refuseSocket, watchAcceptErrors } from './conn-control.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import { Policy } from './policy.ts';
 import { type Reply, fail, formatReply } from './replies.ts';
 import { type ListenerKind, SmtpSession } from './smtp-connection.ts';
@@ -41,6 +42,8 @@ export interface ListenOptions {
   onAccepted?(id: QueueId): void;
   /** Where the listening sockets come from (default: bound here). */
   binder?: Binder;
+  /** The login throttle, one a daemon, shared with its mailbox listeners (default: one of their own). */
+  throttle?: AuthThrottle;
 }
 
 /** Sessions a shut-down listener still waits for after telling them 421. */
@@ -133,7 +136,7 @@ class Listeners implements SmtpListeners {
   reload(config: Config): void {
     let policy: Policy;
     try {
-      policy = new Policy(config, { network: true });
+      policy = new Policy(config, { network: true, throttle: this.opts.throttle });
     } catch (e) {
       log(this.config, '', `SIGHUP: SMTP policy not reloaded, the old one stays: ${(e as Error).message}`);
       return;
@@ -173,7 +176,8 @@ function sleep(ms: number): Promise<void> {
 
 export async function startSmtpListeners(config: Config, opts: ListenOptions = {}): Promise<SmtpListeners> {
   ensureCertificate(config);
-  const listeners = new Listeners(config, new Policy(config, { network: true }), opts);
+  const throttled = { ...opts, throttle: opts.throttle ?? new AuthThrottle() };
+  const listeners = new Listeners(config, new Policy(config, { network: true, throttle: throttled.throttle }), throttled);
   try {
     for (const a of config.smtpListen) await listeners.open('smtp', a);
     for (const a of config.submissionListen) await listeners.open('submission', a);

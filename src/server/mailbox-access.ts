@@ -14,7 +14,7 @@ import type { Config } from '../config/index.ts';
 import { lookupUser, type User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { type FolderSpec, mboxPath } from '../mailbox/index.ts';
-import { type AuthBlocked, type AuthService, type AuthThrottle, processThrottle } from './auth-throttle.ts';
+import { type AuthBlocked, type AuthService, AuthThrottle } from './auth-throttle.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { PasswdFile } from './passwd.ts';
 
@@ -47,7 +47,7 @@ export class MailboxAccess {
   private readonly cacheKey = crypto.randomBytes(32);
 
   /** logins false: a user's own process, which serves sessions but checks no password. */
-  constructor(readonly config: Config, logins = true, private readonly throttle: AuthThrottle = processThrottle()) {
+  constructor(readonly config: Config, logins = true, private readonly throttle = new AuthThrottle()) {
     this.passwd = logins ? PasswdFile.load(config.passwdFile) : PasswdFile.empty();
   }
 

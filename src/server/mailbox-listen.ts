@@ -20,6 +20,7 @@ import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { type ClientLimits, ConnControl, type Refusal, refuseSocket, watchAcceptErrors } from './conn-control.ts';
 import { ImapSession } from './imap-session.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import { MailboxAccess } from './mailbox-access.ts';
 import { Conn } from './mailbox-conn.ts';
 import { Pop3Session } from './pop3-session.ts';
@@ -63,6 +64,8 @@ export type SessionBroker = (info: LoginHandoff & { ip: string; secure: boolean 
 export interface MailboxListenOptions {
   binder?: Binder;
   broker?: SessionBroker;
+  /** The login throttle, one a daemon, shared with its SMTP listeners (default: one of their own). */
+  throttle?: AuthThrottle;
 }
 
 /** What a session needs from its listener. */
@@ -87,14 +90,17 @@ class Listeners implements MailboxListeners {
   private readonly control: ConnControl;
   private ctx: SessionContext;
 
+  private readonly throttle: AuthThrottle;
+
   constructor(private config: Config, private opts: MailboxListenOptions) {
+    this.throttle = opts.throttle ?? new AuthThrottle();
     this.ctx = this.context(config);
     this.control = new ConnControl(config, limitsOf(config));
   }
 
   private context(config: Config): SessionContext {
     const broker = this.opts.broker;
-    return { config, access: new MailboxAccess(config), tls: loadTlsContext(config), handoff: broker && ((conn, login) => relayTo(broker, conn, login)) };
+    return { config, access: new MailboxAccess(config, true, this.throttle), tls: loadTlsContext(config), handoff: broker && ((conn, login) => relayTo(broker, conn, login)) };
   }
 
   async open(kind: MailboxProtocol, a: ListenAddress): Promise<void> {

@@ -18,7 +18,7 @@ import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
 import { type AccessRule, AccessTable, ruleName, unmapped } from './access.ts';
-import { type AuthBlocked, type AuthThrottle, processThrottle } from './auth-throttle.ts';
+import { type AuthBlocked, AuthThrottle } from './auth-throttle.ts';
 import { BlockLists, type Listing } from './dnsbl.ts';
 import { PasswdFile } from './passwd.ts';
 import { type Reply, fail, reply } from './replies.ts';
@@ -61,7 +61,7 @@ export class Policy {
 
   /** Throws MailError('config') naming file and line when a file is bad. */
   constructor(readonly config: Config, opts: { network: boolean; throttle?: AuthThrottle }) {
-    this.throttle = opts.throttle ?? processThrottle();
+    this.throttle = opts.throttle ?? new AuthThrottle();
     this.localDomains = localDomains(config);
     this.access = AccessTable.load(config.accessFile);
     // AUTH and STARTTLS are for network clients; `sendmail -bs` has neither.
