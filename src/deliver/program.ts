@@ -1,9 +1,12 @@
 // "|command" delivery: the message on standard input of /bin/sh -c command,
 // run as the owner of the alias, :include: or .forward file that named it
 // (never root: aliases resolve root-owned entries to default_privs), with a
-// clean environment and a time limit. Exit 0 delivers, EX_TEMPFAIL (75)
-// defers, anything else bounces with the program's own words, as sendmail's
-// prog mailer and Postfix's local(8) do. Known limit (Postfix's BUGS too):
+// clean environment (Postfix's local(8) set: SENDER, RECIPIENT, LOCAL,
+// DOMAIN, and MAILTK_CONFIG where Postfix passes MAIL_CONFIG, so that a
+// mailtk program such as vacation(1) reaches the same config) and a time
+// limit. Exit 0 delivers, EX_TEMPFAIL (75) defers, anything else bounces
+// with the program's own words, as sendmail's prog mailer and Postfix's
+// local(8) do. Known limit (Postfix's BUGS too):
 // a program may run twice if mailtk dies after it ran and before crossing off.
 
 import { spawn } from 'node:child_process';
@@ -18,6 +21,8 @@ export interface ProgramJob {
   recipient: string;
   input: Buffer; // the message as the program reads it (From_ line included)
   timeoutMs: number;
+  /** The config file the delivering mailtk read, passed on as MAILTK_CONFIG. */
+  configFile?: string;
 }
 
 const OUTPUT_LIMIT = 2000;
@@ -47,6 +52,7 @@ export function runProgram(job: ProgramJob): Promise<void> {
         RECIPIENT: job.recipient,
         LOCAL: local,
         DOMAIN: domain,
+        ...(job.configFile ? { MAILTK_CONFIG: job.configFile } : {}),
       },
       ...(root ? { uid: job.runAs.uid, gid: job.runAs.gid } : {}),
       stdio: ['pipe', 'pipe', 'pipe'],
