@@ -2,22 +2,33 @@
 // stop at the first non-option (Postfix passes "+" to glibc), so the old
 // clustered forms work: -oem, -odq, -oi, -B8BITMIME, -FCronDaemon, -q20m,
 // -fuser, -f user. This is a getopt over sendmail's own option string, with
-// -q's argument optional as in sendmail. It runs on every `sendmail -t -i`,
+// -q's argument optional as in sendmail (vacation(1) walks its own with it). It runs on every `sendmail -t -i`,
 // so it is a table and a loop (yargs costs 25-60 ms to load; see README).
 // Every option in sendmail's string is accepted; the unused ones are ignored.
 
 import { MailError } from '../message/status.ts';
 
-/** sendmail 8's option string; ':' = takes an argument. */
-const OPTSTRING = 'A:B:b:C:cD:d:e:F:f:Gh:IiL:M:mN:nO:o:p:Q:q:R:r:sTtV:vX:';
-
-const TAKES_ARG = new Set<string>();
-const KNOWN = new Set<string>();
-for (let i = 0; i < OPTSTRING.length; i++) {
-  if (OPTSTRING[i] === ':') continue;
-  KNOWN.add(OPTSTRING[i]);
-  if (OPTSTRING[i + 1] === ':') TAKES_ARG.add(OPTSTRING[i]);
+/** The letters a command takes, read from a getopt(3) option string. */
+export interface OptionSpec {
+  known: Set<string>;
+  takesArg: Set<string>;
+  /** Letters whose argument may be left out (sendmail's -q): they yield ''. */
+  optionalArg: Set<string>;
 }
+
+/** "ab:c" -> a spec; ':' after a letter = it takes an argument. */
+export function optionSpec(optstring: string, optionalArg = ''): OptionSpec {
+  const spec: OptionSpec = { known: new Set(), takesArg: new Set(), optionalArg: new Set(optionalArg) };
+  for (let i = 0; i < optstring.length; i++) {
+    if (optstring[i] === ':') continue;
+    spec.known.add(optstring[i]);
+    if (optstring[i + 1] === ':') spec.takesArg.add(optstring[i]);
+  }
+  return spec;
+}
+
+/** sendmail 8's option string; ':' = takes an argument. */
+const SENDMAIL_SPEC = optionSpec('A:B:b:C:cD:d:e:F:f:Gh:IiL:M:mN:nO:o:p:Q:q:R:r:sTtV:vX:', 'q');
 
 export type Mode = 'deliver' | 'print-queue' | 'init-aliases' | 'verify' | 'smtp' | 'daemon' | 'daemon-fg' | 'queue-run';
 
@@ -72,8 +83,8 @@ const SENDMAIL_OPTION_KEYS: Record<string, string> = {
   deliverymode: 'delivery_mode',
 };
 
-/** Walk argv (without the program name) the way getopt("+...") does. */
-export function* getopt(argv: string[]): Generator<[string, string | undefined] | ['--', string[]]> {
+/** Walk argv (without the program name) the way getopt("+...") does; sendmail's letters unless told. */
+export function* getopt(argv: string[], spec: OptionSpec = SENDMAIL_SPEC): Generator<[string, string | undefined] | ['--', string[]]> {
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i];
@@ -84,15 +95,15 @@ export function* getopt(argv: string[]): Generator<[string, string | undefined] 
     if (!arg.startsWith('-') || arg === '-') break;
     for (let j = 1; j < arg.length; j++) {
       const c = arg[j];
-      if (!KNOWN.has(c)) throw usageError(`illegal option -- ${c}`);
-      if (!TAKES_ARG.has(c)) {
+      if (!spec.known.has(c)) throw usageError(`illegal option -- ${c}`);
+      if (!spec.takesArg.has(c)) {
         yield [c, undefined];
         continue;
       }
       const attached = arg.slice(j + 1);
       if (attached !== '') {
         yield [c, attached];
-      } else if (c === 'q') {
+      } else if (spec.optionalArg.has(c)) {
         yield [c, ''];
       } else {
         if (i + 1 >= argv.length) throw usageError(`option requires an argument -- ${c}`);
