@@ -44,19 +44,19 @@
 // (dovecot-imapd, installed by test/install-deps.sh); skipped otherwise.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DOVECOT, type DovecotServer, startDovecot } from './dovecot.ts';
 import { IS_ROOT, ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, startDaemon } from './helpers.ts';
 
 const CORPUS = path.join(ROOT, 'test/corpus');
 const KNOWN_FILE = path.join(CORPUS, 'known-differences.json');
 const USER = 'differ';
 const PASSWORD = 'Diff-s3cret';
-const DOVECOT = '/usr/sbin/dovecot';
 
 const skip = !IS_ROOT
   ? 'needs root: mailtk\'s daemon as root and Dovecot\'s mail user'
@@ -649,25 +649,7 @@ function flatten(r: Reply): Map<string, string> {
 
 // ------------------------------------------------------------------ the two servers
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface DovecotServer {
-  port: number;
-  child: ChildProcess;
-  dir: string;
-  log(): string;
-}
-
-async function startDovecot(mbox: Buffer, uid: number, gid: number): Promise<DovecotServer> {
+async function startImapDovecot(mbox: Buffer, uid: number, gid: number): Promise<DovecotServer> {
   const D = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-dovecot-diff-'));
   fs.chmodSync(D, 0o755);
   for (const sub of ['run', 'state', 'spool', `home/${USER}/mail`]) fs.mkdirSync(path.join(D, sub), { recursive: true });
@@ -675,13 +657,7 @@ async function startDovecot(mbox: Buffer, uid: number, gid: number): Promise<Dov
   const inbox = path.join(D, 'spool', USER);
   fs.writeFileSync(inbox, mbox, { mode: 0o600 });
   for (const p of [path.join(D, 'home', USER), path.join(D, 'home', USER, 'mail'), path.join(D, 'spool'), inbox]) fs.chownSync(p, uid, gid);
-  let lastErr = '';
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const conf = path.join(D, 'dovecot.conf');
-    fs.writeFileSync(
-      conf,
-      `base_dir = ${D}/run
+  const conf = (port: number) => `base_dir = ${D}/run
 state_dir = ${D}/state
 log_path = ${D}/log
 protocols = imap
@@ -709,46 +685,8 @@ service imap-login {
     port = 0
   }
 }
-`,
-    );
-    const child = spawn(DOVECOT, ['-F', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stdout!.on('data', (x) => (err += x));
-    child.stderr!.on('data', (x) => (err += x));
-    const log = () => (fs.existsSync(path.join(D, 'log')) ? fs.readFileSync(path.join(D, 'log'), 'utf8') : '') + err;
-    const end = Date.now() + 15_000;
-    while (Date.now() < end && child.exitCode === null && child.signalCode === null) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port }, () => {
-          s.once('data', (d) => {
-            s.destroy();
-            resolve(d.toString().startsWith('* OK'));
-          });
-        });
-        s.once('error', () => resolve(false));
-        s.setTimeout(2000, () => {
-          s.destroy();
-          resolve(false);
-        });
-      });
-      if (ok) return { port, child, dir: D, log };
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    lastErr = log();
-    await stopChild(child);
-  }
-  fs.rmSync(D, { recursive: true, force: true });
-  throw new Error(`Dovecot did not start: ${lastErr}`);
-}
-
-async function stopChild(child: ChildProcess, ms = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+`;
+  return startDovecot(D, conf, '* OK');
 }
 
 // ------------------------------------------------------------------ the test
@@ -845,14 +783,14 @@ describe('IMAP differential: mailtk beside Dovecot on one mbox', { skip, timeout
     fs.writeFileSync(sb.mbox(USER), mbox, { mode: 0o600 });
     fs.chownSync(sb.mbox(USER), u.uid, mailGid);
     daemon = await startDaemon(sb, ['-bD', '-q1h']);
-    dovecot = await startDovecot(mbox, u.uid, u.gid);
+    dovecot = await startImapDovecot(mbox, u.uid, u.gid);
   });
 
   after(async () => {
     mt?.close();
     dc?.close();
     if (dovecot) {
-      await stopChild(dovecot.child);
+      await dovecot.stop(true);
       if (process.env.IMAP_DIFF_OUT) fs.writeFileSync(`${process.env.IMAP_DIFF_OUT}.dovecot.log`, dovecot.log());
       fs.rmSync(dovecot.dir, { recursive: true, force: true });
     }

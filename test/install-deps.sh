@@ -13,9 +13,11 @@ PKGS+=(fail2ban-regex:fail2ban)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
 for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done
-# Dovecot, the POP3/IMAP peer of bench/mailbox-open.sh: its programs are not on PATH.
+# Dovecot, the POP3/IMAP peer of bench/mailbox-open.sh, and the LMTP mail store of
+# test/lmtp.test.ts: its programs are not on PATH.
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 if [ ${#need[@]} -gt 0 ]; then
 export DEBIAN_FRONTEND=noninteractive
 # Installing a server must not start it (Dovecot would listen on every address):

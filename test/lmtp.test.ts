@@ -1,0 +1,183 @@
+// LMTP hand-off to a real mail store: Dovecot's LMTP server (dovecot-lmtpd),
+// started here on a loopback port and a UNIX socket with a private config (a
+// passwd-file userdb and Maildirs in its own directory, the quota plugin),
+// receives mailtk's mailbox deliveries when mailbox_transport names it.
+// Through the real binaries: `sendmail -odq` queues, `sendmail -q` runs the
+// queue (as mail_owner), and the test reads Dovecot's Maildirs. Bob's quota
+// is too small at first: Dovecot answers 452 4.2.2 for him alone after the
+// data (quota_full_tempfail), so alice has her copy, bob is deferred with
+// Dovecot's words in the log and in the delay DSN, and once his quota grows
+// the next run delivers his copy and not alice's again.
+// Needs root (Dovecot switches to each user's uid) and Dovecot's LMTP
+// server, which test/install-deps.sh installs; skipped otherwise.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DOVECOT, type DovecotServer, startDovecot } from './dovecot.ts';
+import { IS_ROOT, type Sandbox, makeSandbox, runAsync } from './helpers.ts';
+
+const LMTP = '/usr/lib/dovecot/lmtp';
+const skip = !IS_ROOT
+  ? 'needs root: Dovecot delivers as each mail user'
+  : !fs.existsSync(DOVECOT) || !fs.existsSync(LMTP)
+    ? 'Dovecot LMTP is not installed (test/install-deps.sh installs dovecot-lmtpd as root)'
+    : false;
+
+const USERS = ['alice', 'bob'];
+
+describe('LMTP hand-off to Dovecot', { skip, timeout: 120_000 }, () => {
+  let sb: Sandbox;
+  let dovecot: DovecotServer;
+  let D: string;
+
+  /** Dovecot's userdb: bob's quota as given (Dovecot reads the file again when it changes). */
+  const writeUserdb = (bobQuota: string) => {
+    const lines = USERS.map((name) => {
+      const u = sb.users[name];
+      const quota = name === 'bob' ? `userdb_quota_rule=*:storage=${bobQuota}` : '';
+      return `${name}::${u.uid}:${u.gid}::${D}/home/${name}::${quota}`;
+    });
+    const file = path.join(D, 'users');
+    fs.writeFileSync(`${file}.new`, lines.join('\n') + '\n');
+    fs.renameSync(`${file}.new`, file);
+  };
+
+  const setTransport = (lines: string) => {
+    const conf = fs.readFileSync(sb.conf, 'utf8').replace(/\n# lmtp:[\s\S]*$/, '\n');
+    fs.writeFileSync(sb.conf, `${conf}# lmtp:\n${lines}\n`);
+  };
+
+  /** The messages of a user's Maildir (new/), oldest first. */
+  const maildir = (name: string): string[] => {
+    const dir = path.join(D, 'home', name, 'Maildir', 'new');
+    if (!fs.existsSync(dir)) return [];
+    return fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+  };
+
+  const maillog = () => fs.readFileSync(sb.log, 'utf8');
+
+  const sendmail = async (args: string[], input = '') => {
+    const r = await runAsync(sb, 'sendmail', args, input);
+    assert.equal(r.status, 0, `sendmail ${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+
+  before(async () => {
+    sb = makeSandbox({ hostname: 'mail.test', users: USERS });
+    D = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-lmtp-dovecot-'));
+    fs.chmodSync(D, 0o755);
+    for (const name of USERS) {
+      fs.mkdirSync(path.join(D, 'home', name), { recursive: true });
+      fs.chownSync(path.join(D, 'home', name), sb.users[name].uid, sb.users[name].gid);
+    }
+    fs.mkdirSync(path.join(D, 'run'));
+    fs.mkdirSync(path.join(D, 'state'));
+    writeUserdb('100M');
+    dovecot = await startDovecot(D, (port) => dovecotConf(D, port), '220');
+  });
+
+  after(async () => {
+    if (process.env.MAILTK_KEEP) console.log(maillog(), dovecot?.log());
+    await dovecot?.stop();
+    sb?.cleanup();
+  });
+
+  test('mailbox_transport = lmtp:[127.0.0.1]:port: Dovecot stores the local deliveries, nothing goes to the mbox', async () => {
+    setTransport(`mailbox_transport = lmtp:[127.0.0.1]:${dovecot.port}`);
+    await sendmail(['-odq', '-i', '-f', 'zed@else.test', 'alice', 'bob@mail.test'], 'Subject: via LMTP\n\nhello\n.dot line\n');
+    await sendmail(['-q']);
+    for (const name of USERS) {
+      const got = maildir(name);
+      assert.equal(got.length, 1, `${name}: ${dovecot.log()}\n${maillog()}`);
+      assert.match(got[0], /^Return-Path: <zed@else\.test>\n/);
+      assert.match(got[0], /\nSubject: via LMTP\n\nhello\n\.dot line\n$/);
+    }
+    assert.equal(sb.readMbox('alice'), '', 'nothing in the spool mbox');
+    for (const name of USERS) {
+      const sent = `to=<${name}@mail\\.test>, .*mailer=lmtp, relay=\\[127\\.0\\.0\\.1\\] \\[127\\.0\\.0\\.1\\], dsn=2\\.0\\.0, stat=Sent \\(<${name}@mail\\.test> \\S+ Saved\\)`;
+      assert.match(maillog(), new RegExp(sent));
+    }
+  });
+
+  test('a 4xx for one of two recipients (bob over quota) defers only that one; the next run sends his copy only', async () => {
+    writeUserdb('10B');
+    setTransport([`mailbox_transport = lmtp:[127.0.0.1]:${dovecot.port}`, 'queue_warn = 0s'].join('\n'));
+    await sendmail(['-odq', '-i', '-f', 'alice@mail.test', 'alice', 'bob'], 'Subject: quota\n\nfor both\n');
+    await sendmail(['-q']);
+    const log = maillog();
+    assert.match(log, /to=<bob@mail\.test>, .*mailer=lmtp, relay=\[127\.0\.0\.1\] \[127\.0\.0\.1\], dsn=4\.2\.2, stat=Deferred: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 452 4\.2\.2 .*\(in reply to end of DATA command\)/);
+    const alice = maildir('alice');
+    assert.equal(alice.length, 3, 'the first test\'s message, this one, and the delay DSN about bob');
+    assert.match(alice[1], /\nSubject: quota\n/);
+    assert.match(alice[2], /Action: delayed/);
+    assert.match(alice[2], /Final-Recipient: rfc822; ?bob@mail\.test/);
+    assert.match(alice[2], /Diagnostic-Code: smtp; 452 4\.2\.2 /);
+    assert.equal(maildir('bob').length, 1, 'bob has only the first test\'s message');
+    const q = await sendmail(['-bp']);
+    assert.match(q.stdout, /\(1 request\)/);
+    assert.match(q.stdout, /\(Deferred: host 127\.0\.0\.1\[127\.0\.0\.1\] said: 452 4\.2\.2 <bob@mail\.test> .*\)\n +<bob@mail\.test>\n/, 'mailq: bob alone is left, with the reason');
+
+    writeUserdb('100M');
+    await sendmail(['-qf']);
+    assert.equal(maildir('bob').length, 2, `${maillog()}`);
+    assert.match(maildir('bob')[1], /\nSubject: quota\n/);
+    assert.equal(maildir('alice').length, 3, 'alice is not sent it again');
+    assert.match((await sendmail(['-bp'])).stdout, / is empty\n/);
+  });
+
+  test('lmtp:unix:/path with lmtp_recipient = local: over Dovecot\'s UNIX socket, RCPT TO the bare user', async () => {
+    const sock = path.join(D, 'run', 'lmtp');
+    setTransport([`mailbox_transport = lmtp:unix:${sock}`, 'lmtp_recipient = local'].join('\n'));
+    await sendmail(['-odq', '-i', '-f', 'zed@else.test', 'alice'], 'Subject: unix\n\nover a socket\n');
+    await sendmail(['-q']);
+    const got = maildir('alice');
+    assert.match(got.at(-1)!, /\nSubject: unix\n/, `${dovecot.log()}\n${maillog()}`);
+    // Dovecot's reply names the recipient as given: the bare user.
+    assert.match(maillog(), new RegExp(`to=<alice@mail\\.test>, .*mailer=lmtp, relay=${sock.replace(/[.]/g, '\\.')}, dsn=2\\.0\\.0, stat=Sent \\(<alice> \\S+ Saved\\)`));
+  });
+});
+
+/** Dovecot with only LMTP, on 127.0.0.1:port and D/run/lmtp (open to mail_owner), Maildirs under D/home. */
+function dovecotConf(D: string, port: number): string {
+  return `base_dir = ${D}/run
+state_dir = ${D}/state
+log_path = ${D}/log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+first_valid_uid = 1
+mail_fsync = never
+mail_location = maildir:~/Maildir
+# RCPT TO:<user@mail.test> finds the user "user".
+auth_username_format = %Ln
+postmaster_address = postmaster@mail.test
+mail_plugins = quota
+quota_full_tempfail = yes
+plugin {
+  quota = maildir:User quota
+}
+passdb {
+  driver = passwd-file
+  args = ${D}/users
+}
+userdb {
+  driver = passwd-file
+  args = ${D}/users
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${port}
+  }
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+`;
+}
