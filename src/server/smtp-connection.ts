@@ -124,7 +124,8 @@ export class SmtpSession {
     if (ip !== undefined && this.env.reverse) this.env.client.name = await this.env.reverse(ip).catch(() => undefined);
     if (this.mode === 'closed') return;
     this.connectRule = this.env.policy().connectRule(this.env.client);
-    this.blockLists = this.env.policy().blockLists(this.env.client, this.connectRule);
+    // Not on submission: only authenticated and relay_networks clients may send there, and lists spare both.
+    if (this.env.kind === 'smtp') this.blockLists = this.env.policy().blockLists(this.env.client, this.connectRule);
     this.send(reply(220, '', `${this.host} ESMTP ${SOFTWARE}; ${rfc5322Date(new Date())}`));
     this.flush();
     this.armTimer();
