@@ -3,11 +3,15 @@
 // them. Items the index holds (UID, FLAGS, INTERNALDATE, RFC822.SIZE, a
 // cached ENVELOPE) need no mbox read and no lock, so FETCH 1:* (FLAGS
 // ENVELOPE) on 20,000 messages is a walk over memory. Message bytes are
-// streamed as literals from the stored range of the part asked for, a chunk
-// at a time, converted to CRLF on the way; the literal's length comes from
-// the index or the MIME structure, and the bytes sent are held to it.
+// copied out of the stored range of the part asked for under the mailbox
+// lock, a batch of messages at a time (CopiedBytes: memory, or a temporary
+// file for a large part), and streamed as literals once the lock is
+// released, converted to CRLF on the way: no client holds the lock while it
+// drains its socket. The literal's length comes from the index or the MIME
+// structure, and the bytes sent are held to it.
 
-import { ByteWindow, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import assert from 'node:assert/strict';
+import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
 import { fetchModifiers } from './imap-condstore.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
@@ -38,6 +42,8 @@ const MACROS: Record<string, string[]> = {
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
   FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
 };
+/** Bytes of responses (and copied message bytes) one hold of the mailbox lock gathers before sending them. */
+const BATCH_BYTES = 1 << 20;
 // MODSEQ and the (CHANGEDSINCE n [VANISHED]) modifier: RFC 7162, imap-condstore.ts.
 const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'MODSEQ']);
 const LEGACY: Record<string, { text: string; peek: boolean }> = {
@@ -102,41 +108,94 @@ export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
   let picked = targets(s, astring(c.args[0], 'message set'), c.uid);
   if (mods.changedSince !== undefined) picked = picked.filter((t) => t.rec.modseq > (mods.changedSince as number));
   if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
-  const run = async (reader: FolderReader | undefined) => {
-    const f = new Fetcher(s, v, reader);
-    for (const t of picked) {
-      const pending = f.message(t, items, setsSeen);
-      if (pending) await pending;
-    }
-  };
-  if (needsMbox(items, v.folder, picked)) await v.folder.read(run);
-  else await run(undefined);
+  const f = new Fetcher(s, v);
+  if (needsMbox(items, v.folder, picked)) await f.fromMbox(picked, items, setsSeen);
+  else await f.fromIndex(picked, items);
   await s.flush();
   return ok(`${c.uid ? 'UID ' : ''}FETCH completed`);
 }
 
+/** A literal of a response: a window of head + served body, sent from what was copied under the lock. */
+interface Literal {
+  /** Served bytes before the body (a header block). */
+  head: Buffer;
+  /** The body: stored bytes to convert on the way out, or (when !stored) served bytes already cut to the window. */
+  body?: CopiedBytes;
+  stored: boolean;
+  /** The window of head + served body to send: its start, and the literal's length (a promise, held to). */
+  from: number;
+  count: number;
+}
+
+/** One message's response is made of bytes ready to go and literals. */
+type Piece = Buffer | Literal;
+
 /** Answers for one FETCH command; keeps the MIME structures it parsed for the command's length. */
 class Fetcher {
   private structures = new Map<number, Part>();
+  /** Reads of the mbox, only while fromMbox holds the lock. */
+  private reader: FolderReader | undefined;
 
-  constructor(private readonly s: ImapSession, private readonly v: MailboxView, private readonly reader: FolderReader | undefined) {}
+  constructor(private readonly s: ImapSession, private readonly v: MailboxView) {}
 
-  /** One message's response; a promise only when it had to wait (mbox reads, a full socket). */
-  message(t: Target, items: Item[], setsSeen: boolean): Promise<void> | undefined {
-    // The record as of now: a sync under the lock may have moved the message in the file.
-    const rec = this.v.folder.byUidGet(t.rec.uid);
-    if (!rec) return undefined;
-    const quick = !setsSeen && this.quickLine(t.seq, rec, items);
-    return quick ? this.s.push(quick) : this.slow(t.seq, rec, items, setsSeen);
+  /** Every response from the index alone, waiting only when the socket is full. */
+  async fromIndex(picked: Target[], items: Item[]): Promise<void> {
+    for (const t of picked) {
+      const rec = this.v.folder.byUidGet(t.rec.uid);
+      if (!rec) continue;
+      const line = this.quickLine(t.seq, rec, items);
+      assert.ok(line, 'needsMbox() said the index could answer');
+      const wait = this.s.push(line);
+      if (wait) await wait;
+    }
   }
 
-  private async slow(seq: number, rec: MessageRecord, items: Item[], setsSeen: boolean): Promise<void> {
+  /**
+   * Responses that need the mbox, a batch at a time: under the lock, the
+   * responses are made and their message bytes copied out (CopiedBytes) until
+   * about BATCH_BYTES are held; then, without the lock, they are sent. A
+   * client that reads slowly holds up no delivery (issue 11).
+   */
+  async fromMbox(picked: Target[], items: Item[], setsSeen: boolean): Promise<void> {
+    for (let i = 0; i < picked.length; ) {
+      const batch: Piece[] = [];
+      try {
+        await this.v.folder.read(async (reader) => {
+          this.reader = reader;
+          try {
+            for (let held = 0; i < picked.length && held < BATCH_BYTES; i++) held += await this.answer(picked[i], items, setsSeen, batch);
+          } finally {
+            this.reader = undefined;
+          }
+        });
+        for (const p of batch) await this.send(p);
+      } finally {
+        for (const p of batch) if (!Buffer.isBuffer(p)) await p.body?.close();
+      }
+    }
+  }
+
+  /** One message's response, into `out`; the bytes it holds. */
+  private async answer(t: Target, items: Item[], setsSeen: boolean, out: Piece[]): Promise<number> {
+    // The record as of now: a sync under the lock may have moved the message in the file.
+    const rec = this.v.folder.byUidGet(t.rec.uid);
+    if (!rec) return 0;
+    const quick = !setsSeen && this.quickLine(t.seq, rec, items);
+    if (quick) {
+      out.push(quick);
+      return quick.length;
+    }
+    return this.slow(t.seq, rec, items, setsSeen, out);
+  }
+
+  private async slow(seq: number, rec: MessageRecord, items: Item[], setsSeen: boolean, out: Piece[]): Promise<number> {
     let flagsAdded = false;
     if (setsSeen && !(rec.flags & FLAG.seen)) {
       this.v.folder.setFlags([rec.uid], 'add', FLAG.seen, 0);
       flagsAdded = !items.some((i) => i.name === 'FLAGS');
     }
-    // Small items are gathered and sent as one piece; a body section streams on its own.
+    // Small items are gathered into one piece; a body section is a literal of its own.
+    let held = 0;
     const parts: Array<string | Buffer> = [`* ${seq} FETCH (`];
     const all = flagsAdded ? [...items, { name: 'FLAGS' } as Item] : items;
     for (let k = 0; k < all.length; k++) {
@@ -146,12 +205,41 @@ class Fetcher {
         await this.item(rec, item, parts);
         continue;
       }
-      await this.s.push(joinParts(parts));
+      const lit = await this.section(rec, item);
+      parts.push(`${item.label} {${lit.count}}\r\n`);
+      const text = joinParts(parts);
       parts.length = 0;
-      await this.section(rec, item);
+      out.push(text, lit);
+      held += text.length + lit.head.length + (lit.body?.length ?? 0);
     }
     parts.push(')\r\n');
-    await this.s.push(joinParts(parts));
+    const text = joinParts(parts);
+    out.push(text);
+    return held + text.length;
+  }
+
+  /** Send a piece made under the lock; a literal's bytes are held to its announced length. */
+  private async send(p: Piece): Promise<void> {
+    if (Buffer.isBuffer(p)) return this.s.push(p);
+    const window = new ByteWindow(p.from, p.count);
+    let sent = 0;
+    const emit = async (b: Buffer) => {
+      const piece = window.take(b);
+      if (piece.length === 0) return;
+      sent += piece.length;
+      await this.s.push(piece);
+    };
+    await emit(p.head);
+    if (p.body && !window.done) {
+      const conv = p.stored ? new ServedConverter() : undefined;
+      for await (const chunk of p.body.chunks()) {
+        await emit(conv ? conv.push(chunk) : chunk);
+        if (window.done) break;
+      }
+      if (conv && !window.done) await emit(conv.end());
+    }
+    // The literal's length is a promise: hold to it whatever the bytes did.
+    if (sent < p.count) await this.s.push(Buffer.alloc(p.count - sent, 0x20));
   }
 
   /** The whole response from the index alone, without awaiting anything; undefined when it needs more. */
@@ -216,33 +304,39 @@ class Fetcher {
     return p;
   }
 
-  /** A BODY[...] item: label, literal length, then the bytes. */
-  private async section(rec: MessageRecord, item: Item): Promise<void> {
-    const sec = item.section!;
-    const src = await this.source(rec, sec);
+  /**
+   * A BODY[...] item, under the lock: its literal's window, and the bytes
+   * copied out. A partial fetch (<from.count>) keeps only its window, served
+   * already, so that <n.m> of a large message copies m bytes, not n + m.
+   */
+  private async section(rec: MessageRecord, item: Item): Promise<Literal> {
+    const src = await this.source(rec, item.section!);
     const total = src.head.length + src.storedServed;
     const from = Math.min(item.partial?.from ?? 0, total);
     const count = Math.min(item.partial ? item.partial.count : total, total - from);
-    await this.s.push(`${item.label} {${count}}\r\n`);
-    const window = new ByteWindow(from, count);
-    let sent = 0;
-    const emit = async (b: Buffer) => {
-      const piece = window.take(b);
-      if (piece.length === 0) return;
-      sent += piece.length;
-      await this.s.push(piece);
-    };
-    await emit(src.head);
-    if (src.range && !window.done) {
-      const conv = new ServedConverter();
-      for await (const chunk of this.reader!.chunks(rec, src.range[0], src.range[1])) {
-        await emit(conv.push(chunk));
-        if (window.done) break;
+    if (!src.range || count === 0) return { head: src.head, stored: true, from, count };
+    const body = new CopiedBytes();
+    try {
+      const chunks = this.reader!.chunks(rec, src.range[0], src.range[1], body.scratch);
+      if (!item.partial) {
+        for await (const chunk of chunks) await body.add(chunk);
+        return { head: src.head, body, stored: true, from, count };
       }
-      if (!window.done) await emit(conv.end());
+      const window = new ByteWindow(from, count);
+      const head = window.take(src.head);
+      const conv = new ServedConverter();
+      if (!window.done) {
+        for await (const chunk of chunks) {
+          await body.add(window.take(conv.push(chunk)));
+          if (window.done) break;
+        }
+        if (!window.done) await body.add(window.take(conv.end()));
+      }
+      return { head, body, stored: false, from: 0, count };
+    } catch (e) {
+      await body.close();
+      throw e;
     }
-    // The literal's length is a promise: hold to it whatever the bytes did.
-    if (sent < count) await this.s.push(Buffer.alloc(count - sent, 0x20));
   }
 
   /** What a section is made of: bytes in memory first, then a stored range of known served length. */
