@@ -3,7 +3,7 @@
 // UNIX socket, and honours its reply for each recipient: a 4xx defers that
 // recipient only (the other is crossed off and not sent again), a 5xx
 // bounces it, a refused connection defers all, a connection lost between two
-// replies keeps the first. Dovecot itself is test/lmtp.test.ts's.
+// replies keeps the first; a /file of an alias is still written locally. Dovecot itself is test/lmtp.test.ts's.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,6 +18,7 @@ import { parseMailboxTransport } from './lmtp.ts';
 import { runQueue } from './queue-run.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-lmtp-'));
+fs.chmodSync(dir, 0o755); // default_privs finds its way to a /file
 const sinks: Sink[] = [];
 after(async () => {
   await Promise.all(sinks.map((s) => s.close()));
@@ -110,6 +111,21 @@ test('a 5xx bounces that recipient with the server\'s words; the bounce goes to 
   assert.deepEqual(dsn.recipients, ['alice@a.test'], 'the DSN is a mailbox delivery too');
   assert.match(dsn.wire.toString(), /Diagnostic-Code: smtp; 550 5\.1\.1 <bob@a\.test> User doesn't exist/);
   assert.deepEqual(listQueueIds(c), []);
+});
+
+test('only mailbox deliveries go over LMTP: a /file of an alias is still written here', async () => {
+  const sink = await lmtpSink();
+  const c = config(`lmtp:${sink.nexthop}`);
+  const files = path.join(path.dirname(c.aliasFile), 'files');
+  fs.mkdirSync(files, { mode: 0o777 });
+  fs.chmodSync(files, 0o777); // written as default_privs when run as root
+  fs.writeFileSync(c.aliasFile, `keep: alice, ${files}/archive\n`);
+  await send(c, ['keep']);
+  const s = await runQueue(c, { force: false, verbose: false });
+  assert.equal(s.delivered, 2, maillog(c));
+  assert.deepEqual(sink.messages.map((m) => m.recipients), [['alice@a.test']]);
+  assert.match(fs.readFileSync(path.join(files, 'archive'), 'utf8'), /^From zed@b\.test .*\nSubject: lmtp\n/s);
+  assert.match(maillog(c), /to=\/.*\/archive, ctladdr=<keep>, .*mailer=\*file\*, .*stat=Sent/);
 });
 
 test('no server: every mailbox delivery deferred, nothing written locally', async () => {
