@@ -90,6 +90,8 @@ describe('LMTP hand-off to Dovecot', { skip, timeout: 120_000 }, () => {
 
   test('mailbox_transport = lmtp:[127.0.0.1]:port: Dovecot stores the local deliveries, nothing goes to the mbox', async () => {
     setTransport(`mailbox_transport = lmtp:[127.0.0.1]:${dovecot.port}`);
+    const v = await sendmail(['-bv', 'alice']);
+    assert.equal(v.stdout, `alice@mail.test... deliverable: mailer lmtp, host [127.0.0.1]:${dovecot.port}, user alice\n`);
     await sendmail(['-odq', '-i', '-f', 'zed@else.test', 'alice', 'bob@mail.test'], 'Subject: via LMTP\n\nhello\n.dot line\n');
     await sendmail(['-q']);
     for (const name of USERS) {

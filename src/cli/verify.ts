@@ -18,7 +18,10 @@ export async function verifyAddresses(config: Config, addresses: string[]): Prom
       for (const d of dests) {
         switch (d.kind) {
           case 'local':
-            process.stdout.write(`${d.address}... deliverable: mailer local, user ${d.user.name}\n`);
+            // With mailbox_transport the mailbox is the LMTP server's ("lmtp:[10.0.0.5]:24" → host [10.0.0.5]:24).
+            if (config.mailboxTransport) {
+              process.stdout.write(`${d.address}... deliverable: mailer lmtp, host ${config.mailboxTransport.slice(5)}, user ${d.user.name}\n`);
+            } else process.stdout.write(`${d.address}... deliverable: mailer local, user ${d.user.name}\n`);
             break;
           case 'program':
             process.stdout.write(`"|${d.command}"... deliverable: mailer prog, user ${d.runAs.name}\n`);
