@@ -2,7 +2,8 @@
 // (mailbox_index_dir/NAME) holding mailtk.index (UIDVALIDITY, UIDNEXT, the
 // mbox's identity when last synced, and one fixed 68-byte record a message:
 // place, sizes, UID, flags, fingerprint) and mailtk.cache (per-message blobs
-// a protocol asked to keep, such as IMAP's ENVELOPE). Version 2 adds each
+// a protocol asked to keep, such as IMAP's ENVELOPE; folder-cache.ts reads
+// and writes it). Version 2 adds each
 // message's mod-sequence (RFC 7162) to its record, now 76 bytes, and to the
 // head the highest one and a bounded list of expunged UIDs with theirs; a
 // version 1 index still reads, every modseq 1. Both are written to a
@@ -66,7 +67,6 @@ export interface IndexState {
 
 const INDEX_MAGIC = Buffer.from('MTKIDX2\n');
 const INDEX_MAGIC_V1 = Buffer.from('MTKIDX1\n');
-const CACHE_MAGIC = Buffer.from('MTKCCH1\n');
 const RECORD = 76;
 const RECORD_V1 = 68;
 export const INDEX_FILE = 'mailtk.index';
@@ -76,38 +76,50 @@ export const UIDVALIDITY_FILE = '.uidvalidity';
 export const INDEX_FILES = [INDEX_FILE, CACHE_FILE, 'pop3.lock'];
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-function writeRecord(b: Buffer, at: number, r: MessageRecord): void {
-  b.writeDoubleLE(r.offset, at);
-  b.writeDoubleLE(r.length, at + 8);
-  b.writeDoubleLE(r.size, at + 16);
-  b.writeDoubleLE(Number.isFinite(r.internalDate) ? r.internalDate : -1, at + 24);
-  b.writeUInt32LE(r.uid, at + 32);
-  b.writeUInt32LE(r.fromLen, at + 36);
-  b.writeUInt32LE(r.headerLength, at + 40);
-  b.writeUInt32LE(r.headerSize, at + 44);
+/**
+ * Latin-1 text of bytes without Buffer.toString's argument checks, which
+ * cost more than the copy for a 12-byte fingerprint (Node's own fast path).
+ */
+type Latin1 = Buffer & { latin1Slice(start: number, end: number): string; latin1Write(s: string, at: number, len: number): number };
+
+// Records go through a DataView: its accessors are V8 builtins, where
+// Buffer's readDoubleLE and the like are JavaScript that a session agent
+// (no optimizing compiler) runs slowly, 13 calls a record.
+function writeRecord(b: Buffer, v: DataView, at: number, r: MessageRecord): void {
+  v.setFloat64(at, r.offset, true);
+  v.setFloat64(at + 8, r.length, true);
+  v.setFloat64(at + 16, r.size, true);
+  v.setFloat64(at + 24, Number.isFinite(r.internalDate) ? r.internalDate : -1, true);
+  v.setUint32(at + 32, r.uid, true);
+  v.setUint32(at + 36, r.fromLen, true);
+  v.setUint32(at + 40, r.headerLength, true);
+  v.setUint32(at + 44, r.headerSize, true);
   b[at + 48] = r.flags;
   b[at + 49] = r.headerFlags;
-  b.writeUInt32LE(r.keywords >>> 0, at + 52);
-  b.write(r.fp.padEnd(12).slice(0, 12), at + 56, 'latin1');
-  b.writeDoubleLE(r.modseq, at + 68);
+  b[at + 50] = 0;
+  b[at + 51] = 0;
+  v.setUint32(at + 52, r.keywords >>> 0, true);
+  const fp = r.fp.length === 12 ? r.fp : r.fp.padEnd(12).slice(0, 12);
+  (b as Latin1).latin1Write(fp, at + 56, 12);
+  v.setFloat64(at + 68, r.modseq, true);
 }
 
-function readRecord(b: Buffer, at: number, v1: boolean): MessageRecord {
-  const date = b.readDoubleLE(at + 24);
+function readRecord(b: Buffer, v: DataView, at: number, v1: boolean): MessageRecord {
+  const date = v.getFloat64(at + 24, true);
   return {
-    offset: b.readDoubleLE(at),
-    length: b.readDoubleLE(at + 8),
-    size: b.readDoubleLE(at + 16),
+    offset: v.getFloat64(at, true),
+    length: v.getFloat64(at + 8, true),
+    size: v.getFloat64(at + 16, true),
     internalDate: date < 0 ? NaN : date,
-    uid: b.readUInt32LE(at + 32),
-    fromLen: b.readUInt32LE(at + 36),
-    headerLength: b.readUInt32LE(at + 40),
-    headerSize: b.readUInt32LE(at + 44),
+    uid: v.getUint32(at + 32, true),
+    fromLen: v.getUint32(at + 36, true),
+    headerLength: v.getUint32(at + 40, true),
+    headerSize: v.getUint32(at + 44, true),
     flags: b[at + 48],
     headerFlags: b[at + 49],
-    keywords: b.readUInt32LE(at + 52),
-    fp: b.toString('latin1', at + 56, at + 68),
-    modseq: v1 ? 1 : b.readDoubleLE(at + 68),
+    keywords: v.getUint32(at + 52, true),
+    fp: (b as Latin1).latin1Slice(at + 56, at + 68),
+    modseq: v1 ? 1 : v.getFloat64(at + 68, true),
   };
 }
 
@@ -122,8 +134,9 @@ export function encodeIndex(s: IndexState): Buffer {
   out.writeUInt32LE(head.length, INDEX_MAGIC.length);
   head.copy(out, INDEX_MAGIC.length + 4);
   let at = INDEX_MAGIC.length + 4 + head.length;
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
   for (const r of s.records) {
-    writeRecord(out, at, r);
+    writeRecord(out, view, at, r);
     at += RECORD;
   }
   return out;
@@ -146,53 +159,11 @@ export function decodeIndex(b: Buffer): IndexState | undefined {
   }
   if (!Number.isInteger(head.count) || b.length !== base + head.count * size || !(head.uidValidity > 0)) return undefined;
   const records: MessageRecord[] = new Array(head.count);
-  for (let i = 0; i < head.count; i++) records[i] = readRecord(b, base + i * size, v1);
+  const view = new DataView(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < head.count; i++) records[i] = readRecord(b, view, base + i * size, v1);
   const quoting = head.quoting === 'mboxrd' ? { quoting: head.quoting } : {};
   const modseqs = v1 ? {} : { highestModseq: head.highestModseq, vanished: head.vanished, vanishedFloor: head.vanishedFloor };
   return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting, ...modseqs };
-}
-
-/** field -> uid -> bytes */
-export type Cache = Map<string, Map<number, Buffer>>;
-
-export function encodeCache(uidValidity: number, cache: Cache, live: (uid: number) => boolean): Buffer {
-  const parts: Buffer[] = [CACHE_MAGIC];
-  const v = Buffer.allocUnsafe(4);
-  v.writeUInt32LE(uidValidity);
-  parts.push(v);
-  for (const [field, byUid] of cache) {
-    const name = Buffer.from(field);
-    for (const [uid, bytes] of byUid) {
-      if (!live(uid)) continue;
-      const h = Buffer.allocUnsafe(1 + name.length + 8);
-      h[0] = name.length;
-      name.copy(h, 1);
-      h.writeUInt32LE(uid, 1 + name.length);
-      h.writeUInt32LE(bytes.length, 5 + name.length);
-      parts.push(h, bytes);
-    }
-  }
-  return Buffer.concat(parts);
-}
-
-export function decodeCache(b: Buffer, uidValidity: number): Cache {
-  const cache: Cache = new Map();
-  if (b.length < 12 || !b.subarray(0, 8).equals(CACHE_MAGIC) || b.readUInt32LE(8) !== uidValidity) return cache;
-  let at = 12;
-  while (at < b.length) {
-    const n = b[at];
-    if (at + 1 + n + 8 > b.length) break;
-    const field = b.toString('latin1', at + 1, at + 1 + n);
-    const uid = b.readUInt32LE(at + 1 + n);
-    const len = b.readUInt32LE(at + 5 + n);
-    const start = at + 9 + n;
-    if (start + len > b.length) break;
-    let m = cache.get(field);
-    if (!m) cache.set(field, (m = new Map()));
-    m.set(uid, b.subarray(start, start + len));
-    at = start + len;
-  }
-  return cache;
 }
 
 /** The bytes of `name` in an index directory; undefined when it or the directory is missing or it is not a regular file. */

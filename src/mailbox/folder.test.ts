@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { FolderCache } from './folder-cache.ts';
 import { decodeIndex, encodeIndex, INDEX_FILE } from './folder-file.ts';
 import { fingerprint } from './folder-flags.ts';
 import { scanFolder, type ScannedMessage } from './folder-scan.ts';
@@ -164,4 +165,20 @@ test('a file whose last line has no newline: that line belongs to the last messa
   assert.equal(found[1].offset + found[1].length, text.length, 'the last message runs to the end of the file');
   assert.equal(found[1].size, 'Subject: two\r\n\r\nlast line wombat'.length, 'served size: the last line, no CRLF added');
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
+});
+
+test('FolderCache: blobs by UID across a write and a read, new ones winning, gone ones dropped, any order', () => {
+  const c = new FolderCache();
+  for (const uid of [5, 3, 9, 1]) c.set('env', uid, Buffer.from(`e${uid}`));
+  c.set('env', 3, Buffer.from('e3 again'));
+  c.set('big', 9, Buffer.alloc(600 << 10, 0x61));
+  assert.equal(c.get('env', 3)?.toString(), 'e3 again');
+  assert.equal(c.get('env', 4), undefined);
+  const file = c.encode(77, Uint32Array.from([1, 3, 9]));
+  const d = new FolderCache();
+  d.set('env', 9, Buffer.from('newer'));
+  assert.equal(d.load(file, 78, () => true), false, 'another UIDVALIDITY');
+  assert.ok(d.load(file, 77, (uid) => uid !== 1));
+  assert.deepEqual([1, 3, 5, 9].map((u) => d.get('env', u)?.toString()), [undefined, 'e3 again', undefined, 'newer']);
+  assert.equal(d.get('big', 9)?.length, 600 << 10);
 });

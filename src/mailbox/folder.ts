@@ -33,9 +33,10 @@ import { MailError } from '../message/status.ts';
 import { acquireMailboxLock } from './dotlock-helper.ts';
 import type { Dotlock } from './dotlock.ts';
 import {
-  CACHE_FILE, type Cache, decodeCache, decodeIndex, encodeCache, encodeIndex, INDEX_FILE,
+  CACHE_FILE, decodeIndex, encodeIndex, INDEX_FILE,
   type IndexState, type MboxStamp, type MessageRecord, nextUidValidity, openIndexDir, readIndexFile, replaceIndexFile,
 } from './folder-file.ts';
+import { FolderCache } from './folder-cache.ts';
 import { fingerprint, flagsFromHeader, withStatusHeaders } from './folder-flags.ts';
 import { type ScannedMessage, scanFolder } from './folder-scan.ts';
 import { fromLine, quoteFromLines } from './format.ts';
@@ -127,7 +128,7 @@ export class Folder extends EventEmitter {
   /** [uid, modseq of its expunge], oldest first; expunges up to vanishedFloor are forgotten. */
   vanished: Array<[number, number]> = [];
   vanishedFloor = 0;
-  cache: Cache = new Map();
+  private readonly cache = new FolderCache();
   readonly loaded: Promise<void>;
   private byUid = new Map<number, MessageRecord>();
   private stamp: MboxStamp = EMPTY_STAMP;
@@ -135,7 +136,11 @@ export class Folder extends EventEmitter {
   private legacyQuoting = false;
   private mutex: Promise<unknown> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | undefined;
+  /** What the files on disk lack: the index (records, UIDs, flags...), the cache. */
+  private indexDirty = false;
   private cacheDirty = false;
+  /** Inside a locked() section (a sync may be half way), which save() must not queue behind. */
+  private inLock = false;
   private watcher: fs.FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -164,6 +169,7 @@ export class Folder extends EventEmitter {
         this.stamp = EMPTY_STAMP;
       }
     } else {
+      this.indexDirty = true; // a new index: its UIDVALIDITY is kept even if the mailbox stays empty
       this.uidValidity = this.spec.indexDir ? await nextUidValidity(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index) : Math.floor(Date.now() / 1000);
     }
     this.watch();
@@ -228,13 +234,8 @@ export class Folder extends EventEmitter {
     this.cacheLoaded ??= (async () => {
       if (!this.spec.indexDir) return;
       const bytes = await readIndexFile(this.spec.indexDir, CACHE_FILE, this.spec.beneath?.index).catch(() => undefined);
-      if (!bytes) return;
       // Entries made since the open (new messages) win over the file's.
-      for (const [field, byUid] of decodeCache(bytes, this.uidValidity)) {
-        let m = this.cache.get(field);
-        if (!m) this.cache.set(field, (m = new Map()));
-        for (const [uid, b] of byUid) if (!m.has(uid) && this.byUid.has(uid)) m.set(uid, b);
-      }
+      if (bytes) this.cache.load(bytes, this.uidValidity, (uid) => this.byUid.has(uid));
     })();
     return this.cacheLoaded;
   }
@@ -249,36 +250,61 @@ export class Folder extends EventEmitter {
 
   private setRecords(records: MessageRecord[]): void {
     this.records = records;
-    this.byUid = new Map(records.map((r) => [r.uid, r]));
+    this.byUid = new Map();
+    for (const r of records) this.byUid.set(r.uid, r);
   }
 
-  private scheduleSave(): void {
+  /** Write the index (`index`: it changed; else only the cache did) a moment from now. */
+  private scheduleSave(index = true): void {
+    if (index) this.indexDirty = true;
     if (!this.spec.indexDir || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
+      if (this.inLock) return this.scheduleSave(false); // a scan may be half way: after it
       void this.save().catch((e) => this.emit('warning', e));
     }, SAVE_DELAY_MS);
   }
 
-  /** Write the index (and the cache, if it changed) now. */
-  async save(): Promise<void> {
-    if (!this.spec.indexDir) return;
+  /**
+   * Write the index and the cache, those that changed, now. Saves run one at
+   * a time, in turn with syncs and the other locked work (no dotlock taken),
+   * so that no half-made scan is ever written.
+   */
+  save(): Promise<void> {
+    if (!this.spec.indexDir) return Promise.resolve();
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-    const state: IndexState = {
-      uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records,
-      ...(this.legacyQuoting ? {} : { quoting: 'mboxrd' as const }),
-      highestModseq: this.highestModseq, vanished: this.vanished, vanishedFloor: this.vanishedFloor,
-    };
-    const dir = openIndexDir(this.spec.indexDir, this.spec.owner, this.spec.beneath?.index);
+    if (this.inLock) return this.saveNow();
+    const run = this.mutex.then(() => this.saveNow());
+    this.mutex = run.catch(() => undefined);
+    return run;
+  }
+
+  private async saveNow(): Promise<void> {
+    if (!this.indexDirty && !this.cacheDirty) return;
+    const [index, cache] = [this.indexDirty, this.cacheDirty];
+    if (cache) await this.ensureCache(); // what is on disk must not be lost by writing only what is in memory
+    this.indexDirty = false;
+    this.cacheDirty = false;
+    const dir = openIndexDir(this.spec.indexDir!, this.spec.owner, this.spec.beneath?.index);
     try {
-      await replaceIndexFile(dir, INDEX_FILE, encodeIndex(state), this.spec.owner);
-      if (this.cacheDirty) {
-        await this.ensureCache(); // what is on disk must not be lost by writing only what is in memory
-        this.cacheDirty = false;
-        const bytes = encodeCache(this.uidValidity, this.cache, (uid) => this.byUid.has(uid));
-        await replaceIndexFile(dir, CACHE_FILE, bytes, this.spec.owner);
+      if (index) {
+        const state: IndexState = {
+          uidValidity: this.uidValidity, uidNext: this.uidNext, recentUid: this.recentUid, keywords: this.keywords, stamp: this.stamp, records: this.records,
+          ...(this.legacyQuoting ? {} : { quoting: 'mboxrd' as const }),
+          highestModseq: this.highestModseq, vanished: this.vanished, vanishedFloor: this.vanishedFloor,
+        };
+        await replaceIndexFile(dir, INDEX_FILE, encodeIndex(state), this.spec.owner);
       }
+      if (cache) {
+        const uids = new Uint32Array(this.records.length);
+        for (let i = 0; i < uids.length; i++) uids[i] = this.records[i].uid;
+        await replaceIndexFile(dir, CACHE_FILE, this.cache.encode(this.uidValidity, uids), this.spec.owner);
+      }
+    } catch (e) {
+      if (index) this.indexDirty = true;
+      if (cache) this.cacheDirty = true;
+      throw e;
     } finally {
       dir.close();
     }
@@ -317,9 +343,11 @@ export class Folder extends EventEmitter {
       this.checkPaths(); // before the dotlock, which is made by path beside the mbox
       const lock = await acquireMailboxLock(this.mbox);
       const refresh = setInterval(() => lock.refresh(), 60_000);
+      this.inLock = true;
       try {
         return await fn(lock);
       } finally {
+        this.inLock = false;
         clearInterval(refresh);
         lock.release();
       }
@@ -434,7 +462,7 @@ export class Folder extends EventEmitter {
     const finish = () => {
       this.setRecords(out);
       this.noteVanished(old.filter((r) => !this.byUid.has(r.uid)).map((r) => r.uid));
-      for (const byUid of this.cache.values()) for (const uid of byUid.keys()) if (!this.byUid.has(uid)) byUid.delete(uid);
+      // The cache keeps the blobs of UIDs gone until it is next written (UIDs are never reused).
     };
     return { add, finish };
   }
@@ -456,15 +484,13 @@ export class Folder extends EventEmitter {
   }
 
   getCache(field: string, uid: number): Buffer | undefined {
-    return this.cache.get(field)?.get(uid);
+    return this.cache.get(field, uid);
   }
 
   putCache(field: string, uid: number, bytes: Buffer): void {
-    let m = this.cache.get(field);
-    if (!m) this.cache.set(field, (m = new Map()));
-    m.set(uid, bytes);
+    this.cache.set(field, uid, bytes);
     this.cacheDirty = true;
-    this.scheduleSave();
+    this.scheduleSave(false);
   }
 
   // ------------------------------------------------------------ flags
