@@ -1,10 +1,10 @@
-// Driver of bench/mailbox-open.sh: opens one 20,000-message INBOX over POP3
+// Driver of bench/mailbox-open.sh: opens one large INBOX over POP3
 // (USER/PASS, STAT, LIST, UIDL, QUIT) and IMAP (LOGIN, SELECT INBOX,
 // FETCH 1:* (FLAGS ENVELOPE), LOGOUT) on two servers, mailtk and Dovecot,
 // with raw sockets so that client parsing costs nothing; a first open (the
 // mbox copied fresh, every index removed) and then a second open, in
 // alternating rounds. Samples the servers' resident memory from /proc while
-// they work. Loopback only. Prints medians and ratios, summary on the last line.
+// they work: the processes running as the user (those serving it) and all. Loopback only. Prints medians and ratios, summary on the last line.
 //
 // Usage: node mailbox-open.mjs CONFIG.json   (written by mailbox-open.sh)
 
@@ -95,9 +95,12 @@ async function pop3Open(port) {
   return c.bytes;
 }
 
-/** Resident memory (kB) of a process and all its descendants. */
-function treeRss(pid) {
-  let total = 0;
+/**
+ * Resident memory (kB) of a process and all its descendants: in all, and of
+ * those running as `uid` (the processes serving the user: mailtk's session
+ * agent, Dovecot's imap or pop3 process).
+ */
+function treeRss(pid, uid) {
   const kids = new Map();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -110,22 +113,28 @@ function treeRss(pid) {
       // gone
     }
   }
+  const out = { total: 0, user: 0 };
   const walk = (p) => {
     try {
-      total += Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      out.total += rss;
+      if (Number(/Uid:\s+(\d+)/.exec(status)?.[1]) === uid) out.user += rss;
     } catch {
       // gone
     }
     for (const k of kids.get(p) ?? []) walk(k);
   };
   walk(pid);
-  return total;
+  return out;
 }
 
-const peak = { mailtk: 0, dovecot: 0 };
-function sampler(name, pid) {
+const peak = { mailtk: { total: 0, user: 0 }, dovecot: { total: 0, user: 0 } };
+function sampler(name, pid, uid) {
   const t = setInterval(() => {
-    peak[name] = Math.max(peak[name], treeRss(pid));
+    const now = treeRss(pid, uid);
+    peak[name].total = Math.max(peak[name].total, now.total);
+    peak[name].user = Math.max(peak[name].user, now.user);
   }, 25);
   return () => clearInterval(t);
 }
@@ -147,7 +156,7 @@ async function measure(name, proto) {
   reset(server);
   const open = proto === 'imap' ? imapOpen : pop3Open;
   const port = server[proto];
-  const stop = sampler(name, server.pid);
+  const stop = sampler(name, server.pid, server.owner[0]);
   for (const which of ['first', 'second']) {
     const t0 = performance.now();
     await open(port);
@@ -171,5 +180,10 @@ for (const key of ['imap_first', 'imap_second', 'pop3_first', 'pop3_second']) {
   console.log(`${key.padEnd(12)} mailtk ${a.toFixed(0).padStart(6)} ms   dovecot ${b.toFixed(0).padStart(6)} ms   mailtk/dovecot ${(a / b).toFixed(2)}`);
   parts.push(`${key}=${a.toFixed(0)}/${b.toFixed(0)}ms(x${(a / b).toFixed(2)})`);
 }
-console.log(`peak RSS       mailtk ${(peak.mailtk / 1024).toFixed(1)} MB (daemon)   dovecot ${(peak.dovecot / 1024).toFixed(1)} MB (all its processes)`);
-console.log(`mailbox-open messages=${cfg.messages} rounds=${ROUNDS} mailtk/dovecot: ${parts.join(' ')} peak_rss_mb=${(peak.mailtk / 1024).toFixed(0)}/${(peak.dovecot / 1024).toFixed(0)}`);
+const mb = (kb) => (kb / 1024).toFixed(1);
+console.log(`peak RSS, user's processes   mailtk ${mb(peak.mailtk.user)} MB   dovecot ${mb(peak.dovecot.user)} MB   mailtk/dovecot ${(peak.mailtk.user / peak.dovecot.user).toFixed(2)}`);
+console.log(`peak RSS, all processes      mailtk ${mb(peak.mailtk.total)} MB   dovecot ${mb(peak.dovecot.total)} MB`);
+console.log(
+  `mailbox-open messages=${cfg.messages} rounds=${ROUNDS} mailtk/dovecot: ${parts.join(' ')} ` +
+    `user_rss_mb=${mb(peak.mailtk.user)}/${mb(peak.dovecot.user)} all_rss_mb=${mb(peak.mailtk.total)}/${mb(peak.dovecot.total)}`,
+);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Opening a 20,000-message INBOX, mailtk beside Dovecot (Debian's, mbox
+# Opening a large INBOX (MESSAGES, 20,000 by default), mailtk beside Dovecot (Debian's, mbox
 # format, passwd-file users) on the same mbox copy: POP3 STAT+LIST+UIDL and
 # IMAP SELECT + FETCH 1:* (FLAGS ENVELOPE), first open (no index) and second
 # open, alternating rounds (bench/mailbox-open.mjs drives both). Everything
 # lives in a temporary directory; both servers listen on 127.0.0.1 only and
 # are stopped at the end. Needs root (Dovecot's mail user is `nobody`).
 # Settings: MESSAGES (20000), ROUNDS (5), BASE_PORT (24100).
-# Prints medians, ratios and peak memory; the summary is the last line.
+# Prints medians, ratios and peak memory (of the processes running as the
+# user, which serve it, and of each server's whole tree); the summary is the
+# last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-20000}
@@ -22,7 +24,11 @@ MT_PID= DC_PID=
 cleanup() {
   [ -n "$MT_PID" ] && kill "$MT_PID" 2>/dev/null || true
   [ -n "$DC_PID" ] && kill "$DC_PID" 2>/dev/null || true
-  sleep 0.5
+  # Both stop before their tree is removed (mailtk's pid lock lives in it).
+  for _ in $(seq 150); do
+    { [ -n "$MT_PID" ] && kill -0 "$MT_PID" 2>/dev/null; } || { [ -n "$DC_PID" ] && kill -0 "$DC_PID" 2>/dev/null; } || break
+    sleep 0.1
+  done
   rm -rf "$T"
 }
 trap cleanup EXIT
