@@ -3,10 +3,12 @@
 // own user) submits with -odi, so bob's copy and the program run before
 // sendmail exits; the program runs as bob, and its reply, dropped in the
 // maildrop when bob may not write the queue, is delivered by `sendmail -q`.
-// One reply to a person, with RFC 3834's fields and the null envelope sender;
-// none for a second message within the interval, a list's message, a bulk
-// one, an auto-reply, a bounce or a message not addressed to bob; bob gets
-// every original.
+// As an ordinary user the test's own uid is bob's (a .forward counts only
+// when its user owns it), and everything runs as that uid. One reply to a
+// person, with RFC 3834's fields and the null envelope sender; none for a
+// second message within the interval, a list's message, a bulk one, an
+// auto-reply, a bounce or a message not addressed to bob; bob gets every
+// original.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -28,6 +30,13 @@ function putBobs(name: string, text: string): void {
 
 before(() => {
   sb = makeSandbox({ users: ['alice', 'bob', 'carol'], extraConf: 'delivery_mode = interactive' });
+  if (!IS_ROOT) {
+    // A .forward counts only when its user owns it: as an ordinary user, the test's own uid is bob's.
+    const bob = sb.users.bob;
+    const passwd = path.join(sb.dir, 'etc/passwd');
+    const me = `${process.getuid!()}:${process.getgid!()}`;
+    fs.writeFileSync(passwd, fs.readFileSync(passwd, 'utf8').replace(`bob:x:${bob.uid}:${bob.gid}:`, `bob:x:${me}:`));
+  }
   putBobs('.forward', `\\bob, "|${path.join(BIN, 'vacation')} bob"\n`);
   putBobs('.vacation.msg', 'Subject: Away from my mail ($SUBJECT)\n\nI am away until Monday; your mail about "$SUBJECT" will wait.\n-- Bob\n');
 });
