@@ -10,6 +10,7 @@
 
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
+import { LogThrottle } from './conn-control.ts';
 import { type Reply, fail } from './replies.ts';
 
 export type RateEvent = 'connection' | 'message' | 'recipient';
@@ -28,6 +29,7 @@ const KEY: Record<RateEvent, string> = {
 export class Anvil {
   private readonly windows = new Map<string, Window>();
   private lastSweep = 0;
+  private readonly refusalLog = new LogThrottle(10_000);
 
   constructor(private config: Config, private readonly exempt: (ip: string) => boolean) {}
 
@@ -53,7 +55,8 @@ export class Anvil {
       this.windows.set(ip, w);
     }
     if (w.counts[event] >= max) {
-      log(this.config, id, `rejecting ${event} from [${ip}]: rate ${w.counts[event] + 1}/${Math.round(unit / 1000)}s (${KEY[event]} = ${max})`);
+      const rate = `rate ${w.counts[event] + 1}/${Math.round(unit / 1000)}s (${KEY[event]} = ${max})`;
+      this.refusalLog.note(`${ip} ${event}`, (more) => log(this.config, id, `rejecting ${event} from [${ip}]: ${rate}${more}`));
       return this.refusal(event);
     }
     w.counts[event]++;

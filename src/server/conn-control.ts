@@ -28,8 +28,9 @@ const STRESS_CLIENT_SHARE = 0.5;
  * (each slot changes hands at most twice a second).
  */
 const DISPLACE_MIN_IDLE_MS = 500;
-/** At most one "accept failed" log line per this long (EMFILE comes in floods). */
+/** At most one "accept failed" log line per this long (EMFILE comes in floods), and one refusal line per client and rule. */
 const ACCEPT_ERROR_LOG_MS = 10_000;
+const REFUSAL_LOG_MS = 10_000;
 
 export interface ClientLimits {
   /** The name the log gives these limits ("smtp", "mailbox"), and the key prefix. */
@@ -66,6 +67,7 @@ export class ConnControl {
   private readonly perAddress = new Map<string, number>();
   private readonly perSubnet = new Map<string, number>();
   private exceptions = new net.BlockList();
+  private readonly refusalLog = new LogThrottle(REFUSAL_LOG_MS);
   private prefixes = { v4: 24, v6: 64 };
 
   constructor(private config: Config, private limits: ClientLimits) {
@@ -97,7 +99,7 @@ export class ConnControl {
   admit(ip: string): Slot | Refusal {
     const refusal = this.check(ip);
     if (refusal) {
-      log(this.config, '', `rejecting connection from [${ip}]: ${this.describe(refusal, ip)}`);
+      this.refusalLog.note(`${ip} ${refusal.key}`, (more) => log(this.config, '', `rejecting connection from [${ip}]: ${this.describe(refusal, ip)}${more}`));
       return refusal;
     }
     const slot = new SlotImpl(ip, subnetOf(ip, this.prefixes), (s) => this.release(s));
@@ -160,6 +162,32 @@ export class ConnControl {
   }
 }
 
+/**
+ * One log line per key and period: a client refused a thousand times a second
+ * writes one line, and the next one says how many were left out.
+ */
+export class LogThrottle {
+  private readonly last = new Map<string, { at: number; missed: number }>();
+
+  constructor(private readonly periodMs: number) {}
+
+  note(key: string, write: (more: string) => void): void {
+    const now = Date.now();
+    const seen = this.last.get(key);
+    if (seen && now - seen.at < this.periodMs) {
+      seen.missed++;
+      return;
+    }
+    if (this.last.size > 10_000) this.forget(now);
+    write(seen?.missed ? ` (and ${seen.missed} more since the last report)` : '');
+    this.last.set(key, { at: now, missed: 0 });
+  }
+
+  private forget(now: number): void {
+    for (const [k, v] of this.last) if (now - v.at >= this.periodMs) this.last.delete(k);
+  }
+}
+
 class SlotImpl implements Slot {
   constructor(readonly ip: string, readonly subnet: string, private readonly onRelease: (s: SlotImpl) => void) {}
   release(): void {
@@ -191,17 +219,9 @@ export function refuseSocket(socket: net.Socket, text: string): void {
  * open go on, and new ones are accepted again once descriptors are free.
  */
 export function watchAcceptErrors(server: net.Server, config: () => Config, kind: string): void {
-  let last = 0;
-  let missed = 0;
+  const throttle = new LogThrottle(ACCEPT_ERROR_LOG_MS);
   server.on('error', (e: NodeJS.ErrnoException) => {
-    const now = Date.now();
-    if (now - last < ACCEPT_ERROR_LOG_MS) {
-      missed++;
-      return;
-    }
-    log(config(), '', `${kind} listener: cannot accept a connection: ${e.code ?? e.message}${missed ? ` (and ${missed} more since the last report)` : ''}; raise the daemon's open-file limit (ulimit -n)`);
-    last = now;
-    missed = 0;
+    throttle.note('accept', (more) => log(config(), '', `${kind} listener: cannot accept a connection: ${e.code ?? e.message}${more}; raise the daemon's open-file limit (ulimit -n)`));
   });
 }
 
