@@ -7,7 +7,9 @@
 // is too small at first: Dovecot answers 452 4.2.2 for him alone after the
 // data (quota_full_tempfail), so alice has her copy, bob is deferred with
 // Dovecot's words in the log and in the delay DSN, and once his quota grows
-// the next run delivers his copy and not alice's again.
+// the next run delivers his copy and not alice's again. Last, the README's
+// "Scaling out" picture: two mailtk daemons (two MX hosts of one domain, each
+// with its own queue) take mail over SMTP and hand it to the one Dovecot.
 // Needs root (Dovecot switches to each user's uid) and Dovecot's LMTP
 // server, which test/install-deps.sh installs; skipped otherwise.
 
@@ -17,7 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DOVECOT, type DovecotServer, startDovecot } from './dovecot.ts';
-import { IS_ROOT, type Sandbox, makeSandbox, runAsync } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, runAsync, startDaemon, waitFor } from './helpers.ts';
 
 const LMTP = '/usr/lib/dovecot/lmtp';
 const skip = !IS_ROOT
@@ -142,6 +145,36 @@ describe('LMTP hand-off to Dovecot', { skip, timeout: 120_000 }, () => {
     assert.match(got.at(-1)!, /\nSubject: unix\n/, `${dovecot.log()}\n${maillog()}`);
     // Dovecot's reply names the recipient as given: the bare user.
     assert.match(maillog(), new RegExp(`to=<alice@mail\\.test>, .*mailer=lmtp, relay=${sock.replace(/[.]/g, '\\.')}, dsn=2\\.0\\.0, stat=Sent \\(<alice> \\S+ Saved\\)`));
+  });
+
+  test('two MX daemons, each its own queue, in front of one store: mail taken by either lands in the same Maildir', async (t) => {
+    if (!fs.existsSync('/usr/bin/swaks')) return t.skip('swaks is not installed (test/install-deps.sh installs it as root)');
+    const mxs: Array<{ sb: Sandbox; daemon?: RunningDaemon }> = [];
+    try {
+      for (const name of ['mx1', 'mx2']) {
+        const mx = makeSandbox({ hostname: 'mail.test', users: USERS, extraConf: `mailbox_transport = lmtp:[127.0.0.1]:${dovecot.port}` });
+        mxs.push({ sb: mx });
+        mxs.at(-1)!.daemon = await startDaemon(mx, ['-bD', '-q1h'], ['smtp']);
+        const port = mxs.at(-1)!.daemon!.ports.smtp;
+        const r = spawnSync('swaks', ['--server', `127.0.0.1:${port}`, '--from', 'zed@else.test', '--to', 'alice@mail.test', '--header', `Subject: via ${name}`, '--body', `taken by ${name}`], { encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+      }
+      const before = maildir('alice').length;
+      const subjects = () => maildir('alice').map((m) => /\nSubject: (via mx\d)\n/.exec(m)?.[1]).filter(Boolean);
+      await waitFor(() => subjects().length === 2, 20_000, `both MX hosts' mail in Dovecot (${before} before)`);
+      assert.deepEqual(subjects().sort(), ['via mx1', 'via mx2']);
+      for (const [i, mx] of mxs.entries()) {
+        // The run's log lines are written at the end of its batch, just after the hand-off.
+        const sent = /to=<alice@mail\.test>, .*mailer=lmtp, relay=\[127\.0\.0\.1\] \[127\.0\.0\.1\], dsn=2\.0\.0, stat=Sent/;
+        await waitFor(() => sent.test(fs.readFileSync(mx.sb.log, 'utf8')), 10_000, `mx${i + 1}'s log line`);
+        assert.equal(mx.sb.readMbox('alice'), '', 'nothing in the MX host\'s own spool');
+      }
+    } finally {
+      for (const mx of mxs) {
+        await mx.daemon?.stop();
+        mx.sb.cleanup();
+      }
+    }
   });
 });
 
