@@ -3,7 +3,10 @@
 // as a program receives it, and the reply's fields (RFC 3834 3.1).
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import { splitMessage } from '../message/headers.ts';
 import { parseVacationArgs } from '../cli/vacation.ts';
 import { parseInterval } from './args.ts';
@@ -11,6 +14,7 @@ import { FOREVER, emptyDb, formatDb, isExcluded, parseDb, prune, repliedRecently
 import { readIncoming } from './incoming.ts';
 import { judge, ownAddresses } from './policy.ts';
 import { buildReply } from './reply.ts';
+import { addExclusions, initDb, listDb, respond, vacationFiles } from './respond.ts';
 
 const DAY = 86400;
 const headersOf = (text: string) => splitMessage(Buffer.from(text)).headers;
@@ -74,6 +78,7 @@ describe('whether to answer', () => {
       assert.match((v as { why: string }).why, why, text);
     }
     assert.equal(verdict('To: bob\nAuto-Submitted: no\n').answer, true);
+    assert.match((verdict('To: bob\n', 'bob@mail.test') as { why: string }).why, /the sender is the user/);
   });
 });
 
@@ -138,5 +143,51 @@ describe('the reply', () => {
     const own = buildReply({ template: Buffer.from('From: Robert <robert@mail.test>\n\nAway.\n'), original, to: 'a@b', from: 'Bob <bob@mail.test>' }).toString();
     assert.match(own, /^To: <a@b>\nSubject: Auto: Lunch\?\nFrom: Robert <robert@mail\.test>\n/);
     assert.match(out, /\n\nI am away\.\n$/);
+  });
+});
+
+describe('respond: the database decides, the reply is recorded once sent', () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'vacation-unit-'));
+  after(() => fs.rmSync(home, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(home, '.vacation.msg'), 'Subject: away\n\nAway.\n');
+  const args = parseVacationArgs(['bob']);
+  const files = vacationFiles(home, args);
+  const sent: string[] = [];
+  let clock = 1_765_000_000_000;
+  const responder = (fail = false) => ({
+    from: 'Bob <bob@mail.test>',
+    isMine: mine,
+    now: () => clock,
+    send: async (_m: Buffer, to: string) => {
+      if (fail) throw new Error('sendmail is down');
+      sent.push(to);
+    },
+  });
+  const mailFrom = (sender: string, a = args, fail = false) =>
+    respond(a, files, Buffer.from(`From ${sender} Sun Dec  6 10:00:00 2026\nTo: bob@mail.test\nSubject: hi\n\nx\n`), {}, responder(fail));
+
+  test('once per interval, again after it; a failed send is not recorded', async () => {
+    assert.match(await mailFrom('alice@x.org'), /answered <alice@x\.org>/);
+    assert.match(await mailFrom('alice@x.org'), /answered already within 7 days/);
+    clock += 7 * DAY * 1000;
+    assert.match(await mailFrom('alice@x.org'), /answered/);
+    await assert.rejects(mailFrom('carol@x.org', args, true), /sendmail is down/);
+    assert.match(await mailFrom('carol@x.org'), /answered <carol@x\.org>/);
+    assert.deepEqual(sent, ['alice@x.org', 'alice@x.org', 'carol@x.org']);
+  });
+
+  test('-x exclusions, -i with -r 0 (every message), -r infinite from the command line, -l', async () => {
+    await addExclusions(files, '@spam.example\nBoss@x.org\n');
+    assert.match(await mailFrom('anyone@spam.example'), /excluded/);
+    assert.match(await mailFrom('boss@x.org'), /excluded/);
+    await initDb(parseVacationArgs(['-i', '-r', '0']), files);
+    assert.doesNotMatch(listDb(files), /spam|alice/);
+    assert.match(listDb(files), /^interval 0$/m);
+    assert.match(await mailFrom('alice@x.org'), /answered/);
+    assert.match(await mailFrom('alice@x.org'), /answered/);
+    const once = parseVacationArgs(['-r', 'infinite', 'bob']);
+    clock += 1000 * DAY * 1000;
+    assert.match(await mailFrom('alice@x.org', once), /answered already within all time/);
+    assert.match(listDb(files), /^alice@x\.org +\w{3} /m);
   });
 });
