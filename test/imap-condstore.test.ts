@@ -59,7 +59,10 @@ describe('CONDSTORE and QRESYNC, raw', () => {
       assert.deepEqual((await c.ok(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${highest + 1})`)).untagged, []);
       // Storing what is already there changes nothing, and raises nothing.
       assert.deepEqual((await c.ok('STORE 3 +FLAGS (\\Flagged)')).untagged, [`* 3 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${highest + 1}))`]);
-      assert.match((await c.ok('STATUS INBOX (HIGHESTMODSEQ MESSAGES)')).untagged[0], new RegExp(`^\\* STATUS INBOX \\(HIGHESTMODSEQ ${highest + 1} MESSAGES 4\\)$`));
+      // Reading a body sets \Seen: the response tells UID and the new MODSEQ too.
+      const read = (await c.ok('FETCH 4 (BODY[TEXT])')).untagged.join('\n');
+      assert.match(read, new RegExp(`^\\* 4 FETCH \\(UID 4 BODY\\[TEXT\\] \\{\\d+\\}\\n[^]*MODSEQ \\(${highest + 2}\\) FLAGS \\(\\\\Seen\\)\\)$`));
+      assert.match((await c.ok('STATUS INBOX (HIGHESTMODSEQ MESSAGES)')).untagged[0], new RegExp(`^\\* STATUS INBOX \\(HIGHESTMODSEQ ${highest + 2} MESSAGES 4\\)$`));
       for (const bad of ['FETCH 1 (FLAGS) (CHANGEDSINCE x)', 'FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)', 'FETCH 1 (FLAGS) (FOO 1)', 'SELECT INBOX (QRESYNC (1 1))', 'SELECT INBOX (FOO)']) {
         assert.equal((await c.run(bad)).status, 'BAD', bad);
       }

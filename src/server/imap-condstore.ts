@@ -156,6 +156,8 @@ export interface FetchModifiers {
   changedSince?: number;
   /** MODSEQ is to be added to each response (CHANGEDSINCE, or CONDSTORE on and \Seen being set). */
   addModseq: boolean;
+  /** So is UID (CONDSTORE on and \Seen being set: RFC 7162 3.1). */
+  addUid: boolean;
 }
 
 /**
@@ -184,7 +186,8 @@ export async function fetchModifiers(s: ImapSession, c: Cmd, wantsModseq: boolea
     const v = s.view as MailboxView;
     await sendVanishedEarlier(s, v, changedSince as number, parseSeqSet(astring(c.args[0], 'UID set'), v.folder.uidNext - 1));
   }
-  return { changedSince, addModseq: changedSince !== undefined || (condstoreOn(s) && setsSeen) };
+  const seen = condstoreOn(s) && setsSeen;
+  return { changedSince, addModseq: changedSince !== undefined || seen, addUid: seen };
 }
 
 /** STORE's "(UNCHANGEDSINCE n)" (RFC 7162 3.1.3); undefined without one. */

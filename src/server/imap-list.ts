@@ -22,6 +22,7 @@
 import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import type { HeldDir } from '../mailbox/index.ts';
+import { enableCondstore } from './imap-condstore.ts';
 import {
   allMailboxes, createFolderFile, folderParent, guarded, type Listed, lstatIn, matcher, readSubscriptions, resolveMailbox, statusItems, statusLine,
 } from './imap-mailboxes.ts';
@@ -145,6 +146,7 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
     await s.untagged('LIST (\\Noselect) "/" ""');
     return ok('LIST completed');
   }
+  if (o.status?.includes('HIGHESTMODSEQ')) await enableCondstore(s); // as STATUS HIGHESTMODSEQ (RFC 7162 3.1)
   const matchers = patterns.filter((x) => x !== '').map((x) => matcher(reference, x));
   const matches = (name: string) => matchers.some((m) => m(name));
   return guarded(s, async () => {
