@@ -116,7 +116,7 @@ export class FolderCache {
       this.used = 0;
     }
     const at = this.used;
-    bytes.copy(this.blocks[this.fill], at);
+    this.blocks[this.fill].set(bytes, at); // TypedArray's set: no Buffer.copy argument handling
     this.used += bytes.length;
     c.push(uid, this.fill, at, bytes.length);
   }
@@ -199,7 +199,7 @@ export class FolderCache {
         dv.setUint32(at + 5 + name.length, c.len[i], true);
         at += 9 + name.length;
         const s = c.start[i];
-        this.blocks[c.block[i]].copy(out, at, s, s + c.len[i]);
+        out.set(this.blocks[c.block[i]].subarray(s, s + c.len[i]), at);
         at += c.len[i];
       }
     });

@@ -7,6 +7,7 @@
 // before mboxrd is brought up to date without new UIDs.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { after, test } from 'node:test';
 import { FolderCache } from './folder-cache.ts';
 import { decodeIndex, encodeIndex, INDEX_FILE } from './folder-file.ts';
 import { fingerprint } from './folder-flags.ts';
-import { scanFolder, type ScannedMessage } from './folder-scan.ts';
+import { HIDDEN, scanFolder, type ScannedMessage } from './folder-scan.ts';
 import { FLAG, openFolder, rewriteMbox, scanMbox, ServedConverter, toServed } from './index.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-folder-'));
@@ -181,4 +182,29 @@ test('FolderCache: blobs by UID across a write and a read, new ones winning, gon
   assert.ok(d.load(file, 77, (uid) => uid !== 1));
   assert.deepEqual([1, 3, 5, 9].map((u) => d.get('env', u)?.toString()), [undefined, 'e3 again', undefined, 'newer']);
   assert.equal(d.get('big', 9)?.length, 600 << 10);
+});
+
+test('fingerprint hashes the visible header lines as the line-by-line form did (indexes hold its values)', () => {
+  const byLine = (block: Buffer, bodySize: number): string => {
+    const h = createHash('sha1');
+    let hiding = false;
+    const text = block.toString('latin1');
+    for (const line of text.split(/(?<=\n)/)) {
+      if (line === '\n' || line === '\r\n') break;
+      if (line[0] !== ' ' && line[0] !== '\t') {
+        const colon = line.indexOf(':');
+        hiding = colon > 0 && HIDDEN.includes(line.slice(0, colon).trimEnd().toLowerCase());
+      }
+      if (!hiding) h.update(Buffer.from(line, 'latin1'));
+    }
+    return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
+  };
+  const blocks = [
+    'Subject: a\nStatus: RO\nX-Status: F\nFrom: b\n\nbody\n',
+    'Status: O\n  folded status\nsubject: x\nX-UID: 4\nCONTENT-LENGTH : 3\nx-keywords: k\n\tmore\nTo: y\n\n',
+    'Received: x\n\tcontinued\nCc: c\nno colon line\n:odd\nstatus:\n',
+    'X-Imapbase: 1 2\r\nSubject: crlf\r\nStatus: R\r\n\r\n',
+    'Xs: visible\nCs: visible\nSt: v\n\n',
+  ];
+  for (const b of blocks) assert.equal(fingerprint(Buffer.from(b, 'latin1'), 7), byLine(Buffer.from(b, 'latin1'), 7), b);
 });

@@ -415,12 +415,13 @@ export class Folder extends EventEmitter {
     return header.length === last.headerLength && fingerprint(header, last.size - last.headerSize) === last.fp;
   }
 
-  private summarize(s: ScannedMessage, uid: number): MessageRecord {
+  /** `fp`: the message's fingerprint when the caller has made it already. */
+  private summarize(s: ScannedMessage, uid: number, fp = fingerprint(s.header, s.size - s.headerSize)): MessageRecord {
     const hf = flagsFromHeader(s.header);
     for (const [field, fn] of Object.entries(this.spec.summaries ?? {})) this.putCache(field, uid, fn(s.header));
     return {
       uid, offset: s.offset, length: s.length, fromLen: s.fromLen, headerLength: s.headerLength, size: s.size,
-      headerSize: s.headerSize, internalDate: s.internalDate, fp: fingerprint(s.header, s.size - s.headerSize),
+      headerSize: s.headerSize, internalDate: s.internalDate, fp,
       flags: hf, headerFlags: hf, keywords: 0, modseq: ++this.highestModseq,
     };
   }
@@ -446,7 +447,7 @@ export class Folder extends EventEmitter {
       while (k >= 0 && k < old.length && old[k].fp !== then) k++;
       if (k < 0 || k >= old.length) {
         fresh = true;
-        out.push(this.summarize(s, this.uidNext++));
+        out.push(this.summarize(s, this.uidNext++, fp));
         return;
       }
       const o = old[k];
