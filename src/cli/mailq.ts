@@ -10,8 +10,10 @@
 //                                            <u1@host>
 //   		Total requests: 1
 //
-// '*' marks an entry being delivered. Colour only at a terminal (chalk, loaded
-// on demand), never when piped or with NO_COLOR set.
+// '*' marks an entry being delivered, '!' one an administrator holds
+// (Postfix's marks; `mailtk queue hold`). Colour only at a terminal (chalk,
+// loaded on demand), never when piped or with NO_COLOR set. `mailtk queue
+// list --json` prints the same rows (QueueRow) as JSON: one model, two forms.
 
 import type { Config } from '../config/index.ts';
 import { eachQueueEntry, type QueueListing } from '../queue/index.ts';
@@ -59,16 +61,44 @@ function pending(q: QueueListing): string[] {
   return c.recipients.filter((_, i) => !(c.journal.done.has(i) || c.journal.failed.has(i))).map((r) => r.address);
 }
 
-/** One entry's lines, each ending in a newline. */
-function formatEntry(q: QueueListing, paint: Paint): string {
+/** One entry as the listing shows it, in text or JSON. */
+export interface QueueRow {
+  id: string;
+  state: QueueListing['state'];
+  /** Absent when the entry's file cannot be read. */
+  size?: number;
+  /** Arrival, ms since the epoch. */
+  arrival?: number;
+  sender?: string;
+  /** The line in parentheses: "held", or the last deferral's reason. */
+  status?: string;
+  /** Recipients still to deliver (all of them when none is crossed off). */
+  recipients: string[];
+}
+
+export function queueRow(q: QueueListing): QueueRow {
   const c = q.control;
-  if (!c) return `${paint.id(q.id.padEnd(14))}? ${paint.reason('(unreadable control file)')}\n`;
-  const mark = q.state === 'active' ? '*' : q.state === 'held' ? '-' : ' ';
-  let out = `${paint.id(q.id.padEnd(14))}${mark}${String(c.size).padStart(8)} ${qtime(c.arrival)} <${c.sender}>\n`;
-  if (q.state === 'held') out += `${' '.repeat(17)}${paint.reason('(held)')}\n`;
-  else if (c.reason) out += `${' '.repeat(17)}${paint.reason(`(${c.reason})`)}\n`;
+  if (!c) return { id: q.id, state: q.state, status: 'unreadable control file', recipients: [] };
   const rcpts = pending(q);
-  for (const r of rcpts.length ? rcpts : c.recipients.map((x) => x.address)) out += `${' '.repeat(41)}<${r}>\n`;
+  return {
+    id: q.id,
+    state: q.state,
+    size: c.size,
+    arrival: c.arrival,
+    sender: c.sender,
+    status: q.state === 'held' ? 'held' : c.reason || undefined,
+    recipients: rcpts.length ? rcpts : c.recipients.map((x) => x.address),
+  };
+}
+
+const MARK: Partial<Record<QueueListing['state'], string>> = { active: '*', held: '!' };
+
+/** One entry's lines, each ending in a newline. */
+function formatEntry(r: QueueRow, paint: Paint): string {
+  if (r.size === undefined) return `${paint.id(r.id.padEnd(14))}? ${paint.reason(`(${r.status})`)}\n`;
+  let out = `${paint.id(r.id.padEnd(14))}${MARK[r.state] ?? ' '}${String(r.size).padStart(8)} ${qtime(r.arrival!)} <${r.sender}>\n`;
+  if (r.status) out += `${' '.repeat(17)}${paint.reason(`(${r.status})`)}\n`;
+  for (const a of r.recipients) out += `${' '.repeat(41)}<${a}>\n`;
   return out;
 }
 
@@ -78,7 +108,7 @@ function heading(config: Config, n: number): string {
 
 /** The whole listing as text (for tests; printQueue streams it). */
 export function formatQueue(config: Config, entries: QueueListing[], paint: Paint = plain): string {
-  return heading(config, entries.length) + entries.map((q) => formatEntry(q, paint)).join('') + `\t\tTotal requests: ${entries.length}\n`;
+  return heading(config, entries.length) + entries.map((q) => formatEntry(queueRow(q), paint)).join('') + `\t\tTotal requests: ${entries.length}\n`;
 }
 
 /**
@@ -86,27 +116,26 @@ export function formatQueue(config: Config, entries: QueueListing[], paint: Pain
  * then each is read and printed as it comes (one that went meanwhile is
  * skipped, and the total at the end says how many were shown), so that a
  * queue of 100,000 entries is never held in memory. With -qR or -qS the
- * entries are read first, to count the ones that match.
+ * entries are read first, to count the ones that match. `json` prints the
+ * same rows as one JSON document, streamed the same way:
+ * {"queue": dir, "entries": [QueueRow...], "total": n}.
  */
-export async function printQueue(config: Config, filters: QueueFilter[]): Promise<number> {
-  const paint = await paintFor(process.stdout);
+export async function printQueue(config: Config, filters: QueueFilter[], form: 'text' | 'json' = 'text'): Promise<number> {
+  const paint = form === 'json' ? plain : await paintFor(process.stdout);
   const out = new Output();
-  if (filters.length) {
-    const shown = [...wanted(eachQueueEntry(config), filters)];
-    await out.write(formatQueue(config, shown, paint));
-    return out.end();
-  }
-  const entries = eachQueueEntry(config);
-  const first = entries.next();
-  const count = first.done ? 0 : first.value.count;
-  await out.write(heading(config, count));
+  const shown = filters.length ? [...wanted(eachQueueEntry(config), filters)] : undefined;
+  const rows: Iterator<QueueListing> = shown ? shown.values() : eachQueueEntry(config);
+  const first = rows.next();
+  const count = shown ? shown.length : first.done ? 0 : first.value.count;
+  await out.write(form === 'json' ? `{"queue":${JSON.stringify(config.queueDir)},"entries":[` : heading(config, count));
   let n = 0;
-  for (let r = first; !r.done; r = entries.next()) {
+  for (let r = first; !r.done; r = rows.next()) {
     if (r.value.state === 'corrupt') continue;
+    const row = queueRow(r.value);
+    await out.write(form === 'json' ? `${n ? ',' : ''}\n${JSON.stringify(row)}` : formatEntry(row, paint));
     n++;
-    await out.write(formatEntry(r.value, paint));
   }
-  await out.write(`\t\tTotal requests: ${n}\n`);
+  await out.write(form === 'json' ? `\n],"total":${n}}\n` : `\t\tTotal requests: ${n}\n`);
   return out.end();
 }
 

@@ -57,8 +57,8 @@ import { ControlParseError, type Envelope, parseControl, shown } from './control
 import { DROP_HEADER_ALLOWANCE, DROP_MAX_CONTROL, DROP_TEMP_PREFIX, MAILDROP_MAGIC, type NewMessage, dropError, enqueue } from './enqueue.ts';
 import { type EntryLock, lockEntry } from './entry-lock.ts';
 import { type QueueId, isQueueId, newQueueId } from './id.ts';
-import { PREFIX } from './state.ts';
-import { fsyncDir, queuePath } from './files.ts';
+import { CORRUPT_DIR, HOLD_DIR, PREFIX } from './state.ts';
+import { fsyncDir } from './files.ts';
 import { REFUSED_PREFIX, claimDropped, claimedPath, discardClaimed, pickupDir, quarantineDropped, syncClaims } from './transition.ts';
 
 /** How long a submission may stay unfinished (a temporary name, or linked to one) before it is refused. */
@@ -232,7 +232,7 @@ function printable(name: string): string {
 // ---- 3 and 4: check a claimed file and queue it ---------------------------------
 
 async function pickupClaimed(config: Config, c: Claim, domains: Set<string>): Promise<QueueId | undefined> {
-  if ([queuePath(config, PREFIX.control, c.id), queuePath(config, PREFIX.held, c.id), path.join(config.queueDir, 'corrupt', PREFIX.control + c.id)].some((f) => fs.existsSync(f))) {
+  if ([config.queueDir, path.join(config.queueDir, HOLD_DIR), path.join(config.queueDir, CORRUPT_DIR)].map((d) => path.join(d, PREFIX.control + c.id)).some((f) => fs.existsSync(f))) {
     discardClaimed(config, c.id); // committed before a crash: the queue has it
     return undefined;
   }

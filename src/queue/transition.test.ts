@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { loadConfig } from '../config/index.ts';
 import { parseControl, serializeControl } from './control.ts';
 import { DamagedEntry, readEntry, readMessage } from './entry-file.ts';
-import { activate, crossOff, defer, dueQueueIds, enqueue, finish, hold, listQueue, listQueueIds, newQueueId, quarantine, readData, unhold } from './index.ts';
+import { activate, crossOff, defer, dueQueueIds, enqueue, findEntry, finish, hold, listQueue, listQueueIds, makeDue, newQueueId, quarantine, readData, remove, unhold } from './index.ts';
 import { TRANSITIONS } from './state.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-queue-'));
@@ -95,19 +95,68 @@ test('activate locks; a second activate is refused; crossOff, defer, finish', as
   assert.ok(!fs.existsSync(path.join(config.queueDir, `qf${id}`)));
 });
 
-test('hold and unhold move the entry out of and back into runs', async () => {
+test('hold and unhold move the entry out of and back into runs, forced or not', async () => {
   const id = await enqueue(config, msg(3));
-  hold(config, id);
+  assert.equal(hold(config, id), 'done');
+  assert.ok(fs.existsSync(path.join(config.queueDir, 'hold', `qf${id}`)), 'in queue_dir/hold');
   assert.ok(!listQueueIds(config).includes(id));
+  assert.ok(!dueQueueIds(config, Date.now() + 1e9).includes(id));
+  assert.equal(activate(config, id), undefined, 'a run naming it (-qI) finds nothing to deliver');
   assert.equal(listQueue(config).find((q) => q.id === id)?.state, 'held');
-  unhold(config, id);
+  assert.equal(readData(config, id).toString(), 'Subject: 3\n\nbody 3\n');
+  assert.equal(findEntry(config, id)?.state, 'held');
+  assert.equal(hold(config, id), 'missing', 'held already');
+  assert.equal(unhold(config, id), 'done');
   assert.ok(listQueueIds(config).includes(id));
+  assert.equal(unhold(config, id), 'missing');
+});
+
+test('an entry being delivered is busy: never held, removed or made due under its runner', async () => {
+  const id = await enqueue(config, msg(5));
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    import { loadConfig } from ${JSON.stringify(path.resolve('src/config/index.ts'))};
+    import { activate } from ${JSON.stringify(path.resolve('src/queue/index.ts'))};
+    const a = activate(loadConfig({ file: ${JSON.stringify(path.join(dir, 'c.conf'))} }), ${JSON.stringify(id)});
+    console.log(a ? 'locked' : 'no');
+    setTimeout(() => {}, 60000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((r) => child.stdout.once('data', r));
+    assert.equal(hold(config, id), 'busy');
+    assert.equal(remove(config, id), 'busy');
+    assert.equal(makeDue(config, id), 'busy');
+    assert.ok(fs.existsSync(path.join(config.queueDir, `qf${id}`)));
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+  }
+  assert.equal(remove(config, id), 'queue', 'its runner gone, the lock is stale at once');
+});
+
+test('remove takes an entry from the queue, hold/ or corrupt/; makeDue sets the next try to now', async () => {
+  const a = await enqueue(config, msg(6));
+  const b = await enqueue(config, msg(7));
+  const c = await enqueue(config, msg(8));
+  hold(config, b);
+  quarantine(config, c);
+  assert.equal(remove(config, b), 'hold');
+  assert.equal(remove(config, c), 'corrupt');
+  assert.equal(remove(config, c), 'missing');
+  const later = new Date(Date.now() + 3_600_000);
+  fs.utimesSync(path.join(config.queueDir, `qf${a}`), later, later);
+  assert.ok(!dueQueueIds(config, Date.now()).includes(a));
+  assert.equal(makeDue(config, a), 'done');
+  assert.ok(dueQueueIds(config, Date.now()).includes(a));
+  hold(config, a);
+  assert.equal(makeDue(config, a), 'missing', 'a held entry is released first');
+  assert.equal(remove(config, a), 'hold');
+  assert.equal(findEntry(config, a), undefined);
 });
 
 test('every state in the transition table is reachable from writing', () => {
   const reach = new Set(['writing']);
   for (let i = 0; i < TRANSITIONS.length; i++) for (const [from, to] of TRANSITIONS) if (reach.has(from)) reach.add(to);
-  assert.deepEqual([...reach].sort(), ['active', 'corrupt', 'deferred', 'held', 'queued', 'writing']);
+  assert.deepEqual([...reach].sort(), ['active', 'corrupt', 'deferred', 'gone', 'held', 'queued', 'writing']);
 });
 
 test('SIGKILL at any instant of enqueue leaves whole entries or nothing', async () => {

@@ -14,7 +14,7 @@ import { MailError } from '../message/status.ts';
 import { type Control, ControlParseError, type Placement, journalDone, journalFailed, journalPlaced, placedKey } from './control.ts';
 import { DamagedEntry, type EntryFile, entryBytes, legacyDataFile, readEntry, readMessage } from './entry-file.ts';
 import type { QueueId } from './id.ts';
-import { PREFIX } from './state.ts';
+import { CORRUPT_DIR, HOLD_DIR, PICKUP_DIR, PREFIX } from './state.ts';
 import { fsyncDir, queuePath } from './files.ts';
 import { lockEntry } from './entry-lock.ts';
 import { step } from './steps.ts';
@@ -280,16 +280,95 @@ export function finishAll(config: Config, entries: ActiveEntry[]): void {
   }
 }
 
-/** queued|deferred -> held (sendmail's hf prefix): no run touches it. */
-export function hold(config: Config, id: QueueId): void {
-  fs.renameSync(queuePath(config, PREFIX.control, id), queuePath(config, PREFIX.held, id));
-  fsyncDir(config.queueDir);
+// ---- an administrator's transitions (mailtk queue) ------------------------
+// Each takes the entry's lock first, as activate() does, so that it never
+// moves or removes an entry under the runner delivering it: a locked entry is
+// 'busy', and the caller says so. A runner that listed the entry before it
+// moved finds it gone when it locks it (activate returns undefined).
+
+/** What an administrator's transition did. */
+export type AdminOutcome = 'done' | 'busy' | 'missing';
+
+function underLock(config: Config, id: QueueId, work: () => boolean): AdminOutcome {
+  const lock = lockEntry(config, id);
+  if (!lock) return 'busy';
+  try {
+    return work() ? 'done' : 'missing';
+  } finally {
+    lock.release();
+  }
 }
 
-/** held -> queued. */
-export function unhold(config: Config, id: QueueId): void {
-  fs.renameSync(queuePath(config, PREFIX.held, id), queuePath(config, PREFIX.control, id));
-  fsyncDir(config.queueDir);
+/** queue_dir/hold, where held entries are kept (state.ts). */
+export function holdDir(config: Config): string {
+  return path.join(config.queueDir, HOLD_DIR);
+}
+
+/** queued|deferred -> held: moved into queue_dir/hold, out of every run's sight (Postfix's hold queue). */
+export function hold(config: Config, id: QueueId): AdminOutcome {
+  return underLock(config, id, () => moveEntry(config, config.queueDir, holdDir(config), id));
+}
+
+/** held -> queued (deferred while its next try, the file's mtime, is still to come). */
+export function unhold(config: Config, id: QueueId): AdminOutcome {
+  return underLock(config, id, () => moveEntry(config, holdDir(config), config.queueDir, id));
+}
+
+/** An entry's file (and an older entry's df beside it) from one folder to another, durably. */
+function moveEntry(config: Config, from: string, to: string, id: QueueId): boolean {
+  const name = PREFIX.control + id;
+  if (!renameInto(path.join(from, name), to, name)) return false;
+  renameInto(path.join(from, PREFIX.data + id), to, PREFIX.data + id);
+  fsyncDir(to);
+  fsyncDir(from);
+  return true;
+}
+
+/** Where an entry removed by remove() was. */
+export type RemovedFrom = 'queue' | 'hold' | 'corrupt';
+
+/**
+ * queued|deferred|held|corrupt -> gone: an administrator's delete (postsuper
+ * -d). Returns where the entry was; 'missing' when it is nowhere.
+ */
+export function remove(config: Config, id: QueueId): AdminOutcome | RemovedFrom {
+  let from: RemovedFrom | undefined;
+  const outcome = underLock(config, id, () => {
+    const dirs: Array<[RemovedFrom, string]> = [['queue', config.queueDir], ['hold', holdDir(config)], ['corrupt', path.join(config.queueDir, CORRUPT_DIR)]];
+    for (const [where, dir] of dirs) {
+      const file = path.join(dir, PREFIX.control + id);
+      try {
+        fs.unlinkSync(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      fs.rmSync(legacyDataFile(file), { force: true });
+      fsyncDir(dir);
+      from = where;
+      return true;
+    }
+    return false;
+  });
+  return outcome === 'done' ? from! : outcome;
+}
+
+/**
+ * deferred -> queued: the next try is now (the file's mtime, see defer), so
+ * that the next run, scheduled or not, takes it (postsuper -r's "requeue").
+ * 'missing' for an entry that is not in the queue (a held one is released first).
+ */
+export function makeDue(config: Config, id: QueueId, now = Date.now()): AdminOutcome {
+  return underLock(config, id, () => {
+    const at = new Date(now);
+    try {
+      fs.utimesSync(queuePath(config, PREFIX.control, id), at, at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    return true;
+  });
 }
 
 /**
@@ -323,8 +402,6 @@ export function corruptEntries(config: Config): string[] {
 // read again). pickup/ and corrupt/ are mode 0700, the queue owner's. These
 // renames move a directory entry itself: none of them follows a link.
 
-const PICKUP_DIR = 'pickup';
-const CORRUPT_DIR = 'corrupt';
 /** Entries refused but left in the maildrop (see quarantineDropped): never looked at again. */
 export const REFUSED_PREFIX = '.refused.';
 let corruptSeq = 0;
