@@ -8,37 +8,45 @@
 // person, with RFC 3834's fields and the null envelope sender; none for a
 // second message within the interval, a list's message, a bulk one, an
 // auto-reply, a bounce or a message not addressed to bob; bob gets every
-// original.
+// original. Then the same through the daemon: SMTP on a loopback port, its
+// runner delivering, the reply picked up from the maildrop by the daemon.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BIN, IS_ROOT, type Sandbox, makeSandbox, run, splitMbox } from './helpers.ts';
+import { BIN, IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, splitMbox, startDaemon, waitFor } from './helpers.ts';
+import { LineClient } from './mailbox/harness.ts';
 
 let sb: Sandbox;
 let seq = 0;
 
 /** A file of bob's, as he would write it. */
-function putBobs(name: string, text: string): void {
-  const bob = sb.users.bob;
+function putBobs(name: string, text: string, box: Sandbox = sb): void {
+  const bob = box.users.bob;
   const file = path.join(bob.home, name);
   fs.writeFileSync(file, text, { mode: 0o644 });
   if (IS_ROOT) fs.chownSync(file, bob.uid, bob.gid);
 }
 
-before(() => {
-  sb = makeSandbox({ users: ['alice', 'bob', 'carol'], extraConf: 'delivery_mode = interactive' });
+/** A sandbox where bob is away: his .forward runs vacation, his reply is ~/.vacation.msg. */
+function awaySandbox(extraConf: string): Sandbox {
+  const box = makeSandbox({ users: ['alice', 'bob', 'carol'], extraConf });
   if (!IS_ROOT) {
     // A .forward counts only when its user owns it: as an ordinary user, the test's own uid is bob's.
-    const bob = sb.users.bob;
-    const passwd = path.join(sb.dir, 'etc/passwd');
+    const bob = box.users.bob;
+    const passwd = path.join(box.dir, 'etc/passwd');
     const me = `${process.getuid!()}:${process.getgid!()}`;
     fs.writeFileSync(passwd, fs.readFileSync(passwd, 'utf8').replace(`bob:x:${bob.uid}:${bob.gid}:`, `bob:x:${me}:`));
   }
-  putBobs('.forward', `\\bob, "|${path.join(BIN, 'vacation')} bob"\n`);
-  putBobs('.vacation.msg', 'Subject: Away from my mail ($SUBJECT)\n\nI am away until Monday; your mail about "$SUBJECT" will wait.\n-- Bob\n');
+  putBobs('.forward', `\\bob, "|${path.join(BIN, 'vacation')} bob"\n`, box);
+  putBobs('.vacation.msg', 'Subject: Away from my mail ($SUBJECT)\n\nI am away until Monday; your mail about "$SUBJECT" will wait.\n-- Bob\n', box);
+  return box;
+}
+
+before(() => {
+  sb = awaySandbox('delivery_mode = interactive');
 });
 after(() => sb?.cleanup());
 
@@ -124,5 +132,53 @@ describe('vacation in ~/.forward', () => {
     mailBob('alice@mail.test', 'From: alice@mail.test\nTo: bob@mail.test\n');
     mailBob('alice@mail.test', 'From: alice@mail.test\nTo: bob@mail.test\n');
     assert.equal(repliesTo('alice').length, 3, 'answered again, and with -r 0 every time');
+  });
+});
+
+describe('vacation under the daemon', () => {
+  let box: Sandbox;
+  let daemon: RunningDaemon | undefined;
+  before(async () => {
+    box = awaySandbox('');
+    daemon = await startDaemon(box, ['-bD', '-q1h'], ['smtp']);
+  });
+  after(async () => {
+    await daemon?.stop();
+    box?.cleanup();
+  });
+
+  test('mail over SMTP on loopback: bob keeps it, alice is answered once by the daemon\'s own runs', async () => {
+    const send = async (n: number) => {
+      const c = await LineClient.connect(daemon!.ports.smtp);
+      try {
+        const say = async (line: string | undefined) => {
+          if (line !== undefined) c.send(line);
+          for (;;) {
+            const l = await c.line(10_000);
+            if (l === undefined || /^\d{3} /.test(l)) return l ?? '';
+          }
+        };
+        await say(undefined);
+        await say('EHLO client.test');
+        assert.match(await say('MAIL FROM:<alice@mail.test>'), /^250 /);
+        assert.match(await say('RCPT TO:<bob@mail.test>'), /^250 /);
+        assert.match(await say('DATA'), /^354 /);
+        c.send(`From: alice@mail.test\r\nTo: bob@mail.test\r\nSubject: over smtp ${n}\r\nMessage-ID: <smtp${n}.${process.pid}@mail.test>\r\n\r\nhello`);
+        assert.match(await say('.'), /^250 /);
+        await say('QUIT');
+      } finally {
+        c.close();
+      }
+    };
+    const mbox = (u: string) => splitMbox(box.readMbox(u));
+    await send(1);
+    await waitFor(() => mbox('alice').length === 1, 30_000, "vacation's reply to alice");
+    assert.match(mbox('alice')[0], /\nAuto-Submitted: auto-replied\n/);
+    assert.match(mbox('alice')[0], /\nIn-Reply-To: <smtp1\./);
+    await send(2);
+    await waitFor(() => mbox('bob').length === 2, 30_000, 'the second message in bob\'s mailbox');
+    await waitFor(() => /mailer=prog[^\n]*stat=Sent[\s\S]*mailer=prog[^\n]*stat=Sent/.test(fs.readFileSync(box.log, 'utf8')), 30_000, 'vacation to run twice');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(mbox('alice').length, 1, 'no second reply');
   });
 });
