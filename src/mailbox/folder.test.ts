@@ -208,3 +208,27 @@ test('fingerprint hashes the visible header lines as the line-by-line form did (
   ];
   for (const b of blocks) assert.equal(fingerprint(Buffer.from(b, 'latin1'), 7), byLine(Buffer.from(b, 'latin1'), 7), b);
 });
+
+test('records found by UID whether or not the index keeps them in UID order, and the cache with them', async () => {
+  const mbox = path.join(dir, 'order');
+  const indexDir = path.join(dir, 'order-index');
+  const msg = (i: number) => `From s${i}@test Mon Jan  1 00:00:0${i} 2024\nSubject: m${i}\n\nbody ${i}\n`;
+  fs.writeFileSync(mbox, [1, 2, 3, 4].map(msg).join('\n'));
+  const summaries = { subject: (h: Buffer) => Buffer.from(/Subject: (\S+)/.exec(h.toString())![1]) };
+  let f = await openFolder({ mbox, indexDir, summaries });
+  await f.sync();
+  assert.deepEqual([1, 2, 3, 4, 5].map((u) => f.byUidGet(u)?.uid), [1, 2, 3, 4, undefined]);
+  await f.release();
+  const file = path.join(indexDir, INDEX_FILE);
+  const state = decodeIndex(fs.readFileSync(file))!;
+  state.records.reverse(); // not as written here, but readable
+  fs.writeFileSync(file, encodeIndex(state));
+  f = await openFolder({ mbox, indexDir, summaries });
+  try {
+    await f.ensureCache();
+    assert.deepEqual([4, 3, 2, 1].map((u) => f.byUidGet(u)?.uid), [4, 3, 2, 1]);
+    assert.deepEqual([1, 4].map((u) => f.getCache('subject', u)?.toString()), ['m1', 'm4']);
+  } finally {
+    await f.release();
+  }
+});

@@ -130,7 +130,12 @@ export class Folder extends EventEmitter {
   vanishedFloor = 0;
   private readonly cache = new FolderCache();
   readonly loaded: Promise<void>;
-  private byUid = new Map<number, MessageRecord>();
+  /**
+   * Records by UID, made only if `records` are not in ascending UID order
+   * (they always are as this file makes them): else byUidGet searches them,
+   * and a 100,000-message folder holds no Map of 100,000 entries.
+   */
+  private byUidMap: Map<number, MessageRecord> | undefined;
   private stamp: MboxStamp = EMPTY_STAMP;
   /** The index on disk counted sizes as mboxo readers do; see load(). */
   private legacyQuoting = false;
@@ -235,7 +240,7 @@ export class Folder extends EventEmitter {
       if (!this.spec.indexDir) return;
       const bytes = await readIndexFile(this.spec.indexDir, CACHE_FILE, this.spec.beneath?.index).catch(() => undefined);
       // Entries made since the open (new messages) win over the file's.
-      if (bytes) this.cache.load(bytes, this.uidValidity, (uid) => this.byUid.has(uid));
+      if (bytes) this.cache.load(bytes, this.uidValidity, (uid) => this.byUidGet(uid) !== undefined);
     })();
     return this.cacheLoaded;
   }
@@ -250,8 +255,13 @@ export class Folder extends EventEmitter {
 
   private setRecords(records: MessageRecord[]): void {
     this.records = records;
-    this.byUid = new Map();
-    for (const r of records) this.byUid.set(r.uid, r);
+    this.byUidMap = undefined;
+    for (let i = 1; i < records.length; i++) {
+      if (records[i].uid > records[i - 1].uid) continue;
+      this.byUidMap = new Map();
+      for (const r of records) this.byUidMap.set(r.uid, r);
+      break;
+    }
   }
 
   /** Write the index (`index`: it changed; else only the cache did) a moment from now. */
@@ -428,8 +438,10 @@ export class Folder extends EventEmitter {
 
   private addNew(s: ScannedMessage): void {
     const r = this.summarize(s, this.uidNext++);
+    const last = this.records[this.records.length - 1];
     this.records.push(r);
-    this.byUid.set(r.uid, r);
+    if (this.byUidMap) this.byUidMap.set(r.uid, r);
+    else if (last && last.uid >= r.uid) this.setRecords(this.records);
   }
 
   /** A whole new scan, message by message, matched against the old records; see the file comment. */
@@ -462,7 +474,7 @@ export class Folder extends EventEmitter {
     };
     const finish = () => {
       this.setRecords(out);
-      this.noteVanished(old.filter((r) => !this.byUid.has(r.uid)).map((r) => r.uid));
+      this.noteVanished(old.filter((r) => !this.hasUid(r.uid)).map((r) => r.uid));
       // The cache keeps the blobs of UIDs gone until it is next written (UIDs are never reused).
     };
     return { add, finish };
@@ -481,7 +493,22 @@ export class Folder extends EventEmitter {
   }
 
   byUidGet(uid: number): MessageRecord | undefined {
-    return this.byUid.get(uid);
+    if (this.byUidMap) return this.byUidMap.get(uid);
+    const rs = this.records;
+    let lo = 0;
+    let hi = rs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = rs[mid].uid;
+      if (v === uid) return rs[mid];
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  private hasUid(uid: number): boolean {
+    return this.byUidGet(uid) !== undefined;
   }
 
   getCache(field: string, uid: number): Buffer | undefined {
@@ -525,7 +552,7 @@ export class Folder extends EventEmitter {
   setFlags(uids: number[], mode: 'set' | 'add' | 'remove', flags: number, keywords: number): MessageRecord[] {
     const changed: MessageRecord[] = [];
     for (const uid of uids) {
-      const r = this.byUid.get(uid);
+      const r = this.byUidGet(uid);
       if (!r) continue;
       const [f, k] =
         mode === 'set' ? [flags, keywords] : mode === 'add' ? [r.flags | flags, (r.keywords | keywords) >>> 0] : [r.flags & ~flags, (r.keywords & ~keywords) >>> 0];
@@ -552,7 +579,7 @@ export class Folder extends EventEmitter {
    * message cannot both copy it.
    */
   claim(uids: number[]): number[] {
-    const mine = uids.filter((u) => !this.moving.has(u) && this.byUid.has(u));
+    const mine = uids.filter((u) => !this.moving.has(u) && this.hasUid(u));
     for (const u of mine) this.moving.add(u);
     return mine;
   }
@@ -611,7 +638,7 @@ export class Folder extends EventEmitter {
         await rewriteMbox(this.mbox, await this.mboxIndex(fh), keep, { lock, ...this.rewriteOptions() });
         this.stamp = EMPTY_STAMP; // whatever it was, scan it all again
         await this.syncLocked(fh);
-        return removed.filter((uid) => !this.byUid.has(uid));
+        return removed.filter((uid) => !this.hasUid(uid));
       }),
     );
   }
