@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { IS_ROOT, type Result, type Sandbox, makeSandbox, run, runAsync, startDaemon } from './helpers.ts';
+import { BIN, IS_ROOT, type Result, type Sandbox, makeSandbox, run, runAsync, startDaemon } from './helpers.ts';
 
 /** A loopback port with nothing listening: connections to it are refused. */
 async function deadPort(): Promise<number> {
@@ -172,6 +173,22 @@ describe('mailtk queue', () => {
     assert.equal(mailtk(sb, ['queue', 'hold', 'ALL', ids[0]]).status, 64, 'ALL stands alone');
   });
 
+  test('at a terminal: delete asks (n keeps, y deletes), and the listing has colour', { skip: spawnSync('script', ['--version']).status !== 0 && 'needs script(1) for a terminal' }, () => {
+    const id = submit(sb, 'e@remote.test', 'e');
+    const env: NodeJS.ProcessEnv = { ...sb.env, COLUMNS: '100' };
+    delete env.NO_COLOR;
+    const atTerminal = (cmd: string, input: string) =>
+      spawnSync('script', ['-qec', `${path.join(BIN, 'mailtk')} -C ${sb.conf} ${cmd}`, '/dev/null'], { env, input, encoding: 'utf8', timeout: 60_000 });
+    const no = atTerminal(`queue delete ${id}`, 'n\n');
+    assert.match(no.stdout, new RegExp(`Delete 1 queue entry \\(${id}\\)\\? This cannot be undone \\[y/N\\]`));
+    assert.match(no.stdout, /not confirmed; nothing deleted/);
+    assert.ok(listJson(sb).entries.some((e) => e.id === id), 'kept');
+    assert.match(atTerminal('queue list', '').stdout, new RegExp(`\\u001b\\[1m${id}\\u001b\\[22m`), 'the ID in bold');
+    const yes = atTerminal(`queue delete ${id}`, 'y\n');
+    assert.match(yes.stdout, new RegExp(`${id}: removed`));
+    assert.ok(!listJson(sb).entries.some((e) => e.id === id), 'deleted');
+  });
+
   test('status: the queue by state; no daemon', () => {
     const id = submit(sb, 'c@remote.test', 'c');
     mailtk(sb, ['queue', 'hold', id]);
@@ -182,7 +199,7 @@ describe('mailtk queue', () => {
     assert.equal(s.queue.held, 1);
     assert.equal(s.queue.queued + s.queue.deferred + s.queue.active, 0);
     const plain = mailtk(sb, ['status']);
-    assert.match(plain.stdout, /^daemon: +not running/m);
+    assert.match(plain.stdout, /^daemon: +not running \(no pid file .*mailtk\.pid; start it with sendmail -bd -q20m\)$/m);
     assert.match(plain.stdout, /^queue: +1 in .*: 0 active, 0 queued, 0 deferred, 1 held; 0 in the maildrop, 0 corrupt$/m);
     mailtk(sb, ['queue', 'delete', '-y', id]);
   });

@@ -27,6 +27,8 @@ export interface Listener {
 
 export interface DaemonStatus {
   pidFile: string;
+  /** False when pid_file does not exist (no daemon started, or it stopped cleanly). */
+  pidFileExists: boolean;
   pid?: number;
   running: boolean;
   /** When it started, ms since the epoch (absent without /proc). */
@@ -56,13 +58,14 @@ export function readStatus(config: Config): Status {
 }
 
 function daemonStatus(config: Config): DaemonStatus {
-  const out: DaemonStatus = { pidFile: config.pidFile, running: false };
+  const out: DaemonStatus = { pidFile: config.pidFile, pidFileExists: false, running: false };
   let text: string;
   try {
     text = fs.readFileSync(config.pidFile, 'utf8');
   } catch {
     return out;
   }
+  out.pidFileExists = true;
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return out;
   out.pid = pid;

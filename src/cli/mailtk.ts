@@ -138,7 +138,8 @@ async function status(a: Common): Promise<number> {
     else if (d.listeners.length === 0) lines.push('listeners:  none (queue runs only)');
     else for (const [i, l] of d.listeners.entries()) lines.push(`${i ? '            ' : 'listeners:  '}${l.kind.padEnd(10)} ${l.address}`);
   } else {
-    lines.push(`daemon:     ${p.bad('not running')}${d.pid ? ` (pid file ${d.pidFile} names ${d.pid}, which is gone)` : ` (no pid in ${d.pidFile})`}`);
+    const why = d.pid ? `pid file ${d.pidFile} names ${d.pid}, which is gone` : d.pidFileExists ? `no pid in ${d.pidFile}` : `no pid file ${d.pidFile}`;
+    lines.push(`daemon:     ${p.bad('not running')} (${why}; start it with sendmail -bd -q20m)`);
   }
   const q = s.queue;
   const total = q.queued + q.deferred + q.active + q.held;
@@ -213,14 +214,20 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
     .version(false)
     .wrap(process.stdout.isTTY ? Math.min(100, process.stdout.columns || 80) : null)
     .fail((msg, err) => {
-      throw err ?? new MailError('usage', msg);
+      if (err) throw err;
+      const e = new MailError('usage', msg);
+      commandLineErrors.add(e);
+      throw e;
     });
 }
+
+/** Errors in the command line itself (yargs's), which a pointer to --help may help. */
+const commandLineErrors = new WeakSet<Error>();
 
 function errorExit(err: unknown): number {
   if (err instanceof MailError) {
     process.stderr.write(`${PROG}: ${err.message}\n`);
-    if (err.failure === 'usage') process.stderr.write(`${PROG}: see ${PROG} --help\n`);
+    if (commandLineErrors.has(err)) process.stderr.write(`${PROG}: see ${PROG} --help\n`);
     return err.exit;
   }
   const e = err as NodeJS.ErrnoException;
