@@ -98,7 +98,9 @@ async function pop3Open(port) {
 /**
  * Resident memory (kB) of a process and all its descendants: in all, and of
  * those running as `uid` (the processes serving the user: mailtk's session
- * agent, Dovecot's imap or pop3 process).
+ * agent, Dovecot's imap or pop3 process), whose proportional set size (PSS:
+ * pages shared with other processes, such as the node or dovecot binary's,
+ * counted in part) is taken too.
  */
 function treeRss(pid, uid) {
   const kids = new Map();
@@ -113,13 +115,16 @@ function treeRss(pid, uid) {
       // gone
     }
   }
-  const out = { total: 0, user: 0 };
+  const out = { total: 0, user: 0, userPss: 0 };
   const walk = (p) => {
     try {
       const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
       const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       out.total += rss;
-      if (Number(/Uid:\s+(\d+)/.exec(status)?.[1]) === uid) out.user += rss;
+      if (Number(/Uid:\s+(\d+)/.exec(status)?.[1]) === uid) {
+        out.user += rss;
+        out.userPss += Number(/Pss:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      }
     } catch {
       // gone
     }
@@ -129,12 +134,13 @@ function treeRss(pid, uid) {
   return out;
 }
 
-const peak = { mailtk: { total: 0, user: 0 }, dovecot: { total: 0, user: 0 } };
+const peak = { mailtk: { total: 0, user: 0, userPss: 0 }, dovecot: { total: 0, user: 0, userPss: 0 } };
 function sampler(name, pid, uid) {
   const t = setInterval(() => {
     const now = treeRss(pid, uid);
     peak[name].total = Math.max(peak[name].total, now.total);
     peak[name].user = Math.max(peak[name].user, now.user);
+    peak[name].userPss = Math.max(peak[name].userPss, now.userPss);
   }, 25);
   return () => clearInterval(t);
 }
@@ -182,8 +188,9 @@ for (const key of ['imap_first', 'imap_second', 'pop3_first', 'pop3_second']) {
 }
 const mb = (kb) => (kb / 1024).toFixed(1);
 console.log(`peak RSS, user's processes   mailtk ${mb(peak.mailtk.user)} MB   dovecot ${mb(peak.dovecot.user)} MB   mailtk/dovecot ${(peak.mailtk.user / peak.dovecot.user).toFixed(2)}`);
+console.log(`peak PSS, user's processes   mailtk ${mb(peak.mailtk.userPss)} MB   dovecot ${mb(peak.dovecot.userPss)} MB   mailtk/dovecot ${(peak.mailtk.userPss / peak.dovecot.userPss).toFixed(2)}`);
 console.log(`peak RSS, all processes      mailtk ${mb(peak.mailtk.total)} MB   dovecot ${mb(peak.dovecot.total)} MB`);
 console.log(
   `mailbox-open messages=${cfg.messages} rounds=${ROUNDS} mailtk/dovecot: ${parts.join(' ')} ` +
-    `user_rss_mb=${mb(peak.mailtk.user)}/${mb(peak.dovecot.user)} all_rss_mb=${mb(peak.mailtk.total)}/${mb(peak.dovecot.total)}`,
+    `user_rss_mb=${mb(peak.mailtk.user)}/${mb(peak.dovecot.user)} user_pss_mb=${mb(peak.mailtk.userPss)}/${mb(peak.dovecot.userPss)} all_rss_mb=${mb(peak.mailtk.total)}/${mb(peak.dovecot.total)}`,
 );

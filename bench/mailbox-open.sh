@@ -21,7 +21,10 @@ command -v dovecot >/dev/null || bash test/install-deps.sh
 T=$(mktemp -d /tmp/mailbox-open.XXXXXX)
 chmod 755 "$T"
 MT_PID= DC_PID=
+tree() { local k; for k in $(pgrep -P "$1"); do echo "$k"; tree "$k"; done; }
 cleanup() {
+  local left
+  left=$( [ -n "$MT_PID" ] && tree "$MT_PID" || true)
   [ -n "$MT_PID" ] && kill "$MT_PID" 2>/dev/null || true
   [ -n "$DC_PID" ] && kill "$DC_PID" 2>/dev/null || true
   # Both stop before their tree is removed (mailtk's pid lock lives in it).
@@ -29,6 +32,8 @@ cleanup() {
     { [ -n "$MT_PID" ] && kill -0 "$MT_PID" 2>/dev/null; } || { [ -n "$DC_PID" ] && kill -0 "$DC_PID" 2>/dev/null; } || break
     sleep 0.1
   done
+  # What outlived mailtk's master (a worker left behind) is stopped by its pid.
+  for k in $left; do tr '\0' ' ' < "/proc/$k/cmdline" 2>/dev/null | grep -qF "$T" && kill "$k" 2>/dev/null || true; done
   rm -rf "$T"
 }
 trap cleanup EXIT
