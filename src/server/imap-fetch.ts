@@ -42,7 +42,7 @@ const MACROS: Record<string, string[]> = {
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
   FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
 };
-/** Bytes of responses (and copied message bytes) one hold of the mailbox lock gathers before sending them. */
+/** Bytes of responses (and of messages copied or parsed) one hold of the mailbox lock gathers before sending. */
 const BATCH_BYTES = 1 << 20;
 // MODSEQ and the (CHANGEDSINCE n [VANISHED]) modifier: RFC 7162, imap-condstore.ts.
 const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'MODSEQ']);
@@ -105,7 +105,6 @@ export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const mods = await fetchModifiers(s, c, items.some((i) => i.name === 'MODSEQ'), setsSeen);
   if ('status' in mods) return mods;
   if (mods.addModseq && !items.some((i) => i.name === 'MODSEQ')) items.push({ name: 'MODSEQ' });
-  if (mods.addUid && !items.some((i) => i.name === 'UID')) items.unshift({ name: 'UID' });
   let picked = targets(s, astring(c.args[0], 'message set'), c.uid);
   if (mods.changedSince !== undefined) picked = picked.filter((t) => t.rec.modseq > (mods.changedSince as number));
   if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
@@ -136,6 +135,8 @@ class Fetcher {
   private structures = new Map<number, Part>();
   /** Reads of the mbox, only while fromMbox holds the lock. */
   private reader: FolderReader | undefined;
+  /** Stored bytes read for MIME structures under this hold of the lock (they count towards the batch). */
+  private parsed = 0;
 
   constructor(private readonly s: ImapSession, private readonly v: MailboxView) {}
 
@@ -154,8 +155,9 @@ class Fetcher {
   /**
    * Responses that need the mbox, a batch at a time: under the lock, the
    * responses are made and their message bytes copied out (CopiedBytes) until
-   * about BATCH_BYTES are held; then, without the lock, they are sent. A
-   * client that reads slowly holds up no delivery (issue 11).
+   * about BATCH_BYTES are held or were read for MIME structures; then,
+   * without the lock, they are sent. A client that reads slowly holds up no
+   * delivery (issue 11), nor does a long FETCH 1:* BODYSTRUCTURE.
    */
   async fromMbox(picked: Target[], items: Item[], setsSeen: boolean): Promise<void> {
     for (let i = 0; i < picked.length; ) {
@@ -163,8 +165,9 @@ class Fetcher {
       try {
         await this.v.folder.read(async (reader) => {
           this.reader = reader;
+          this.parsed = 0;
           try {
-            for (let held = 0; i < picked.length && held < BATCH_BYTES; i++) held += await this.answer(picked[i], items, setsSeen, batch);
+            for (let held = 0; i < picked.length && held + this.parsed < BATCH_BYTES; i++) held += await this.answer(picked[i], items, setsSeen, batch);
           } finally {
             this.reader = undefined;
           }
@@ -299,6 +302,7 @@ class Fetcher {
     let p = this.structures.get(rec.uid);
     if (!p) {
       p = await parseStructure(this.reader!, rec);
+      this.parsed += rec.length;
       this.structures.clear(); // one at a time: a FETCH 1:* BODYSTRUCTURE keeps no more than it needs
       this.structures.set(rec.uid, p);
     }
