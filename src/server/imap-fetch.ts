@@ -105,6 +105,7 @@ export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const mods = await fetchModifiers(s, c, items.some((i) => i.name === 'MODSEQ'), setsSeen);
   if ('status' in mods) return mods;
   if (mods.addModseq && !items.some((i) => i.name === 'MODSEQ')) items.push({ name: 'MODSEQ' });
+  if (mods.addUid && !items.some((i) => i.name === 'UID')) items.unshift({ name: 'UID' });
   let picked = targets(s, astring(c.args[0], 'message set'), c.uid);
   if (mods.changedSince !== undefined) picked = picked.filter((t) => t.rec.modseq > (mods.changedSince as number));
   if (items.some((i) => i.name === 'ENVELOPE')) await v.folder.ensureCache();
