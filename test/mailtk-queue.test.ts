@@ -121,6 +121,10 @@ describe('mailtk queue', () => {
       const r = run(sb, 'sendmail', [q]);
       assert.equal(r.status, 0, r.stderr);
     }
+    for (const args of [['queue', 'flush'], ['queue', 'flush', id]]) {
+      const r = mailtk(sb, args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
     assert.doesNotMatch(logText(sb), new RegExp(`${id}: to=`), 'not attempted');
     const shown = JSON.parse(mailtk(sb, ['queue', 'show', '--json', id]).stdout);
     assert.equal(shown.state, 'held');
@@ -129,7 +133,9 @@ describe('mailtk queue', () => {
 
     const released = mailtk(sb, ['queue', 'release', id]);
     assert.equal(released.status, 0, released.stderr);
-    assert.equal(run(sb, 'sendmail', ['-qf']).status, 0);
+    const flushed = mailtk(sb, ['queue', 'flush', '-v', id]);
+    assert.equal(flushed.status, 0, flushed.stderr);
+    assert.match(flushed.stdout, /far@remote\.test\.\.\. Deferred: /, '-v shows the delivery');
     assert.match(logText(sb), new RegExp(`${id}: to=<far@remote.test>.*stat=Deferred`), 'tried once released');
     const after = JSON.parse(mailtk(sb, ['queue', 'show', '--json', id]).stdout);
     assert.equal(after.state, 'deferred');
