@@ -56,6 +56,26 @@ test('a full listener displaces the longest idle session that holds nothing, and
   assert.equal(control.size, 1, 'release is idempotent');
 });
 
+test('a subnet outside the exceptions displaces three times in ten seconds; an excepted client whenever it needs', () => {
+  const control = new ConnControl(config(), { name: 'smtp', maxClients: 3, maxPerAddress: 10, maxPerSubnet: 10 });
+  const displaced: number[] = [];
+  const fill = (ip: string, n: number) => {
+    const slot = control.admit(ip);
+    assert.ok(!('why' in slot), `${ip} admitted`);
+    control.attach(slot, { idleSince: () => n, displace: () => displaced.push(n), rearmTimer: () => undefined });
+  };
+  fill('198.51.110.1', 1);
+  fill('198.51.111.1', 2);
+  fill('198.51.112.1', 3);
+  fill('203.0.113.1', 4); // displaces 1
+  fill('203.0.113.2', 5); // 2
+  fill('203.0.113.3', 6); // 3
+  assert.deepEqual(control.admit('203.0.113.4'), { why: 'busy', key: 'smtp_max_clients' }, 'a fourth time from the same /24');
+  fill('10.0.0.1', 7); // relay_networks: displaces 4
+  fill('10.0.0.2', 8); // and 5
+  assert.deepEqual(displaced, [1, 2, 3, 4, 5]);
+});
+
 test('anvil: per address and per unit; 0 = no limit; exceptions never counted', () => {
   const c = config({ smtp_client_message_rate_limit: '2', smtp_client_recipient_rate_limit: '0' });
   const anvil = new Anvil(c, (ip) => ip.startsWith('10.'));

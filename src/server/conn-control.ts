@@ -10,7 +10,9 @@
 // those that have not begun anything worth keeping (no login, no mail
 // transaction), as Dovecot's login processes do ("Connection queue full"):
 // an attacker holding slots from many addresses cannot lock everybody out,
-// at the cost of such a session ending early. Clients in
+// at the cost of such a session ending early. A subnet outside
+// client_limit_exceptions may displace three times in ten seconds, so attackers
+// who reconnect at once cannot churn the slots among themselves. Clients in
 // client_limit_exceptions are spared the per-client limits, never the total.
 // The protocol's own words for a refusal (421, * BYE, -ERR) are the caller's.
 
@@ -28,6 +30,14 @@ const STRESS_CLIENT_SHARE = 0.5;
  * (each slot changes hands at most twice a second).
  */
 const DISPLACE_MIN_IDLE_MS = 500;
+/**
+ * A client subnet outside client_limit_exceptions may make room by displacing
+ * DISPLACE_PER_SUBNET times in DISPLACE_WINDOW_MS: attackers who reconnect at
+ * once from many addresses then cannot take the slots back from each other,
+ * and from the site's clients, as fast as they are freed.
+ */
+const DISPLACE_PER_SUBNET = 3;
+const DISPLACE_WINDOW_MS = 10_000;
 /** At most one "accept failed" log line per this long (EMFILE comes in floods), and one refusal line per client and rule. */
 const ACCEPT_ERROR_LOG_MS = 10_000;
 const REFUSAL_LOG_MS = 10_000;
@@ -68,6 +78,8 @@ export class ConnControl {
   private readonly perSubnet = new Map<string, number>();
   private exceptions = new net.BlockList();
   private readonly refusalLog = new LogThrottle(REFUSAL_LOG_MS);
+  /** When each subnet last made room by displacing a session. */
+  private readonly displacedFor = new Map<string, { start: number; n: number }>();
   private prefixes = { v4: 24, v6: 64 };
 
   constructor(private config: Config, private limits: ClientLimits) {
@@ -120,13 +132,22 @@ export class ConnControl {
 
   private check(ip: string): Refusal | undefined {
     const l = this.limits;
-    if (!this.exempt(ip)) {
+    const exempt = this.exempt(ip);
+    const subnet = subnetOf(ip, this.prefixes);
+    if (!exempt) {
       const share = (n: number) => (this.stressed() ? Math.max(1, Math.floor(n * STRESS_CLIENT_SHARE)) : n);
       if ((this.perAddress.get(ip) ?? 0) >= share(l.maxPerAddress)) return { why: 'address', key: `${l.name}_max_clients_per_ip` };
-      if ((this.perSubnet.get(subnetOf(ip, this.prefixes)) ?? 0) >= share(l.maxPerSubnet)) return { why: 'subnet', key: `${l.name}_max_clients_per_subnet` };
+      if ((this.perSubnet.get(subnet) ?? 0) >= share(l.maxPerSubnet)) return { why: 'subnet', key: `${l.name}_max_clients_per_subnet` };
     }
     // Last: displacing a session is only worth it for a client that may come in.
-    if (this.slots.size >= l.maxClients && !this.displaceOne()) return { why: 'busy', key: `${l.name}_max_clients` };
+    if (this.slots.size < l.maxClients) return undefined;
+    const busy: Refusal = { why: 'busy', key: `${l.name}_max_clients` };
+    const now = Date.now();
+    const made = this.displacedFor.get(subnet);
+    const current = made && now - made.start < DISPLACE_WINDOW_MS ? made : undefined;
+    if (!exempt && current && current.n >= DISPLACE_PER_SUBNET) return busy;
+    if (!this.displaceOne()) return busy;
+    if (!exempt) this.noteDisplacement(subnet, now, current);
     return undefined;
   }
 
@@ -147,6 +168,17 @@ export class ConnControl {
     slot.release();
     d.displace();
     return true;
+  }
+
+  private noteDisplacement(subnet: string, now: number, current: { start: number; n: number } | undefined): void {
+    if (current) {
+      current.n++;
+      return;
+    }
+    if (this.displacedFor.size > 10_000) {
+      for (const [k, w] of this.displacedFor) if (now - w.start >= DISPLACE_WINDOW_MS) this.displacedFor.delete(k);
+    }
+    this.displacedFor.set(subnet, { start: now, n: 1 });
   }
 
   private describe(r: Refusal, ip: string): string {
