@@ -144,8 +144,6 @@ export class Folder extends EventEmitter {
   /** What the files on disk lack: the index (records, UIDs, flags...), the cache. */
   private indexDirty = false;
   private cacheDirty = false;
-  /** Inside a locked() section (a sync may be half way), which save() must not queue behind. */
-  private inLock = false;
   private watcher: fs.FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
   private kickTimer: NodeJS.Timeout | undefined;
@@ -270,7 +268,6 @@ export class Folder extends EventEmitter {
     if (!this.spec.indexDir || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
-      if (this.inLock) return this.scheduleSave(false); // a scan may be half way: after it
       void this.save().catch((e) => this.emit('warning', e));
     }, SAVE_DELAY_MS);
   }
@@ -278,13 +275,13 @@ export class Folder extends EventEmitter {
   /**
    * Write the index and the cache, those that changed, now. Saves run one at
    * a time, in turn with syncs and the other locked work (no dotlock taken),
-   * so that no half-made scan is ever written.
+   * so that no half-made scan is ever written; so never call it from inside
+   * locked() or read(), where it would wait for itself.
    */
   save(): Promise<void> {
     if (!this.spec.indexDir) return Promise.resolve();
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
-    if (this.inLock) return this.saveNow();
     const run = this.mutex.then(() => this.saveNow());
     this.mutex = run.catch(() => undefined);
     return run;
@@ -353,11 +350,9 @@ export class Folder extends EventEmitter {
       this.checkPaths(); // before the dotlock, which is made by path beside the mbox
       const lock = await acquireMailboxLock(this.mbox);
       const refresh = setInterval(() => lock.refresh(), 60_000);
-      this.inLock = true;
       try {
         return await fn(lock);
       } finally {
-        this.inLock = false;
         clearInterval(refresh);
         lock.release();
       }
