@@ -12,6 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { decodedPart } from './imap-binary.ts';
 import { fetchModifiers } from './imap-condstore.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
@@ -29,12 +30,14 @@ interface Section {
 }
 
 interface Item {
-  name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' | 'SECTION';
+  name: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'MODSEQ' | 'SECTION' | 'BINARY.SIZE';
   /** What the response calls the item, e.g. BODY[HEADER.FIELDS (DATE)]<0>. */
   label?: string;
   section?: Section;
   partial?: { from: number; count: number };
   peek?: boolean;
+  /** BINARY[...] or BINARY.SIZE[...] (RFC 3516, imap-binary.ts): the part decoded. */
+  binary?: boolean;
 }
 
 const MACROS: Record<string, string[]> = {
@@ -57,6 +60,13 @@ function parseItem(atom: string): Item {
   const up = atom.toUpperCase();
   if (SIMPLE.has(up)) return { name: up as Item['name'] };
   if (LEGACY[up]) return { name: 'SECTION', label: up, section: { path: [], text: LEGACY[up].text, fields: [] }, peek: LEGACY[up].peek };
+  const bin = /^BINARY(\.PEEK|\.SIZE)?\[((?:\d+\.)*\d+)?\](?:<(\d+)\.(\d+)>)?$/i.exec(atom);
+  if (bin) {
+    const section = { path: bin[2] ? bin[2].split('.').map(Number) : [], text: '', fields: [] };
+    if (bin[1]?.toUpperCase() === '.SIZE') return { name: 'BINARY.SIZE', label: `BINARY.SIZE[${bin[2] ?? ''}]`, section, binary: true };
+    const partial = bin[3] !== undefined ? { from: Number(bin[3]), count: Number(bin[4]) } : undefined;
+    return { name: 'SECTION', label: `BINARY[${bin[2] ?? ''}]${partial ? `<${partial.from}>` : ''}`, section, partial, peek: Boolean(bin[1]), binary: true };
+  }
   const m = /^BODY(\.PEEK)?\[([^\]]*)\](?:<(\d+)\.(\d+)>)?$/i.exec(atom);
   if (!m) throw new ParseError(`unknown FETCH item ${atom.slice(0, 40)}`);
   const section = parseSection(m[2]);
@@ -89,7 +99,7 @@ function parseItems(args: Token[], uid: boolean): Item[] {
 
 /** Does answering need the mbox (and so the lock)? */
 function needsMbox(items: Item[], folder: Folder, picked: Target[]): boolean {
-  if (items.some((i) => i.name === 'SECTION' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE')) return true;
+  if (items.some((i) => i.name === 'SECTION' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE' || i.name === 'BINARY.SIZE')) return true;
   return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.getCache(ENVELOPE_CACHE, t.rec.uid));
 }
 
@@ -211,7 +221,7 @@ class Fetcher {
         continue;
       }
       const lit = await this.section(rec, item);
-      parts.push(`${item.label} {${lit.count}}\r\n`);
+      parts.push(`${item.label} ${item.binary && lit.head.includes(0) ? '~' : ''}{${lit.count}}\r\n`);
       const text = joinParts(parts);
       parts.length = 0;
       out.push(text, lit);
@@ -283,6 +293,8 @@ class Fetcher {
         return void out.push(`RFC822.SIZE ${rec.size}`);
       case 'MODSEQ':
         return void out.push(`MODSEQ (${rec.modseq})`);
+      case 'BINARY.SIZE':
+        return void out.push(`${item.label} ${item.section!.path.length ? (await this.binary(rec, item.section!)).length : rec.size}`);
       case 'ENVELOPE':
         out.push('ENVELOPE ', this.v.folder.getCache(ENVELOPE_CACHE, rec.uid) ?? (await this.envelope(rec)));
         return;
@@ -316,7 +328,8 @@ class Fetcher {
    * already, so that <n.m> of a large message copies m bytes, not n + m.
    */
   private async section(rec: MessageRecord, item: Item): Promise<Literal> {
-    const src = await this.source(rec, item.section!);
+    const sec = item.section!;
+    const src = item.binary && sec.path.length ? { head: await this.binary(rec, sec), storedServed: 0 } : await this.source(rec, sec);
     const total = src.head.length + src.storedServed;
     const from = Math.min(item.partial?.from ?? 0, total);
     const count = Math.min(item.partial ? item.partial.count : total, total - from);
@@ -343,6 +356,11 @@ class Fetcher {
       await body.close();
       throw e;
     }
+  }
+
+  /** A part's content, its transfer encoding undone (BINARY); BINARY[] is BODY[]. */
+  private async binary(rec: MessageRecord, sec: Section): Promise<Buffer> {
+    return decodedPart(this.reader!, await this.structure(rec), rec, sec.path);
   }
 
   /** What a section is made of: bytes in memory first, then a stored range of known served length. */

@@ -262,7 +262,7 @@ async function readBodyText(reader: FolderReader, rec: MessageRecord): Promise<s
 }
 
 /** RFC 2045 6.7: soft line breaks (with any transport padding before them) removed, =XX decoded. */
-function decodeQuotedPrintable(raw: Buffer): Buffer {
+export function decodeQuotedPrintable(raw: Buffer): Buffer {
   const text = raw.toString('latin1').replace(/=[ \t]*\r?\n/g, '');
   return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
 }

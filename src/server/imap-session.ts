@@ -10,6 +10,7 @@
 import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { SaslExchange } from './auth.ts';
+import { UnknownCte } from './imap-binary.ts';
 import { isBlocked } from './auth-throttle.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { enableCommand, idCommand } from './imap-ext.ts';
@@ -146,7 +147,7 @@ export class ImapSession {
       if (line === 'too-long') return this.badLine('* BAD line too long');
       const text = line.toString('utf8');
       if (parts.length === 0 && /^\S+ APPEND /i.test(text)) literalMax = this.ctx.config.maxMessageSize;
-      const m = /\{(\d{1,12})(\+)?\}$/.exec(text);
+      const m = /~?\{(\d{1,12})(\+)?\}$/.exec(text); // ~{n}: literal8 (RFC 3516 4.4), read as any literal
       if (!m) {
         parts.push(text);
         break;
@@ -224,6 +225,7 @@ export class ImapSession {
 
   private failure(c: Cmd, e: unknown): Result {
     if (e instanceof ParseError) return bad(e.message);
+    if (e instanceof UnknownCte) return no(`[UNKNOWN-CTE] ${e.message}`); // the message's, not ours
     const msg = (e as Error).message;
     log(this.ctx.config, '', `imap: ${this.user?.name ?? '-'}: ${c.name} failed: ${msg}`);
     if ((e as { failure?: string }).failure === 'mailbox-locked') return no(`[INUSE] mailbox is locked; try again`);
@@ -231,7 +233,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC', 'BINARY'];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));

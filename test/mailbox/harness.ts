@@ -237,29 +237,33 @@ export class ImapClient {
   }
 }
 
-/** One tagged command; untagged lines with their literals inlined as {n}\r\n<bytes>. */
+/** One tagged command, which must succeed; untagged lines with their literals inlined as {n}\r\n<bytes>. */
 export async function imapCommand(c: LineClient, tag: string, line: string, literal?: Buffer): Promise<string[]> {
+  const { lines, done } = await imapExchange(c, tag, line, literal);
+  assert.match(done, new RegExp(`^${tag} OK`), done);
+  return lines;
+}
+
+/** One tagged command: the untagged lines (literals, literal8 too, inlined) and the tagged line, whatever it says. */
+export async function imapExchange(c: LineClient, tag: string, line: string, literal?: Buffer): Promise<{ lines: string[]; done: string }> {
   c.send(`${tag} ${line}${literal ? ` {${literal.length}}` : ''}`);
   if (literal) {
     assert.match((await c.line()) ?? '', /^\+/);
     c.socket.write(Buffer.concat([literal, Buffer.from('\r\n')]));
   }
-  const out: string[] = [];
+  const lines: string[] = [];
   let cur = '';
   for (;;) {
     const l = await c.line();
     if (l === undefined) throw new Error('connection closed');
     cur += l;
-    const lit = /\{(\d+)\}$/.exec(l);
+    const lit = /~?\{(\d+)\}$/.exec(l);
     if (lit) {
       cur += '\r\n' + (await c.bytes(Number(lit[1]))).toString('latin1');
       continue;
     }
-    if (cur.startsWith(`${tag} `)) {
-      assert.match(cur, new RegExp(`^${tag} OK`), cur);
-      return out;
-    }
-    out.push(cur);
+    if (cur.startsWith(`${tag} `)) return { lines, done: cur };
+    lines.push(cur);
     cur = '';
   }
 }
