@@ -8,6 +8,8 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { scanMbox } from '../src/mailbox/index.ts';
@@ -133,9 +135,32 @@ test('10 clients and a stream of deliveries on one mailbox: nothing lost, double
   for (const p of present) counts.set(p, (counts.get(p) ?? 0) + 1);
   for (const [subj, n] of counts) assert.ok(n === 1 || removed.has(subj), `"${subj}" is there ${n} times`);
   const lost = [...new Set(all)].filter((subj) => !counts.has(subj) && !removed.has(subj));
-  assert.deepEqual(lost, [], 'messages lost');
+  assert.deepEqual(lost, [], `messages lost${whyLost(lost)}`);
   assert.ok(present.length > 0);
 });
+
+/**
+ * Where missing messages are, for the failure message. `sendmail -odi` exits
+ * 0 once the message is queued, also when the delivery then defers (a
+ * mailbox locked for 20 s, a delivery agent that did not answer), so a
+ * message missing from the mailboxes may be waiting in the queue: its entry
+ * and its log lines say why.
+ */
+function whyLost(lost: string[]): string {
+  if (lost.length === 0) return '';
+  const want = new Set(lost);
+  const log = fs.existsSync(s.sb.log) ? fs.readFileSync(s.sb.log, 'utf8').split('\n') : [];
+  const out: string[] = [];
+  for (const name of fs.readdirSync(s.sb.queue, { recursive: true }) as string[]) {
+    const file = path.join(s.sb.queue, name);
+    if (!path.basename(name).startsWith('qf') || !fs.statSync(file).isFile()) continue;
+    const subject = /^Subject: (.*)$/m.exec(fs.readFileSync(file, 'latin1'))?.[1] ?? '';
+    if (!want.has(subject)) continue;
+    const id = path.basename(name).slice(2);
+    out.push(`"${subject}" is still queued as ${name}:`, ...log.filter((l) => l.includes(`${id}:`)));
+  }
+  return out.length ? `\n${out.join('\n')}` : ' (and not in the queue either)';
+}
 
 /** Subjects of an mbox's messages, each checked whole. */
 async function subjectsOf(file: string): Promise<string[]> {
