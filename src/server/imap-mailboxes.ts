@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { User } from '../config/users.ts';
 import {
-  type FolderSpec, type HeldDir, lstatBeneath, type NewMessage, openDirBeneath, openFolder, removeIndexDir, renameIndexDir, UnsafePath,
+  FLAG, type FolderSpec, type HeldDir, lstatBeneath, type NewMessage, openDirBeneath, openFolder, removeIndexDir, renameIndexDir, UnsafePath,
 } from '../mailbox/index.ts';
 import { MailError, normalizeLineEnds } from '../message/index.ts';
 import { enableCondstore } from './imap-condstore.ts';
@@ -524,7 +524,8 @@ async function statusOf(s: ImapSession, r: Resolved, items: Token[]): Promise<Re
   return ok('STATUS completed');
 }
 
-const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ']);
+/** RFC 3501's items, HIGHESTMODSEQ (RFC 7162), SIZE (RFC 8438) and DELETED (RFC 9051 6.3.11). */
+const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED']);
 
 /** STATUS's item names, upper case; a string is the BAD's text. */
 export function statusItems(items: Token[]): string[] | string {
@@ -551,6 +552,8 @@ export async function statusLine(r: Resolved, items: string[]): Promise<string> 
         UIDVALIDITY: () => f.uidValidity,
         UNSEEN: () => f.records.filter((m) => !(m.flags & 1)).length,
         HIGHESTMODSEQ: () => f.highestModseq,
+        SIZE: () => f.records.reduce((n, m) => n + m.size, 0),
+        DELETED: () => f.records.filter((m) => m.flags & FLAG.deleted).length,
       }[item]!();
       out.push(`${item} ${value}`);
     }
