@@ -13,7 +13,8 @@
 #     and its package upgrades go there too; the names link to mailtk;
 #   - update-alternatives for mail: mailtk's mail is a "mailx" alternative
 #     (/usr/bin/mailx, with mail, Mail and their man pages as slaves);
-#   - /usr/sbin/mailpasswd when no other file has that name;
+#   - /usr/sbin/mailpasswd, /usr/sbin/mailtk and /usr/bin/vacation when no
+#     other file has that name;
 #   - the mail_owner account (mailtk), the queue (0711 mailtk, maildrop 1733),
 #     the spool (/var/spool/mail 2775 root:mail), /etc/mail/mailtk.conf
 #     (alias_file = /etc/aliases where Debian keeps it), the postmaster,
@@ -39,6 +40,8 @@ UNIT=/etc/systemd/system/mailtk.service
 LOGROTATE=/etc/logrotate.d/mailtk
 CONF=/etc/mail/mailtk.conf
 MAN=/usr/local/share/man
+# Names no Debian package's MTA owns: linked only while nothing else has them.
+OWN_NAMES=(/usr/sbin/mailpasswd /usr/sbin/mailtk /usr/bin/vacation)
 MAILX_PRIORITY=60
 here=$(cd "$(dirname "$0")/.." && pwd)
 R=${DESTDIR:-}
@@ -175,7 +178,7 @@ checkout_link() {
   local t
   [ -L "$R$1" ] || return 1
   t=$(readlink "$R$1")
-  case $t in "$LIB"/*) return 1 ;; */bin/sendmail | */bin/mailq | */bin/newaliases | */bin/mail | */bin/mailpasswd) ;; *) return 1 ;; esac
+  case $t in "$LIB"/*) return 1 ;; */bin/sendmail | */bin/mailq | */bin/newaliases | */bin/mail | */bin/mailpasswd | */bin/mailtk | */bin/vacation) ;; *) return 1 ;; esac
   [ -f "${t%/bin/*}/dist/sendmail.js" ] || [ -f "$R${t%/bin/*}/dist/sendmail.js" ]
 }
 
@@ -346,7 +349,7 @@ stage_tree() {
     const out = { name: p.name, version: p.version, description: p.description, license: p.license, private: true, type: "module", engines: p.engines };
     process.stdout.write(JSON.stringify(out, null, 2) + "\n");' "$here/package.json" >"$s/package.json"
   node=$(readlink -f "$(command -v node)")
-  for f in sendmail mailq newaliases mail mailpasswd; do
+  for f in sendmail mailq newaliases mail mailpasswd mailtk vacation; do
     [ -f "$s/bin/$f" ] || continue
     {
       echo '#!/bin/sh'
@@ -516,12 +519,16 @@ do_install() {
     [ "$p" = /usr/bin/newaliases ] || [ -e "$R$p" ] || [ -L "$R$p" ] || continue
     divert_and_link "$p" "$LIB/launch/newaliases"
   done
-  if checkout_link /usr/sbin/mailpasswd; then rm -f "$R/usr/sbin/mailpasswd"; fi
-  if [ ! -e "$R/usr/sbin/mailpasswd" ] && [ ! -L "$R/usr/sbin/mailpasswd" ] || [ "$(readlink "$R/usr/sbin/mailpasswd")" = "$LIB/launch/mailpasswd" ]; then
-    link /usr/sbin/mailpasswd "$LIB/launch/mailpasswd"
-  else
-    warn "/usr/sbin/mailpasswd is another program's: mailtk's is $LIB/launch/mailpasswd"
-  fi
+  # mailtk's own names: taken only while no other program has them.
+  for p in "${OWN_NAMES[@]}"; do
+    f=${p##*/}
+    if checkout_link "$p"; then rm -f "$R$p"; fi
+    if [ ! -e "$R$p" ] && [ ! -L "$R$p" ] || [ "$(readlink "$R$p")" = "$LIB/launch/$f" ]; then
+      link "$p" "$LIB/launch/$f"
+    else
+      warn "$p is another program's: mailtk's is $LIB/launch/$f"
+    fi
+  done
   install_mailx
 
   # 5. Man pages (mail(1) is a slave of the mailx alternative).
@@ -610,7 +617,7 @@ do_uninstall() {
   # diversions of the names that were mailtk's links are taken as mailtk's.
   : >"$TMP/diverted"
   [ ! -f "$R$STATE" ] || { grep '^divert ' "$R$STATE" | cut -d' ' -f2- >"$TMP/diverted" || true; }
-  for p in /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/sbin/mailq /usr/bin/newaliases /usr/sbin/newaliases /usr/sbin/mailpasswd /usr/bin/mailx /usr/bin/mail /usr/bin/Mail; do
+  for p in /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/sbin/mailq /usr/bin/newaliases /usr/sbin/newaliases "${OWN_NAMES[@]}" /usr/bin/mailx /usr/bin/mail /usr/bin/Mail; do
     case $(readlink "$R$p" 2>/dev/null || true) in
       "$LIB"/*)
         rm -f "$R$p"

@@ -209,7 +209,7 @@ test('install-system into a Debian root: the copy, the commands, the account, th
   assert.ok(!fs.existsSync(path.join(lib, 'node_modules')), 'the bundle needs no node_modules');
   assert.equal(JSON.parse(fs.readFileSync(path.join(lib, 'package.json'), 'utf8')).type, 'module');
   assert.equal(spawnSync('diff', ['-r', '-q', path.join(CHECKOUT, 'dist'), path.join(lib, 'dist')]).status, 0, 'dist/ copied whole');
-  for (const c of ['sendmail', 'mailq', 'newaliases', 'mail', 'mailpasswd']) {
+  for (const c of ['sendmail', 'mailq', 'newaliases', 'mail', 'mailpasswd', 'mailtk', 'vacation']) {
     assert.equal(fs.readFileSync(path.join(lib, 'bin', c), 'utf8'), fs.readFileSync(path.join(CHECKOUT, 'bin', c), 'utf8'));
     const launcher = fs.readFileSync(path.join(lib, 'launch', c), 'utf8');
     assert.match(launcher, new RegExp(`exec "\\$node" \\$MAILTK_NODE_FLAGS ${LIB}/bin/${c} "\\$@"`));
@@ -226,7 +226,7 @@ test('install-system into a Debian root: the copy, the commands, the account, th
   assert.match(fs.readFileSync(at('/usr/sbin/sendmail.distrib'), 'utf8'), /Postfix's sendmail/);
   assert.equal(fs.readlinkSync(at('/usr/bin/mailq.distrib')), '../sbin/sendmail');
   assert.ok(!fs.existsSync(at('/usr/sbin/newaliases')), 'no /usr/sbin/newaliases made where Debian has none');
-  assert.equal(fs.readlinkSync(at('/usr/sbin/mailpasswd')), `${LIB}/launch/mailpasswd`);
+  for (const p of ['/usr/sbin/mailpasswd', '/usr/sbin/mailtk', '/usr/bin/vacation']) assert.equal(fs.readlinkSync(at(p)), `${LIB}/launch/${path.basename(p)}`);
 
   // mail: the mailx alternative, chosen, with its slaves.
   const q = ok(ua(root, '--query', 'mailx'), 'query mailx');
@@ -279,7 +279,7 @@ test('install-system into a Debian root: the copy, the commands, the account, th
   assert.match(rotate, /^\tcreate 0640 root adm$/m, "moved away and made anew: SIGHUP reopens it");
   assert.doesNotMatch(rotate, /copytruncate/);
   assert.match(rotate, /cat \/run\/mailtk\.pid .*kill -HUP "\$pid"/);
-  for (const [sec, page] of [['8', 'sendmail.8'], ['1', 'mailq.1'], ['1', 'newaliases.1'], ['5', 'aliases.5'], ['5', 'mailtk.conf.5'], ['8', 'mailpasswd.8']]) {
+  for (const [sec, page] of [['8', 'sendmail.8'], ['1', 'mailq.1'], ['1', 'newaliases.1'], ['5', 'aliases.5'], ['5', 'mailtk.conf.5'], ['8', 'mailpasswd.8'], ['8', 'mailtk.8'], ['1', 'vacation.1']]) {
     assert.ok(fs.existsSync(at(`usr/local/share/man/man${sec}/${page}`)), page);
   }
   assert.equal(hostState(), host, "the machine's own diversions, alternatives and files are untouched");
