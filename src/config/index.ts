@@ -90,6 +90,7 @@ export interface Config {
   imapListen: ListenAddress[];
   pop3sListen: ListenAddress[];
   imapsListen: ListenAddress[];
+  managesieveListen: ListenAddress[];
   apopSecretsFile: string;
   pop3TimeoutMs: number;
   imapTimeoutMs: number;
@@ -103,6 +104,8 @@ export interface Config {
   /** Where a user's IMAP folders live and where the per-mailbox indexes go; $HOME is the user's home. */
   imapFolderDir: string;
   mailboxIndexDir: string;
+  /** The active Sieve script's path ($HOME, $USER); '' = no filtering. */
+  sieveScript: string;
   /** Login throttling for POP3, IMAP and SMTP AUTH together (auth_* keys, src/server/auth-throttle.ts). */
   authFailureDelayMs: number;
   authFailureDelayMaxMs: number;
@@ -226,7 +229,7 @@ export function parseConfigText(text: string, file: string): Array<[Key, Source]
   return out;
 }
 
-const LISTEN_KEYS = new Set<Key>(['smtp_listen', 'submission_listen', 'pop3_listen', 'imap_listen', 'pop3s_listen', 'imaps_listen']);
+const LISTEN_KEYS = new Set<Key>(['smtp_listen', 'submission_listen', 'pop3_listen', 'imap_listen', 'pop3s_listen', 'imaps_listen', 'managesieve_listen']);
 
 function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined): void {
   const where = src?.file ? { file: src.file, line: src.line } : undefined;
@@ -423,6 +426,7 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     mailboxLoginTls: parseBool(raw.mailbox_login_tls),
     imapFolderDir: raw.imap_folder_dir,
     mailboxIndexDir: raw.mailbox_index_dir,
+    sieveScript: raw.sieve_script,
     authFailureDelayMs: dur('auth_failure_delay'),
     authFailureDelayMaxMs: dur('auth_failure_delay_max'),
     authClientFailures: Number(raw.auth_client_failures),
@@ -442,6 +446,7 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
   lazy('imapListen', 'imap_listen');
   lazy('pop3sListen', 'pop3s_listen');
   lazy('imapsListen', 'imaps_listen');
+  lazy('managesieveListen', 'managesieve_listen');
   return config as Config;
 }
 

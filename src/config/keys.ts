@@ -100,6 +100,8 @@ export const KEYS = {
   mailbox_login_tls: same('bool', 'no'), // yes = no plaintext passwords before STARTTLS/STLS (loopback excepted)
   imap_folder_dir: same('string', '$HOME/mail'),
   mailbox_index_dir: same('string', '$HOME/mail/.imap'),
+  sieve_script: same('string', '$HOME/.sieve'), // the user's active Sieve script, run at local delivery; '' = no filtering
+  managesieve_listen: same('list', ''), // '' = none; "0.0.0.0:4190" for ManageSieve (RFC 5804)
   // Login throttling, shared by POP3, IMAP and SMTP AUTH (src/server/auth-throttle.ts).
   auth_failure_delay: same('duration', '1s'), // the first failure's delay (Dovecot's auth_failure_delay); doubles with each
   auth_failure_delay_max: same('duration', '15s'),

@@ -127,8 +127,8 @@ async function serve(
             });
             reply({ kind: 'placed', placed });
           });
-        await inProcessAgent.appendToMbox(config, work.user, work.messages.map(withBuffer), beforeWrite);
-        return reply({ kind: 'done' });
+        const verdicts = await inProcessAgent.appendToMbox(config, work.user, work.messages.map(withBuffer), beforeWrite);
+        return reply({ kind: 'done', verdicts });
       }
       case 'program':
         await inProcessAgent.runProgram({ ...work.job, input: Buffer.from(work.job.input) });

@@ -12,19 +12,21 @@
 import type { User } from '../config/users.ts';
 import type { Config } from '../config/index.ts';
 import { type ListFile, type ListReader, inProcessLists } from '../aliases/index.ts';
-import { appendToFile, appendToMbox, type MboxMessage, type PlacedMessage } from '../mailbox/index.ts';
+import { appendToFile, type MboxMessage, type PlacedMessage } from '../mailbox/index.ts';
 import { type Failure, MailError } from '../message/status.ts';
 import { type ProgramJob, runProgram } from './program.ts';
+import { deliverFiltered, type Verdict } from '../sieve/index.ts';
 
 export interface LocalAgent {
-  appendToMbox(config: Config, user: User, messages: MboxMessage[], beforeWrite: (placed: PlacedMessage[]) => void): Promise<void>;
+  /** Through the user's Sieve script when there is one: a Verdict per message for the runner (src/sieve). */
+  appendToMbox(config: Config, user: User, messages: MboxMessage[], beforeWrite: (placed: PlacedMessage[]) => void): Promise<Array<Verdict | undefined>>;
   runProgram(job: ProgramJob): Promise<void>;
   appendToFile(file: string, runAs: User, message: MboxMessage): Promise<void>;
   lists: ListReader;
 }
 
 export const inProcessAgent: LocalAgent = {
-  appendToMbox: (config, user, messages, beforeWrite) => appendToMbox(config, user, messages, { beforeWrite }),
+  appendToMbox: (config, user, messages, beforeWrite) => deliverFiltered(config, user, messages, beforeWrite),
   runProgram,
   appendToFile,
   lists: inProcessLists,
@@ -57,7 +59,7 @@ export interface WireError {
 
 export type AgentReply =
   | { kind: 'placed'; placed: PlacedMessage[] }
-  | { kind: 'done'; list?: ListFile }
+  | { kind: 'done'; list?: ListFile; verdicts?: Array<Verdict | undefined> }
   | { kind: 'failed'; error: WireError };
 
 export function toWire(e: unknown): WireError {
@@ -94,7 +96,7 @@ export function ipcAgent(): LocalAgent {
     waiting.clear();
   });
 
-  function request(target: User, work: AgentOp, onPlaced?: (p: PlacedMessage[]) => void): Promise<ListFile | undefined> {
+  function request(target: User, work: AgentOp, onPlaced?: (p: PlacedMessage[]) => void): Promise<Extract<AgentReply, { kind: 'done' }>> {
     const req = ++seq;
     return new Promise((resolve, reject) => {
       waiting.set(req, (r) => {
@@ -111,7 +113,7 @@ export function ipcAgent(): LocalAgent {
           return;
         }
         waiting.delete(req);
-        if (r.kind === 'done') resolve(r.list);
+        if (r.kind === 'done') resolve(r);
         else reject(fromWire(r.error));
       });
       if (!process.connected) {
@@ -125,7 +127,7 @@ export function ipcAgent(): LocalAgent {
 
   return {
     async appendToMbox(_config, user, messages, beforeWrite) {
-      await request(user, { op: 'mbox', user, messages }, beforeWrite);
+      return (await request(user, { op: 'mbox', user, messages }, beforeWrite)).verdicts ?? messages.map(() => undefined);
     },
     async runProgram(job) {
       await request(job.runAs, { op: 'program', job });
@@ -134,9 +136,9 @@ export function ipcAgent(): LocalAgent {
       await request(runAs, { op: 'file', file, runAs, message });
     },
     lists: {
-      forward: async (user, file) => (await request(user, { op: 'list', kind: 'forward', file, as: user }))!,
+      forward: async (user, file) => (await request(user, { op: 'list', kind: 'forward', file, as: user })).list!,
       // The system alias file's includes, and root's, are read by the runner itself (mail_owner): root's agent reads nothing but root's .forward.
-      include: async (file, as) => (as && as.uid !== 0 ? (await request(as, { op: 'list', kind: 'include', file, as }))! : inProcessLists.include(file, as)),
+      include: async (file, as) => (as && as.uid !== 0 ? (await request(as, { op: 'list', kind: 'include', file, as })).list! : inProcessLists.include(file, as)),
     },
   };
 }

@@ -40,6 +40,7 @@ import {
   step,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
+import { applyVerdict } from '../sieve/index.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
 import type { DeadRoutes, RemoteJob, RemoteOutcome, RemoteRecipient } from './remote.ts';
@@ -257,13 +258,17 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   for (const list of byUser.values()) {
     const d = list[0].dest as Extract<Destination, { kind: 'local' }>;
     try {
-      await ctx.agent.appendToMbox(
+      const verdicts = await ctx.agent.appendToMbox(
         ctx.config,
         d.user,
         list.map((a) => ({ sender: a.entry.active.control.sender, recipient: (a.dest as typeof d).address, data: a.entry.data, placed: a.placed })),
         (placed) => recordPlacements(ctx, list, placed),
       );
-      for (const a of list) a.result = 'ok';
+      // The user's Sieve script may have rejected, redirected or answered (src/sieve).
+      for (const [j, a] of list.entries()) {
+        const c = a.entry.active.control;
+        a.result = await applyVerdict({ config: ctx.config, id: c.id, sender: c.sender, hops: c.hops, user: d.user.name, data: a.entry.data }, verdicts[j], ctx.made);
+      }
     } catch (err) {
       const s = statusOf(err);
       for (const a of list) a.result = s;

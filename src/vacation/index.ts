@@ -5,3 +5,6 @@ export { parseInterval, USAGE, type VacationArgs } from './args.ts';
 export { respond, initDb, addExclusions, listDb, vacationFiles, type VacationFiles, type Responder } from './respond.ts';
 export { ownAddresses, judge, type Verdict } from './policy.ts';
 export { sendReply } from './send.ts';
+// For Sieve's vacation action (src/sieve): the same reply rules and once-per-interval memory.
+export { buildReply } from './reply.ts';
+export { updateDb, repliedRecently, prune } from './db.ts';

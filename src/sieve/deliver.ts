@@ -1,0 +1,236 @@
+// Local delivery through the user's Sieve script, done with the user's
+// identity (in the user's delivery agent as root, in-process otherwise; never
+// for another uid than this process's). For a batch bound for one user's
+// INBOX: each message is run through the active script (sieve_script,
+// default $HOME/.sieve); fileinto copies go to the user's folders under
+// imap_folder_dir, kept ones (with their IMAP flags as Status:/X-Status:/
+// X-Keywords: fields) join the INBOX batch and its placement records, and
+// what needs the queue (redirect, vacation replies, rejections) comes back as
+// a Verdict for the runner to enqueue or bounce. A script that cannot be read
+// or fails keeps the mail in INBOX; the user is told once per script version
+// by a notice in INBOX (the script's digest in `SCRIPT.notified`).
+//
+// Known limits: a runner killed between a fileinto and its cross-off repeats
+// the fileinto (a duplicate, never a loss), as a |program may run twice;
+// keywords travel in X-Keywords:, which mailtk's IMAP index does not yet read.
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { localDomains, type Config } from '../config/index.ts';
+import type { User } from '../config/users.ts';
+import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type PlacedMessage } from '../mailbox/index.ts';
+import { rfc5322Date } from '../message/date.ts';
+import { splitMessage } from '../message/headers.ts';
+import { buildReply, judge, ownAddresses, prune, repliedRecently, updateDb } from '../vacation/index.ts';
+import { compileScript, type Node } from './check.ts';
+import { type Outcome, runScript, type VacationAction } from './interpret.ts';
+import { SieveError } from './parse.ts';
+
+/** What the runner does for one message after the script: bounce it, and/or queue new mail. */
+export interface Verdict {
+  reject?: string;
+  redirect: string[];
+  /** A vacation reply, to go from the null sender to `to`. */
+  reply?: { to: string; data: Uint8Array };
+}
+
+/** A copy the script took care of without INBOX: its placement record says so on a rerun. */
+const FILTERED: PlacedMessage = { path: 'sieve:filtered', offset: 0, length: 0, digest: 'sieve' };
+
+/** The script's path for this user, or '' when Sieve is off. */
+export function scriptPath(config: Config, user: User): string {
+  const t = config.sieveScript;
+  return t ? path.resolve(t.replace(/\$HOME\b/g, user.home).replace(/\$USER\b/g, user.name)) : '';
+}
+
+type Loaded = { script: Node[]; digest: string } | { error: string; digest: string } | undefined;
+
+function loadScript(file: string): Loaded {
+  let src: string;
+  try {
+    src = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    return { error: `cannot read ${file}: ${(e as Error).message}`, digest: `unreadable:${code}` };
+  }
+  try {
+    return { script: compileScript(src), digest: digestOf(src) };
+  } catch (e) {
+    return { error: e instanceof SieveError ? `${file}: ${e.message}` : String(e), digest: digestOf(src) };
+  }
+}
+
+/**
+ * Deliver `messages` for `user` through the user's script; without one, as
+ * appendToMbox. Returns one Verdict per message (undefined: plain INBOX copy).
+ */
+export async function deliverFiltered(
+  config: Config,
+  user: User,
+  messages: MboxMessage[],
+  beforeWrite: (placed: PlacedMessage[]) => void | Promise<void>,
+): Promise<Array<Verdict | undefined>> {
+  const file = scriptPath(config, user);
+  const loaded = file && process.geteuid?.() === user.uid ? loadScript(file) : undefined;
+  if (!loaded) {
+    await appendToMbox(config, user, messages, { beforeWrite });
+    return messages.map(() => undefined);
+  }
+  const verdicts: Array<Verdict | undefined> = messages.map(() => undefined);
+  const toInbox: number[] = [];
+  const inboxData = new Map<number, Buffer>();
+  let notice: Buffer | undefined;
+  for (const [i, m] of messages.entries()) {
+    if (m.placed?.path === FILTERED.path) continue; // a run that died after filtering it
+    if (m.placed || 'error' in loaded) {
+      toInbox.push(i);
+      continue;
+    }
+    try {
+      const outcome = runScript(loaded.script, sieveMessage(m));
+      verdicts[i] = await act(config, user, m, outcome);
+      if (outcome.keep) {
+        toInbox.push(i);
+        inboxData.set(i, withFlags(m.data, outcome.keep.flags));
+      }
+    } catch (e) {
+      // Runtime error, or a folder that cannot be written: the message stays in INBOX.
+      toInbox.push(i);
+      verdicts[i] = undefined;
+      notice ??= noticeOnce(file, `${file}: ${e instanceof SieveError ? e.message : (e as Error).message}`, loaded.digest, user, config);
+    }
+  }
+  if ('error' in loaded) notice = noticeOnce(file, loaded.error, loaded.digest, user, config);
+  const batch: MboxMessage[] = toInbox.map((i) => ({ ...messages[i], data: inboxData.get(i) ?? messages[i].data }));
+  if (notice) batch.push({ sender: '', recipient: user.name, data: notice });
+  const mapBack = async (placed: PlacedMessage[]) => {
+    const all = messages.map((m) => (m.placed?.path === FILTERED.path ? m.placed : FILTERED));
+    toInbox.forEach((i, j) => (all[i] = placed[j]));
+    await beforeWrite(all);
+  };
+  if (batch.length) await appendToMbox(config, user, batch, { beforeWrite: mapBack });
+  else await mapBack([]);
+  return verdicts;
+}
+
+function sieveMessage(m: MboxMessage): Parameters<typeof runScript>[1] {
+  const { headers, body } = splitMessage(m.data);
+  return { headers, body, size: m.data.length, envelope: { from: m.sender, to: m.recipient } };
+}
+
+/** The script's own deliveries (folders), and what the runner must do. */
+async function act(config: Config, user: User, m: MboxMessage, o: Outcome): Promise<Verdict> {
+  for (const f of o.fileinto) {
+    if (f.folder.toUpperCase() === 'INBOX') {
+      o.keep ??= { flags: f.flags };
+      continue;
+    }
+    const file = folderFile(config, user, f.folder);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    await appendToFolder(file, [folderMessage(m.sender, withFlags(m.data, f.flags))]);
+  }
+  const v: Verdict = { redirect: o.redirect };
+  if (o.reject) v.reject = o.reject.reason;
+  if (o.vacation) v.reply = await vacationReply(config, user, m, o.vacation);
+  return v;
+}
+
+/** A folder name as IMAP sees it (hierarchy "/"), as a file under imap_folder_dir. */
+export function folderFile(config: Config, user: User, name: string): string {
+  const parts = name.split('/');
+  if (parts.some((p) => p === '' || p.startsWith('.') || p.endsWith('.lock')) || /[\0\r\n]/.test(name)) {
+    throw new SieveError(`fileinto: bad folder name "${name}"`, 0);
+  }
+  const dir = path.resolve(config.imapFolderDir.replace(/\$HOME\b/g, user.home).replace(/\$USER\b/g, user.name));
+  return path.join(dir, ...parts);
+}
+
+const SYSTEM: Record<string, [string, string]> = {
+  '\\seen': ['Status', 'RO'],
+  '\\answered': ['X-Status', 'A'],
+  '\\flagged': ['X-Status', 'F'],
+  '\\deleted': ['X-Status', 'D'],
+  '\\draft': ['X-Status', 'T'],
+};
+
+/** The message with its flags written as the mbox convention keeps them (flags.ts). */
+export function withFlags(data: Buffer, flags: string[]): Buffer {
+  if (flags.length === 0) return data;
+  let status = '';
+  let xstatus = '';
+  const keywords: string[] = [];
+  for (const f of flags) {
+    const sys = SYSTEM[f.toLowerCase()];
+    if (!sys) keywords.push(f);
+    else if (sys[0] === 'Status') status = sys[1];
+    else xstatus += sys[1];
+  }
+  const lines = [status && `Status: ${status}`, xstatus && `X-Status: ${xstatus}`, keywords.length ? `X-Keywords: ${keywords.join(' ')}` : ''].filter(Boolean);
+  return Buffer.concat([Buffer.from(lines.join('\n') + '\n'), data]);
+}
+
+function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 22);
+}
+
+/** A notice for INBOX, unless this script version was reported already. */
+function noticeOnce(file: string, why: string, digest: string, user: User, config: Config): Buffer | undefined {
+  const mark = `${file}.notified`;
+  try {
+    if (fs.readFileSync(mark, 'utf8').trim() === digest) return undefined;
+  } catch {
+    // never told
+  }
+  try {
+    fs.writeFileSync(mark, digest + '\n', { mode: 0o600 });
+  } catch {
+    // cannot remember: a notice per message is better than none
+  }
+  const text = [
+    `From: Mail Delivery Subsystem <MAILER-DAEMON@${config.hostname}>`,
+    `To: ${user.name}`,
+    'Subject: Your Sieve script failed; mail is kept in INBOX',
+    `Date: ${rfc5322Date(new Date())}`,
+    'Auto-Submitted: auto-generated',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Your mail filter could not be run:',
+    '',
+    `  ${why}`,
+    '',
+    'Until it is fixed, all mail is kept in INBOX unfiltered. This notice is',
+    'sent once for each version of the script.',
+    '',
+  ].join('\n');
+  return Buffer.from(text);
+}
+
+// ------------------------------------------------------------------ vacation (RFC 5230)
+
+const DAY = 24 * 60 * 60;
+
+/** RFC 5230 4: a reply, unless the message is not to be answered or this sender was answered within :days. */
+async function vacationReply(config: Config, user: User, m: MboxMessage, v: VacationAction): Promise<Verdict['reply']> {
+  const { headers } = splitMessage(m.data);
+  const mine = ownAddresses(user.name, [...v.addresses, m.recipient], localDomains(config));
+  if (!judge({ headers, sender: m.sender }, mine).answer) return undefined;
+  const days = Math.max(1, Math.min(v.days ?? 7, 365));
+  const handle = v.handle ?? digestOf(`${v.reason}\0${v.subject ?? ''}\0${v.from ?? ''}\0${v.mime}`);
+  const key = `${m.sender}#${handle.replace(/\s/g, '_')}`;
+  let answer = false;
+  const now = Math.floor(Date.now() / 1000);
+  await updateDb(path.join(user.home, '.sieve.vacation'), (db) => {
+    if (repliedRecently(db, key, now, days * DAY)) return false;
+    prune(db, now, 365 * DAY);
+    db.replies.set(key.toLowerCase(), now);
+    return (answer = true);
+  });
+  if (!answer) return undefined;
+  const from = v.from ?? `${user.name}@${config.hostname}`;
+  const subject = v.subject !== undefined ? [`Subject: ${v.subject.replace(/[\r\n]+/g, ' ')}`] : [];
+  const template = v.mime ? Buffer.from([...subject, v.reason].join('\n')) : Buffer.from([...subject, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', v.reason].join('\n'));
+  return { to: m.sender, data: buildReply({ template, original: headers, to: m.sender, from }) };
+}
