@@ -65,7 +65,8 @@ dpid=$(cat "$work/mailtk.pid")
 
 run_case() { # label
   LABEL=$1 PORT=$PORT MBOX="$work/mail/bench" SESSIONS=20 SIZE=1024 COUNT=$COUNT RUNS=1 RCPT=bench@localhost \
-    bash "$peers/smtp-bench.sh" 2>/dev/null | tail -1 | sed -n 's/.*accept_mps=\([0-9.]*\).*/\1/p'
+    bash "$peers/smtp-bench.sh" 2>"$work/bench.err" > "$work/bench.out" || { echo "smtp-hostile: $1 run failed: $(cat "$work/bench.err")" >&2; exit 1; }
+  tail -1 "$work/bench.out" | sed -n 's/.*accept_mps=\([0-9.]*\).*/\1/p'
 }
 start_hostile() {
   local out="$work/hostile.out"

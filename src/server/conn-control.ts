@@ -6,9 +6,9 @@
 // smaller share), and refuses at once: the refusal is written and the socket
 // destroyed without waiting for the client, so a refused socket never holds
 // a file descriptor or counts against any limit. When every slot is taken, a
-// newcomer displaces the session idle longest (half a second at least) among
-// those that have not begun anything worth keeping (no login, no mail
-// transaction), as Dovecot's login processes do ("Connection queue full"):
+// newcomer displaces the session idle longest (half a second at least, unless
+// the newcomer is the site's own) among those that have not begun anything
+// worth keeping (no login, no mail transaction), as Dovecot's login processes do ("Connection queue full"):
 // an attacker holding slots from many addresses cannot lock everybody out,
 // at the cost of such a session ending early. A subnet outside
 // client_limit_exceptions may displace three times in ten seconds, so attackers
@@ -114,7 +114,7 @@ export class ConnControl {
       this.refusalLog.note(`${ip} ${refusal.key}`, (more) => log(this.config, '', `rejecting connection from [${ip}]: ${this.describe(refusal, ip)}${more}`));
       return refusal;
     }
-    const slot = new SlotImpl(ip, subnetOf(ip, this.prefixes), (s) => this.release(s));
+    const slot = new SlotImpl(ip, subnetOf(ip, this.prefixes), this.exempt(ip), (s) => this.release(s));
     this.slots.set(slot, undefined);
     bump(this.perAddress, slot.ip, 1);
     bump(this.perSubnet, slot.subnet, 1);
@@ -146,25 +146,29 @@ export class ConnControl {
     const made = this.displacedFor.get(subnet);
     const current = made && now - made.start < DISPLACE_WINDOW_MS ? made : undefined;
     if (!exempt && current && current.n >= DISPLACE_PER_SUBNET) return busy;
-    if (!this.displaceOne()) return busy;
+    if (!this.displaceOne(exempt)) return busy;
     if (!exempt) this.noteDisplacement(subnet, now, current);
     return undefined;
   }
 
-  /** Close the session idle longest among those holding nothing; false when there is none. */
-  private displaceOne(): boolean {
-    let oldest: [SlotImpl, Displaceable] | undefined;
-    let since = Date.now() - DISPLACE_MIN_IDLE_MS;
+  /**
+   * Close a session holding nothing, for a newcomer; false when there is none.
+   * Sessions of clients outside client_limit_exceptions go first, the longest
+   * idle first. For an excepted newcomer (the site's own) any such session
+   * will do; for another one, only a session idle DISPLACE_MIN_IDLE_MS.
+   */
+  private displaceOne(newcomerExempt: boolean): boolean {
+    const latest = Date.now() - (newcomerExempt ? 0 : DISPLACE_MIN_IDLE_MS);
+    let best: { slot: SlotImpl; d: Displaceable; t: number } | undefined;
     for (const [slot, d] of this.slots) {
       const t = d?.idleSince();
-      if (d && t !== undefined && t < since) {
-        since = t;
-        oldest = [slot, d];
-      }
+      if (!d || t === undefined || t > latest) continue;
+      const better = !best || (best.slot.exempt && !slot.exempt) || (best.slot.exempt === slot.exempt && t < best.t);
+      if (better) best = { slot, d, t };
     }
-    if (!oldest) return false;
-    const [slot, d] = oldest;
-    log(this.config, '', `closing idle session from [${slot.ip}] (idle ${Math.round((Date.now() - since) / 1000)}s): ${this.limits.name}_max_clients reached`);
+    if (!best) return false;
+    const { slot, d, t } = best;
+    log(this.config, '', `closing idle session from [${slot.ip}] (idle ${Math.round((Date.now() - t) / 1000)}s): ${this.limits.name}_max_clients reached`);
     slot.release();
     d.displace();
     return true;
@@ -221,7 +225,7 @@ export class LogThrottle {
 }
 
 class SlotImpl implements Slot {
-  constructor(readonly ip: string, readonly subnet: string, private readonly onRelease: (s: SlotImpl) => void) {}
+  constructor(readonly ip: string, readonly subnet: string, readonly exempt: boolean, private readonly onRelease: (s: SlotImpl) => void) {}
   release(): void {
     this.onRelease(this);
   }
