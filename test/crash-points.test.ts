@@ -108,7 +108,9 @@ describe('the master of a root run killed while a delivery agent holds the mailb
     }
     await exited;
     if (!seen) return; // the run finished before the lock was seen: nothing to test this time
-    await waitFor(() => !fs.existsSync(lock), 5000, 'the agent to release bob.lock');
+    await waitFor(() => !fs.existsSync(lock), 5000, 'the agent to release bob.lock').catch((e: Error) => {
+      throw new Error(`${e.message}; ${lockHolder(lock)}`);
+    });
     const q = run(sb, 'sendmail', ['-qf']);
     assert.equal(q.status, 0, q.stderr);
     const got = subjects2(sb);
@@ -116,6 +118,24 @@ describe('the master of a root run killed while a delivery agent holds the mailb
     assert.equal(new Set(got).size, N);
   });
 });
+
+/** Who the lock file names, and whether that process still runs: what a failure needs to say. */
+function lockHolder(lock: string): string {
+  let text = '';
+  try {
+    text = fs.readFileSync(lock, 'utf8').trim();
+  } catch {
+    return 'the lock is gone now';
+  }
+  const pid = Number(/\d+/.exec(text)?.[0]);
+  let state = 'not running';
+  try {
+    state = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(Name|State|PPid|Uid):/.test(l)).join(', ');
+  } catch {
+    // gone
+  }
+  return `${lock} holds "${text}": ${state}`;
+}
 
 function subjects2(sb: Sandbox): string[] {
   return splitMbox(sb.readMbox('bob')).map((m) => /Subject: (locked-\d+)/.exec(m)?.[1] ?? '?');

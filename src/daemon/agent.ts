@@ -40,8 +40,11 @@ export async function runAgent(): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const continues = new Map<number, (go: boolean) => void>();
   const sessions = new Set<Closable>();
+  // With a callback, a send that fails because the master has just died is
+  // reported to it instead of thrown as an 'error' event nobody handles: that
+  // killed the agent between taking USER.lock and releasing it.
   const send = (m: AgentToMaster) => {
-    if (process.connected) process.send!(m);
+    if (process.connected) process.send!(m, undefined, {}, () => undefined);
   };
 
   const idle = () => {
