@@ -22,4 +22,6 @@ export type Destination =
   | (Common & { kind: 'program'; command: string; runAs: User })
   | (Common & { kind: 'file'; path: string; runAs: User })
   | (Common & { kind: 'remote'; address: string })
+  /** A mailing list's address (src/lists), handled by the queue runner itself. */
+  | (Common & { kind: 'list'; address: string })
   | (Common & { kind: 'error'; address: string; status: DeliveryStatus });

@@ -115,6 +115,9 @@ export interface Config {
   /** DNS block list zones: of client addresses, and of sender domains. */
   dnsblZones: string[];
   rhsblZones: string[];
+  /** Mailing lists: one directory per list (src/lists). */
+  listDir: string;
+  listBounceLimit: number;
   /** Raw values, for keys later issues add and for `sendmail -d0` style dumps. */
   raw: Record<Key, string>;
   /** The -O overrides given, passed on to child processes. */
@@ -434,6 +437,8 @@ function build(file: string | undefined, raw: Record<Key, string>, overrides: Re
     authBlockTimeMs: dur('auth_block_time'),
     dnsblZones: splitList(raw.dnsbl_zones).map((z) => z.toLowerCase().replace(/\.$/, '')),
     rhsblZones: splitList(raw.rhsbl_zones).map((z) => z.toLowerCase().replace(/\.$/, '')),
+    listDir: raw.list_dir,
+    listBounceLimit: Number(raw.list_bounce_limit),
     raw,
     overrides,
   };

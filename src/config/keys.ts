@@ -111,6 +111,9 @@ export const KEYS = {
   // DNS block lists (src/server/dnsbl.ts), asked through dns_servers; refusals come at RCPT.
   dnsbl_zones: same('list', ''), // client address lists, e.g. "zen.spamhaus.org"
   rhsbl_zones: same('list', ''), // sender domain lists, e.g. "dbl.spamhaus.org"
+  // Mailing lists (src/lists): a directory per list, owned by mail_owner.
+  list_dir: { kind: 'path', root: '/var/spool/mailtk-lists', user: '$D/spool/lists' },
+  list_bounce_limit: same('count', '3'), // bounces after which a member is disabled and the owners told
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;

@@ -40,6 +40,7 @@ import {
   step,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
+import { allLists, deliverToList, routeList } from '../lists/index.ts';
 import { applyVerdict } from '../sieve/index.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
@@ -100,6 +101,8 @@ interface Ctx {
   dead: DeadRoutes;
   /** DSNs and notices this run queued: delivered before it ends. */
   made: string[];
+  /** The mailing lists (LIST@DOMAIN) that exist, read once a run. */
+  lists: Set<string>;
 }
 
 /** Rounds of a run's own DSNs: a bounce, its double bounce, and one to spare. */
@@ -123,7 +126,7 @@ export async function runQueue(config: Config, opts: RunOptions): Promise<RunSum
   if (ids.length === 0) return summary;
   const ctx: Ctx = {
     config, agent: opts.agent ?? inProcessAgent, aliases: openAliases(config), localDomains: localDomains(config), opts, summary,
-    now, dead: new Map(), made: [],
+    now, dead: new Map(), made: [], lists: new Set(allLists(config)),
   };
   try {
     await deliverIds(ctx, ids);
@@ -218,6 +221,8 @@ async function plan(ctx: Ctx, e: Loaded): Promise<void> {
     if (c.hops > ctx.config.maxHopCount) {
       const status = { status: '5.4.6', text: `Too many hops ${c.hops} (${ctx.config.maxHopCount} max)` };
       dests = [{ kind: 'error', key: `error:${r.address}`, original: r.address, address: r.address, status }];
+    } else if (routeList(ctx.lists, ctx.config.hostname, r.address)) {
+      dests = [{ kind: 'list', key: `list:${r.address.toLowerCase()}`, original: r.address, address: r.address }];
     } else {
       try {
         dests = await expandRecipient({ config: ctx.config, aliases: ctx.aliases, localDomains: ctx.localDomains, lists: ctx.agent.lists }, r.address);
@@ -387,6 +392,8 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
       case 'file':
         await ctx.agent.appendToFile(d.path, d.runAs, { sender: c.sender, recipient: d.original, data: a.entry.data });
         return 'ok';
+      case 'list':
+        return await deliverToListAddress(ctx, a, d.address);
       case 'remote':
         return { status: '4.3.0', text: `remote recipient ${d.address} was not handed to remote delivery` };
       case 'error':
@@ -399,7 +406,18 @@ async function deliverOne(ctx: Ctx, a: Attempt): Promise<DeliveryStatus | 'ok'> 
   }
 }
 
-const MAILER: Record<Destination['kind'], string> = { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error' };
+/** Mail to a list's address: handled here, as mail_owner; what it queues is delivered by this run. */
+async function deliverToListAddress(ctx: Ctx, a: Attempt, address: string): Promise<DeliveryStatus | 'ok'> {
+  const c = a.entry.active.control;
+  const to = routeList(ctx.lists, ctx.config.hostname, address);
+  if (!to) return { status: '4.3.0', text: `list address ${address} no longer routes to a list` };
+  const outcome = await deliverToList(ctx.config, { to, sender: c.sender, data: a.entry.data, hops: c.hops, now: ctx.now() });
+  ctx.made.push(...outcome.queued);
+  log(ctx.config, c.id, `list ${to.list} (${to.role}): ${outcome.note}`);
+  return outcome.refused ?? 'ok';
+}
+
+const MAILER: Record<Destination['kind'], string> = { local: 'local', program: 'prog', file: '*file*', remote: 'esmtp', error: 'error', list: 'list' };
 
 function mailerOf(ctx: Ctx, d: Destination): string {
   return d.kind === 'local' && ctx.config.mailboxTransport ? 'lmtp' : MAILER[d.kind];

@@ -1,0 +1,81 @@
+// Membership changes, each under the list's lock: add, remove, and the bounce
+// count that disables a member after list_bounce_limit DSNs (Mailman's bounce
+// score without the daily decay: a member re-added or re-enabled starts at 0).
+// Used alike by the mail path (handle.ts) and `mailtk list` (src/admin/lists.ts).
+
+import type { Config } from '../config/index.ts';
+import { MailError } from '../message/status.ts';
+import { type Member, readBounces, readMembers, withListLock, writeBounces, writeMembers } from './store.ts';
+
+const ADDRESS = /^[^\s@<>()",;:\\]+@[a-z0-9][a-z0-9.-]*$/i;
+
+/** A member's address as stored: lower case, no angle brackets; undefined when it is no address. */
+export function memberAddress(given: string): string | undefined {
+  const a = given.trim().replace(/^<(.*)>$/, '$1').toLowerCase();
+  return ADDRESS.test(a) ? a : undefined;
+}
+
+/** Add (or re-enable) a member; false when it was an enabled member already. */
+export async function addMember(config: Config, list: string, given: string): Promise<boolean> {
+  const address = memberAddress(given);
+  if (!address) throw new MailError('bad-address', `"${given}" is not an address (user@domain)`);
+  if (address === list) throw new MailError('not-allowed', `a list cannot be its own member`);
+  return withListLock(config, list, () => {
+    const members = readMembers(config, list);
+    const found = members.find((m) => m.address === address);
+    if (found && !found.disabled) return false;
+    if (found) found.disabled = false;
+    else members.push({ address, disabled: false });
+    writeMembers(config, list, members);
+    clearBounces(config, list, address);
+    return true;
+  });
+}
+
+/** Remove a member; false when it was none. */
+export async function removeMember(config: Config, list: string, given: string): Promise<boolean> {
+  const address = memberAddress(given) ?? given.trim().toLowerCase();
+  return withListLock(config, list, () => {
+    const members = readMembers(config, list);
+    const kept = members.filter((m) => m.address !== address);
+    if (kept.length === members.length) return false;
+    writeMembers(config, list, kept);
+    clearBounces(config, list, address);
+    return true;
+  });
+}
+
+function clearBounces(config: Config, list: string, address: string): void {
+  const counts = readBounces(config, list);
+  if (counts.delete(address)) writeBounces(config, list, counts);
+}
+
+export function isMember(config: Config, list: string, address: string): Member | undefined {
+  const a = address.toLowerCase();
+  return readMembers(config, list).find((m) => m.address === a);
+}
+
+/**
+ * Count one bounce for each of these addresses that is an enabled member;
+ * returns the members that reached the limit now and were disabled.
+ */
+export async function countBounces(config: Config, list: string, addresses: string[]): Promise<Array<{ address: string; count: number }>> {
+  return withListLock(config, list, () => {
+    const members = readMembers(config, list);
+    const counts = readBounces(config, list);
+    const disabled: Array<{ address: string; count: number }> = [];
+    for (const address of new Set(addresses.map((a) => a.toLowerCase()))) {
+      const m = members.find((x) => x.address === address);
+      if (!m || m.disabled) continue;
+      const n = (counts.get(address) ?? 0) + 1;
+      counts.set(address, n);
+      if (n >= config.listBounceLimit) {
+        m.disabled = true;
+        disabled.push({ address, count: n });
+      }
+    }
+    writeBounces(config, list, counts);
+    if (disabled.length) writeMembers(config, list, members);
+    return disabled;
+  });
+}
