@@ -12,7 +12,8 @@
 # SMTP worker (target under 200 MB).
 # Loopback only. Needs root (the daemon as administrators start it) and
 # smtp-source (Debian's postfix package).
-# Usage: COUNT=2000 ROUNDS=3 HOSTILE=1000 ADDRESSES=200 RECONNECT_MS=0 bash bench/smtp-hostile.sh
+# Usage: COUNT=2000 ROUNDS=3 HOSTILE=1000 ADDRESSES=200 RECONNECT_MS=0 \
+#   [EXTRA_CONF='smtp_client_connection_rate_limit = 30'] bash bench/smtp-hostile.sh
 set -euo pipefail
 COUNT=${COUNT:-2000}; ROUNDS=${ROUNDS:-3}; PORT=${PORT:-2527}
 HOSTILE=${HOSTILE:-1000}; ADDRESSES=${ADDRESSES:-200}; RECONNECT_MS=${RECONNECT_MS:-0}
@@ -43,6 +44,7 @@ pop3_listen =
 imap_listen =
 dns_servers = 127.0.0.1:9
 relay_networks = 127.0.0.1/32
+${EXTRA_CONF:-}
 CONF
 printf 'postmaster: root\n' > "$work/aliases"
 "$here/bin/newaliases" -C "$work/mailtk.conf" >/dev/null
@@ -97,4 +99,4 @@ q=$(med "${quiet[@]}"); h=$(med "${hostile[@]}")
 mpeak=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$dpid/status")
 refused=$(grep -c 'rejecting connection' "$work/maillog" || true)
 displaced=$(grep -c 'closing idle session' "$work/maillog" || true)
-echo "smtp-hostile count=$COUNT rounds=$ROUNDS hostile=$HOSTILE addresses=$ADDRESSES reconnect_ms=$RECONNECT_MS quiet_mps=$q hostile_mps=$h ratio=$(echo "$h $q" | awk '{printf "%.2f", $1/$2}') master_peak_mb=$mpeak worker_peak_mb=$wpeak refused=$refused displaced=$displaced"
+echo "smtp-hostile count=$COUNT rounds=$ROUNDS hostile=$HOSTILE addresses=$ADDRESSES reconnect_ms=$RECONNECT_MS${EXTRA_CONF:+ conf='$EXTRA_CONF'} quiet_mps=$q hostile_mps=$h ratio=$(echo "$h $q" | awk '{printf "%.2f", $1/$2}') master_peak_mb=$mpeak worker_peak_mb=$wpeak refused=$refused displaced=$displaced"
