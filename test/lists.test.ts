@@ -7,13 +7,14 @@
 // list's own post coming back dropped.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { changeMembers, createList, listMembers, showList } from '../src/admin/lists.ts';
 import { commandsOf, failedRecipients } from '../src/lists/index.ts';
-import { type Sandbox, makeSandbox, run, splitMbox } from './helpers.ts';
+import { type Sandbox, makeSandbox, run, splitMbox, startDaemon, waitFor } from './helpers.ts';
 
 let sb: Sandbox;
 const H = 'mail.test';
@@ -148,5 +149,24 @@ describe('mailing lists', () => {
     assert.equal(messagesOf('bob').length, bob + 1);
     assert.match(last('bob'), /\nSubject: moderated post\n/);
     assert.match(last('bob'), /\nList-Post: <mailto:mod@mail\.test> \(moderated\)\n/);
+  });
+
+  test('over SMTP: the daemon accepts a list address at RCPT and its runner sends the post', async (t) => {
+    if (!fs.existsSync('/usr/bin/swaks')) return t.skip('swaks is not installed');
+    const d = await startDaemon(sb, ['-bD', '-q1h'], ['smtp']);
+    try {
+      const bob = messagesOf('bob').length;
+      const swaks = (to: string) =>
+        spawnSync('swaks', ['--server', `127.0.0.1:${d.ports.smtp}`, '--from', `carol@${H}`, '--to', to, '--header', 'Subject: over smtp', '--body', 'hi'], { encoding: 'utf8', timeout: 30_000 });
+      const r = swaks(`mod@${H}`);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /<-  250 2\.1\.5 <mod@mail\.test>\.\.\. Recipient ok/);
+      await waitFor(() => messagesOf('carol').some((m) => /post from carol@mail\.test held/.test(m) && /over smtp/.test(m)), 30_000, 'the held notice');
+      assert.equal(messagesOf('bob').length, bob);
+      const unknown = swaks(`mod-nosuchrole@${H}`);
+      assert.match(unknown.stdout, /550 5\.1\.1/);
+    } finally {
+      await d.stop();
+    }
   });
 });

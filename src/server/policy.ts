@@ -23,6 +23,7 @@ import { BlockLists, type Listing } from './dnsbl.ts';
 import { PasswdFile } from './passwd.ts';
 import { type Reply, fail, reply } from './replies.ts';
 import { loadTlsContext } from './tls.ts';
+import { allLists, routeList } from '../lists/index.ts';
 
 export interface Client {
   /** IP address; undefined for `sendmail -bs` (a local user, trusted as sendmail trusts it). */
@@ -211,6 +212,8 @@ export class Policy {
    * .forward and :include: files are read in this process (inProcessLists).
    */
   private async expand(address: string): Promise<Destination[] | Reply> {
+    // A mailing list's address (src/lists): accepted here, handled by the queue runner.
+    if (routeList(new Set(allLists(this.config)), this.config.hostname, address)) return [{ kind: 'list', key: `list:${address}`, original: address, address }];
     try {
       return await expandRecipient({ config: this.config, aliases: this.aliases, localDomains: this.localDomains, lists: inProcessLists }, address);
     } catch (e) {
