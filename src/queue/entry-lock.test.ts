@@ -24,6 +24,17 @@ const lockFile = (id: string) => path.join(config.queueDir, `qf${id}.lock`);
 /** The pid of a process that has exited. */
 const deadPid = (): number => spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim() as unknown as number;
 
+test('the token is never seen empty: made under a .new name and renamed; a dead process\'s .new is swept', () => {
+  const dead = path.join(config.queueDir, `rt${deadPid()}.1.new`);
+  fs.writeFileSync(dead, '');
+  const a = lockEntry(config, 'T')!; // this process's first lock: its token is made now
+  const names = fs.readdirSync(config.queueDir);
+  assert.deepEqual(names.filter((n) => n.endsWith('.new')), [], 'no .new left, the dead one swept');
+  const token = names.find((n) => /^rt\d+\.\d+$/.test(n))!;
+  assert.match(fs.readFileSync(path.join(config.queueDir, token), 'latin1'), new RegExp(`^${process.pid} (\\d+|-)\\n$`));
+  a.release();
+});
+
 test('a held lock refuses; release frees it; the lock is a link, not a new file', () => {
   const a = lockEntry(config, 'A')!;
   assert.ok(a.held());

@@ -4,7 +4,8 @@
 //
 //   A process makes one token file, rt<pid>.<ms>, holding "<pid> <start>"
 //   (its process id and its start time in clock ticks since boot, from
-//   /proc/<pid>/stat, so that a recycled pid is not mistaken for it), and
+//   /proc/<pid>/stat, so that a recycled pid is not mistaken for it),
+//   written as rt<pid>.<ms>.new and renamed, so that no one sees it empty, and
 //   locks an entry by hard-linking its token to qf<ID>.lock. link(2) is
 //   atomic and allocates no inode.
 //
@@ -23,6 +24,8 @@ import type { QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
 
 const TOKEN = /^rt\d+\.\d+$/;
+/** A token still being written, under its own process id. */
+const NEW_TOKEN = /^rt(\d+)\.\d+\.new$/;
 
 export interface EntryLock {
   /** False once another process took the lock over. */
@@ -66,9 +69,13 @@ class RunToken {
   constructor(private config: Config) {
     sweepDeadTokens(config);
     this.path = path.join(config.queueDir, `rt${process.pid}.${Date.now()}`);
+    // Written under another name, then renamed: a token seen empty names nobody, and another
+    // runner's sweep (four sendmail -odi starting at once) removed it before it was written.
+    const temp = `${this.path}.new`;
     // Readable by the queue's other users (a root sendmail's token, judged by mail_owner's runner).
-    fs.writeFileSync(this.path, `${process.pid} ${startTime('self') ?? '-'}\n`, { flag: 'wx', mode: 0o644 });
-    fs.chmodSync(this.path, 0o644);
+    fs.writeFileSync(temp, `${process.pid} ${startTime('self') ?? '-'}\n`, { flag: 'wx', mode: 0o644 });
+    fs.chmodSync(temp, 0o644);
+    fs.renameSync(temp, this.path);
     this.ino = fs.statSync(this.path).ino;
   }
 
@@ -134,6 +141,11 @@ function sweepDeadTokens(config: Config): void {
   for (const n of names) {
     const file = path.join(config.queueDir, n);
     if (!holderAlive(file)) fs.rmSync(file, { force: true });
+  }
+  // A token left half made by a process that died before renaming it.
+  for (const n of fs.readdirSync(config.queueDir)) {
+    const pid = NEW_TOKEN.exec(n)?.[1];
+    if (pid && !processAlive(Number(pid))) fs.rmSync(path.join(config.queueDir, n), { force: true });
   }
 }
 
