@@ -23,6 +23,7 @@ import type { ListFile, ListReader } from './list-file.ts';
 import { classifyMember } from './member.ts';
 import type { AliasTable } from './table.ts';
 import type { Destination } from './types.ts';
+import { type VirtualTarget, isVirtualDomain, virtualAlias, virtualUser } from '../virtual/tables.ts';
 
 export interface ExpandContext {
   config: Config;
@@ -93,6 +94,7 @@ class Expansion {
   /** An address: remote, or a local name to alias, forward or deliver. */
   private async address(address: string, frame: Frame): Promise<void> {
     const { local, domain } = splitAddress(address);
+    if (domain && isVirtualDomain(this.ctx.config, domain)) return this.virtual(unquote(local).toLowerCase(), domain.toLowerCase(), frame);
     if (domain && !isLocalDomain(this.ctx.localDomains, domain)) {
       const remote = `${local}@${domain}`;
       this.add({ kind: 'remote', key: `remote:${remote}`, original: this.original, address: remote, ...errorsTo(frame) });
@@ -134,6 +136,38 @@ class Expansion {
   private deliverLocal(user: User, frame: Frame): void {
     const address = `${user.name}@${this.ctx.config.hostname}`;
     this.add({ kind: 'local', key: `local:${user.name}`, original: this.original, user, address, ...errorsTo(frame) });
+  }
+
+  /**
+   * An address of a virtual domain (src/virtual): its virtusertable entry,
+   * else its virtual user's mailbox, else the domain's catch-all (@domain),
+   * else unknown. Postmaster, when none of these names it, is the local one.
+   */
+  private async virtual(local: string, domain: string, frame: Frame): Promise<void> {
+    const address = `${local}@${domain}`;
+    const config = this.ctx.config;
+    const user = virtualUser(config, address);
+    if (address === frame.self) return user ? this.deliverVirtual(user, frame) : this.fail(address, frame, status('user-unknown'));
+    if (frame.path.includes(address)) return this.fail(address, frame, status('alias-loop', `Alias loop: ${[...frame.path, address].join(' -> ')}`));
+    if (frame.depth > MAX_DEPTH) return this.fail(address, frame, tooDeep(frame));
+    const own = virtualAlias(config, address);
+    if (own) return this.virtualEntry(address, own, frame);
+    if (user) return this.deliverVirtual(user, frame);
+    const all = virtualAlias(config, `@${domain}`);
+    if (all) return this.virtualEntry(address, all, frame);
+    if (local === 'postmaster') return this.localName(local, frame, false);
+    this.fail(address, frame, status('user-unknown'));
+  }
+
+  /** A virtusertable entry: its error, or its targets (addresses only: no programs, files or :include: files). */
+  private async virtualEntry(address: string, entry: VirtualTarget, frame: Frame): Promise<void> {
+    if (entry.kind === 'error') return this.fail(address, frame, { status: entry.status, text: entry.text });
+    const inner: Frame = { depth: frame.depth + 1, path: [...frame.path, address], self: address, runAs: () => this.aliasFileUser(), reader: 'system', unsafe: true, errorsTo: frame.errorsTo };
+    for (const m of entry.members) await this.member(m, inner);
+  }
+
+  private deliverVirtual(user: User, frame: Frame): void {
+    this.add({ kind: 'local', key: `local:${user.name}`, original: this.original, user, address: user.name, ...errorsTo(frame) });
   }
 
   private async alias(name: string, members: string[], frame: Frame): Promise<void> {

@@ -39,7 +39,7 @@ function parseArgs(argv: string[]): Args {
   return { configFile, overrides, user: rest[0] };
 }
 
-async function readPassword(): Promise<string> {
+export async function readPassword(): Promise<string> {
   if (!process.stdin.isTTY) {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);

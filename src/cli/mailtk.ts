@@ -7,6 +7,7 @@
 //   mailtk queue flush [ID...]        a queue run now, every entry due (postqueue -f / -i)
 //   mailtk queue hold|release|delete|requeue ID...|ALL   (postsuper -h, -H, -d, -r)
 //   mailtk status [--json]            daemon, listeners, queue counts, mailboxes
+//   mailtk domain|user|alias|quota ...  virtual domains, users, virtusertable, quotas (mailtk-virtual.ts)
 //
 // Listings print text for people, or with --json the same rows as JSON.
 // Colour and spinners only at a terminal. Exit codes are sysexits
@@ -14,7 +15,8 @@
 // this file parses, checks who may, and prints.
 
 import readline from 'node:readline/promises';
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { virtualCommands } from './mailtk-virtual.ts';
 import { type Config, loadConfig } from '../config/index.ts';
 import { setProgramName } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
@@ -207,7 +209,8 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
         .demandCommand(1, 'name a queue command: list, show, flush, hold, release, delete or requeue'),
     )
     .command('status', 'the daemon, its listeners, the queue by state, the mailboxes', (y) => y.option('json', { type: 'boolean', describe: 'as JSON' }), run(status))
-    .demandCommand(1, 'name a command: queue or status (mailtk --help)')
+    .command(virtualCommands(run, configOf) as unknown as CommandModule<Common, Common>[])
+    .demandCommand(1, 'name a command: queue, status, domain, user, alias or quota (mailtk --help)')
     .strict()
     .help()
     .alias('help', 'h')

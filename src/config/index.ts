@@ -262,6 +262,7 @@ function checkValue(key: Key, spec: KeySpec, v: string, src: Source | undefined)
   if (key === 'dns_servers' && v !== '' && !splitList(v).every(isServerAddress)) {
     bad('expected a list of resolver addresses, e.g. "127.0.0.1:5353, [::1]:53"');
   }
+  if (key === 'quota_exceeded' && v !== 'defer' && v !== 'bounce') bad('expected defer or bounce');
   if (key === 'smart_host' && v !== '' && !/^(smtp:)?(\[[^\]\s]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(v)) {
     bad('expected "[host]:port", "[host]", "host" or "host:port"');
   }

@@ -108,6 +108,13 @@ export const KEYS = {
   auth_client_failures: same('count', '10'), // failures from one address before it is blocked
   auth_account_failures: same('count', '30'), // failures for one account before the addresses that failed on it are blocked
   auth_block_time: same('duration', '10m'), // how long failures are remembered and blocks last
+  // Virtual domains and quotas (src/virtual): plain text files that `mailtk domain|user|alias|quota` edit.
+  virtual_domains_file: { kind: 'path', root: '/etc/mail/virtual-domains', user: '$D/etc/virtual-domains' },
+  virtual_users_file: { kind: 'path', root: '/etc/mail/virtual-users', user: '$D/etc/virtual-users' },
+  virtual_alias_file: { kind: 'path', root: '/etc/mail/virtusertable', user: '$D/etc/virtusertable' },
+  quota_file: { kind: 'path', root: '/etc/mail/quotas', user: '$D/etc/quotas' },
+  quota_exceeded: same('string', 'defer'), // defer (4.2.2) | bounce (5.2.2)
+  quota_warn_percent: same('count', '90'), // one warning each time a mailbox's usage crosses it; 0 = none
   // DNS block lists (src/server/dnsbl.ts), asked through dns_servers; refusals come at RCPT.
   dnsbl_zones: same('list', ''), // client address lists, e.g. "zen.spamhaus.org"
   rhsbl_zones: same('list', ''), // sender domain lists, e.g. "dbl.spamhaus.org"

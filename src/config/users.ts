@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { MailError } from '../message/status.ts';
+import { virtualUser } from '../virtual/tables.ts';
 import type { Config } from './index.ts';
 
 export interface User {
@@ -54,6 +55,8 @@ function getent(key: string): User | undefined {
 }
 
 export function lookupUser(config: Config, name: string): User | undefined {
+  // "user@domain": a virtual domain's user (src/virtual), never a Unix account.
+  if (name.includes('@')) return virtualUser(config, name);
   if (!name || name.includes('/') || name.includes(':') || name.startsWith('-')) return undefined;
   if (config.userDb !== 'system') return loadFile(config.userDb).byName.get(name);
   const hit = cache.get(name);

@@ -44,6 +44,7 @@ import { allLists, deliverToList, routeList } from '../lists/index.ts';
 import { applyVerdict } from '../sieve/index.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
+import { deliverToVirtual } from './virtual.ts';
 import type { DeadRoutes, RemoteJob, RemoteOutcome, RemoteRecipient } from './remote.ts';
 
 export interface RunOptions {
@@ -262,6 +263,13 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
   }
   for (const list of byUser.values()) {
     const d = list[0].dest as Extract<Destination, { kind: 'local' }>;
+    if (d.user.name.includes('@')) {
+      // A virtual user's mailbox: written by this runner (mail_owner's), under its quota.
+      const messages = list.map((a) => ({ sender: a.entry.active.control.sender, recipient: d.user.name, data: a.entry.data, placed: a.placed }));
+      const results = await deliverToVirtual(ctx.config, d.user, messages, ctx.agent, (which, placed) => recordPlacements(ctx, which.map((j) => list[j]), placed));
+      list.forEach((a, j) => (a.result = results[j]));
+      continue;
+    }
     try {
       const verdicts = await ctx.agent.appendToMbox(
         ctx.config,

@@ -30,6 +30,24 @@ export interface AppendHooks {
    * written again): its place is the one it was given.
    */
   beforeWrite?(placed: PlacedMessage[]): void | Promise<void>;
+  /** A virtual user's quota (src/virtual), checked under the lock against the mailbox as it is. */
+  quota?: MboxQuota;
+}
+
+export interface MboxUsage {
+  bytes: number;
+  /** Counted only when the quota limits messages. */
+  messages: number;
+}
+
+export interface MboxQuota {
+  /** 0 = no limit. */
+  bytes: number;
+  messages: number;
+  /** Over the limit: 552 5.2.2 when true, else 452 4.2.2 (the message waits). */
+  bounce: boolean;
+  /** Told the usage before and after a write that happened (for quota_warn_percent). */
+  used?(before: MboxUsage, after: MboxUsage): void;
 }
 
 /** Deliver `messages` to `user`'s spool mbox: all of them, or none. */
@@ -37,6 +55,7 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
   if (messages.length === 0) return;
   const file = mboxPath(config, user.name);
   ensureSpoolDir(config);
+  if (user.name.includes('@')) ensureDir(path.dirname(file));
   const now = new Date();
   const lock = await acquireDotlock(file);
   try {
@@ -45,6 +64,7 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
     const perMessage = messages.map((m, i) => (there[i] ? [] : formatMessage(m, now)));
     const pieces = perMessage.flat();
     const box = open(file, () => openMailbox(file, spoolPolicy(user)), 'mailbox-io');
+    const usage = hooks.quota ? checkQuota(file, box, hooks.quota, byteLength(pieces), perMessage.filter((p) => p.length).length) : undefined;
     if (hooks.beforeWrite) {
       let offset = box.size;
       const placed = perMessage.map((p, i) => {
@@ -61,8 +81,70 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
       }
     }
     await writeAndClose(file, box, pieces, 'mailbox-io');
+    if (usage) hooks.quota?.used?.(usage.before, usage.after);
   } finally {
     lock.release();
+  }
+}
+
+/** The mailbox's usage before and after this write, or MailError 'mailbox-full' when the write would exceed the quota. */
+function checkQuota(file: string, box: OpenMailbox, q: MboxQuota, adding: number, count: number): { before: MboxUsage; after: MboxUsage } {
+  const before = { bytes: box.size, messages: q.messages > 0 ? countMessages(box.fd, box.size) : 0 };
+  const after = { bytes: before.bytes + adding, messages: before.messages + count };
+  const over = (q.bytes > 0 && after.bytes > q.bytes) || (q.messages > 0 && after.messages > q.messages);
+  if (over) {
+    fs.closeSync(box.fd);
+    const limit = [q.bytes > 0 ? `${q.bytes} bytes` : '', q.messages > 0 ? `${q.messages} messages` : ''].filter(Boolean).join(', ');
+    const detail = `Mailbox full: quota exceeded (${before.bytes} bytes, ${before.messages || 'uncounted'} messages in use; limit ${limit})`;
+    throw new MailError('mailbox-full', detail, { file }, q.bounce ? { reply: 552, status: '5.2.2' } : undefined);
+  }
+  return { before, after };
+}
+
+/** A mailbox's bytes and messages now (0 and 0 when there is none), for `mailtk quota show` and IMAP QUOTA. */
+export function mailboxUsage(config: Config, name: string): MboxUsage {
+  let fd: number;
+  try {
+    fd = fs.openSync(mboxPath(config, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return { bytes: 0, messages: 0 };
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    return { bytes: size, messages: countMessages(fd, size) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Messages in an mbox: lines starting "From " after an empty line (or at the start), read a megabyte at a time. */
+function countMessages(fd: number, size: number): number {
+  const CHUNK = 1 << 20;
+  const buf = Buffer.alloc(CHUNK + 6);
+  const needle = Buffer.from('\n\nFrom ');
+  let n = 0;
+  let carry = 0;
+  for (let pos = 0; pos < size; ) {
+    const got = fs.readSync(fd, buf, carry, Math.min(CHUNK, size - pos), pos);
+    if (got <= 0) break;
+    const end = carry + got;
+    if (pos === 0 && buf.subarray(0, 5).toString('latin1') === 'From ') n++;
+    for (let i = buf.indexOf(needle); i >= 0 && i + needle.length <= end; i = buf.indexOf(needle, i + 1)) n++;
+    pos += got;
+    // Keep the last bytes, so a separator across two reads is seen once.
+    carry = Math.min(needle.length - 1, end);
+    buf.copy(buf, 0, end - carry, end);
+    buf.fill(0, carry);
+  }
+  return n;
+}
+
+/** A virtual domain's mailbox directory, made when missing (0700: only its owner reads the mailboxes). */
+function ensureDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new MailError('mailbox-io', `cannot create mailbox directory: ${(e as Error).message}`, { file: dir, cause: e });
   }
 }
 

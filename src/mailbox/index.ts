@@ -10,7 +10,7 @@
 
 export { acquireDotlock, DOTLOCK_STALE_MS, DOTLOCK_TIMEOUT_MS, type Dotlock, type DotlockOptions } from './dotlock.ts';
 export { mboxPath, mailGroupGid, ensureSpoolDir } from './spool.ts';
-export { appendToMbox, appendToFile, type AppendHooks } from './append.ts';
+export { appendToMbox, appendToFile, mailboxUsage, type AppendHooks, type MboxQuota, type MboxUsage } from './append.ts';
 export type { PlacedMessage } from './format.ts';
 export { fromLine, type MboxMessage } from './format.ts';
 export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';

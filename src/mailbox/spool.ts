@@ -22,12 +22,17 @@ export function isRoot(): boolean {
   return process.geteuid?.() === 0;
 }
 
-/** The path of USER's spool mbox. Names that could leave the directory are refused. */
+/**
+ * The path of USER's spool mbox; a virtual user's ("user@domain") is
+ * virtual/DOMAIN/USER under the spool. Names that could leave the directory are refused.
+ */
 export function mboxPath(config: Config, user: string): string {
-  if (user === '' || user.includes('/') || user.startsWith('.') || user.includes('\0')) {
+  const at = user.lastIndexOf('@');
+  const parts = at < 0 ? [user] : ['virtual', user.slice(at + 1), user.slice(0, at)];
+  if (parts.some((p) => p === '' || p.includes('/') || p.startsWith('.') || p.includes('\0') || p.includes('@'))) {
     throw new MailError('user-unknown', `"${user}" cannot name a mailbox (empty, contains "/", or starts with ".")`);
   }
-  return path.join(config.mailSpoolDir, user);
+  return path.join(config.mailSpoolDir, ...parts);
 }
 
 /** The gid of group 'mail', looked up once per process (getent, so NSS counts). */

@@ -124,15 +124,51 @@ export async function setPassword(file: string, user: string, password: string):
   const at = lines.findIndex((l) => l.startsWith(`${user}:`));
   if (at >= 0) lines[at] = `${user}:${hash}`;
   else lines.push(`${user}:${hash}`);
+  replaceLines(file, lines);
+  return at >= 0 ? 'changed' : 'added';
+}
+
+/** Remove one user's line from the file, atomically; false when there was none. */
+export function removePassword(file: string, user: string): boolean {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(file, 'utf8').split('\n').filter((l, i, all) => l !== '' || i < all.length - 1);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  const kept = lines.filter((l) => !l.startsWith(`${user}:`));
+  if (kept.length === lines.length) return false;
+  replaceLines(file, kept);
+  return true;
+}
+
+function replaceLines(file: string, lines: string[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp.${process.pid}`;
   const fd = fs.openSync(tmp, 'w', 0o600);
   try {
+    keepOwnership(file, fd);
     fs.writeFileSync(fd, lines.join('\n') + '\n');
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  return at >= 0 ? 'changed' : 'added';
+}
+
+/**
+ * The new file keeps the old one's group and mode: a root daemon made it
+ * root:mail_owner 0640 for its listeners (daemon/privs.ts shareSecrets), and
+ * a file replaced as root 0600 would lock them out of every later change.
+ */
+function keepOwnership(file: string, fd: number): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return;
+  }
+  if (process.geteuid?.() === 0) fs.fchownSync(fd, st.uid, st.gid);
+  fs.fchmodSync(fd, st.mode & 0o640);
 }

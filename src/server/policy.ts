@@ -17,6 +17,8 @@ import { type MailResolver, makeResolver } from '../deliver/index.ts';
 import { splitAddress } from '../message/index.ts';
 import { log } from '../log/index.ts';
 import { MailError } from '../message/status.ts';
+import { mailboxFull } from '../virtual/quota.ts';
+import { isVirtualDomain } from '../virtual/tables.ts';
 import { type AccessRule, AccessTable, ruleName, unmapped } from './access.ts';
 import { type AuthBlocked, AuthThrottle } from './auth-throttle.ts';
 import { BlockLists, type Listing } from './dnsbl.ts';
@@ -177,7 +179,7 @@ export class Policy {
 
   /** A local domain, one of our names, or an address literal of this host (the router agrees: config's isLocalDomain). */
   isLocalDomain(domain: string, client: Client): boolean {
-    if (isLocalDomain(this.localDomains, domain)) return true;
+    if (isLocalDomain(this.localDomains, domain) || isVirtualDomain(this.config, domain)) return true;
     const ip = domain.slice(1, -1).replace(/^ipv6:/i, '').toLowerCase();
     return domain.startsWith('[') && ip === client.localAddress;
   }
@@ -187,9 +189,12 @@ export class Policy {
     const dests = await this.expand(address);
     if (!Array.isArray(dests)) return { refuse: reply(dests.code, dests.status, `${given}... ${dests.lines[0]}`), rule: 'alias lookup' };
     const errors = dests.filter((d) => d.kind === 'error');
+    const full = quotaRefusal(this.config, dests, errors.length, given);
+    if (full) return { refuse: full, rule: 'quota_file' };
     if (dests.length > 0 && errors.length < dests.length) return { rule };
     const status = errors[0]?.kind === 'error' ? errors[0].status : { status: '5.1.1', text: 'User unknown' };
-    if (status.status === '5.1.1') return { refuse: fail('user-unknown', `${given}... User unknown`), rule: 'local recipient check' };
+    // A virtusertable "error:5.1.1 text" keeps its own text.
+    if (status.status === '5.1.1' && status.text === 'User unknown') return { refuse: fail('user-unknown', `${given}... User unknown`), rule: 'local recipient check' };
     const code = status.status.startsWith('4') ? 451 : 550;
     return { refuse: reply(code, status.status, `${given}... ${status.text}`), rule: 'local recipient check' };
   }
@@ -221,6 +226,14 @@ export class Policy {
       return reply(err.reply, err.status, err.detail);
     }
   }
+}
+
+/** 452 4.2.2 or 552 5.2.2 (quota_exceeded) when every mailbox the address leads to is a virtual one full already. */
+function quotaRefusal(config: Config, dests: Destination[], errors: number, given: string): Reply | undefined {
+  const boxes = dests.flatMap((d) => (d.kind === 'local' && d.user.name.includes('@') ? [d.user.name] : []));
+  if (boxes.length === 0 || boxes.length < dests.length - errors || !boxes.every((b) => mailboxFull(config, b))) return undefined;
+  const bounce = config.raw.quota_exceeded === 'bounce';
+  return reply(bounce ? 552 : 452, bounce ? '5.2.2' : '4.2.2', `${given}... Mailbox full`);
 }
 
 /** What an access rule says, as a Decision; prefix goes before the text of a refusal. */

@@ -1,0 +1,80 @@
+// `mailtk user add|del|passwd|list USER@DOMAIN`: the users of the virtual
+// domains (virtual_users_file, changed through src/virtual/edit.ts) and their
+// passwords (passwd_file, under the name user@domain, as mailpasswd writes
+// it). Adding makes the user's home for IMAP folders and indexes, owned by
+// the account that delivers (mail_owner as root). Deleting removes the user
+// and the password at once (logins and deliveries stop) and keeps the mailbox,
+// as Postfix leaves a virtual mailbox behind.
+
+import type { Config } from '../config/index.ts';
+import { mailboxUsage, mboxPath } from '../mailbox/index.ts';
+import { MailError } from '../message/status.ts';
+import { removePassword, setPassword } from '../server/passwd.ts';
+import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
+import { isVirtualDomain, quotaOf, splitVirtual, virtualUser, virtualUserNames } from '../virtual/tables.ts';
+
+export interface UserRow {
+  user: string;
+  domain: string;
+  mailbox: string;
+  bytes: number;
+  messages: number;
+  /** 0 = no limit. */
+  quotaBytes: number;
+  quotaMessages: number;
+}
+
+/** user@domain of a virtual domain, lower case. */
+export function checkUser(config: Config, address: string): { key: string; domain: string } {
+  const v = splitVirtual(address);
+  if (!v || !/^[a-z0-9!#$%&'*+=?^_`{|}~.-]+$/.test(v.local) || v.local.endsWith('.') || v.local.includes('..')) {
+    throw new MailError('usage', `"${address}" is not user@domain (the user part: letters, digits and . _ - + and the like, not starting with ".")`);
+  }
+  if (!isVirtualDomain(config, v.domain)) throw new MailError('usage', `${v.domain} is not a virtual domain (mailtk domain add ${v.domain})`);
+  return { key: v.key, domain: v.domain };
+}
+
+export async function addUser(config: Config, address: string, password: string): Promise<'added' | 'exists'> {
+  const { key, domain } = checkUser(config, address);
+  if (password === '') throw new MailError('usage', 'an empty password; nothing changed');
+  const done = await editTable(config.raw.virtual_users_file, (lines) => {
+    if (findLine(lines, key) >= 0) return 'exists' as const;
+    lines.push(key);
+    return 'added' as const;
+  });
+  if (done === 'exists') return done;
+  await setPassword(config.passwdFile, key, password);
+  makeMailboxDirs(config, domain, virtualUser(config, key)?.home);
+  return done;
+}
+
+export async function deleteUser(config: Config, address: string): Promise<'deleted' | 'absent'> {
+  const key = address.toLowerCase();
+  const done = await editTable(config.raw.virtual_users_file, (lines) => {
+    const at = findLine(lines, key);
+    if (at < 0) return 'absent' as const;
+    lines.splice(at, 1);
+    return 'deleted' as const;
+  });
+  if (done === 'deleted') removePassword(config.passwdFile, key);
+  return done;
+}
+
+export async function changePassword(config: Config, address: string, password: string): Promise<void> {
+  const key = address.toLowerCase();
+  if (!virtualUser(config, key)) throw new MailError('user-unknown', `${address}: no such virtual user (mailtk user list)`);
+  if (password === '') throw new MailError('usage', 'an empty password; nothing changed');
+  await setPassword(config.passwdFile, key, password);
+}
+
+export function listUsers(config: Config, domain?: string): UserRow[] {
+  const d = domain?.toLowerCase();
+  return virtualUserNames(config)
+    .filter((u) => !d || u.endsWith(`@${d}`))
+    .sort()
+    .map((user) => {
+      const q = quotaOf(config, user);
+      const used = mailboxUsage(config, user);
+      return { user, domain: user.slice(user.lastIndexOf('@') + 1), mailbox: mboxPath(config, user), ...used, quotaBytes: q?.bytes ?? 0, quotaMessages: q?.messages ?? 0 };
+    });
+}

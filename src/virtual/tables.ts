@@ -1,0 +1,166 @@
+// Virtual domains, their users, their alias table (sendmail's virtusertable)
+// and quotas: the four plain-text files under /etc/mail that `mailtk domain|
+// user|alias|quota` edit (virtual_domains_file, virtual_users_file,
+// virtual_alias_file, quota_file). Read here and nowhere else; each file is
+// read again when its inode, size or mtime changes (one stat a lookup), so a
+// running daemon sees an edit at once, with no restart and no signal.
+// A virtual user is a User named "user@domain" with mail_owner's ids (or,
+// for an unprivileged mailtk, the process's own): no Unix account, a mailbox
+// under mail_spool_dir/virtual/DOMAIN (see mailbox/spool.ts), a home for
+// IMAP folders and indexes beside it, under .home (a dot name no mailbox
+// can have). Sits at the config layer: config/users.ts asks it for names
+// holding "@".
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/index.ts';
+import { parseBytes } from '../config/index.ts';
+import { type User, systemUser } from '../config/users.ts';
+import { MailError } from '../message/status.ts';
+
+export interface Line {
+  /** The line's fields, split on white space (comments removed). */
+  fields: string[];
+  /** The rest of the line after the first field, as written. */
+  rest: string;
+  line: number;
+}
+
+interface Cached {
+  stamp: string;
+  lines: Line[];
+}
+
+const cache = new Map<string, Cached>();
+
+function stampOf(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+    throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
+  }
+}
+
+/** The file's entries (empty when it does not exist), from the cache while the file is unchanged. */
+export function readTable(file: string): Line[] {
+  const stamp = stampOf(file);
+  const hit = cache.get(file);
+  if (hit?.stamp === stamp) return hit.lines;
+  let text = '';
+  if (stamp !== 'none') {
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
+    }
+  }
+  const lines = parseTable(text);
+  cache.set(file, { stamp, lines });
+  return lines;
+}
+
+export function parseTable(text: string): Line[] {
+  const out: Line[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const body = raw.replace(/^\s*#.*$/, '').replace(/\r$/, '').trim();
+    if (body === '') return;
+    const fields = body.split(/\s+/);
+    out.push({ fields, rest: body.slice(fields[0].length).trim(), line: i + 1 });
+  });
+  return out;
+}
+
+/** The virtual domains, lower case. */
+export function virtualDomains(config: Config): Set<string> {
+  return new Set(readTable(config.raw.virtual_domains_file).map((l) => l.fields[0].toLowerCase()));
+}
+
+export function isVirtualDomain(config: Config, domain: string): boolean {
+  return domain !== '' && virtualDomains(config).has(domain.toLowerCase());
+}
+
+/** "user@domain" lower-cased and split, or undefined when it could not name a mailbox. */
+export function splitVirtual(address: string): { local: string; domain: string; key: string } | undefined {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1) return undefined;
+  const local = address.slice(0, at).toLowerCase();
+  const domain = address.slice(at + 1).toLowerCase();
+  const safe = (s: string) => !s.startsWith('.') && !/[/\0\s:@]/.test(s);
+  if (!safe(local) || !safe(domain) || domain.includes('..')) return undefined;
+  return { local, domain, key: `${local}@${domain}` };
+}
+
+/** The users of the virtual domains, as "user@domain". */
+export function virtualUserNames(config: Config): string[] {
+  return readTable(config.raw.virtual_users_file).map((l) => l.fields[0].toLowerCase());
+}
+
+/** The ids virtual mailboxes belong to: mail_owner's when it is ours to use, else this process's own. */
+export function virtualOwner(config: Config): { uid: number; gid: number } {
+  const me = process.geteuid?.() ?? 0;
+  const owner = systemUser(config.mailOwner);
+  if (owner && (me === 0 || me === owner.uid)) return { uid: owner.uid, gid: owner.gid };
+  return { uid: me, gid: process.getegid?.() ?? 0 };
+}
+
+/** The directory of a virtual domain's mailboxes. */
+export function domainDir(config: Config, domain: string): string {
+  return path.join(config.mailSpoolDir, 'virtual', domain.toLowerCase());
+}
+
+/** A virtual user, or undefined when "user@domain" is none (an unknown domain, an unknown user). */
+export function virtualUser(config: Config, address: string): User | undefined {
+  const v = splitVirtual(address);
+  if (!v || !isVirtualDomain(config, v.domain) || !virtualUserNames(config).includes(v.key)) return undefined;
+  const { uid, gid } = virtualOwner(config);
+  return { name: v.key, uid, gid, gecos: '', home: path.join(domainDir(config, v.domain), '.home', v.local), shell: '/bin/false' };
+}
+
+/** A virtusertable entry's targets: a list of members, or an error:CODE text refusal. */
+export type VirtualTarget = { kind: 'members'; members: string[] } | { kind: 'error'; status: string; text: string };
+
+/** The entry for exactly `key` ("user@domain" or "@domain"), if any. */
+export function virtualAlias(config: Config, key: string): VirtualTarget | undefined {
+  const file = config.raw.virtual_alias_file;
+  const entry = readTable(file).find((l) => l.fields[0].toLowerCase() === key.toLowerCase());
+  return entry ? parseTarget(entry.rest, file, entry.line) : undefined;
+}
+
+export function parseTarget(rest: string, file: string, line: number): VirtualTarget {
+  const err = /^error:(?:(\d{3})\s+)?([245]\.\d{1,3}\.\d{1,3})\s*(.*)$/i.exec(rest);
+  if (err) return { kind: 'error', status: err[2], text: err[3] || (err[2].startsWith('5') ? 'User unknown' : 'Try again later') };
+  if (/^error:/i.test(rest)) throw new MailError('config', `expected "error:5.1.1 text", found "${rest}"`, { file, line });
+  const members = rest.split(',').map((m) => m.trim()).filter((m) => m !== '');
+  if (members.length === 0) throw new MailError('config', 'an entry with no target', { file, line });
+  return { kind: 'members', members };
+}
+
+export interface Quota {
+  /** 0 = no limit. */
+  bytes: number;
+  messages: number;
+  /** The line that set it: "user@domain" or "@domain". */
+  from: string;
+}
+
+/** The user's own quota, else the domain's default; undefined when neither is set. */
+export function quotaOf(config: Config, address: string): Quota | undefined {
+  const v = splitVirtual(address);
+  if (!v) return undefined;
+  const file = config.raw.quota_file;
+  const lines = readTable(file);
+  const line = lines.find((l) => l.fields[0].toLowerCase() === v.key) ?? lines.find((l) => l.fields[0].toLowerCase() === `@${v.domain}`);
+  if (!line) return undefined;
+  return { ...parseQuota(line.fields.slice(1), file, line.line), from: line.fields[0].toLowerCase() };
+}
+
+export function parseQuota(fields: string[], file?: string, line?: number): { bytes: number; messages: number } {
+  const bytes = parseBytes(fields[0] ?? '');
+  const messages = fields[1] === undefined ? 0 : /^\d+$/.test(fields[1]) ? Number(fields[1]) : undefined;
+  if (bytes === undefined || messages === undefined || fields.length > 2) {
+    throw new MailError('config', `expected "user@domain SIZE [MESSAGES]" (SIZE as 10M, 512k or bytes; 0 = no limit), found "${fields.join(' ')}"`, { file, line });
+  }
+  return { bytes, messages };
+}
