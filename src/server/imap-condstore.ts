@@ -9,6 +9,7 @@
 // UID of the range asked about that does not exist now, which 3.2.5.1 and
 // 3.2.6 allow; SELECT's sequence match data narrows that range.
 
+import { uidSet } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, type Result } from './imap-session.ts';
 import type { MailboxView } from './imap-view.ts';
 import { astring, formatSet, inSet, isAtom, parseSeqSet, type SeqSet, type Token } from './imap-wire.ts';
@@ -184,7 +185,7 @@ export async function fetchModifiers(s: ImapSession, c: Cmd, wantsModseq: boolea
   if (wantsModseq || changedSince !== undefined) await enableCondstore(s);
   if (vanished) {
     const v = s.view as MailboxView;
-    await sendVanishedEarlier(s, v, changedSince as number, parseSeqSet(astring(c.args[0], 'UID set'), v.folder.uidNext - 1));
+    await sendVanishedEarlier(s, v, changedSince as number, uidSet(v, astring(c.args[0], 'UID set')));
   }
   const seen = condstoreOn(s) && setsSeen;
   return { changedSince, addModseq: changedSince !== undefined || seen, addUid: seen };

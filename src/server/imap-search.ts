@@ -8,6 +8,8 @@
 // matches are case-insensitive substrings of the RFC 2047-decoded value.
 // CONDSTORE's MODSEQ key (RFC 7162 3.1.5) matches messages changed at or
 // after a mod-sequence, and adds the highest one found to the answer.
+// SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result, which "$" names
+// (as a key here, and as the message set of FETCH, STORE, COPY, ...).
 
 import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
 import { headerMap } from './imap-envelope.ts';
@@ -29,6 +31,7 @@ type Key =
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'seq' | 'uid'; set: SeqSet }
   | { k: 'modseq'; n: number }
+  | { k: 'saved' }
   | { k: 'not'; key: Key }
   | { k: 'or'; a: Key; b: Key }
   | { k: 'and'; keys: Key[] };
@@ -87,7 +90,11 @@ class KeyParser {
       case 'TEXT': return { k: 'text', value: this.str() };
       case 'LARGER': return { k: 'size', op: 'larger', n: this.num() };
       case 'SMALLER': return { k: 'size', op: 'smaller', n: this.num() };
-      case 'UID': return { k: 'uid', set: parseSeqSet(this.str(), this.v.maxUid) };
+      case 'UID': {
+        const set = this.str();
+        return set === '$' ? { k: 'saved' } : { k: 'uid', set: parseSeqSet(set, this.v.maxUid) };
+      }
+      case '$': return { k: 'saved' };
       case 'MODSEQ': return this.modseq();
       case 'NOT': return { k: 'not', key: this.key() };
       case 'OR': return { k: 'or', a: this.key(), b: this.key() };
@@ -173,6 +180,7 @@ class Match {
       case 'seq': return inSet(k.set, this.seq);
       case 'uid': return inSet(k.set, r.uid);
       case 'modseq': return r.modseq >= k.n;
+      case 'saved': return this.v.saved.has(r.uid);
       case 'not': return !(await this.test(k.key));
       case 'or': return (await this.test(k.a)) || this.test(k.b);
       case 'and':
@@ -316,7 +324,7 @@ export async function searchTargets(s: ImapSession, args: Token[], info: Program
   return hits;
 }
 
-const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT']);
+const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE']);
 
 /**
  * SEARCH and UID SEARCH, with ESEARCH's RETURN (RFC 4731 3): RETURN comes
@@ -346,8 +354,24 @@ export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     args = args.slice(2);
   }
   const info = { modseq: false };
+  const v = s.view as MailboxView;
   const found = await searchTargets(s, args, info);
-  if (!Array.isArray(found)) return found;
+  if (!Array.isArray(found)) {
+    if (ret?.has('SAVE')) v.saved = new Set(); // RFC 5182 2.1: a failed SEARCH (SAVE) empties the result
+    return found;
+  }
+  if (ret?.has('SAVE')) {
+    // With MIN or MAX alone beside SAVE, only those are kept (RFC 5182 2.1).
+    let keep = found;
+    if (!ret.has('ALL') && !ret.has('COUNT') && (ret.has('MIN') || ret.has('MAX'))) {
+      keep = [];
+      if (ret.has('MIN') && found.length) keep.push(found[0]);
+      if (ret.has('MAX') && found.length > (ret.has('MIN') ? 1 : 0)) keep.push(found[found.length - 1]);
+    }
+    v.saved = new Set(keep.map((t) => t.rec.uid));
+    ret.delete('SAVE');
+    if (ret.size === 0) return ok(`${c.uid ? 'UID ' : ''}SEARCH completed (saved)`);
+  }
   const hits = found.map((t) => (c.uid ? t.rec.uid : t.seq));
   // RFC 7162 3.1.5: with MODSEQ in the program, the highest mod-sequence of the messages found.
   const modseq = info.modseq && found.length ? found.reduce((m, t) => Math.max(m, t.rec.modseq), 0) : undefined;

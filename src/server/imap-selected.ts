@@ -14,7 +14,7 @@ import { condstoreOn, enableCondstore, parseSelectParams, parseStoreModifiers, r
 import { resolveMailbox } from './imap-mailboxes.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { MailboxView } from './imap-view.ts';
-import { astr, astring, formatSet, inSet, isAtom, parseSeqSet, type Token } from './imap-wire.ts';
+import { astr, astring, formatSet, inSet, isAtom, parseSeqSet, type SeqSet, type Token } from './imap-wire.ts';
 
 const SYSTEM: Record<string, number> = {
   '\\SEEN': FLAG.seen, '\\ANSWERED': FLAG.answered, '\\FLAGGED': FLAG.flagged, '\\DELETED': FLAG.deleted, '\\DRAFT': FLAG.draft,
@@ -39,17 +39,23 @@ export interface Target {
   rec: MessageRecord;
 }
 
-/** The messages a sequence set (or UID set) names, in order; ones expunged meanwhile are left out. */
+/** The messages a sequence set (or UID set) names, in order; ones expunged meanwhile are left out. "$": the saved result (RFC 5182). */
 export function targets(s: ImapSession, setText: string, uid: boolean): Target[] {
   const v = s.view as MailboxView;
-  const set = parseSeqSet(setText, uid ? v.maxUid : v.uids.length);
+  const set = setText === '$' ? undefined : parseSeqSet(setText, uid ? v.maxUid : v.uids.length);
+  const named = (i: number) => (set ? inSet(set, uid ? v.uids[i] : i + 1) : v.saved.has(v.uids[i]));
   const out: Target[] = [];
   for (let i = 0; i < v.uids.length; i++) {
-    if (!inSet(set, uid ? v.uids[i] : i + 1)) continue;
+    if (!named(i)) continue;
     const rec = v.folder.byUidGet(v.uids[i]);
     if (rec) out.push({ seq: i + 1, rec });
   }
   return out;
+}
+
+/** A UID set as given, or the saved result for "$" (RFC 5182). */
+export function uidSet(v: MailboxView, text: string): SeqSet {
+  return text === '$' ? { ranges: [...v.saved].sort((a, b) => a - b).map((u): [number, number] => [u, u]) } : parseSeqSet(text, v.maxUid);
 }
 
 /**
@@ -60,7 +66,7 @@ export function targets(s: ImapSession, setText: string, uid: boolean): Target[]
  * empty (RFC 3501 6.4.8). Undefined when the set is fine.
  */
 export function checkMessageSet(s: ImapSession, c: Cmd): Result | undefined {
-  if (c.uid) return undefined;
+  if (c.uid || isAtom(c.args[0], '$')) return undefined;
   const count = (s.view as MailboxView).uids.length;
   const set = parseSeqSet(astring(c.args[0], 'message set'), count);
   if (count === 0 || set.ranges.some(([, last]) => last > count)) return bad(`Error in IMAP command ${c.name}: Invalid messageset`);
@@ -137,7 +143,7 @@ export async function expungeCommand(s: ImapSession, c: Cmd): Promise<Result> {
   if (v.readOnly) return no('[READ-ONLY] mailbox is read-only');
   let deleted = v.folder.records.filter((r) => r.flags & FLAG.deleted);
   if (c.uid) {
-    const set = parseSeqSet(astring(c.args[0], 'UID set'), v.maxUid);
+    const set = uidSet(v, astring(c.args[0], 'UID set'));
     deleted = deleted.filter((r) => inSet(set, r.uid));
   }
   if (deleted.length) await v.folder.expunge(deleted.map((r) => r.uid));

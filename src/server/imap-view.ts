@@ -19,6 +19,8 @@ export class MailboxView {
   private seenVersion = -1;
   /** The client has been sent HIGHESTMODSEQ for this mailbox. */
   modseqTold = false;
+  /** SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) kept, named "$" by later commands. */
+  saved = new Set<number>();
 
   /** `enabled`: the session's extensions turned on (CONDSTORE, QRESYNC), read at each update. */
   constructor(readonly folder: Folder, readonly name: string, readonly readOnly: boolean, private readonly enabled: ReadonlySet<string> = new Set()) {}
