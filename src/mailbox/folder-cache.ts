@@ -167,42 +167,38 @@ export class FolderCache {
   }
 
   /**
-   * mailtk.cache for these UIDs (ascending), of every field: one buffer. The
-   * blobs of other UIDs are left out, and so dropped at the next load.
+   * mailtk.cache for these UIDs (ascending), of every field, in pieces of
+   * about 1 MiB, each made when the last has been taken (so a 30 MB cache is
+   * not held twice while it is written). The blobs of other UIDs are left
+   * out, and so dropped at the next load. The UIDs must not change meanwhile.
    */
-  encode(uidValidity: number, uids: ArrayLike<number>): Buffer {
-    const fields = [...this.columns].map(([name, c]) => ({ name: Buffer.from(name, 'latin1'), c }));
-    let total = 12;
-    const hits: Int32Array[] = [];
-    for (const { name, c } of fields) {
-      const hit = new Int32Array(uids.length);
-      for (let k = 0; k < uids.length; k++) {
-        const i = c.find(uids[k]);
-        hit[k] = i;
-        if (i >= 0) total += 9 + name.length + c.len[i];
-      }
-      hits.push(hit);
-    }
-    const out = Buffer.allocUnsafe(total);
+  *encode(uidValidity: number, uids: ArrayLike<number>): Generator<Buffer> {
+    let out = Buffer.allocUnsafe(BLOCK);
     MAGIC.copy(out, 0);
     out.writeUInt32LE(uidValidity >>> 0, 8);
-    const dv = new DataView(out.buffer, out.byteOffset, out.length);
     let at = 12;
-    fields.forEach(({ name, c }, f) => {
-      const hit = hits[f];
-      for (let k = 0; k < hit.length; k++) {
-        const i = hit[k];
+    for (const [field, c] of this.columns) {
+      const name = Buffer.from(field, 'latin1');
+      for (let k = 0; k < uids.length; k++) {
+        const i = c.find(uids[k]);
         if (i < 0) continue;
+        const len = c.len[i];
+        const need = 9 + name.length + len;
+        if (at + need > out.length) {
+          yield out.subarray(0, at);
+          out = Buffer.allocUnsafe(Math.max(BLOCK, need));
+          at = 0;
+        }
         out[at] = name.length;
         name.copy(out, at + 1);
-        dv.setUint32(at + 1 + name.length, uids[k], true);
-        dv.setUint32(at + 5 + name.length, c.len[i], true);
+        out.writeUInt32LE(uids[k], at + 1 + name.length);
+        out.writeUInt32LE(len, at + 5 + name.length);
         at += 9 + name.length;
         const s = c.start[i];
-        out.set(this.blocks[c.block[i]].subarray(s, s + c.len[i]), at);
-        at += c.len[i];
+        out.set(this.blocks[c.block[i]].subarray(s, s + len), at);
+        at += len;
       }
-    });
-    return out;
+    }
+    yield out.subarray(0, at);
   }
 }

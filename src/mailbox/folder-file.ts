@@ -209,12 +209,16 @@ export function ensureIndexDir(dir: string, owner: { uid: number; gid: number } 
   openIndexDir(dir, owner, anchor).close();
 }
 
-/** Replace `name` in a held index directory: temporary file (O_EXCL|O_NOFOLLOW), rename. Mode 0600, owned by `owner` when root. */
-export async function replaceIndexFile(dir: HeldDir, name: string, data: Buffer, owner: { uid: number; gid: number } | undefined): Promise<void> {
+/**
+ * Replace `name` in a held index directory: temporary file (O_EXCL|O_NOFOLLOW), rename. Mode 0600, owned by `owner` when root.
+ * `data` may come in pieces, each written before the next is made (a large cache need not be held twice).
+ */
+export async function replaceIndexFile(dir: HeldDir, name: string, data: Buffer | Iterable<Buffer>, owner: { uid: number; gid: number } | undefined): Promise<void> {
   const tmp = dir.at(`${name}.tmp.${process.pid}.${Math.random().toString(36).slice(2, 8)}`);
   const fh = await fs.promises.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
-    await fh.writeFile(data);
+    if (Buffer.isBuffer(data)) await fh.writeFile(data);
+    else for (const piece of data) await fh.writeFile(piece);
     if (owner && process.geteuid?.() === 0) await fh.chown(owner.uid, owner.gid);
   } finally {
     await fh.close();
