@@ -49,7 +49,9 @@ describe('mailing lists', () => {
   });
 
   test('subscribe by mail: a confirmation, and the reply to it subscribes', () => {
-    createList(config(), `dev@${H}`, { owners: [`carol@${H}`], description: 'Developers', archive: true });
+    const made = run(sb, 'mailtk', ['list', 'create', `dev@${H}`, '--owner', `carol@${H}`, '--description', 'Developers', '--archive']);
+    assert.equal(made.status, 0, made.stderr);
+    assert.equal(made.stdout, `created dev@${H}\n`);
     send(`alice@${H}`, `dev-request@${H}`, 'subscribe');
     const confirmation = last('alice');
     assert.match(confirmation, /\nSubject: dev@mail\.test: confirm subscribe [0-9a-f]{32}\n/);
@@ -117,6 +119,7 @@ describe('mailing lists', () => {
     send(`alice@${H}`, `dev@${H}`, 'post 4');
     assert.equal(fs.readFileSync(path.join(sb.dir, 'spool/lists', `dev@${H}`, 'bounces'), 'utf8'), `ghost@${H} 3\n`);
     assert.match(showList(config(), `dev@${H}`), /1 disabled/);
+    assert.match(run(sb, 'mailtk', ['list', 'members', `dev@${H}`]).stdout, /^ghost@mail\.test \(disabled\)$/m);
   });
 
   test('unsubscribe by mail (confirmed) and by the one-click address', () => {

@@ -7,6 +7,7 @@
 //   mailtk queue flush [ID...]        a queue run now, every entry due (postqueue -f / -i)
 //   mailtk queue hold|release|delete|requeue ID...|ALL   (postsuper -h, -H, -d, -r)
 //   mailtk status [--json]            daemon, listeners, queue counts, mailboxes
+//   mailtk list create|del|show|add|remove|members LIST@DOMAIN   mailing lists (mailtk-list.ts)
 //   mailtk domain|user|alias|quota ...  virtual domains, users, virtusertable, quotas (mailtk-virtual.ts)
 //
 // Listings print text for people, or with --json the same rows as JSON.
@@ -18,6 +19,7 @@ import readline from 'node:readline/promises';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { virtualCommands } from './mailtk-virtual.ts';
 import { type Config, loadConfig } from '../config/index.ts';
+import { listCommand } from './mailtk-list.ts';
 import { setProgramName } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
 import type { QueueFilter } from './sendmail-args.ts';
@@ -209,6 +211,7 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
         .demandCommand(1, 'name a queue command: list, show, flush, hold, release, delete or requeue'),
     )
     .command('status', 'the daemon, its listeners, the queue by state, the mailboxes', (y) => y.option('json', { type: 'boolean', describe: 'as JSON' }), run(status))
+    .command(listCommand(run, configOf))
     .command(virtualCommands(run, configOf) as unknown as CommandModule<Common, Common>[])
     .demandCommand(1, 'name a command: queue, status, domain, user, alias or quota (mailtk --help)')
     .strict()
