@@ -10,6 +10,8 @@ PKGS=(getent:libc-bin swaks:swaks openssl:openssl python3:python3 cdb:tinycdb)
 PKGS+=(s-nail:s-nail tmux:tmux dotlockfile:liblockfile-bin)
 # The fail2ban filter shipped in packaging/fail2ban is checked with fail2ban-regex (test/auth-throttle.test.ts).
 PKGS+=(fail2ban-regex:fail2ban)
+# ManageSieve's client from Debian (test/sieve.test.ts uploads and activates a script with it).
+PKGS+=(sieve-connect:sieve-connect)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
 for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done

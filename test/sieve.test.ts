@@ -8,11 +8,12 @@
 // bob is the test's own uid (a script runs only under its user's identity).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, splitMbox, startDaemon } from './helpers.ts';
-import { ImapClient } from './mailbox/harness.ts';
+import { ImapClient, LineClient } from './mailbox/harness.ts';
 
 const PASSWORD = 'Sieve-test-s3cret';
 let sb: Sandbox;
@@ -133,5 +134,96 @@ describe('Sieve at delivery', () => {
     putBobs(sb, '.sieve', 'keep\n');
     send(sb, 'alice@mail.test', 'bob', 'third');
     assert.equal(inbox('bob').slice(before).filter((m) => /\nSubject: Your Sieve script failed/.test(m)).length, 2);
+  });
+});
+
+describe('ManageSieve', () => {
+  let box: Sandbox;
+  let daemon: RunningDaemon | undefined;
+  let port = 0;
+  before(async () => {
+    box = sieveSandbox('managesieve_listen = 127.0.0.1:0');
+    const p = run(box, 'mailpasswd', ['bob'], `${PASSWORD}\n`);
+    assert.equal(p.status, 0, p.stderr);
+    daemon = await startDaemon(box, ['-bD', '-q1h'], ['managesieve']);
+    port = daemon.ports.managesieve;
+  });
+  after(async () => {
+    await daemon?.stop();
+    box?.cleanup();
+  });
+
+  /** Read lines up to the OK/NO/BYE that ends a response. */
+  async function response(c: LineClient): Promise<string[]> {
+    const out: string[] = [];
+    for (;;) {
+      const l = await c.line(10_000);
+      if (l === undefined) return out;
+      out.push(l);
+      if (/^(OK|NO|BYE)\b/.test(l)) return out;
+    }
+  }
+  const lit = (s: string) => `{${Buffer.byteLength(s)}+}\r\n${s}`;
+
+  test('a raw client: login, PUTSCRIPT checks, SETACTIVE, LISTSCRIPTS, GETSCRIPT; the script is used at delivery', async () => {
+    const c = await LineClient.connect(port);
+    try {
+      const hello = await response(c);
+      assert.match(hello.join('\n'), /"SIEVE" "fileinto reject/);
+      assert.match(hello.join('\n'), /"SASL" "PLAIN/);
+      assert.match(hello.at(-1)!, /^OK /);
+      c.send(`AUTHENTICATE "PLAIN" "${Buffer.from(`\0bob\0wrong`).toString('base64')}"`);
+      assert.match((await response(c)).at(-1)!, /^NO /);
+      c.send(`AUTHENTICATE "PLAIN" "${Buffer.from(`\0bob\0${PASSWORD}`).toString('base64')}"`);
+      assert.match((await response(c)).at(-1)!, /^OK /);
+      c.socket.write(`PUTSCRIPT "bad" ${lit('require "fileinto";\nif header :is "subject" {\n keep;\n}\n')}\r\n`);
+      assert.match((await response(c)).at(-1)!, /^NO .*line 2/);
+      const script = 'require "fileinto";\nif header :contains "subject" "[dev]" { fileinto "Dev"; }\n';
+      c.socket.write(`PUTSCRIPT "dev" ${lit(script)}\r\n`);
+      assert.match((await response(c)).at(-1)!, /^OK /);
+      c.send('SETACTIVE "dev"');
+      assert.match((await response(c)).at(-1)!, /^OK /);
+      c.send('LISTSCRIPTS');
+      const list = await response(c);
+      assert.ok(list.includes('"dev" ACTIVE'), list.join('\n'));
+      c.send('GETSCRIPT "dev"');
+      const got = await response(c);
+      assert.match(got.join('\n'), /fileinto "Dev"/);
+      c.send('DELETESCRIPT "dev"');
+      assert.match((await response(c)).at(-1)!, /^NO \(ACTIVE\)/);
+      c.send('LOGOUT');
+      assert.match((await response(c)).at(-1)!, /^OK /);
+    } finally {
+      c.close();
+    }
+    const bob = box.users.bob;
+    assert.equal(fs.readlinkSync(path.join(bob.home, '.sieve')), 'sieve/dev.sieve');
+    if (IS_ROOT) assert.equal(fs.statSync(path.join(bob.home, 'sieve', 'dev.sieve')).uid, bob.uid, "written as bob");
+    send(box, 'alice@mail.test', 'bob', '[dev] build broken');
+    const dev = splitMbox(fs.readFileSync(path.join(bob.home, 'mail', 'Dev'), 'utf8'));
+    assert.equal(dev.length, 1);
+    assert.equal(splitMbox(box.readMbox('bob')).length, 0);
+  });
+
+  test('sieve-connect (Debian) uploads and activates a script that delivery then uses', async (t) => {
+    if (spawnSync('sh', ['-c', 'command -v sieve-connect']).status !== 0) return t.skip('sieve-connect is not installed (test/install-deps.sh installs it as root)');
+    const file = path.join(box.dir, 'away.sieve');
+    fs.writeFileSync(file, 'require ["fileinto"];\nif address :domain "from" "carol.test" { fileinto "Carol"; }\n');
+    const connect = (args: string[]) =>
+      spawnSync('sieve-connect', ['-s', '127.0.0.1', '-p', String(port), '-u', 'bob', '--passwordfd', '0', '--notlsverify', '--authmech', 'PLAIN', ...args], {
+        input: `${PASSWORD}\n`,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    const up = connect(['--upload', '--localsieve', file, '--remotesieve', 'carol']);
+    assert.equal(up.status, 0, `${up.stdout}\n${up.stderr}`);
+    const act = connect(['--activate', '--remotesieve', 'carol']);
+    assert.equal(act.status, 0, `${act.stdout}\n${act.stderr}`);
+    const ls = connect(['--list']);
+    assert.equal(ls.status, 0, ls.stderr);
+    assert.match(ls.stdout, /^"carol" ACTIVE$/m);
+    send(box, 'x@carol.test', 'bob', 'from carol.test');
+    const carol = splitMbox(fs.readFileSync(path.join(box.users.bob.home, 'mail', 'Carol'), 'utf8'));
+    assert.equal(carol.length, 1);
   });
 });

@@ -60,6 +60,7 @@ const LISTEN_KINDS = [
   ['imap', 'imapListen'],
   ['pop3s', 'pop3sListen'],
   ['imaps', 'imapsListen'],
+  ['managesieve', 'managesieveListen'],
 ] as const;
 
 /** A worker that died is started again after this long. */

@@ -24,10 +24,11 @@ import { AuthThrottle } from './auth-throttle.ts';
 import { MailboxAccess } from './mailbox-access.ts';
 import { Conn } from './mailbox-conn.ts';
 import { Pop3Session } from './pop3-session.ts';
+import { ManageSieveSession } from './managesieve.ts';
 import { ensureCertificate, loadTlsContext } from './tls.ts';
 import { type Binder, bindHere } from './bind.ts';
 
-export type MailboxProtocol = 'pop3' | 'imap' | 'pop3s' | 'imaps';
+export type MailboxProtocol = 'pop3' | 'imap' | 'pop3s' | 'imaps' | 'managesieve';
 
 export interface MailboxAddress {
   kind: MailboxProtocol;
@@ -45,7 +46,7 @@ export interface MailboxListeners {
 
 /** A login handed on: what the user's process needs to carry the session on. */
 export interface LoginHandoff {
-  proto: 'pop3' | 'imap';
+  proto: 'pop3' | 'imap' | 'managesieve';
   user: string;
   method: string;
   /** IMAP: the tag of the LOGIN or AUTHENTICATE the user's process answers. */
@@ -119,12 +120,13 @@ class Listeners implements MailboxListeners {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
     socket.on('error', () => undefined);
     const imap = kind === 'imap' || kind === 'imaps';
-    const goodbye = (text: string) => (imap ? `* BYE ${text}\r\n` : `-ERR [SYS/TEMP] ${text}\r\n`);
+    const sieve = kind === 'managesieve';
+    const goodbye = (text: string) => (sieve ? `BYE "${text}"\r\n` : imap ? `* BYE ${text}\r\n` : `-ERR [SYS/TEMP] ${text}\r\n`);
     const slot = this.control.admit(ip);
     if ('why' in slot) return refuseSocket(socket, goodbye(refusalText(slot)));
     socket.setNoDelay(true);
     const conn = new Conn(socket, ip, false);
-    const session: Session = imap ? new ImapSession(conn, this.ctx) : new Pop3Session(conn, this.ctx);
+    const session: Session = sieve ? new ManageSieveSession(conn, this.ctx) : imap ? new ImapSession(conn, this.ctx) : new Pop3Session(conn, this.ctx);
     const preLogin = () => !conn.released && (session.state === 'authorization' || session.state === 'nonauth');
     conn.limitIdle = (ms) => (preLogin() ? this.loginTimeout(ms) : ms);
     this.control.attach(slot, {
@@ -185,6 +187,7 @@ function refusalText(r: Refusal): string {
 export async function startMailboxListeners(config: Config, opts: MailboxListenOptions = {}): Promise<MailboxListeners> {
   const wanted: Array<[MailboxProtocol, ListenAddress[]]> = [
     ['pop3', config.pop3Listen], ['imap', config.imapListen], ['pop3s', config.pop3sListen], ['imaps', config.imapsListen],
+    ['managesieve', config.managesieveListen],
   ];
   if (wanted.some(([, list]) => list.length > 0)) ensureCertificate(config);
   const listeners = new Listeners(config, opts);

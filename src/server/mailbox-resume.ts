@@ -12,6 +12,7 @@ import { MailboxAccess } from './mailbox-access.ts';
 import { Conn } from './mailbox-conn.ts';
 import type { LoginHandoff } from './mailbox-listen.ts';
 import { Pop3Session } from './pop3-session.ts';
+import { ManageSieveSession } from './managesieve.ts';
 
 export interface ResumedSession extends LoginHandoff {
   ip: string;
@@ -32,7 +33,7 @@ export async function resumeMailboxSession(config: Config, socket: net.Socket, i
       return;
     }
     const ctx = { config, access: new MailboxAccess(config, false), tls: undefined };
-    const session = info.proto === 'imap' ? new ImapSession(conn, ctx) : new Pop3Session(conn, ctx);
+    const session = info.proto === 'imap' ? new ImapSession(conn, ctx) : info.proto === 'managesieve' ? new ManageSieveSession(conn, ctx) : new Pop3Session(conn, ctx);
     sessions?.add(session);
     try {
       if (session instanceof ImapSession) await session.resume(user, info.method, info.tag ?? '*');

@@ -7,3 +7,4 @@ export { compileScript, EXTENSIONS } from './check.ts';
 export { runScript, type Outcome, type SieveMessage } from './interpret.ts';
 export { deliverFiltered, scriptPath, type Verdict } from './deliver.ts';
 export { applyVerdict, type VerdictContext } from './verdict.ts';
+export { ScriptStore, StoreError, MAX_SCRIPT_BYTES } from './store.ts';
