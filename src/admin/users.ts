@@ -7,6 +7,8 @@
 // as Postfix leaves a virtual mailbox behind.
 
 import type { Config } from '../config/index.ts';
+import { systemUser } from '../config/users.ts';
+import { shareSecrets } from '../daemon/privs.ts';
 import { mailboxUsage, mboxPath } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 import { removePassword, setPassword } from '../server/passwd.ts';
@@ -43,7 +45,7 @@ export async function addUser(config: Config, address: string, password: string)
     return 'added' as const;
   });
   if (done === 'exists') return done;
-  await setPassword(config.passwdFile, key, password);
+  await savePassword(config, key, password);
   makeMailboxDirs(config, domain, virtualUser(config, key)?.home);
   return done;
 }
@@ -64,7 +66,14 @@ export async function changePassword(config: Config, address: string, password: 
   const key = address.toLowerCase();
   if (!virtualUser(config, key)) throw new MailError('user-unknown', `${address}: no such virtual user (mailtk user list)`);
   if (password === '') throw new MailError('usage', 'an empty password; nothing changed');
+  await savePassword(config, key, password);
+}
+
+/** As root, the file is root:mail_owner 0640 (as the daemon makes it at start), so that a running daemon's listeners read the change. */
+async function savePassword(config: Config, key: string, password: string): Promise<void> {
   await setPassword(config.passwdFile, key, password);
+  const owner = process.geteuid?.() === 0 ? systemUser(config.mailOwner) : undefined;
+  if (owner) shareSecrets(config, owner);
 }
 
 export function listUsers(config: Config, domain?: string): UserRow[] {

@@ -161,7 +161,10 @@ function quotaCommand(run: Run): CommandModule<Common, Common> {
         .command('show <user>', 'the limits and what the mailbox uses now', (y2) => y2.positional('user', { type: 'string', demandOption: true }).option('json', { type: 'boolean', describe: 'the same row as JSON' }), run(async (a: Common & { user: string }) => {
           const { showQuota } = await import('../admin/quota.ts');
           const r = showQuota(configOf(a), a.user);
-          if (a.json) return table([r], true, []);
+          if (a.json) {
+            print(JSON.stringify(r, null, 2));
+            return EX.OK;
+          }
           return table([r], false, [
             ['USER', (x) => x.user], ['BYTES', (x) => String(x.bytes)], ['QUOTA', (x) => size(x.quotaBytes)],
             ['MESSAGES', (x) => String(x.messages)], ['MAX MESSAGES', (x) => size(x.quotaMessages)], ['USED', (x) => `${x.percent}%`], ['FROM', (x) => x.from],
