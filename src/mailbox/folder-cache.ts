@@ -15,6 +15,8 @@ class Column {
   len = new Uint32Array(64);
   count = 0;
   sorted = true;
+  /** The position last found: a FETCH 1:* asks for the next one. */
+  private hint = -1;
 
   push(uid: number, block: number, start: number, len: number): void {
     if (this.count === this.uids.length) {
@@ -39,12 +41,14 @@ class Column {
   /** The position of `uid`, or -1. */
   find(uid: number): number {
     if (!this.sorted) this.sort();
+    const next = this.hint + 1;
+    if (next < this.count && this.uids[next] === uid) return (this.hint = next);
     let lo = 0;
     let hi = this.count - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const v = this.uids[mid];
-      if (v === uid) return mid;
+      if (v === uid) return (this.hint = mid);
       if (v < uid) lo = mid + 1;
       else hi = mid - 1;
     }
@@ -66,11 +70,13 @@ class Column {
       len[k] = this.len[i];
       k++;
     }
-    Object.assign(this, { uids, block, start, len, count: k, sorted: true });
+    Object.assign(this, { uids, block, start, len, count: k, sorted: true, hint: -1 });
   }
 }
 
 const BLOCK = 1 << 20;
+/** Uint8Array's subarray, called directly: still a Buffer, without Buffer.subarray's JavaScript argument handling. */
+const subarray = Uint8Array.prototype.subarray as (this: Buffer, start: number, end: number) => Buffer;
 
 /** b[x, x + n) equals b[y, y + n): a loop, cheaper than Buffer.compare's checks for a few bytes. */
 function sameBytes(b: Buffer, x: number, y: number, n: number): boolean {
@@ -94,7 +100,7 @@ export class FolderCache {
     const i = c.find(uid);
     if (i < 0) return undefined;
     const s = c.start[i];
-    return this.blocks[c.block[i]].subarray(s, s + c.len[i]);
+    return subarray.call(this.blocks[c.block[i]], s, s + c.len[i]);
   }
 
   has(field: string, uid: number): boolean {
