@@ -78,9 +78,9 @@ start_hostile() {
   for _ in $(seq 600); do grep -q '^ready' "$out" && break; sleep 0.1; done
   sleep 2 # the daemon takes in what the kernel queued for it
 }
-stop_hostile() {
+stop_hostile() { # in this shell, not a $(...) one: it waits for its own child
   kill "$hpid"; wait "$hpid" 2>/dev/null || true; hpid=""
-  sed -n 's/^hostile //p' "$work/hostile.out"
+  hstats=$(sed -n 's/^hostile //p' "$work/hostile.out")
 }
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # The worker: the daemon's child that holds the listening socket's sessions (the one with most sockets open).
@@ -93,7 +93,8 @@ for r in $(seq "$ROUNDS"); do
   held=$(ls "/proc/$(worker)/fd" | wc -l)
   hostile+=("$(run_case hostile)")
   w=$(worker); k=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$w/status"); [ "$k" -gt "$wpeak" ] && wpeak=$k
-  echo "round $r: quiet ${quiet[-1]} msg/s; with $HOSTILE hostile sockets ${hostile[-1]} msg/s (worker descriptors with them held: $held; $(stop_hostile))"
+  stop_hostile
+  echo "round $r: quiet ${quiet[-1]} msg/s; with $HOSTILE hostile sockets ${hostile[-1]} msg/s (worker descriptors with them held: $held; $hstats)"
 done
 q=$(med "${quiet[@]}"); h=$(med "${hostile[@]}")
 mpeak=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$dpid/status")
