@@ -137,6 +137,36 @@ describe('Sieve at delivery', () => {
   });
 });
 
+describe('vacation and redirect in a script', () => {
+  let box: Sandbox;
+  before(() => {
+    box = sieveSandbox();
+    putBobs(box, '.sieve', [
+      'require ["vacation", "copy"];',
+      'if header :contains "subject" "forward me" { redirect :copy "carol@mail.test"; }',
+      'vacation :days 2 :subject "Away" "I am away until Monday.";',
+      '',
+    ].join('\n'));
+  });
+  after(() => box?.cleanup());
+
+  test('alice is answered once from the null sender; carol gets a redirected copy; bob keeps all', () => {
+    send(box, 'alice@mail.test', 'bob', 'first');
+    send(box, 'alice@mail.test', 'bob', 'forward me please');
+    const replies = splitMbox(box.readMbox('alice'));
+    assert.equal(replies.length, 1, `alice's mailbox:\n${box.readMbox('alice')}\nlog:\n${fs.readFileSync(box.log, 'utf8')}`);
+    assert.match(replies[0], /^From MAILER-DAEMON /);
+    assert.match(replies[0], /\nSubject: Away\n/);
+    assert.match(replies[0], /\nAuto-Submitted: auto-replied\n/);
+    assert.match(replies[0], /I am away until Monday\./);
+    const carol = splitMbox(box.readMbox('carol'));
+    assert.equal(carol.length, 1);
+    assert.match(carol[0], /^From alice@mail\.test /, 'the redirect keeps the envelope sender');
+    assert.match(carol[0], /\nSubject: forward me please\n/);
+    assert.equal(splitMbox(box.readMbox('bob')).length, 2);
+  });
+});
+
 describe('ManageSieve', () => {
   let box: Sandbox;
   let daemon: RunningDaemon | undefined;

@@ -39,6 +39,9 @@ export interface Outcome {
   discarded: boolean;
 }
 
+/** RFC 5228 4.2: implementations limit redirects per message (Pigeonhole's default is 4). */
+const MAX_REDIRECTS = 10;
+
 interface State {
   msg: SieveMessage;
   flags: string[];
@@ -99,6 +102,7 @@ function action(s: State, c: Node): void {
       const to = str(c.pos[0]).trim();
       if (parseAddressList(to).length !== 1) throw new SieveError(`redirect: "${to}" is not one address`, c.line);
       if (!o.redirect.includes(to)) o.redirect.push(to);
+      if (o.redirect.length > MAX_REDIRECTS) throw new SieveError(`more than ${MAX_REDIRECTS} redirects`, c.line);
       if (!c.tags.has('copy')) s.implicitKeep = false;
       return;
     }
