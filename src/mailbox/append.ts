@@ -89,7 +89,14 @@ export async function appendToMbox(config: Config, user: User, messages: MboxMes
 
 /** The mailbox's usage before and after this write, or MailError 'mailbox-full' when the write would exceed the quota. */
 function checkQuota(file: string, box: OpenMailbox, q: MboxQuota, adding: number, count: number): { before: MboxUsage; after: MboxUsage } {
-  const before = { bytes: box.size, messages: q.messages > 0 ? countMessages(box.fd, box.size) : 0 };
+  let messages = 0;
+  try {
+    if (q.messages > 0) messages = countOpened(file, box);
+  } catch (e) {
+    fs.closeSync(box.fd);
+    throw e instanceof MailError ? e : new MailError('mailbox-io', `cannot count the messages: ${(e as Error).message}`, { file, cause: e });
+  }
+  const before = { bytes: box.size, messages };
   const after = { bytes: before.bytes + adding, messages: before.messages + count };
   const over = (q.bytes > 0 && after.bytes > q.bytes) || (q.messages > 0 && after.messages > q.messages);
   if (over) {
@@ -99,6 +106,19 @@ function checkQuota(file: string, box: OpenMailbox, q: MboxQuota, adding: number
     throw new MailError('mailbox-full', detail, { file }, q.bounce ? { reply: 552, status: '5.2.2' } : undefined);
   }
   return { before, after };
+}
+
+/** The messages of the mailbox just opened for appending (write-only), read through a second descriptor of the same file. */
+function countOpened(file: string, box: OpenMailbox): number {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const a = fs.fstatSync(fd);
+    const b = fs.fstatSync(box.fd);
+    if (a.ino !== b.ino || a.dev !== b.dev) throw new MailError('mailbox-unsafe', 'the mailbox changed while it was being opened', { file });
+    return countMessages(fd, box.size);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** A mailbox's bytes and messages now (0 and 0 when there is none), for `mailtk quota show` and IMAP QUOTA. */
