@@ -12,8 +12,8 @@ import { type Config, loadConfig, localDomains } from '../src/config/index.ts';
 import { appendToMbox, mailboxUsage, mboxPath } from '../src/mailbox/index.ts';
 import { MailError } from '../src/message/status.ts';
 import { crossed } from '../src/virtual/quota.ts';
-import { parseQuota, parseTarget, quotaOf, virtualUser } from '../src/virtual/tables.ts';
-import { type Sandbox, makeSandbox } from './helpers.ts';
+import { checkVirtualAliases, parseQuota, parseTarget, quotaOf, virtualUser } from '../src/virtual/tables.ts';
+import { type Sandbox, makeSandbox, run } from './helpers.ts';
 
 let sb: Sandbox;
 let config: Config;
@@ -59,6 +59,25 @@ describe('the tables', () => {
     assert.deepEqual(quotaOf(config, 'catch@a.test'), { bytes: 1024 * 1024, messages: 0, from: '@a.test' });
     assert.equal(quotaOf(config, 'bob@b.test'), undefined);
   });
+});
+
+test('newaliases checks the alias table: each error names the file and line', () => {
+  const file = `${sb.dir}/etc/va`;
+  const good = fs.readFileSync(file, 'utf8');
+  try {
+    fs.writeFileSync(file, good + 'x@c.test bob@a.test\nbad@a.test error:oops\n');
+    const v = checkVirtualAliases(config);
+    assert.equal(v.count, 6);
+    assert.deepEqual(v.errors.map((e) => /:(\d+):/.exec(e)?.[1]), ['5', '6']);
+    const r = run(sb, 'newaliases', []);
+    assert.equal(r.status, 78, r.stderr);
+    assert.match(r.stderr, /va:5: c\.test is not in/);
+  } finally {
+    fs.writeFileSync(file, good);
+  }
+  const r = run(sb, 'newaliases', []);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /4 virtual aliases/);
 });
 
 describe('routing', () => {

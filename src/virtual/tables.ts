@@ -164,3 +164,33 @@ export function parseQuota(fields: string[], file?: string, line?: number): { by
   }
   return { bytes, messages };
 }
+
+/**
+ * newaliases's check of virtual_alias_file: every line an address of a
+ * virtual domain (user@domain, @domain) and a target that parses. The file
+ * is read as it is at each lookup (no database to build: a table this size
+ * costs one stat a lookup); what newaliases adds is the error list, file:line.
+ */
+export function checkVirtualAliases(config: Config): { file: string; count: number; errors: string[] } {
+  const file = config.raw.virtual_alias_file;
+  const errors: string[] = [];
+  let lines: Line[] = [];
+  try {
+    lines = readTable(file);
+  } catch (e) {
+    return { file, count: 0, errors: [(e as Error).message] };
+  }
+  const domains = virtualDomains(config);
+  for (const l of lines) {
+    const key = l.fields[0].toLowerCase();
+    const v = splitVirtual(key.startsWith('@') ? `x${key}` : key);
+    if (!v) errors.push(`${file}:${l.line}: "${l.fields[0]}" is not user@domain or @domain`);
+    else if (!domains.has(v.domain)) errors.push(`${file}:${l.line}: ${v.domain} is not in ${config.raw.virtual_domains_file}`);
+    try {
+      parseTarget(l.rest, file, l.line);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  return { file, count: lines.length, errors };
+}
