@@ -6,12 +6,16 @@
 // testsuite pins (tests/*.svtest), written anew here.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { splitMessage } from '../message/headers.ts';
 import { compileScript } from './check.ts';
 import { folderFile, withFlags } from './deliver.ts';
 import { globToRegExp, runScript, type Outcome } from './interpret.ts';
 import { SieveError, tokenize } from './parse.ts';
+import { ScriptStore, StoreError } from './store.ts';
 
 const MESSAGE = [
   'From: "Stephan Bosch" <stephan@example.org>',
@@ -251,5 +255,34 @@ describe('delivery helpers', () => {
     const out = withFlags(Buffer.from('Subject: x\n\nbody\n'), ['\\Seen', '\\Flagged', '\\Answered', '$Work']).toString();
     assert.equal(out, 'Status: RO\nX-Status: FA\nX-Keywords: $Work\nSubject: x\n\nbody\n');
     assert.equal(withFlags(Buffer.from('a'), []).toString(), 'a');
+  });
+});
+
+describe('the script store (ManageSieve)', () => {
+  test('Pigeonhole layout: ~/sieve/NAME.sieve, ~/.sieve the link to the active one', () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sieve-store-'));
+    try {
+      const user = { name: 'bob', uid: 1000, gid: 1000, gecos: '', home, shell: '/bin/sh' };
+      fs.writeFileSync(path.join(home, '.sieve'), 'keep;\n'); // written by hand before ManageSieve
+      const store = new ScriptStore({ sieveScript: '$HOME/.sieve' } as ConstructorParameters<typeof ScriptStore>[0], user);
+      store.put('one', 'discard;\n');
+      store.setActive('one');
+      assert.equal(fs.readlinkSync(path.join(home, '.sieve')), 'sieve/one.sieve');
+      assert.deepEqual(store.list(), [{ name: 'default', active: false }, { name: 'one', active: true }]);
+      assert.equal(store.get('default'), 'keep;\n', 'the hand-written script is kept as "default"');
+      assert.throws(() => store.delete('one'), (e: unknown) => e instanceof StoreError && e.code === 'ACTIVE');
+      store.rename('one', 'two');
+      assert.equal(store.activeName(), 'two', 'renaming the active script keeps it active');
+      assert.throws(() => store.rename('default', 'two'), (e: unknown) => e instanceof StoreError && e.code === 'ALREADYEXISTS');
+      assert.throws(() => store.get('nope'), (e: unknown) => e instanceof StoreError && e.code === 'NONEXISTENT');
+      assert.throws(() => store.put('../x', 'keep;'), StoreError);
+      store.setActive('');
+      assert.equal(fs.existsSync(path.join(home, '.sieve')), false);
+      store.delete('two');
+      assert.deepEqual(store.list().map((x) => x.name), ['default']);
+      assert.throws(() => store.haveSpace('big', 2 << 20), (e: unknown) => e instanceof StoreError && e.code === 'QUOTA/MAXSIZE');
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
