@@ -137,6 +137,47 @@ describe('Sieve at delivery', () => {
   });
 });
 
+describe('links in the user\'s files', () => {
+  let box: Sandbox;
+  before(() => {
+    box = sieveSandbox();
+  });
+  after(() => box?.cleanup());
+
+  test('fileinto through a symbolic link under ~/mail writes nothing there and keeps the mail', () => {
+    const bob = box.users.bob;
+    const outside = path.join(box.dir, 'outside');
+    fs.mkdirSync(outside, { mode: 0o777 });
+    fs.chmodSync(outside, 0o777);
+    fs.mkdirSync(path.join(bob.home, 'mail'), { recursive: true });
+    fs.symlinkSync(outside, path.join(bob.home, 'mail', 'Linked'));
+    if (IS_ROOT) {
+      fs.chownSync(path.join(bob.home, 'mail'), bob.uid, bob.gid);
+      fs.lchownSync(path.join(bob.home, 'mail', 'Linked'), bob.uid, bob.gid);
+    }
+    putBobs(box, '.sieve', 'require "fileinto";\nfileinto "Linked/box";\n');
+    send(box, 'alice@mail.test', 'bob', 'through the link');
+    assert.deepEqual(fs.readdirSync(outside), []);
+    const mine = splitMbox(box.readMbox('bob'));
+    assert.ok(mine.some((m) => /\nSubject: through the link\n/.test(m)), 'kept in INBOX');
+    assert.ok(mine.some((m) => /\nSubject: Your Sieve script failed/.test(m) && /symbolic link|symlink/.test(m)), mine.join('\n---\n'));
+  });
+
+  test('a ~/.sieve that links to a file bob does not own is not run', { skip: IS_ROOT ? false : 'needs root (every file is the test\'s own)' }, () => {
+    const foreign = path.join(box.dir, 'foreign.sieve');
+    fs.writeFileSync(foreign, 'discard;\n', { mode: 0o644 });
+    const link = path.join(box.users.bob.home, '.sieve');
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(foreign, link);
+    fs.lchownSync(link, box.users.bob.uid, box.users.bob.gid);
+    const before = splitMbox(box.readMbox('bob')).length;
+    send(box, 'alice@mail.test', 'bob', 'not discarded');
+    const now = splitMbox(box.readMbox('bob')).slice(before);
+    assert.ok(now.some((m) => /\nSubject: not discarded\n/.test(m)));
+    assert.ok(now.some((m) => /not a file of yours/.test(m)));
+  });
+});
+
 describe('vacation and redirect in a script', () => {
   let box: Sandbox;
   before(() => {

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { localDomains, type Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
-import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type PlacedMessage } from '../mailbox/index.ts';
+import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, openDirBeneath, type PlacedMessage } from '../mailbox/index.ts';
 import { rfc5322Date } from '../message/date.ts';
 import { splitMessage } from '../message/headers.ts';
 import { buildReply, judge, ownAddresses, prune, repliedRecently, updateDb } from '../vacation/index.ts';
@@ -46,10 +46,22 @@ export function scriptPath(config: Config, user: User): string {
 
 type Loaded = { script: Node[]; digest: string } | { error: string; digest: string } | undefined;
 
-function loadScript(file: string): Loaded {
+/**
+ * The script, followed through its link (ManageSieve's ~/.sieve is one) but
+ * only to a file the user owns: a delivery agent also has the mail group,
+ * which must not let a script link read what the user cannot.
+ */
+function loadScript(file: string, uid: number): Loaded {
   let src: string;
   try {
-    src = fs.readFileSync(file, 'utf8');
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.uid !== uid) return { error: `${file} is not a file of yours; not used`, digest: `foreign:${st.ino}` };
+      src = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -73,7 +85,7 @@ export async function deliverFiltered(
   beforeWrite: (placed: PlacedMessage[]) => void | Promise<void>,
 ): Promise<Array<Verdict | undefined>> {
   const file = scriptPath(config, user);
-  const loaded = file && process.geteuid?.() === user.uid ? loadScript(file) : undefined;
+  const loaded = file && process.geteuid?.() === user.uid ? loadScript(file, user.uid) : undefined;
   if (!loaded) {
     await appendToMbox(config, user, messages, { beforeWrite });
     return messages.map(() => undefined);
@@ -127,9 +139,7 @@ async function act(config: Config, user: User, m: MboxMessage, o: Outcome): Prom
       o.keep ??= { flags: f.flags };
       continue;
     }
-    const file = folderFile(config, user, f.folder);
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    await appendToFolder(file, [folderMessage(m.sender, withFlags(m.data, f.flags))]);
+    await appendBeneath(config, user, folderFile(config, user, f.folder), folderMessage(m.sender, withFlags(m.data, f.flags)));
   }
   const v: Verdict = { redirect: o.redirect };
   if (o.reject) v.reject = o.reject.reason;
@@ -145,6 +155,28 @@ export function folderFile(config: Config, user: User, name: string): string {
   }
   const dir = path.resolve(config.imapFolderDir.replace(/\$HOME\b/g, user.home).replace(/\$USER\b/g, user.name));
   return path.join(dir, ...parts);
+}
+
+/**
+ * Append to a folder file whose directories, from the home directory (or
+ * imap_folder_dir's parent outside it) down, are opened without following a
+ * link, as IMAP opens them: a link under ~/mail must not lend the delivery
+ * agent's mail group to the user.
+ */
+async function appendBeneath(config: Config, user: User, file: string, message: Buffer): Promise<void> {
+  const home = path.resolve(user.home);
+  const top = path.resolve(config.imapFolderDir.replace(/\$HOME\b/g, user.home).replace(/\$USER\b/g, user.name));
+  const rel = path.relative(home, top);
+  const anchor = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? home : path.dirname(top);
+  const dir = openDirBeneath(path.dirname(file), anchor, { owner: { uid: user.uid, gid: user.gid } });
+  if (!dir) throw new SieveError(`fileinto: cannot make the folder's directory ${path.dirname(file)}`, 0);
+  try {
+    const at = dir.at(path.basename(file));
+    if (fs.lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) throw new SieveError(`fileinto: ${file} is a symbolic link`, 0);
+    await appendToFolder(at, [message]);
+  } finally {
+    dir.close();
+  }
 }
 
 const SYSTEM: Record<string, [string, string]> = {
@@ -184,7 +216,16 @@ function noticeOnce(file: string, why: string, digest: string, user: User, confi
     // never told
   }
   try {
-    fs.writeFileSync(mark, digest + '\n', { mode: 0o600 });
+    // A new file renamed over the old name: a link planted there is replaced, never followed.
+    const tmp = `${mark}.${process.pid}.tmp`;
+    fs.rmSync(tmp, { force: true });
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, digest + '\n');
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, mark);
   } catch {
     // cannot remember: a notice per message is better than none
   }
