@@ -148,16 +148,29 @@ describe('quotas', () => {
     await waitFor(() => /to=<bob@a\.test>.*dsn=4\.2\.2/.test(read(sb.log)), 30_000, 'the deferral');
     assert.match(run(sb, 'mailq', []).stdout, /bob@a\.test/);
     assert.doesNotMatch(read(file), /Subject: too much/);
-    mailtk(['quota', 'set', 'bob@a.test', String(fs.statSync(file).size)]);
+    const limit = fs.statSync(file).size;
+    mailtk(['quota', 'set', 'bob@a.test', String(limit)]);
     assert.match((await smtp(port, ['bob@a.test'], 'full')).rcpt[0], /^452 4\.2\.2 /);
     const bounce = run(sb, 'sendmail', ['-bs', '-O', 'quota_exceeded=bounce'], 'EHLO x\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<bob@a.test>\r\nQUIT\r\n');
     assert.match(bounce.stdout, /^552 5\.2\.2 /m);
     assert.equal((read(file).match(/Subject: Your mailbox is 90% full/g) ?? []).length, 1, 'exactly one warning');
-    // Deleting over IMAP frees the space at once.
+    // Deleting over IMAP frees the space at once; QUOTA (RFC 9208) reports the usage before and after.
     const c = await ImapClient.login(daemon.ports.imap, 'bob@a.test', 'pw-a');
+    const storage = async () => {
+      const r = await c.ok('GETQUOTAROOT INBOX');
+      assert.equal(r.untagged[0], '* QUOTAROOT INBOX ""');
+      const m = /^\* QUOTA "" \(STORAGE (\d+) (\d+)\)$/.exec(r.untagged[1])!;
+      assert.ok(m, r.untagged[1]);
+      assert.equal(Number(m[2]), Math.floor(limit / 1024));
+      return Number(m[1]);
+    };
+    const full = await storage();
+    assert.equal(full, Math.ceil(fs.statSync(file).size / 1024));
     await c.ok('SELECT INBOX');
     await c.ok('STORE 1:2 +FLAGS (\\Deleted)');
     await c.ok('EXPUNGE');
+    assert.ok((await storage()) < full, 'the space is free at once');
+    assert.equal((await c.run('SETQUOTA "" (STORAGE 1)')).status, 'NO');
     await c.logout();
     const next = await smtp(port, ['bob@a.test'], 'after the deletion');
     assert.match(next.rcpt[0], /^250/);

@@ -14,6 +14,7 @@ import { UnknownCte } from './imap-binary.ts';
 import { isBlocked } from './auth-throttle.ts';
 import { fetchCommand } from './imap-fetch.ts';
 import { enableCommand, idCommand } from './imap-ext.ts';
+import { getQuotaCommand, getQuotaRootCommand, QUOTA_CAPABILITIES, setQuotaCommand } from './imap-quota.ts';
 import { listCommand, makeSpecialFolders } from './imap-list.ts';
 import { appendCommand, createCommand, deleteCommand, lsubCommand, renameCommand, statusCommand, subscribeCommand } from './imap-mailboxes.ts';
 import { searchCommand } from './imap-search.ts';
@@ -233,7 +234,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC', 'BINARY', 'STATUS=SIZE', 'SEARCHRES'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC', 'BINARY', 'STATUS=SIZE', 'SEARCHRES', ...QUOTA_CAPABILITIES];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));
@@ -384,6 +385,9 @@ const COMMANDS: Record<string, Entry> = {
   APPEND: { states: AUTH, run: appendCommand },
   NAMESPACE: { states: AUTH, run: async (s) => (await s.untagged('NAMESPACE (("" "/")) NIL NIL'), ok('NAMESPACE completed')) },
   IDLE: { states: AUTH, run: (s, c) => s.onIdle(c) },
+  GETQUOTAROOT: { states: AUTH, run: getQuotaRootCommand },
+  GETQUOTA: { states: AUTH, run: getQuotaCommand },
+  SETQUOTA: { states: AUTH, run: setQuotaCommand },
   CHECK: { states: SELECTED, run: checkCommand },
   CLOSE: { states: SELECTED, run: (s) => closeCommand(s, true) },
   UNSELECT: { states: SELECTED, run: (s) => closeCommand(s, false) },
