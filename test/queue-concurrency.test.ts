@@ -79,6 +79,9 @@ describe('concurrency', () => {
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('close', r)));
     }
     assert.ok(kills > 0, 'at least one runner was killed mid-run');
+    // On a loaded machine a runner may be killed before it gets going, round after round: a last
+    // run that nobody kills must then finish what the killed ones left.
+    if (queueCount(sb) > 0) assert.equal(run(sb, 'sendmail', ['-qf']).status, 0);
     assert.equal(queueCount(sb), 0, 'everything was delivered in the end');
     const mbox = subjects(sb, 'bob');
     assert.equal(new Set(mbox).size, N, 'every message reached the mailbox');
