@@ -40,7 +40,7 @@ const COMMANDS: Record<string, Spec> = {
   keep: { pos: [], tags: { flags: 'strings' } },
   discard: { pos: [] },
   redirect: { pos: ['string'], tags: { copy: 'none' } },
-  fileinto: { ext: 'fileinto', pos: ['string'], tags: { copy: 'none', flags: 'strings', create: 'none' } },
+  fileinto: { ext: 'fileinto', pos: ['string'], tags: { copy: 'none', flags: 'strings' } },
   reject: { ext: 'reject', pos: ['string'] },
   ereject: { ext: 'ereject', pos: ['string'] },
   vacation: {
