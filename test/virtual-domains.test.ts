@@ -117,8 +117,21 @@ describe('virtual domains', () => {
     await b.ok('SELECT INBOX');
     const subjects = (await b.ok('FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])')).untagged.join('\n');
     assert.match(subjects, /only for b/);
+    await a.ok('SELECT INBOX');
+    assert.doesNotMatch((await a.ok('FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])')).untagged.join('\n'), /only for b/);
     await a.logout();
     await b.logout();
+    // POP3 too: bob@b.test's two messages, not a.test's.
+    const pop = await LineClient.connect(daemon.ports.pop3);
+    assert.match((await pop.line())!, /^\+OK/);
+    pop.send('USER bob@b.test');
+    assert.match((await pop.line())!, /^\+OK/);
+    pop.send('PASS pw-b');
+    assert.match((await pop.line())!, /^\+OK/);
+    pop.send('STAT');
+    assert.match((await pop.line())!, /^\+OK 2 \d+/);
+    pop.send('QUIT');
+    pop.close();
     const wrong = await ImapClient.connect(port);
     assert.equal((await wrong.run('LOGIN bob@a.test pw-b')).status, 'NO');
     assert.equal((await wrong.run('LOGIN bob pw-a')).status, 'NO');
