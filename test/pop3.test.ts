@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { splitMbox } from './helpers.ts';
+import { runAsync, splitMbox } from './helpers.ts';
 import { deliver, LineClient, type MailboxServer, PASSWORD, python, startMailboxServer } from './mailbox/harness.ts';
 
 const DIR = path.join(import.meta.dirname, 'pop3-transcripts');
@@ -150,7 +150,16 @@ print(p.uidl()[1][0].decode().split()[1]); p.quit()`, [String(s.pop3)]);
   test('mail that arrives during a session survives its UPDATE', async () => {
     deliver(s.sb, 'alice', 'old one');
     const { c } = await login('alice');
-    deliver(s.sb, 'alice', 'arrived meanwhile');
+    // Delivered beside the session, which NOOPs meanwhile: a delivery on a loaded machine can
+    // outlast this server's 2 s autologout.
+    let done = false;
+    const delivered = runAsync(s.sb, 'sendmail', ['-odi', '-i', 'alice'], 'From: sender@mail.test\nSubject: arrived meanwhile\n\nhello\n').finally(() => (done = true));
+    while (!done) {
+      c.send('NOOP');
+      assert.match((await c.line())!, /^\+OK/);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal((await delivered).status, 0);
     c.send('STAT');
     assert.match((await c.line())!, /^\+OK 1 \d+$/, 'the maildrop is fixed at login');
     c.send('DELE 1');
