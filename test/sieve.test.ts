@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ImapFlow } from 'imapflow';
 import { IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, splitMbox, startDaemon } from './helpers.ts';
 import { ImapClient, LineClient } from './mailbox/harness.ts';
 
@@ -113,6 +114,22 @@ describe('Sieve at delivery', () => {
       assert.match(text, /\\Flagged/);
       assert.match(text, /Subject: lunch\?/);
       await c.logout();
+      // imapflow, a real client, finds the folder and the flag too.
+      const flow = new ImapFlow({ host: '127.0.0.1', port: daemon.ports.imap, secure: false, auth: { user: 'bob', pass: PASSWORD }, logger: false, tls: { rejectUnauthorized: false }, clientInfo: { name: 'sieve-test', version: '1' } });
+      await flow.connect();
+      try {
+        assert.ok((await flow.list()).some((m) => m.path === 'Alice'));
+        const lock = await flow.getMailboxLock('Alice');
+        try {
+          const msg = await flow.fetchOne('1', { envelope: true, flags: true });
+          assert.equal(msg && msg.envelope?.subject, 'lunch?');
+          assert.ok(msg && msg.flags?.has('\\Flagged'));
+        } finally {
+          lock.release();
+        }
+      } finally {
+        await flow.logout();
+      }
     } finally {
       await daemon?.stop();
     }
