@@ -13,6 +13,8 @@ import { appendToMbox, mailboxUsage, mboxPath } from '../src/mailbox/index.ts';
 import { MailError } from '../src/message/status.ts';
 import { crossed } from '../src/virtual/quota.ts';
 import { checkVirtualAliases, parseQuota, parseTarget, quotaOf, virtualUser } from '../src/virtual/tables.ts';
+import { addAlias, addDomain, deleteDomain, listAliases } from '../src/admin/domains.ts';
+import { setQuota } from '../src/admin/quota.ts';
 import { type Sandbox, makeSandbox, run } from './helpers.ts';
 
 let sb: Sandbox;
@@ -115,4 +117,18 @@ describe('the quota check in the mbox writer', () => {
     assert.equal(crossed(q, 0, { bytes: 800, messages: 1 }, { bytes: 950, messages: 2 }), false);
     assert.equal(crossed({ bytes: 0, messages: 0 }, 90, { bytes: 800, messages: 1 }, { bytes: 950, messages: 2 }), false);
   });
+});
+
+test('a deleted domain takes its alias and quota lines with it; one with users is kept', async () => {
+  assert.equal(await addDomain(config, 'c.test'), 'added');
+  assert.equal(await addDomain(config, 'C.test'), 'exists');
+  await addAlias(config, '@c.test', ['bob@a.test']);
+  await setQuota(config, '@c.test', '1M');
+  assert.equal(quotaOf(config, 'x@c.test')?.bytes, 1024 * 1024);
+  assert.equal(await deleteDomain(config, 'c.test'), 'deleted');
+  assert.deepEqual(listAliases(config, 'c.test'), []);
+  assert.equal(quotaOf(config, 'x@c.test'), undefined);
+  assert.equal(listAliases(config, 'a.test').length, 4);
+  await assert.rejects(deleteDomain(config, 'a.test'), /still has 2 users/);
+  await assert.rejects(addDomain(config, 'mail.test'), /one of this host's own domains/);
 });

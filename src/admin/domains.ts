@@ -3,7 +3,8 @@
 // src/virtual/edit.ts (newaliases's lock, atomic replace). A running daemon
 // re-reads the files when their stat changes: nothing to rebuild, no
 // restart. A domain's mailboxes are kept when it is deleted (as Postfix
-// leaves them), and a domain with users left is not deleted.
+// leaves them), and a domain with users left is not deleted; its lines in
+// the alias table and the quotas go with it.
 
 import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
@@ -44,11 +45,21 @@ export async function deleteDomain(config: Config, domain: string): Promise<'del
   const d = checkDomain(domain);
   const users = virtualUserNames(config).filter((u) => u.endsWith(`@${d}`));
   if (users.length) throw new MailError('usage', `${d} still has ${users.length} user${users.length === 1 ? '' : 's'} (${users.slice(0, 3).join(', ')}${users.length > 3 ? ', ...' : ''}); delete them first (mailtk user del)`);
-  return editTable(config.raw.virtual_domains_file, (lines) => {
+  const done = await editTable(config.raw.virtual_domains_file, (lines) => {
     const at = findLine(lines, d);
     if (at < 0) return 'absent' as const;
     lines.splice(at, 1);
     return 'deleted' as const;
+  });
+  // Its entries in the alias table and the quotas go with it (newaliases would call them errors).
+  if (done === 'deleted') for (const file of [config.raw.virtual_alias_file, config.raw.quota_file]) await dropDomainLines(file, d);
+  return done;
+}
+
+async function dropDomainLines(file: string, domain: string): Promise<void> {
+  await editTable(file, (lines) => {
+    const kept = lines.filter((l) => /^\s*#/.test(l) || !(l.trim().split(/\s+/)[0] ?? '').toLowerCase().endsWith(`@${domain}`));
+    lines.splice(0, lines.length, ...kept);
   });
 }
 
