@@ -10,6 +10,10 @@
 // IMAP folders and indexes beside it, under .home (a dot name no mailbox
 // can have). Sits at the config layer: config/users.ts asks it for names
 // holding "@".
+// Known limit: every virtual user's POP3/IMAP session runs in one agent as
+// mail_owner, the account that also owns the queue (Dovecot gives its
+// virtual mailboxes an account of their own, vmail); a separate account for
+// virtual mailboxes would keep a session bug away from the queue.
 
 import fs from 'node:fs';
 import path from 'node:path';
