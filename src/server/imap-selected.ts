@@ -102,7 +102,9 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
   const flags = `\\Answered \\Flagged \\Deleted \\Seen \\Draft${keywords ? ` ${keywords}` : ''}`;
   const firstUnseen = folder.records.findIndex((m) => !(m.flags & FLAG.seen));
   await s.untagged(`FLAGS (${flags})`);
-  await s.untagged(`OK [PERMANENTFLAGS (${flags}${folder.keywords.length < 32 ? ' \\*' : ''})] Flags permitted`);
+  // Under EXAMINE no flag can be changed (RFC 3501 6.3.2): the list is empty, as Dovecot sends it.
+  const permanent = readOnly ? '' : `${flags}${folder.keywords.length < 32 ? ' \\*' : ''}`;
+  await s.untagged(`OK [PERMANENTFLAGS (${permanent})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}`);
   await s.untagged(`${view.uids.length} EXISTS`);
   await s.untagged(`${view.recent.size} RECENT`);
   if (firstUnseen >= 0) await s.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen`);
