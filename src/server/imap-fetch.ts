@@ -407,14 +407,20 @@ function filterFields(header: Buffer, sec: Section): Buffer {
   const text = header.toString('latin1');
   const out: string[] = [];
   let keep = false;
+  let blank = false;
   for (const line of text.split(/(?<=\r\n)/)) {
-    if (line === '\r\n') break;
+    if (line === '\r\n') {
+      blank = true;
+      break;
+    }
     if (line[0] !== ' ' && line[0] !== '\t') {
       const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
       keep = want.has(name) !== not;
     }
     if (keep) out.push(line);
   }
-  out.push('\r\n');
+  // RFC 3501 6.4.5: the blank line is in every header fetch "except in the case of a message which
+  // has no body and no blank line"; Dovecot applies that to HEADER.FIELDS.NOT and not to HEADER.FIELDS.
+  if (blank || !not) out.push('\r\n');
   return Buffer.from(out.join(''), 'latin1');
 }
