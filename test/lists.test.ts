@@ -127,6 +127,8 @@ describe('mailing lists', () => {
     assert.match(listMembers(config(), `dev@${H}`), /bob@/, 'not before the confirmation');
     send(`bob@${H}`, replyTo(last('bob')), 'Re: confirm');
     assert.doesNotMatch(listMembers(config(), `dev@${H}`), /bob@/);
+    send(`bob@${H}`, `dev-request@${H}`, 'unsubscribe');
+    assert.match(last('bob'), /bob@mail\.test is not a member of dev@mail\.test; nothing to change/);
     // alice's welcome names her one-click address (RFC 8058's POST, by mail): no confirmation.
     const welcome = messagesOf('alice').find((m) => /Subject: Welcome to dev@/.test(m))!;
     const oneClick = /(dev-unsubscribe\+[0-9a-f]{32}@mail\.test)/.exec(welcome)![1];

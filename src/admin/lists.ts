@@ -11,7 +11,7 @@ import { MailError } from '../message/status.ts';
 import {
   type ListSettings,
   type Policy,
-  addMember,
+  addMembers,
   heldTokens,
   listExists,
   listPath,
@@ -99,7 +99,8 @@ export async function changeMembers(config: Config, given: string, change: 'add'
   const name = listName(given);
   mustExist(config, name);
   let n = 0;
-  for (const a of addresses) if (change === 'add' ? await addMember(config, name, a) : await removeMember(config, name, a)) n++;
+  if (change === 'add') n = await addMembers(config, name, addresses);
+  else for (const a of addresses) if (await removeMember(config, name, a)) n++;
   log(config, '', `list ${name}: ${change} ${addresses.length} address(es), ${n} changed, by ${who()}`);
   return n;
 }

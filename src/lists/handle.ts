@@ -214,8 +214,15 @@ async function request(config: Config, s: ListSettings, m: ListMail): Promise<Li
       queued.push(...(await notice(config, s, [m.sender], { subject: `${s.name}: ${cmd} ${arg}`, body: [`${cmd} ${arg}: ${changed ? 'done' : 'nothing to change'}.`] })));
     } else if (cmd === 'subscribe' || cmd === 'join' || cmd === 'unsubscribe' || cmd === 'leave') {
       const action = cmd === 'subscribe' || cmd === 'join' ? 'subscribe' : 'unsubscribe';
-      queued.push(...(await askConfirmation(config, s, action, m.sender, m.now)));
-      notes.push(`${action} <${m.sender}>: confirmation sent`);
+      const member = isMember(config, s.name, m.sender);
+      if ((action === 'subscribe' && member && !member.disabled) || (action === 'unsubscribe' && !member)) {
+        const state = member ? 'is a member already' : 'is not a member';
+        queued.push(...(await notice(config, s, [m.sender], { subject: `${s.name}: ${action}`, body: [`${m.sender} ${state} of ${s.name}; nothing to change.`] })));
+        notes.push(`${action} <${m.sender}>: ${state}`);
+      } else {
+        queued.push(...(await askConfirmation(config, s, action, m.sender, m.now)));
+        notes.push(`${action} <${m.sender}>: confirmation sent`);
+      }
       break; // one change a message
     } else if (cmd === 'help') {
       queued.push(...(await notice(config, s, [m.sender], { subject: `${s.name}: help`, body: helpText(s) })));

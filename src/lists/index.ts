@@ -3,7 +3,7 @@
 // `mailtk list` makes. Only this module reads or writes list_dir.
 export { routeList, roleAddress, listId, type ListAddress, type ListRole } from './route.ts';
 export { deliverToList, commandsOf, type ListMail, type ListOutcome } from './handle.ts';
-export { addMember, removeMember, memberAddress } from './members.ts';
+export { addMember, addMembers, removeMember, memberAddress } from './members.ts';
 export { failedRecipients } from './dsn-parse.ts';
 export {
   allLists,

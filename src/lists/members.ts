@@ -17,18 +17,39 @@ export function memberAddress(given: string): string | undefined {
 
 /** Add (or re-enable) a member; false when it was an enabled member already. */
 export async function addMember(config: Config, list: string, given: string): Promise<boolean> {
-  const address = memberAddress(given);
-  if (!address) throw new MailError('bad-address', `"${given}" is not an address (user@domain)`);
-  if (address === list) throw new MailError('not-allowed', `a list cannot be its own member`);
+  return (await addMembers(config, list, [given])) === 1;
+}
+
+/** Add (or re-enable) members, under one lock and one write; returns how many changed. */
+export async function addMembers(config: Config, list: string, given: string[]): Promise<number> {
+  const addresses = given.map((g) => {
+    const address = memberAddress(g);
+    if (!address) throw new MailError('bad-address', `"${g}" is not an address (user@domain)`);
+    if (address === list) throw new MailError('not-allowed', `a list cannot be its own member`);
+    return address;
+  });
   return withListLock(config, list, () => {
     const members = readMembers(config, list);
-    const found = members.find((m) => m.address === address);
-    if (found && !found.disabled) return false;
-    if (found) found.disabled = false;
-    else members.push({ address, disabled: false });
-    writeMembers(config, list, members);
-    clearBounces(config, list, address);
-    return true;
+    const byAddress = new Map(members.map((m) => [m.address, m]));
+    const counts = readBounces(config, list);
+    let changed = 0;
+    for (const address of addresses) {
+      const found = byAddress.get(address);
+      if (found && !found.disabled) continue;
+      if (found) found.disabled = false;
+      else {
+        const m = { address, disabled: false };
+        members.push(m);
+        byAddress.set(address, m);
+      }
+      counts.delete(address);
+      changed++;
+    }
+    if (changed) {
+      writeMembers(config, list, members);
+      writeBounces(config, list, counts);
+    }
+    return changed;
   });
 }
 
