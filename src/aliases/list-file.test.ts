@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { User } from '../config/users.ts';
+import { checkoutClosedToOthers } from '../mailbox/fixtures/env.ts';
 import { type ListFile, readListFile } from './index.ts';
 
 const IS_ROOT = process.geteuid?.() === 0;
@@ -102,7 +103,7 @@ test('root reading for a user reads nothing that user could not read, and says s
   assert.ok(!JSON.stringify(r).includes(SECRET));
 });
 
-test('a process running as the user gets the same refusal from the kernel (the out-of-process reader)', { skip }, () => {
+test('a process running as the user gets the same refusal from the kernel (the out-of-process reader)', { skip: skip || checkoutClosedToOthers() }, () => {
   const rootOnly = file('root-only-2', `${SECRET}\n`, 0, 0o600);
   const script = file('probe.ts', [
     `import { readListFile } from ${JSON.stringify(path.resolve(import.meta.dirname, 'index.ts'))};`,

@@ -54,8 +54,9 @@ async function runMode(config: Config, o: SendmailOptions, prog: string): Promis
     case 'deliver':
       if (o.queueRun) return queueRun(config, o, prog);
       {
-        await queueAsMailOwner(config);
+        // Loaded first, as root: mail_owner may not read a checkout under a private home (/root, 0700).
         const { submit } = await import('./submit.ts');
+        await queueAsMailOwner(config);
         return submit(config, o);
       }
     default:

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, test } from 'node:test';
 import { MailError } from '../message/status.ts';
-import { isRoot, makeEnv, sampleMessage, type TestEnv } from './fixtures/env.ts';
+import { checkoutClosedToOthers, isRoot, makeEnv, sampleMessage, type TestEnv } from './fixtures/env.ts';
 import { planKeep } from './fixtures/rewrite-child.ts';
 import {
   acquireMailboxLock,
@@ -184,7 +184,7 @@ for (const plan of ['shrink', 'grow']) {
   }
 }
 
-test('a user who cannot write the spool directory locks through dotlockfile(1)', { skip: (!isRoot() || spawnSync('which', ['dotlockfile']).status !== 0) && 'needs root and dotlockfile' }, async () => {
+test('a user who cannot write the spool directory locks through dotlockfile(1)', { skip: ((!isRoot() || spawnSync('which', ['dotlockfile']).status !== 0) && 'needs root and dotlockfile') || checkoutClosedToOthers() }, async () => {
   const e = env();
   const file = await filled(e, 3);
   const spool = path.dirname(file);
