@@ -88,11 +88,12 @@ async function queueAction(action: 'hold' | 'release' | 'delete' | 'requeue', a:
   admin.mayChangeQueue(config, action);
   const ids = admin.resolveIds(config, action, a.ids ?? []);
   if (action === 'delete' && !a.yes) await confirmDelete(ids);
+  // chalk is loaded before root acts as the queue's owner, who may not read a checkout under /root.
+  const p = a.json ? undefined : await paint();
   const who = admin.becomeQueueOwner(config);
   const results = admin.applyAction(config, action, ids, who);
-  if (a.json) print(JSON.stringify({ action, results }));
+  if (!p) print(JSON.stringify({ action, results }));
   else {
-    const p = await paint();
     for (const r of results) {
       const line = admin.describe(action, r);
       if (r.result === 'done') print(line);
