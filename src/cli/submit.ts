@@ -121,10 +121,11 @@ export async function submit(config: Config, o: SendmailOptions): Promise<number
   if (mode === 'background') startBackgroundDelivery(config, id);
   if (mode === 'interactive') {
     if (process.getuid?.() === 0) {
-      // Root acted as mail_owner for the queue; the delivery needs a root master again.
-      const { runQueueAsRoot } = await import('../daemon/master.ts');
+      // Root acted as mail_owner for the queue; the delivery needs a root master again
+      // (root first: mail_owner may not read a checkout under /root to load it).
       process.setegid!(0);
       process.seteuid!(0);
+      const { runQueueAsRoot } = await import('../daemon/master.ts');
       await runQueueAsRoot(config, [`-qI${id}`, ...(o.verbose ? ['-v'] : [])]);
     } else {
       const { runQueue } = await import('../deliver/index.ts');
