@@ -8,11 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '../config/index.ts';
 
+// Uids no real account has (an ordinary user running the tests is often uid 1001).
 export const PASSWD = [
   'root:x:0:0:root:/root:/bin/sh',
-  'alice:x:1001:1001:Alice:HOME/alice:/bin/sh',
-  'bob:x:1002:1002:Bob:HOME/bob:/bin/sh',
-  'carol:x:1003:1003:Carol:HOME/carol:/bin/sh',
+  'alice:x:41001:41001:Alice:HOME/alice:/bin/sh',
+  'bob:x:41002:41002:Bob:HOME/bob:/bin/sh',
+  'carol:x:41003:41003:Carol:HOME/carol:/bin/sh',
   'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
 ];
 
