@@ -89,7 +89,8 @@ m.logout()
       for (const n of ['Drafts', 'Junk', 'Sent', 'Trash']) {
         const st = fs.lstatSync(path.join(bob.home, 'mail', n));
         assert.ok(st.isFile() && st.size === 0, n);
-        assert.equal(`${st.uid}:${st.gid}`, `${bob.uid}:${bob.gid}`, `${n} is bob's`);
+        // Only root can give bob his files; an ordinary user's test server makes them as that user.
+        if (process.geteuid?.() === 0) assert.equal(`${st.uid}:${st.gid}`, `${bob.uid}:${bob.gid}`, `${n} is bob's`);
         assert.equal(st.mode & 0o777, 0o600);
       }
       await c.ok('CREATE Archive');

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, type Sandbox, makeSandbox, run, splitMbox, waitFor } from './helpers.ts';
@@ -146,7 +147,7 @@ describe('swaks', { skip: !has('swaks') && 'swaks is not installed' }, () => {
     assert.match(r.stdout, /<-  221 2\.0\.0 mail\.test closing connection/);
     await waitForMessage('alice', 'over a pipe');
     const msg = splitMbox(sb.readMbox('alice')).find((m) => m.includes('over a pipe')) as string;
-    assert.match(msg, /\nReceived: from swaks\.test \(root@localhost\)\n\tby mail\.test \(mailtk 0\.1\.0\) with ESMTP id /);
+    assert.match(msg, new RegExp(`\\nReceived: from swaks\\.test \\(${os.userInfo().username}@localhost\\)\\n\\tby mail\\.test \\(mailtk 0\\.1\\.0\\) with ESMTP id `));
   });
 });
 

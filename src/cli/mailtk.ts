@@ -85,6 +85,8 @@ async function queueFlush(a: Common & { ids?: string[]; verbose?: boolean }): Pr
 async function queueAction(action: 'hold' | 'release' | 'delete' | 'requeue', a: Common & { ids?: string[]; yes?: boolean }): Promise<number> {
   const config = configOf(a);
   const admin = await import('../admin/queue.ts');
+  // A command line that names no ID right is a usage error whatever the queue's state.
+  if (!(a.ids ?? []).includes('ALL')) admin.resolveIds(config, action, a.ids ?? []);
   admin.mayChangeQueue(config, action);
   const ids = admin.resolveIds(config, action, a.ids ?? []);
   if (action === 'delete' && !a.yes) await confirmDelete(ids);
