@@ -250,7 +250,8 @@ describe('IMAP and symlinks in the mail tree', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       assert.equal(r.status, 'OK');
       assert.deepEqual(r.untagged, []);
-      assert.ok(ms < 100, `${cmd.slice(0, 4)} took ${ms.toFixed(1)} ms`);
+      // A backtracking matcher takes hours on this pattern; 2 s leaves room for a loaded machine.
+      assert.ok(ms < 2000, `${cmd.slice(0, 4)} took ${ms.toFixed(1)} ms`);
     }
     const hit = await c.run(`LIST "" "${'*a'.repeat(17)}*"`);
     assert.deepEqual(hit.untagged, [`* LIST (\\NoInferiors) "/" ${long}`]);
