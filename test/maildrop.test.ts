@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { checkoutClosedToOthers } from '../src/mailbox/fixtures/env.ts';
 import { IS_ROOT, type Sandbox, makeSandbox, run, runAsync, splitMbox } from './helpers.ts';
 
 let sb: Sandbox;
@@ -41,7 +42,7 @@ function listing(root: string, skip: string[]): string[] {
   return out.sort();
 }
 
-describe('the maildrop against a local attacker', { skip: !IS_ROOT && 'needs root to act as another user' }, () => {
+describe('the maildrop against a local attacker', { skip: (!IS_ROOT && 'needs root to act as another user') || checkoutClosedToOthers() }, () => {
   test('bad entries are quarantined and logged once; real and forged-ID submissions are delivered', async () => {
     const alice = sb.users.alice;
     fs.chmodSync(sb.conf, 0o644);

@@ -183,6 +183,7 @@ describe('mailtk queue', () => {
     const id = submit(sb, 'e@remote.test', 'e');
     const env: NodeJS.ProcessEnv = { ...sb.env, COLUMNS: '100' };
     delete env.NO_COLOR;
+    delete env.CI; // chalk gives no colour under a CI variable it does not know, terminal or not
     const atTerminal = (cmd: string, input: string) =>
       spawnSync('script', ['-qec', `${path.join(BIN, 'mailtk')} -C ${sb.conf} ${cmd}`, '/dev/null'], { env, input, encoding: 'utf8', timeout: 60_000 });
     const no = atTerminal(`queue delete ${id}`, 'n\n');
