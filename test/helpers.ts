@@ -130,6 +130,31 @@ export interface Result {
   stderr: string;
 }
 
+let openCopy: string | undefined;
+
+/**
+ * The bin/ a process running as `uid` can run: the checkout's, unless the
+ * checkout is closed to other users (a clone under /root, 0700), when it is a
+ * copy of bin/ and dist/ readable by all, made once per test process, as the
+ * daemon makes one for its own children (src/daemon/code-dir.ts).
+ */
+export function binFor(uid?: number): string {
+  if (uid === undefined || uid === process.geteuid?.()) return BIN;
+  let closed = false;
+  for (let d = ROOT; d !== path.dirname(d); d = path.dirname(d)) if ((fs.statSync(d).mode & 0o001) === 0) closed = true;
+  if (!closed) return BIN;
+  if (!openCopy) {
+    const to = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-testbin-'));
+    fs.chmodSync(to, 0o755);
+    for (const sub of ['bin', 'dist']) fs.cpSync(path.join(ROOT, sub), path.join(to, sub), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(to, 'package.json'));
+    spawnSync('chmod', ['-R', 'a+rX', to]);
+    process.once('exit', () => fs.rmSync(to, { recursive: true, force: true }));
+    openCopy = to;
+  }
+  return path.join(openCopy, 'bin');
+}
+
 /** Run a binary synchronously with the sandbox's config. */
 export function run(sb: Sandbox, cmd: string, args: string[], input?: string | Buffer, extraEnv: NodeJS.ProcessEnv = {}): Result {
   const r = spawnSync(path.join(BIN, cmd), ['-C', sb.conf, ...args], {
@@ -144,7 +169,7 @@ export function run(sb: Sandbox, cmd: string, args: string[], input?: string | B
 /** Run a binary asynchronously; resolves on exit. */
 export function runAsync(sb: Sandbox, cmd: string, args: string[], input?: string | Buffer, opts: { uid?: number; gid?: number } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(BIN, cmd), ['-C', sb.conf, ...args], { env: sb.env, ...opts });
+    const child = spawn(path.join(binFor(opts.uid), cmd), ['-C', sb.conf, ...args], { env: sb.env, ...opts });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

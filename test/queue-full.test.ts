@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type TestContext, after, describe, test } from 'node:test';
-import { BIN, IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, splitMbox, startDaemon } from './helpers.ts';
+import { binFor, IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, splitMbox, startDaemon } from './helpers.ts';
 
 /** The queue's file system: small enough that a few dozen 100 KB messages fill it. */
 const TMPFS_SIZE = '2m';
@@ -277,7 +277,7 @@ async function smtpSubmit(port: number, m: Sent, problems: string[]): Promise<vo
 
 /** bin/sendmail with the sandbox's config; as root unless a user is given. */
 function sendmail(d: Disk, args: string[], input = '', as?: { uid: number; gid: number; home: string }) {
-  return spawnSync(path.join(BIN, 'sendmail'), ['-C', d.sb.conf, ...args], {
+  return spawnSync(path.join(binFor(as?.uid), 'sendmail'), ['-C', d.sb.conf, ...args], {
     input,
     env: as ? { ...d.sb.env, HOME: as.home } : d.sb.env,
     encoding: 'utf8',

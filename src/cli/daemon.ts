@@ -52,10 +52,16 @@ async function startDaemon(config: Config, o: SendmailOptions, intervalMs: numbe
   return runDaemon(config, opts);
 }
 
-/** -bs: one SMTP session on stdin/stdout; accepted mail is delivered as delivery_mode says. */
-async function runStdioSmtp(config: Config): Promise<number> {
+/**
+ * -bs: one SMTP session on stdin/stdout; accepted mail is delivered as
+ * delivery_mode says. `loaded` runs once the code is loaded: a root sendmail
+ * acts as mail_owner from there on, who may not read a checkout under /root
+ * (Node's loader looks at the file again at every import(), cached or not).
+ */
+export async function runStdioSmtp(config: Config, loaded?: () => Promise<void>): Promise<number> {
   const { runSmtpSession } = await import('../server/index.ts');
   const { startBackgroundDelivery } = await import('./submit.ts');
+  await loaded?.();
   const background = config.deliveryMode !== 'queue' && mayWriteQueue(config);
   await runSmtpSession(config, process.stdin, process.stdout, {
     onAccepted: (id) => background && startBackgroundDelivery(config, id),

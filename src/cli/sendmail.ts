@@ -43,9 +43,10 @@ async function runMode(config: Config, o: SendmailOptions, prog: string): Promis
       const { verifyAddresses } = await import('./verify.ts');
       return verifyAddresses(config, o.recipients);
     }
-    case 'smtp':
-      await queueAsMailOwner(config);
-    // falls through
+    case 'smtp': {
+      const { runStdioSmtp } = await import('./daemon.ts');
+      return runStdioSmtp(config, () => queueAsMailOwner(config));
+    }
     case 'daemon':
     case 'daemon-fg': {
       const { runDaemonMode } = await import('./daemon.ts');
