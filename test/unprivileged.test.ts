@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { BIN, IS_ROOT } from './helpers.ts';
+import { binFor, IS_ROOT } from './helpers.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-unpriv-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -16,7 +16,7 @@ const skip = !IS_ROOT ? 'needs root to become nobody' : fs.existsSync('/etc/mail
 
 function asNobody(cmd: string, args: string[], input = '') {
   const env = { PATH: process.env.PATH, HOME: dir, LOGNAME: 'nobody', NO_COLOR: '1' };
-  return spawnSync(path.join(BIN, cmd), args, { cwd: dir, env, input, encoding: 'utf8', uid: Number(nobody[2]), gid: Number(nobody[3]) });
+  return spawnSync(path.join(binFor(Number(nobody[2])), cmd), args, { cwd: dir, env, input, encoding: 'utf8', uid: Number(nobody[2]), gid: Number(nobody[3]) });
 }
 
 test('sendmail, mailq and mail work unprivileged under ./mailtk-data', { skip }, () => {

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BIN, IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, splitMbox, startDaemon, waitFor } from './helpers.ts';
+import { BIN, binFor, IS_ROOT, type RunningDaemon, type Sandbox, makeSandbox, run, splitMbox, startDaemon, waitFor } from './helpers.ts';
 import { LineClient } from './mailbox/harness.ts';
 
 let sb: Sandbox;
@@ -40,7 +40,7 @@ function awaySandbox(extraConf: string): Sandbox {
     const me = `${process.getuid!()}:${process.getgid!()}`;
     fs.writeFileSync(passwd, fs.readFileSync(passwd, 'utf8').replace(`bob:x:${bob.uid}:${bob.gid}:`, `bob:x:${me}:`));
   }
-  putBobs('.forward', `\\bob, "|${path.join(BIN, 'vacation')} bob"\n`, box);
+  putBobs('.forward', `\\bob, "|${path.join(IS_ROOT ? binFor(box.users.bob.uid) : BIN, 'vacation')} bob"\n`, box);
   putBobs('.vacation.msg', 'Subject: Away from my mail ($SUBJECT)\n\nI am away until Monday; your mail about "$SUBJECT" will wait.\n-- Bob\n', box);
   return box;
 }
@@ -117,7 +117,7 @@ describe('vacation in ~/.forward', () => {
   test('vacation -i forgets who was answered; -l lists them', () => {
     const bob = sb.users.bob;
     const asBob = (args: string[]) =>
-      spawnSync(path.join(BIN, 'vacation'), args, {
+      spawnSync(path.join(IS_ROOT ? binFor(bob.uid) : BIN, 'vacation'), args, {
         env: { ...sb.env, HOME: bob.home },
         encoding: 'utf8',
         ...(IS_ROOT ? { uid: bob.uid, gid: bob.gid } : {}),
