@@ -79,9 +79,10 @@ describe('concurrency', () => {
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.on('close', r)));
     }
     assert.ok(kills > 0, 'at least one runner was killed mid-run');
-    // On a loaded machine a runner may be killed before it gets going, round after round: a last
-    // run that nobody kills must then finish what the killed ones left.
-    if (queueCount(sb) > 0) assert.equal(run(sb, 'sendmail', ['-qf']).status, 0);
+    // On a loaded machine a runner may be killed before it gets going, round after round: runs
+    // that nobody kills must then finish what the killed ones left (an entry a live process still
+    // holds, such as a killed runner's child finishing its delivery, is skipped until it lets go).
+    await waitFor(() => queueCount(sb) === 0 || (run(sb, 'sendmail', ['-qf']).status === 0 && queueCount(sb) === 0), 120_000, 'the queue to empty').catch(() => undefined);
     assert.equal(queueCount(sb), 0, 'everything was delivered in the end');
     const mbox = subjects(sb, 'bob');
     assert.equal(new Set(mbox).size, N, 'every message reached the mailbox');
