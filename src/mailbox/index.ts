@@ -29,3 +29,4 @@ export { HIDDEN } from './folder-scan.ts';
 export { ServedConverter, DotStuffer, ByteWindow, toServed } from './served.ts';
 export { CopiedBytes } from './copy-out.ts';
 export { appendToFolder, folderMessage, storedMessage } from './save.ts';
+export { replaceFile } from './io.ts';

@@ -5,6 +5,7 @@
 // mail_copy() does. Also maps errno codes onto rows of the failure table.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Failure } from '../message/status.ts';
 
 const IOV_MAX = 1024; // Linux's limit on buffers per writev
@@ -93,4 +94,25 @@ export function syncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Replace `file` whole, never half-written: a temporary file beside it, made
+ * with O_EXCL and O_NOFOLLOW (a link planted under its name is not followed),
+ * written, fsync'd and renamed over it; `syncParent` fsyncs the directory too,
+ * so that the rename itself survives a crash.
+ */
+export function replaceFile(file: string, data: string | Buffer, mode: number, syncParent = false): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.rmSync(tmp, { force: true }); // left by a process of the same pid that died
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  if (syncParent) syncDir(path.dirname(file));
 }

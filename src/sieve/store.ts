@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
+import { replaceFile } from '../mailbox/index.ts';
 import { scriptPath } from './deliver.ts';
 
 /** Limits HAVESPACE and PUTSCRIPT hold to (RFC 5804 2.3). */
@@ -88,7 +89,7 @@ export class ScriptStore {
   put(name: string, content: string): void {
     this.haveSpace(name, Buffer.byteLength(content));
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.writeFile(this.file(name), content);
+    replaceFile(this.file(name), content, 0o600);
   }
 
   setActive(name: string): void {
@@ -129,17 +130,5 @@ export class ScriptStore {
     const wasActive = this.activeName() === from;
     fs.renameSync(a, b);
     if (wasActive) this.setActive(to);
-  }
-
-  private writeFile(file: string, content: string): void {
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
-    try {
-      fs.writeSync(fd, content);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
   }
 }

@@ -15,8 +15,7 @@
 // so `vacation -l` of another implementation does not read it.
 
 import fs from 'node:fs';
-import path from 'node:path';
-import { acquireDotlock } from '../mailbox/index.ts';
+import { acquireDotlock, replaceFile } from '../mailbox/index.ts';
 import { splitAddress } from '../message/address.ts';
 
 export const FOREVER = 'infinite';
@@ -95,20 +94,6 @@ function readDb(file: string): VacationDb {
   }
 }
 
-/** Replace the file whole: a temporary file beside it, fsync'd, renamed over it. */
-function writeDb(file: string, db: VacationDb): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.rmSync(tmp, { force: true }); // left by a process of the same pid that died
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  try {
-    fs.writeSync(fd, formatDb(db));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
 /**
  * Read the database under its lock, let `change` look and change it, and
  * write it back when `change` returns true. The lock is held until the
@@ -118,7 +103,7 @@ export async function updateDb(file: string, change: (db: VacationDb) => Promise
   const lock = await acquireDotlock(file);
   try {
     const db = readDb(file);
-    if (await change(db)) writeDb(file, db);
+    if (await change(db)) replaceFile(file, formatDb(db), 0o600);
   } finally {
     lock.release();
   }

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
+import { replaceFile } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 import { domainDir, virtualOwner } from './tables.ts';
 
@@ -32,28 +33,10 @@ export async function editTable<T>(file: string, change: (lines: string[]) => T)
     const text = fs.readFileSync(file, 'utf8');
     const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
     const result = change(lines);
-    writeReplacing(file, lines.length ? lines.join('\n') + '\n' : '');
+    replaceFile(file, lines.length ? lines.join('\n') + '\n' : '', 0o644, true);
     return result;
   } finally {
     await release().catch(() => undefined);
-  }
-}
-
-function writeReplacing(file: string, text: string): void {
-  const tmp = `${file}.tmp.${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  const dir = fs.openSync(path.dirname(file), 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
   }
 }
 
