@@ -8,26 +8,12 @@
 import { type Config, loadConfig, parseDuration } from '../config/index.ts';
 import { setProgramName } from '../log/index.ts';
 import { invokingUser } from '../config/users.ts';
-import { EX, MailError } from '../message/status.ts';
+import { MailError } from '../message/status.ts';
+import { errorExit } from './error-exit.ts';
 import { type SendmailOptions, parseSendmailArgs } from './sendmail-args.ts';
 
 const USAGE = `usage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [-O key=value] [-od{b,i,q}] [-v] [--] recipient...
        sendmail -bp | -bi | -bv address... | -bs | -bd | -bD [-q interval] | -q[interval] | -qf [-q{I,R,S}substr]`;
-
-function errorExit(prog: string, err: unknown): number {
-  if (err instanceof MailError) {
-    process.stderr.write(`${prog}: ${err.message}\n`);
-    if (err.failure === 'usage') process.stderr.write(`${USAGE}\n`);
-    return err.exit;
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'EACCES' || e?.code === 'EPERM') {
-    process.stderr.write(`${prog}: ${e.message} (this needs root, or a config whose paths you own: -C file)\n`);
-    return EX.NOPERM;
-  }
-  process.stderr.write(`${prog}: internal error: ${e?.stack ?? String(err)}\n`);
-  return EX.SOFTWARE;
-}
 
 async function runMode(config: Config, o: SendmailOptions, prog: string): Promise<number> {
   switch (o.mode) {
@@ -101,7 +87,7 @@ export async function main(argv: string[], invokedAs = 'sendmail'): Promise<void
     const config = loadConfig({ file: o.configFile, overrides: o.overrides });
     code = await runMode(config, o, invokedAs);
   } catch (err) {
-    code = errorExit(invokedAs, err);
+    code = errorExit(invokedAs, err, (e) => (e.failure === 'usage' ? USAGE : undefined));
   }
   process.exitCode = code;
   // A one-shot command is done: do not let a stray handle keep cron's sendmail alive.

@@ -4,13 +4,14 @@
 // so that stronger parameters can come later without breaking old lines.
 // Verification is asynchronous (scrypt runs on libuv's pool, never on the
 // event loop) and takes as long for an unknown user as for a known one.
-// mailpasswd(8) writes the file through setPassword: a temporary file,
-// fsync'd, renamed over the old one, mode 0600.
+// mailpasswd(8) and mailtk write the file through setPassword: replaced
+// whole (replaceFile), mode 0600 when new, else the old owner, group and mode.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { replaceFile } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 
 const scrypt = promisify(crypto.scrypt) as (pw: crypto.BinaryLike, salt: crypto.BinaryLike, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
@@ -143,32 +144,21 @@ export function removePassword(file: string, user: string): boolean {
   return true;
 }
 
+/**
+ * The file replaced whole (mailbox/io.ts replaceFile: O_EXCL temporary,
+ * fsync, rename, directory fsync); the new file keeps the old one's owner,
+ * group and mode: a root daemon made it root:mail_owner 0640 for its
+ * listeners (daemon/privs.ts shareSecrets), and a file replaced as root 0600
+ * would lock them out of every later change. Known limit: between the rename
+ * and the chown (microseconds) a listener reading it is refused and answers
+ * that login as a temporary failure.
+ */
 function replaceLines(file: string, lines: string[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp.${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    keepOwnership(file, fd);
-    fs.writeFileSync(fd, lines.join('\n') + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-/**
- * The new file keeps the old one's group and mode: a root daemon made it
- * root:mail_owner 0640 for its listeners (daemon/privs.ts shareSecrets), and
- * a file replaced as root 0600 would lock them out of every later change.
- */
-function keepOwnership(file: string, fd: number): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    return;
-  }
-  if (process.geteuid?.() === 0) fs.fchownSync(fd, st.uid, st.gid);
-  fs.fchmodSync(fd, st.mode & 0o640);
+  const old = fs.statSync(file, { throwIfNoEntry: false });
+  const mode = old ? old.mode & 0o640 : 0o600;
+  replaceFile(file, lines.join('\n') + '\n', mode, true);
+  if (!old) return;
+  if (process.geteuid?.() === 0) fs.chownSync(file, old.uid, old.gid);
+  fs.chmodSync(file, mode); // what the umask took away
 }
