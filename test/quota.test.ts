@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { expandRecipient, inProcessLists, openAliases } from '../src/aliases/index.ts';
+import { CdbFile } from '../src/aliases/cdb.ts';
+import { writeCdbTable } from '../src/aliases/compile.ts';
+import { virtualAlias } from '../src/aliases/virtual-table.ts';
 import { type Config, loadConfig, localDomains } from '../src/config/index.ts';
 import { appendToMbox, mailboxUsage, mboxPath } from '../src/mailbox/index.ts';
 import { MailError } from '../src/message/status.ts';
@@ -80,6 +83,38 @@ test('newaliases checks the alias table: each error names the file and line', ()
   const r = run(sb, 'newaliases', []);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /4 virtual aliases/);
+});
+
+test('newaliases compiles the alias table to FILE.cdb; a lookup reads it while it matches the text, the text once edited by hand', async () => {
+  const file = `${sb.dir}/etc/va`;
+  const db = CdbFile.open(`${file}.cdb`);
+  let meta: object;
+  try {
+    assert.equal(db.get(Buffer.from('gone@a.test'))?.toString(), 'error:5.1.1 Left us');
+    assert.equal(db.get(Buffer.from('@a.test'))?.toString(), 'catch@a.test');
+    meta = JSON.parse(db.get(Buffer.from('@'))!.toString());
+    assert.equal((meta as { format: string }).format, 'mailtk-virtusertable/1');
+  } finally {
+    db.close();
+  }
+  assert.deepEqual(virtualAlias(config, 'GONE@a.test'), { kind: 'error', status: '5.1.1', text: 'Left us' });
+  // The compiled table is what a lookup reads: a database made for this text but saying otherwise is believed.
+  await writeCdbTable(`${file}.cdb`, () => ({ records: [['gone@a.test', 'error:5.1.1 From the database']], meta, result: undefined }));
+  assert.deepEqual(virtualAlias(config, 'gone@a.test'), { kind: 'error', status: '5.1.1', text: 'From the database' });
+  const good = fs.readFileSync(file, 'utf8');
+  try {
+    fs.writeFileSync(file, good.replace('Left us', 'Moved away'));
+    assert.deepEqual(virtualAlias(config, 'gone@a.test'), { kind: 'error', status: '5.1.1', text: 'Moved away' }, 'a hand edit counts at once');
+    assert.equal(run(sb, 'newaliases', []).status, 0);
+    const again = CdbFile.open(`${file}.cdb`);
+    assert.equal(again.get(Buffer.from('gone@a.test'))?.toString(), 'error:5.1.1 Moved away');
+    again.close();
+    assert.deepEqual(virtualAlias(config, 'gone@a.test'), { kind: 'error', status: '5.1.1', text: 'Moved away' });
+  } finally {
+    fs.writeFileSync(file, good);
+  }
+  assert.equal(run(sb, 'newaliases', []).status, 0);
+  assert.deepEqual(virtualAlias(config, 'gone@a.test'), { kind: 'error', status: '5.1.1', text: 'Left us' });
 });
 
 describe('routing', () => {

@@ -1,11 +1,12 @@
 // `mailtk domain add|del|list` and `mailtk alias add|del|list`: the virtual
 // domains and their alias table (sendmail's virtusertable), changed through
-// src/virtual/edit.ts (newaliases's lock, atomic replace). A running daemon
-// re-reads the files when their stat changes: nothing to rebuild, no
-// restart. A domain's mailboxes are kept when it is deleted (as Postfix
+// src/virtual/edit.ts (newaliases's lock, atomic replace); the alias table
+// is compiled again after each change (src/aliases/virtual-table.ts). A
+// running daemon re-reads the files when their stat changes: no restart. A domain's mailboxes are kept when it is deleted (as Postfix
 // leaves them), and a domain with users left is not deleted; its lines in
 // the alias table and the quotas go with it.
 
+import { compileVirtualAliases } from '../aliases/index.ts';
 import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
@@ -52,8 +53,33 @@ export async function deleteDomain(config: Config, domain: string): Promise<'del
     return 'deleted' as const;
   });
   // Its entries in the alias table and the quotas go with it (newaliases would call them errors).
-  if (done === 'deleted') for (const file of [config.raw.virtual_alias_file, config.raw.quota_file]) await dropDomainLines(file, d);
+  if (done === 'deleted') {
+    for (const file of [config.raw.virtual_alias_file, config.raw.quota_file]) await dropDomainLines(file, d);
+    await dropAdminDomain(config, d);
+    await recompileAliases(config);
+  }
   return done;
+}
+
+/** The domain leaves every administrator's line (a line left with no domain goes). */
+async function dropAdminDomain(config: Config, domain: string): Promise<void> {
+  await editTable(config.raw.domain_admins_file, (lines) => {
+    const kept: string[] = [];
+    for (const l of lines) {
+      const f = l.trim().split(/\s+/);
+      if (/^\s*#/.test(l) || !f.slice(1).map((x) => x.toLowerCase()).includes(domain)) kept.push(l);
+      else if (f.length > 2) kept.push([f[0], ...f.slice(1).filter((x) => x.toLowerCase() !== domain)].join('\t'));
+    }
+    lines.splice(0, lines.length, ...kept);
+  });
+}
+
+/** The alias table's compiled form, made again after a change (its errors, from a hand edit, refuse the change's success). */
+export async function recompileAliases(config: Config): Promise<void> {
+  const v = await compileVirtualAliases(config);
+  if (v.errors.length) {
+    throw new MailError('config', `${v.file} was changed but not compiled, because of lines written by hand:\n${v.errors.join('\n')}\nfix them and run newaliases (until then the text itself is read)`);
+  }
 }
 
 async function dropDomainLines(file: string, domain: string): Promise<void> {
@@ -108,22 +134,26 @@ export function checkTarget(targets: string[]): string {
 export async function addAlias(config: Config, address: string, targets: string[]): Promise<'added' | 'changed'> {
   const key = checkAliasAddress(config, address);
   const target = checkTarget(targets);
-  return editTable(config.raw.virtual_alias_file, (lines) => {
+  const done = await editTable(config.raw.virtual_alias_file, (lines) => {
     const at = findLine(lines, key);
     if (at >= 0) lines[at] = `${key}\t${target}`;
     else lines.push(`${key}\t${target}`);
     return at >= 0 ? ('changed' as const) : ('added' as const);
   });
+  await recompileAliases(config);
+  return done;
 }
 
 export async function deleteAlias(config: Config, address: string): Promise<'deleted' | 'absent'> {
   const key = address.toLowerCase();
-  return editTable(config.raw.virtual_alias_file, (lines) => {
+  const done = await editTable(config.raw.virtual_alias_file, (lines) => {
     const at = findLine(lines, key);
     if (at < 0) return 'absent' as const;
     lines.splice(at, 1);
     return 'deleted' as const;
   });
+  if (done === 'deleted') await recompileAliases(config);
+  return done;
 }
 
 export function listAliases(config: Config, domain?: string): AliasRow[] {

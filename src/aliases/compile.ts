@@ -1,5 +1,6 @@
 // newaliases' work: rebuild the alias database (alias_db, a cdb file) from
-// the aliases(5) source (alias_file). Owns every write to alias_db.
+// the aliases(5) source (alias_file). Owns every write to alias_db, and to
+// the virtual alias table's cdb (writeCdbTable, for virtual-table.ts).
 // Guarantees that the database is replaced whole or not at all: it is written
 // under a temporary name in the same directory, fsync'd, then renamed into
 // place (readers that opened the old file keep reading it), while
@@ -13,7 +14,7 @@ import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
 import { buildAliases, type Built } from './builder.ts';
-import { cdbHash } from './cdb.ts';
+import { CdbRecords, CdbTables, cdbHash, countTables } from './cdb.ts';
 import { FORMAT, META_KEY, type Meta } from './format.ts';
 
 export interface CompileOptions {
@@ -56,6 +57,41 @@ export async function compileAliases(config: Config, opts: CompileOptions = {}):
   }
 }
 
+/**
+ * A cdb of `records` (key, data; a later key replaces an earlier one) and a
+ * meta record under META_KEY, written as alias_db is: whole or not at all,
+ * `source` read under the database's lock (so two rebuilds never interleave).
+ */
+export async function writeCdbTable<T>(db: string, build: () => { records: Array<[string, string]>; meta: object; result: T }): Promise<T> {
+  const lock = await lockDatabase(db);
+  try {
+    const { records, meta, result } = build();
+    const keys = records.map(([k]) => Buffer.from(k, 'utf8'));
+    keys.push(Buffer.from(META_KEY));
+    const data = records.map(([, d]) => Buffer.from(d, 'utf8'));
+    data.push(Buffer.from(JSON.stringify(meta)));
+    const hashes = new Uint32Array(keys.length);
+    let bytes = 0;
+    keys.forEach((k, i) => {
+      hashes[i] = cdbHash(k, 0, k.length);
+      bytes += 8 + k.length + data[i].length;
+    });
+    const recs = new CdbRecords(bytes + 2048);
+    const tables = new CdbTables(countTables(hashes));
+    keys.forEach((k, i) => tables.place(hashes[i], recs.add(k, data[i]), recs.buf));
+    writeDatabase(db, tables.finish(recs), lock);
+    return result;
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+/** The source and its stat, or undefined when it does not exist. */
+export function readSourceIfAny(file: string): Source | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  return readSource(file);
+}
+
 interface Lock {
   release(): Promise<void>;
   /** Set when proper-lockfile found the lock taken over (this process stalled past `stale`). */
@@ -78,7 +114,7 @@ async function lockDatabase(db: string): Promise<Lock> {
   }
 }
 
-interface Source {
+export interface Source {
   bytes: Buffer;
   stat: fs.BigIntStats;
 }

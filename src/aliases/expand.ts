@@ -23,7 +23,8 @@ import type { ListFile, ListReader } from './list-file.ts';
 import { classifyMember } from './member.ts';
 import type { AliasTable } from './table.ts';
 import type { Destination } from './types.ts';
-import { type VirtualTarget, isVirtualDomain, virtualAlias, virtualUser } from '../virtual/tables.ts';
+import { type VirtualTarget, isVirtualDomain, virtualUser } from '../virtual/tables.ts';
+import { virtualAlias } from './virtual-table.ts';
 
 export interface ExpandContext {
   config: Config;

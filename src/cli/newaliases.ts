@@ -9,8 +9,7 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { AliasFileError, compileAliases } from '../aliases/index.ts';
-import { checkVirtualAliases } from '../virtual/tables.ts';
+import { AliasFileError, compileAliases, compileVirtualAliases } from '../aliases/index.ts';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
@@ -48,18 +47,18 @@ export async function runNewaliases(config: Config, opts: NewaliasesOptions): Pr
     if (opts.verbose) process.stdout.write(`newaliases: wrote ${config.aliasDb} in ${Date.now() - started} ms\n`);
     log(config, '', `alias database ${config.aliasDb} rebuilt by ${userName()}`);
     log(config, '', summary);
-    return checkVirtual(config);
+    return await compileVirtual(config);
   } catch (e) {
     progress?.stop();
     return reportFailure(config, e);
   }
 }
 
-/** The virtual domains' alias table (src/virtual), read as it is by every lookup: its errors, file:line, and its size. */
-function checkVirtual(config: Config): number {
-  const v = checkVirtualAliases(config);
+/** The virtual domains' alias table (src/virtual), compiled beside itself: its errors, file:line, or its size. */
+async function compileVirtual(config: Config): Promise<number> {
+  const v = await compileVirtualAliases(config);
   for (const e of v.errors) process.stderr.write(`${e}\n`);
-  if (v.count) process.stdout.write(`${v.file}: ${v.count} virtual aliases\n`);
+  if (v.count && !v.errors.length) process.stdout.write(`${v.file}: ${v.count} virtual aliases\n`);
   if (!v.errors.length) return EX.OK;
   log(config, '', `${v.errors.length} errors in ${v.file}`);
   return EX.CONFIG;

@@ -115,6 +115,8 @@ export const KEYS = {
   quota_file: { kind: 'path', root: '/etc/mail/quotas', user: '$D/etc/quotas' },
   quota_exceeded: same('string', 'defer'), // defer (4.2.2) | bounce (5.2.2)
   quota_warn_percent: same('count', '90'), // one warning each time a mailbox's usage crosses it; 0 = none
+  domain_admins_file: { kind: 'path', root: '/etc/mail/domain-admins', user: '$D/etc/domain-admins' }, // "user@domain DOMAIN..." lines: who may change which domain (mailtk admin)
+  welcome_message_file: { kind: 'path', root: '/etc/mail/welcome-message', user: '$D/etc/welcome-message' }, // sent to each user mailtk user add creates, when the file exists
   // DNS block lists (src/server/dnsbl.ts), asked through dns_servers; refusals come at RCPT.
   dnsbl_zones: same('list', ''), // client address lists, e.g. "zen.spamhaus.org"
   rhsbl_zones: same('list', ''), // sender domain lists, e.g. "dbl.spamhaus.org"

@@ -1,9 +1,12 @@
-// Virtual domains, their users, their alias table (sendmail's virtusertable)
-// and quotas: the four plain-text files under /etc/mail that `mailtk domain|
-// user|alias|quota` edit (virtual_domains_file, virtual_users_file,
-// virtual_alias_file, quota_file). Read here and nowhere else; each file is
-// read again when its inode, size or mtime changes (one stat a lookup), so a
-// running daemon sees an edit at once, with no restart and no signal.
+// Virtual domains, their users, their alias table (sendmail's virtusertable),
+// quotas and domain administrators: the plain-text files under /etc/mail that
+// `mailtk domain|user|alias|quota|admin` edit (virtual_domains_file,
+// virtual_users_file, virtual_alias_file, quota_file, domain_admins_file).
+// Read here and nowhere else (the alias table's compiled form is
+// src/aliases/virtual-table.ts's); each file is read again when its inode,
+// size or mtime changes (one stat a lookup), so a running daemon sees an edit
+// at once, with no restart and no signal. Lookups go through a Set or Map
+// made once per version of a file, so they cost the same at 100,000 lines.
 // A virtual user is a User named "user@domain" with mail_owner's ids (or,
 // for an unprivileged mailtk, the process's own): no Unix account, a mailbox
 // under mail_spool_dir/virtual/DOMAIN (see mailbox/spool.ts), a home for
@@ -36,6 +39,24 @@ interface Cached {
 }
 
 const cache = new Map<string, Cached>();
+
+/** Indexes made from one version of a table (a new version is a new array, so they go with it). */
+const keySets = new WeakMap<Line[], Set<string>>();
+const keyMaps = new WeakMap<Line[], Map<string, Line>>();
+
+/** The table's first fields, lower case, as a Set. */
+function keySet(lines: Line[]): Set<string> {
+  let s = keySets.get(lines);
+  if (!s) keySets.set(lines, (s = new Set(lines.map((l) => l.fields[0].toLowerCase()))));
+  return s;
+}
+
+/** The table's lines by first field, lower case (the last line of a key wins, as in a compiled table). */
+export function keyMap(lines: Line[]): Map<string, Line> {
+  let m = keyMaps.get(lines);
+  if (!m) keyMaps.set(lines, (m = new Map(lines.map((l) => [l.fields[0].toLowerCase(), l]))));
+  return m;
+}
 
 function stampOf(file: string): string {
   try {
@@ -77,8 +98,8 @@ export function parseTable(text: string): Line[] {
 }
 
 /** The virtual domains, lower case. */
-export function virtualDomains(config: Config): Set<string> {
-  return new Set(readTable(config.raw.virtual_domains_file).map((l) => l.fields[0].toLowerCase()));
+export function virtualDomains(config: Config): ReadonlySet<string> {
+  return keySet(readTable(config.raw.virtual_domains_file));
 }
 
 export function isVirtualDomain(config: Config, domain: string): boolean {
@@ -117,20 +138,13 @@ export function domainDir(config: Config, domain: string): string {
 /** A virtual user, or undefined when "user@domain" is none (an unknown domain, an unknown user). */
 export function virtualUser(config: Config, address: string): User | undefined {
   const v = splitVirtual(address);
-  if (!v || !isVirtualDomain(config, v.domain) || !virtualUserNames(config).includes(v.key)) return undefined;
+  if (!v || !isVirtualDomain(config, v.domain) || !keySet(readTable(config.raw.virtual_users_file)).has(v.key)) return undefined;
   const { uid, gid } = virtualOwner(config);
   return { name: v.key, uid, gid, gecos: '', home: path.join(domainDir(config, v.domain), '.home', v.local), shell: '/bin/false' };
 }
 
 /** A virtusertable entry's targets: a list of members, or an error:CODE text refusal. */
 export type VirtualTarget = { kind: 'members'; members: string[] } | { kind: 'error'; status: string; text: string };
-
-/** The entry for exactly `key` ("user@domain" or "@domain"), if any. */
-export function virtualAlias(config: Config, key: string): VirtualTarget | undefined {
-  const file = config.raw.virtual_alias_file;
-  const entry = readTable(file).find((l) => l.fields[0].toLowerCase() === key.toLowerCase());
-  return entry ? parseTarget(entry.rest, file, entry.line) : undefined;
-}
 
 export function parseTarget(rest: string, file: string, line: number): VirtualTarget {
   const err = /^error:(?:(\d{3})\s+)?([245]\.\d{1,3}\.\d{1,3})\s*(.*)$/i.exec(rest);
@@ -154,8 +168,8 @@ export function quotaOf(config: Config, address: string): Quota | undefined {
   const v = splitVirtual(address);
   if (!v) return undefined;
   const file = config.raw.quota_file;
-  const lines = readTable(file);
-  const line = lines.find((l) => l.fields[0].toLowerCase() === v.key) ?? lines.find((l) => l.fields[0].toLowerCase() === `@${v.domain}`);
+  const byKey = keyMap(readTable(file));
+  const line = byKey.get(v.key) ?? byKey.get(`@${v.domain}`);
   if (!line) return undefined;
   return { ...parseQuota(line.fields.slice(1), file, line.line), from: line.fields[0].toLowerCase() };
 }
@@ -170,19 +184,20 @@ export function parseQuota(fields: string[], file?: string, line?: number): { by
 }
 
 /**
- * newaliases's check of virtual_alias_file: every line an address of a
- * virtual domain (user@domain, @domain) and a target that parses. The file
- * is read as it is at each lookup (no database to build: a table this size
- * costs one stat a lookup); what newaliases adds is the error list, file:line.
+ * The check of virtual_alias_file that newaliases makes before compiling it
+ * (src/aliases/virtual-table.ts): every line an address of a virtual domain
+ * (user@domain, @domain) and a target that parses; errors as file:line.
+ * `lines` are the ones being compiled, else the file as it is now.
  */
-export function checkVirtualAliases(config: Config): { file: string; count: number; errors: string[] } {
+export function checkVirtualAliases(config: Config, lines?: Line[]): { file: string; count: number; errors: string[] } {
   const file = config.raw.virtual_alias_file;
   const errors: string[] = [];
-  let lines: Line[] = [];
-  try {
-    lines = readTable(file);
-  } catch (e) {
-    return { file, count: 0, errors: [(e as Error).message] };
+  if (!lines) {
+    try {
+      lines = readTable(file);
+    } catch (e) {
+      return { file, count: 0, errors: [(e as Error).message] };
+    }
   }
   const domains = virtualDomains(config);
   for (const l of lines) {
@@ -197,4 +212,10 @@ export function checkVirtualAliases(config: Config): { file: string; count: numb
     }
   }
   return { file, count: lines.length, errors };
+}
+
+/** The virtual domains a domain administrator (a login of passwd_file, "user@domain") may change. */
+export function adminDomains(config: Config, login: string): string[] {
+  const line = keyMap(readTable(config.raw.domain_admins_file)).get(login.toLowerCase());
+  return line ? line.fields.slice(1).map((d) => d.toLowerCase()) : [];
 }
