@@ -219,8 +219,10 @@ describe('mailtk queue', () => {
       assert.equal(r.status, 77, `${action}: ${r.stderr}`);
       assert.match(r.stderr, /only root or the queue's owner \(mailtk\) may change/);
     }
+    // No daemon here to ask for the run (test/domain-admin.test.ts asks one).
     const flush = await runAsync(sb, 'mailtk', ['queue', 'flush'], '', nobody);
     assert.equal(flush.status, 77, flush.stderr);
+    assert.match(flush.stderr, /no mailtk daemon answers/);
     const list = await runAsync(sb, 'mailtk', ['queue', 'list'], '', nobody);
     const mailq = await runAsync(sb, 'mailq', [], '', nobody);
     assert.equal(list.status, mailq.status, `as mailq: ${list.stderr} / ${mailq.stderr}`);

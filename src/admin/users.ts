@@ -4,7 +4,8 @@
 // it). Adding makes the user's home for IMAP folders and indexes, owned by
 // the account that delivers (mail_owner as root). Deleting removes the user
 // and the password at once (logins and deliveries stop) and keeps the mailbox,
-// as Postfix leaves a virtual mailbox behind.
+// as Postfix leaves a virtual mailbox behind. A new user is sent the
+// welcome message when there is one (welcome.ts).
 
 import type { Config } from '../config/index.ts';
 import { systemUser } from '../config/users.ts';
@@ -13,6 +14,8 @@ import { mailboxUsage, mboxPath } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 import { removePassword, setPassword } from '../server/passwd.ts';
 import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
+import { deleteAdmin } from './admins.ts';
+import { readWelcome, sendWelcome } from './welcome.ts';
 import { isVirtualDomain, quotaOf, splitVirtual, virtualUser, virtualUserNames } from '../virtual/tables.ts';
 
 export interface UserRow {
@@ -39,6 +42,7 @@ export function checkUser(config: Config, address: string): { key: string; domai
 export async function addUser(config: Config, address: string, password: string): Promise<'added' | 'exists'> {
   const { key, domain } = checkUser(config, address);
   if (password === '') throw new MailError('usage', 'an empty password; nothing changed');
+  const welcome = readWelcome(config);
   const done = await editTable(config.raw.virtual_users_file, (lines) => {
     if (findLine(lines, key) >= 0) return 'exists' as const;
     lines.push(key);
@@ -47,6 +51,7 @@ export async function addUser(config: Config, address: string, password: string)
   if (done === 'exists') return done;
   await savePassword(config, key, password);
   makeMailboxDirs(config, domain, virtualUser(config, key)?.home);
+  if (welcome !== undefined) await sendWelcome(config, welcome, key);
   return done;
 }
 
@@ -58,7 +63,10 @@ export async function deleteUser(config: Config, address: string): Promise<'dele
     lines.splice(at, 1);
     return 'deleted' as const;
   });
-  if (done === 'deleted') removePassword(config.passwdFile, key);
+  if (done === 'deleted') {
+    removePassword(config.passwdFile, key);
+    await deleteAdmin(config, key);
+  }
   return done;
 }
 

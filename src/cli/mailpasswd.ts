@@ -52,7 +52,7 @@ export async function readPassword(): Promise<string> {
 }
 
 /** Read a line from the terminal without echoing it. */
-function askHidden(prompt: string): Promise<string> {
+export function askHidden(prompt: string): Promise<string> {
   process.stderr.write(prompt);
   const stdin = process.stdin;
   stdin.setRawMode(true);

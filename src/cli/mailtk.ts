@@ -4,11 +4,16 @@
 //
 //   mailtk queue list [--json]        what mailq shows ('*' active, '!' held)
 //   mailtk queue show ID              envelope, then the message
-//   mailtk queue flush [ID...]        a queue run now, every entry due (postqueue -f / -i)
+//   mailtk queue flush [ID...]        a queue run now, every entry due (postqueue -f / -i),
+//                                     made by the running daemon when there is one
 //   mailtk queue hold|release|delete|requeue ID...|ALL   (postsuper -h, -H, -d, -r)
 //   mailtk status [--json]            daemon, listeners, queue counts, mailboxes
-//   mailtk list create|del|show|add|remove|members LIST@DOMAIN   mailing lists (mailtk-list.ts)
-//   mailtk domain|user|alias|quota ...  virtual domains, users, virtusertable, quotas (mailtk-virtual.ts)
+//   mailtk list create|set|del|show|add|remove|members LIST@DOMAIN   mailing lists (mailtk-list.ts)
+//   mailtk sieve set|list|show|off USER@DOMAIN   a virtual user's Sieve scripts (mailtk-sieve.ts)
+//   mailtk domain|user|alias|quota|admin ...  virtual domains, users, virtusertable, quotas,
+//                                     domain administrators (mailtk-virtual.ts); with
+//                                     --login USER@DOMAIN, a domain administrator's
+//                                     change, made by the daemon
 //
 // Listings print text for people, or with --json the same rows as JSON.
 // Colour and spinners only at a terminal. Exit codes are sysexits
@@ -20,8 +25,10 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { virtualCommands } from './mailtk-virtual.ts';
 import { type Config, loadConfig } from '../config/index.ts';
 import { listCommand } from './mailtk-list.ts';
+import { sieveCommand } from './mailtk-sieve.ts';
 import { setProgramName } from '../log/index.ts';
 import { EX, MailError } from '../message/status.ts';
+import { errorExit } from './error-exit.ts';
 import type { QueueFilter } from './sendmail-args.ts';
 
 const PROG = 'mailtk';
@@ -30,7 +37,11 @@ interface Common {
   config?: string;
   option?: string[];
   json?: boolean;
+  login?: string;
 }
+
+/** The commands --login serves: a domain administrator's. */
+const LOGIN_COMMANDS = ['domain', 'user', 'alias', 'quota', 'admin'];
 
 function configOf(a: Common): Config {
   const overrides: Record<string, string> = {};
@@ -73,14 +84,39 @@ async function queueShow(a: Common & { id: string; headers?: boolean }): Promise
   return showEntry(config, a.id, { json: Boolean(a.json), headersOnly: Boolean(a.headers) });
 }
 
+/**
+ * postqueue -f: the running daemon is asked for the run (anyone may ask), as
+ * Postfix's flush service is; without one, this process makes it when it may
+ * (root, the queue's owner). -v, which shows each delivery here, makes it
+ * here when this process may.
+ */
 async function queueFlush(a: Common & { ids?: string[]; verbose?: boolean }): Promise<number> {
   const config = configOf(a);
   const { mayChangeQueue, resolveIds } = await import('../admin/queue.ts');
-  mayChangeQueue(config, 'flush');
   const ids = a.ids?.length ? resolveIds(config, 'requeue', a.ids) : [];
+  let mayRun = true;
+  try {
+    mayChangeQueue(config, 'flush');
+  } catch {
+    mayRun = false;
+  }
+  if (!(a.verbose && mayRun)) {
+    const { askDaemon, NoDaemon } = await import('../admin/daemon-client.ts');
+    try {
+      const { code } = await askDaemon(config, { kind: 'flush', ids }, FLUSH_TIMEOUT_MS);
+      process.stderr.write(`${PROG}: queue run made by the daemon${a.verbose ? ` (its deliveries are in ${config.logFile})` : ''}\n`);
+      return code ?? EX.OK;
+    } catch (e) {
+      if (!(e instanceof NoDaemon)) throw e;
+      if (!mayRun) throw new MailError('not-allowed', `queue flush: ${e.message}; without a daemon only root or the queue's owner may run the queue`);
+    }
+  }
   const { flushQueue } = await import('./mailtk-flush.ts');
   return flushQueue(config, ids, Boolean(a.verbose));
 }
+
+/** A run the daemon makes may take long on a big queue; past this the command stops waiting (the run goes on). */
+const FLUSH_TIMEOUT_MS = 30 * 60_000;
 
 async function queueAction(action: 'hold' | 'release' | 'delete' | 'requeue', a: Common & { ids?: string[]; yes?: boolean }): Promise<number> {
   const config = configOf(a);
@@ -184,6 +220,11 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
     .usage('$0 <command> [options]\n\nThe mailtk administrator\'s command; see mailtk(8).')
     .option('config', { alias: 'C', type: 'string', describe: 'configuration file (default /etc/mail/mailtk.conf, or MAILTK_CONFIG)', global: true })
     .option('option', { alias: 'O', type: 'string', array: true, describe: 'override a setting: key=value', global: true })
+    .option('login', { alias: 'L', type: 'string', describe: "act as a domain administrator (user@domain, with that user's mail password), through the daemon", global: true })
+    .middleware((a) => {
+      if (a.login !== undefined && !LOGIN_COMMANDS.includes(String(a._[0]))) throw new MailError('usage', `--login is for the ${LOGIN_COMMANDS.join(', ')} commands`);
+      if (a.login === '') throw new MailError('usage', '--login needs user@domain, the domain administrator');
+    })
     .command('queue', 'look at and change the mail queue (as mailq, postqueue, postsuper)', (y) =>
       y
         .usage('$0 queue <list|show|flush|hold|release|delete|requeue> ...')
@@ -215,8 +256,9 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
     )
     .command('status', 'the daemon, its listeners, the queue by state, the mailboxes', (y) => y.option('json', { type: 'boolean', describe: 'as JSON' }), run(status))
     .command(listCommand(run, configOf))
+    .command(sieveCommand(run, configOf))
     .command(virtualCommands(run, configOf) as unknown as CommandModule<Common, Common>[])
-    .demandCommand(1, 'name a command: queue, status, domain, user, alias or quota (mailtk --help)')
+    .demandCommand(1, 'name a command: queue, status, list, domain, user, alias, quota or admin (mailtk --help)')
     .strict()
     .help()
     .alias('help', 'h')
@@ -233,21 +275,6 @@ function parser(argv: string[], done: (p: Promise<number>) => void): Argv<Common
 /** Errors in the command line itself (yargs's), which a pointer to --help may help. */
 const commandLineErrors = new WeakSet<Error>();
 
-function errorExit(err: unknown): number {
-  if (err instanceof MailError) {
-    process.stderr.write(`${PROG}: ${err.message}\n`);
-    if (commandLineErrors.has(err)) process.stderr.write(`${PROG}: see ${PROG} --help\n`);
-    return err.exit;
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'EACCES' || e?.code === 'EPERM') {
-    process.stderr.write(`${PROG}: ${e.message} (this needs root, or a config whose paths you own: -C file)\n`);
-    return EX.NOPERM;
-  }
-  process.stderr.write(`${PROG}: internal error: ${e?.stack ?? String(err)}\n`);
-  return EX.SOFTWARE;
-}
-
 export async function main(argv: string[]): Promise<void> {
   setProgramName(PROG);
   let work: Promise<number> | undefined;
@@ -256,7 +283,7 @@ export async function main(argv: string[]): Promise<void> {
     await parser(argv, (p) => (work = p)).parseAsync();
     code = work ? await work : EX.OK; // --help prints and runs nothing
   } catch (err) {
-    code = errorExit(err);
+    code = errorExit(PROG, err, (e) => (commandLineErrors.has(e) ? `${PROG}: see ${PROG} --help` : undefined));
   }
   if (process.stdout.writableLength > 0) await new Promise((r) => process.stdout.once('drain', r));
   process.exit(code);

@@ -22,6 +22,7 @@ import { log, logStartup } from '../log/index.ts';
 import type { MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
 import { bindServer } from '../server/bind.ts';
 import { AgentPool } from './agents.ts';
+import { type AdminSocket, serveAdminSocket } from './admin-socket.ts';
 import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
 import { giveQueueTo, mailOwnerAccount, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
@@ -82,6 +83,7 @@ export class Master {
   private pairs?: SocketPairs;
   private releasePid?: () => Promise<void>;
   private stopping = false;
+  private adminSocket?: AdminSocket;
 
   constructor(private config: Config, private opts: MasterOptions) {
     this.owner = mailOwnerAccount(config);
@@ -113,6 +115,8 @@ export class Master {
       shareSecrets(this.config, this.owner);
       logStartup(this.config, `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
       this.startWorker();
+      // mailtk queue flush and domain administrators' changes, asked by ordinary users.
+      this.adminSocket = await serveAdminSocket(() => this.config, (argv) => runQueueAsRoot(this.config, argv));
     } catch (e) {
       for (const b of this.bound) b.server.close();
       await this.releasePid();
@@ -213,6 +217,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.adminSocket?.close();
     for (const b of this.bound) b.server.close();
     const w = this.worker;
     if (w && w.exitCode === null && w.signalCode === null) {
