@@ -3,8 +3,10 @@
 // writing the block back. A field nobody touched is written back byte for
 // byte from its original bytes. A field built here is always one field:
 // no value can open a new header line (see cleanValue).
-// Where the header ends follows sendmail's collect.c: the first line that is
-// not `name:` (or a continuation) starts the body, blank line or not.
+// Fields are read by the one tokenizer, header-tokens.ts, whose top comment
+// states the rules (where the header ends follows sendmail's collect.c).
+
+import { HeaderTokens, unfold } from './header-tokens.ts';
 
 export interface HeaderField {
   /** The name as written ("Subject"), without the colon. */
@@ -25,7 +27,6 @@ export interface SplitMessage {
 }
 
 const LF = 0x0a;
-const CR = 0x0d;
 const CRLF = Buffer.from('\r\n');
 const NEWLINE = Buffer.from('\n');
 const FOLD_AT = 78; // RFC 5322 2.1.1: lines SHOULD be at most 78 characters
@@ -52,57 +53,15 @@ export function normalizeLineEnds(data: Buffer): Buffer {
   return out.subarray(0, o);
 }
 
-/** The end of the line starting at pos (just past its LF, or the end of data). */
-function lineEnd(data: Buffer, pos: number): number {
-  const nl = data.indexOf(LF, pos);
-  return nl < 0 ? data.length : nl + 1;
-}
-
 /**
- * sendmail's isheader(): a name of printable non-space characters other
- * than ':', optional blanks, then ':'. A line starting "--" is a MIME
- * boundary, never a header.
+ * Split a message (LF or CRLF line ends) into its header fields and body,
+ * with sendmail's rules for where the header ends (header-tokens.ts, strict).
  */
-function isHeaderLine(data: Buffer, pos: number, end: number): boolean {
-  if (data[pos] === 0x2d && data[pos + 1] === 0x2d) return false;
-  let i = pos;
-  while (i < end && data[i] > 0x20 && data[i] < 0x7f && data[i] !== 0x3a) i++;
-  if (i === pos) return false;
-  while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
-  return data[i] === 0x3a;
-}
-
-function isBlankLine(data: Buffer, pos: number): boolean {
-  return data[pos] === LF || (data[pos] === CR && data[pos + 1] === LF);
-}
-
-/** Split a message (LF or CRLF line ends) into its header fields and body. */
 export function splitMessage(data: Buffer): SplitMessage {
   const headers: HeaderField[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    if (isBlankLine(data, pos)) {
-      const next = lineEnd(data, pos);
-      return { headers, headerBytes: next, body: data.subarray(next), separator: data.subarray(pos, next) };
-    }
-    let end = lineEnd(data, pos);
-    if (!isHeaderLine(data, pos, end)) break;
-    while (end < data.length && (data[end] === 0x20 || data[end] === 0x09)) end = lineEnd(data, end);
-    headers.push(parseField(data.subarray(pos, end)));
-    pos = end;
-  }
-  return { headers, headerBytes: pos, body: data.subarray(pos), separator: Buffer.alloc(0) };
-}
-
-function parseField(raw: Buffer): HeaderField {
-  const colon = raw.indexOf(0x3a);
-  const name = raw.toString('latin1', 0, colon).replace(/[ \t]+$/, '');
-  return { name, value: unfold(raw.toString('utf8', colon + 1)), raw };
-}
-
-/** RFC 5322 2.2.3: unfolding removes the line break before white space, nothing else. */
-function unfold(s: string): string {
-  return s.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').replace(/^[ \t]+|[ \t]+$/g, '');
+  const t = new HeaderTokens(data, true);
+  while (t.next()) headers.push({ name: t.name(), value: t.value(), raw: t.raw() });
+  return { headers, headerBytes: t.headerEnd, body: data.subarray(t.headerEnd), separator: data.subarray(t.headerEnd - t.separator, t.headerEnd) };
 }
 
 /** The first value of the named field (case-insensitive), or undefined. */
