@@ -7,6 +7,7 @@
 
 import PostalMime from 'postal-mime';
 import { unquoteFrom } from '../mailbox/index.ts';
+import { HeaderTokens } from '../message/index.ts';
 import { decodeHeader, envelopeSender } from './headline.ts';
 import type { Message } from './folder.ts';
 import type { Paint } from './term.ts';
@@ -32,15 +33,11 @@ export function shows(name: string, f: HeaderFilter): boolean {
 /** The header fields as lines "Name: decoded value", filtered unless `all`. */
 export function headerLines(block: Buffer, f: HeaderFilter | undefined, paint: Paint): string[] {
   const out: string[] = [];
-  const text = block.toString('latin1');
-  for (const field of text.split(/\n(?![ \t])/)) {
-    const colon = field.indexOf(':');
-    if (colon <= 0) continue;
-    const name = field.slice(0, colon).trim();
-    if (f && !shows(name, f)) continue;
-    const raw = field.slice(colon + 1).replace(/\r?\n[ \t]+/g, ' ').replace(/\r$/, '').trim();
-    const value = decodeHeader(/[\x80-\xff]/.test(raw) ? Buffer.from(raw, 'latin1').toString('utf8') : raw);
-    out.push(`${paint.header(name + ':')} ${value}`);
+  const t = new HeaderTokens(block);
+  while (t.next()) {
+    const name = t.name();
+    if (name === '' || (f && !shows(name, f))) continue;
+    out.push(`${paint.header(name + ':')} ${decodeHeader(t.displayValue())}`);
   }
   return out;
 }

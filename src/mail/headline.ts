@@ -4,39 +4,25 @@
 // session, O read, S saved, P preserved, M mboxed, F flagged, A answered),
 // number, sender address, the From_ line's date, lines/bytes, subject (RFC 2047
 // decoded, any charset), cut to the terminal's width counting wide characters
-// as two columns. Header fields are picked from the raw block in one pass.
+// as two columns. Header fields are picked from the raw block in one pass,
+// by src/message's header tokenizer.
 
 import { xtextDecode } from '../mailbox/index.ts';
+import { HeaderTokens } from '../message/index.ts';
 import type { Message } from './folder.ts';
 
-/**
- * Call `take(name, value)` for header fields whose name starts with one of
- * `firsts` (lower-case char codes), until it returns true.
- */
-function eachField(block: Buffer, firsts: Set<number>, take: (name: string, value: string) => boolean): void {
-  // One latin1 string per block: String.indexOf is inlined by the JIT, where
-  // Buffer.indexOf or a byte loop costs four times as much over 20,000 headers.
-  const text = block.toString('latin1');
-  const n = text.length;
-  let pos = 0;
-  while (pos < n) {
-    let end = text.indexOf('\n', pos);
-    while (end >= 0 && (text.charCodeAt(end + 1) === 0x20 || text.charCodeAt(end + 1) === 0x09)) end = text.indexOf('\n', end + 1);
-    if (end < 0) end = n;
-    if (firsts.has(text.charCodeAt(pos) | 0x20)) {
-      const colon = text.indexOf(':', pos);
-      // Values come from the bytes, not text.slice(): a slice would keep the whole header text alive.
-      if (colon > pos && colon < end && take(text.slice(pos, colon).trimEnd().toLowerCase(), block.toString('latin1', colon + 1, end))) return;
-    }
-    pos = end + 1;
-  }
+/** Call `take` on the header fields whose name starts with one of `firsts` (lower-case char codes), until it returns true. */
+function eachField(block: Buffer, firsts: Set<number>, take: (t: HeaderTokens) => boolean): void {
+  const t = new HeaderTokens(block);
+  while (t.next()) if (firsts.has(t.firstLower()) && take(t)) return;
 }
 
 /** The first value of each wanted field (lower-case names), unfolded, as UTF-8 text. */
 export function pickFields(block: Buffer, wanted: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
-  eachField(block, new Set(wanted.map((w) => w.charCodeAt(0))), (name, value) => {
-    if (wanted.includes(name) && !out.has(name)) out.set(name, toText(value));
+  eachField(block, new Set(wanted.map((w) => w.charCodeAt(0))), (t) => {
+    const name = wanted.find((w) => t.nameIs(w));
+    if (name !== undefined && !out.has(name)) out.set(name, t.displayValue());
     return out.size === wanted.length;
   });
   return out;
@@ -49,32 +35,35 @@ export interface SummaryFields {
   date: string | undefined;
 }
 
-const SUMMARY_FIRSTS = new Set(['f', 's', 'd', 'x'].map((c) => c.charCodeAt(0)));
+const [F, S, D, X] = ['f', 's', 'd', 'x'].map((c) => c.charCodeAt(0));
+const SUMMARY_FIRSTS = new Set([F, S, D, X]);
+
+/** The bit summaryOf keeps for a field it reads (from 1, subject 2, date 4, status 8, x-status 16), else 0. */
+function summaryBit(t: HeaderTokens): number {
+  switch (t.firstLower()) {
+    case F: return t.nameIs('from') ? 1 : 0;
+    case S: return t.nameIs('subject') ? 2 : t.nameIs('status') ? 8 : 0;
+    case D: return t.nameIs('date') ? 4 : 0;
+    default: return t.nameIs('x-status') ? 16 : 0;
+  }
+}
 
 /** The summary fields and the raw Status:/X-Status: values, in one pass over the header bytes. */
 export function summaryOf(block: Buffer): { fields: SummaryFields; status: string; xstatus: string } {
   const r = { fields: { from: '', subject: '', date: undefined as string | undefined }, status: '', xstatus: '' };
   let seen = 0;
-  eachField(block, SUMMARY_FIRSTS, (name, value) => {
-    const bit = SUMMARY_BITS[name as keyof typeof SUMMARY_BITS];
-    if (bit === undefined || seen & bit) return false;
+  eachField(block, SUMMARY_FIRSTS, (t) => {
+    const bit = summaryBit(t);
+    if (bit === 0 || seen & bit) return false;
     seen |= bit;
-    if (bit === 1) r.fields.from = toText(value);
-    else if (bit === 2) r.fields.subject = toText(value);
-    else if (bit === 4) r.fields.date = toText(value);
-    else if (bit === 8) r.status = value;
-    else r.xstatus = value;
+    if (bit === 1) r.fields.from = t.displayValue();
+    else if (bit === 2) r.fields.subject = t.displayValue();
+    else if (bit === 4) r.fields.date = t.displayValue();
+    else if (bit === 8) r.status = t.rawValue();
+    else r.xstatus = t.rawValue();
     return seen === 31;
   });
   return r;
-}
-
-const SUMMARY_BITS = { from: 1, subject: 2, date: 4, status: 8, 'x-status': 16 } as const;
-
-/** Unfold, trim, and read 8-bit bytes as UTF-8 (what modern writers send unencoded). */
-function toText(latin1: string): string {
-  const v = (latin1.includes('\n') ? latin1.replace(/\r?\n[ \t]+/g, ' ') : latin1).trim();
-  return /[\x80-\xff]/.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v;
 }
 
 let decodeWords: ((s: string) => string) | undefined;
