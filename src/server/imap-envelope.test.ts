@@ -54,4 +54,10 @@ describe('ENVELOPE address lists', () => {
       assert.equal(starts, ends, `${JSON.stringify(v)} -> ${out}`);
     }
   });
+
+  it('keeps white space that is part of the value: only SP and HTAB are trimmed (header-tokens.ts)', () => {
+    // It used String.trim(), which also took an ideographic space or a no-break space off the end of a subject.
+    const env = formatEnvelope(Buffer.from('Subject: \u6ce8\u610f\u3000\nFrom: a@x.test\n\n')).toString();
+    assert.ok(env.startsWith('(NIL {9}\r\n\u6ce8\u610f\u3000 '), env);
+  });
 });

@@ -8,7 +8,7 @@
 // each mailbox's cache, so a second FETCH ENVELOPE of a large mailbox reads
 // no mbox at all.
 
-import { parseAddressGroups } from '../message/index.ts';
+import { fieldMap, parseAddressGroups } from '../message/index.ts';
 import { nstr } from './imap-wire.ts';
 
 /**
@@ -21,33 +21,10 @@ export const ENVELOPE_CACHE = 'envelope.2';
 const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
 
 /**
- * The first value of each field (or of the `only` fields), lower-cased names,
- * unfolded and trimmed as splitMessage() does; only the fields wanted are
- * decoded, which keeps a first open of a large mailbox quick.
+ * The first value of each field (or of the `only` fields) by lower-case name,
+ * read by src/message's header tokenizer (fieldMap).
  */
-export function headerMap(block: Buffer, only?: Set<string>): Map<string, string> {
-  const map = new Map<string, string>();
-  let pos = 0;
-  while (pos < block.length) {
-    let end = block.indexOf(0x0a, pos);
-    end = end < 0 ? block.length : end + 1;
-    if (end - pos <= 2 && (block[pos] === 0x0a || block[pos] === 0x0d)) break;
-    const colon = block.indexOf(0x3a, pos);
-    let next = end;
-    while (next < block.length && (block[next] === 0x20 || block[next] === 0x09)) {
-      const nl = block.indexOf(0x0a, next);
-      next = nl < 0 ? block.length : nl + 1;
-    }
-    if (colon > pos && colon < end) {
-      const name = block.toString('latin1', pos, colon).trimEnd().toLowerCase();
-      if ((!only || only.has(name)) && !map.has(name)) {
-        map.set(name, block.toString('utf8', colon + 1, next).replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim());
-      }
-    }
-    pos = next;
-  }
-  return map;
-}
+export const headerMap = fieldMap;
 
 function address(name: string | undefined, addr: string): string {
   const at = addr.lastIndexOf('@');

@@ -12,6 +12,7 @@
 
 import assert from 'node:assert/strict';
 import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { HeaderTokens } from '../message/index.ts';
 import { decodedPart } from './imap-binary.ts';
 import { fetchModifiers } from './imap-condstore.ts';
 import { ENVELOPE_CACHE, formatEnvelope } from './imap-envelope.ts';
@@ -47,6 +48,7 @@ const MACROS: Record<string, string[]> = {
 };
 /** Bytes of responses (and of messages copied or parsed) one hold of the mailbox lock gathers before sending. */
 const BATCH_BYTES = 1 << 20;
+const CRLF = Buffer.from('\r\n');
 // MODSEQ and the (CHANGEDSINCE n [VANISHED]) modifier: RFC 7162, imap-condstore.ts.
 const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'MODSEQ']);
 const LEGACY: Record<string, { text: string; peek: boolean }> = {
@@ -400,27 +402,19 @@ function joinParts(parts: Array<string | Buffer>): Buffer {
   return bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
 }
 
-/** HEADER.FIELDS (names) or HEADER.FIELDS.NOT (names) of a served header block, with its blank line. */
+/**
+ * HEADER.FIELDS (names) or HEADER.FIELDS.NOT (names) of a served header block,
+ * with its blank line. A line of the header that is no field (header-tokens.ts:
+ * no colon, or folded with no field before it) is named by no list, so .NOT keeps it.
+ */
 function filterFields(header: Buffer, sec: Section): Buffer {
   const want = new Set(sec.fields);
   const not = sec.text === 'HEADER.FIELDS.NOT';
-  const text = header.toString('latin1');
-  const out: string[] = [];
-  let keep = false;
-  let blank = false;
-  for (const line of text.split(/(?<=\r\n)/)) {
-    if (line === '\r\n') {
-      blank = true;
-      break;
-    }
-    if (line[0] !== ' ' && line[0] !== '\t') {
-      const name = line.slice(0, line.indexOf(':')).trim().toLowerCase();
-      keep = want.has(name) !== not;
-    }
-    if (keep) out.push(line);
-  }
+  const out: Buffer[] = [];
+  const t = new HeaderTokens(header);
+  while (t.next()) if (want.has(t.name().toLowerCase()) !== not) out.push(t.raw());
   // RFC 3501 6.4.5: the blank line is in every header fetch "except in the case of a message which
   // has no body and no blank line"; Dovecot applies that to HEADER.FIELDS.NOT and not to HEADER.FIELDS.
-  if (blank || !not) out.push('\r\n');
-  return Buffer.from(out.join(''), 'latin1');
+  if (t.separator > 0 || !not) out.push(CRLF);
+  return Buffer.concat(out);
 }

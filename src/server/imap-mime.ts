@@ -13,7 +13,7 @@
 // part are that part's. The top-level header loses the hidden mbox fields.
 
 import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
-import { languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
+import { HeaderTokens, languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -188,10 +188,10 @@ function served(buf: Buffer): number {
   return len + (terminated && !(len >= 2 && buf[len - 2] === CR) ? 1 : 0);
 }
 
+/** Does this line of the top-level header start one of the hidden mbox fields (all have short names)? */
 function isHiddenLine(buf: Buffer): boolean {
-  const colon = buf.indexOf(0x3a);
-  if (colon < 0 || colon > 20) return false;
-  return HIDDEN.includes(buf.toString('latin1', 0, colon).trimEnd().toLowerCase());
+  const t = new HeaderTokens(buf);
+  return t.next() && t.colon >= 0 && t.colon <= 20 && HIDDEN.includes(t.name().toLowerCase());
 }
 
 /** Parse the stored message behind a record, a chunk at a time. */
