@@ -5,7 +5,7 @@
 // the same as one JSON object.
 
 import type { Config } from '../config/index.ts';
-import { EX, MailError } from '../message/status.ts';
+import { EX, MailError, splitMessage } from '../message/index.ts';
 import { type Control, type FoundEntry, findEntry, isQueueId } from '../queue/index.ts';
 
 interface ShownRecipient {
@@ -44,12 +44,10 @@ function recipientsOf(c: Control): ShownRecipient[] {
   }));
 }
 
-/** The header of a message: up to its first empty line. */
+/** The header fields of a message, without the empty line after them. */
 function headerOf(message: Buffer): Buffer {
-  const lf = message.indexOf('\n\n');
-  const crlf = message.indexOf('\r\n\r\n');
-  const ends = [lf < 0 ? -1 : lf + 1, crlf < 0 ? -1 : crlf + 2].filter((n) => n >= 0);
-  return ends.length ? message.subarray(0, Math.min(...ends)) : message;
+  const { headerBytes, separator } = splitMessage(message);
+  return message.subarray(0, headerBytes - separator.length);
 }
 
 function shown(f: FoundEntry, headersOnly: boolean): Shown {

@@ -7,7 +7,7 @@
 //   \t(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256)
 //   \tfor <RCPT>; DATE
 
-import { makeHeader, prepareSubmission, rfc5322Date, safeHost } from '../message/index.ts';
+import { HeaderTokens, makeHeader, prepareSubmission, rfc5322Date, safeHost } from '../message/index.ts';
 import { SOFTWARE } from './replies.ts';
 
 export interface TraceInfo {
@@ -54,11 +54,10 @@ export function prepareForQueue(raw: Buffer, t: TraceInfo): Prepared {
   return { data: Buffer.concat([ours, p.data.subarray(firstFieldEnd(p.data))]), messageId: p.messageId, hops: p.hops };
 }
 
-/** The offset just past the first field: its LF not followed by a fold. */
+/** The offset just past the first field, its folds and line end. */
 function firstFieldEnd(data: Buffer): number {
-  let nl = data.indexOf(0x0a);
-  while (nl >= 0 && (data[nl + 1] === 0x20 || data[nl + 1] === 0x09)) nl = data.indexOf(0x0a, nl + 1);
-  return nl < 0 ? data.length : nl + 1;
+  const t = new HeaderTokens(data, true);
+  return t.next() ? t.end : 0;
 }
 
 /** Text for inside a comment or a "from" word: printable, no parentheses or backslashes. */

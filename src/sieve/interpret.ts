@@ -9,6 +9,7 @@
 
 import { parseAddressList, splitAddress } from '../message/address.ts';
 import { getAll, getHeader, type HeaderField, splitMessage } from '../message/headers.ts';
+import { paramValue, parseParams } from '../message/mime-params.ts';
 import type { Node } from './check.ts';
 import { SieveError } from './parse.ts';
 
@@ -234,7 +235,7 @@ function walkParts(headers: readonly HeaderField[], body: Buffer, visit: (type: 
   const ct = getHeader(headers, 'Content-Type') ?? 'text/plain';
   const type = ct.split(';')[0].trim().toLowerCase();
   if (type.startsWith('multipart/') && depth < 10) {
-    const boundary = /boundary\s*=\s*"?([^";]+)"?/i.exec(ct)?.[1];
+    const boundary = paramValue(parseParams(ct), 'boundary');
     if (!boundary) return;
     const text = body.toString('latin1');
     const pieces = text.split(new RegExp(`(?:^|\\r?\\n)--${boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:--)?[ \\t]*(?:\\r?\\n|$)`));
@@ -248,7 +249,7 @@ function walkParts(headers: readonly HeaderField[], body: Buffer, visit: (type: 
   let bytes = body;
   if (cte === 'base64') bytes = Buffer.from(body.toString('latin1'), 'base64');
   else if (cte === 'quoted-printable') bytes = Buffer.from(body.toString('latin1').replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-  const charset = /charset\s*=\s*"?([^";\s]+)/i.exec(ct)?.[1] ?? 'us-ascii';
+  const charset = paramValue(parseParams(ct), 'charset') ?? 'us-ascii';
   visit(type, bytes.toString(/^(utf-?8|us-ascii)$/i.test(charset) ? 'utf8' : 'latin1'));
 }
 

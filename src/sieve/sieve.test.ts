@@ -177,6 +177,12 @@ describe('tests and match types', () => {
     assert.ok(!holds('body :content "image" :contains "secret"', ', "body"'));
   });
 
+  test('body: the boundary and charset are read as MIME parameters (mime-params.ts), a comment after them aside', () => {
+    const text = MESSAGE.replace('boundary="AA"', 'boundary=AA (parts)').replace('charset=utf-8', 'charset=utf-8 (text)');
+    const out = run('require ["body", "fileinto"];\nif body :contains "money talk" { fileinto "yes"; }', undefined, text);
+    assert.deepEqual(out.fileinto.map((f) => f.folder), ['yes']);
+  });
+
   test(':matches wildcards', () => {
     assert.ok(globToRegExp('a*b?c').test('aXXbYc'));
     assert.ok(!globToRegExp('a*b?c').test('abc'));
