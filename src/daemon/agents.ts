@@ -14,9 +14,11 @@ import type { Config } from '../config/index.ts';
 import { lookupUser, systemUser, type User } from '../config/users.ts';
 import { forwardFiles } from '../aliases/index.ts';
 import { log } from '../log/index.ts';
+import { LogThrottle } from '../server/conn-control.ts';
 import type { AgentOp, AgentReply, AgentTarget } from '../deliver/local-agent.ts';
 import type { AgentToMaster, MasterToAgent, SessionInfo } from './agent.ts';
 import { mailGroupGid } from '../mailbox/index.ts';
+import { notStarted } from './child-start.ts';
 import { codeDir } from './code-dir.ts';
 import type { LogSink } from './log-sink.ts';
 
@@ -61,8 +63,13 @@ export class AgentPool {
   private seq = 0;
   private spare?: ChildProcess;
   private stopping = false;
+  private readonly spawnLog = new LogThrottle(10_000);
 
-  constructor(private config: Config, private logSink: LogSink | undefined) {}
+  constructor(private config: Config, private logSink: LogSink | undefined) {
+    // Looked up now, while descriptors are plenty: the lookup runs getent, and one that failed
+    // (out of descriptors) would be remembered, leaving every delivery agent without the mail group.
+    mailGroupGid();
+  }
 
   setConfig(config: Config): void {
     this.config = config;
@@ -101,10 +108,14 @@ export class AgentPool {
   }
 
   /** Give a logged-in session (its end of a socket pair) to the user's agent. */
-  session(user: User, info: SessionInfo, socket: net.Socket): void {
+  session(user: User, info: SessionInfo, socket: net.Socket): Promise<void> {
     if (user.uid === 0) throw new Error('root may not log in to POP3 or IMAP');
     const agent = this.agentFor(user, 'session');
-    if (agent.child.connected) agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket);
+    // Not started (out of descriptors, say) or on its way out: the caller refuses the login instead of handing over a socket nobody reads.
+    if (!agent.child.connected) throw new Error(`the session agent of ${user.name} is not running`);
+    return new Promise((resolve, reject) => {
+      agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket, (e) => (e ? reject(e) : resolve()));
+    });
   }
 
   private agentFor(target: User, role: Role): Agent {
@@ -124,6 +135,19 @@ export class AgentPool {
     }
     const agent: Agent = { child, key, uid: target.uid, requests: new Set() };
     this.agents.set(key, agent);
+    // Its requests fail with a temporary error: the runner defers them, and the next request starts another agent.
+    const gone = (how: string) => {
+      if (this.agents.get(key) === agent) this.agents.delete(key);
+      for (const id of agent.requests) {
+        const r = this.replies.get(id);
+        this.replies.delete(id);
+        r?.({ kind: 'failed', error: { failure: 'internal', detail: `the delivery agent for ${target.name} ${how}` } });
+      }
+    };
+    if (notStarted(child, (e) => {
+      this.spawnLog.note(role, (more) => log(this.config, '', `SYSERR: cannot start a user agent for ${target.name} (uid ${target.uid}): ${e.message}; its work is deferred${more}`));
+      gone(`could not be started: ${e.message}`);
+    })) return agent;
     child.on('message', (m: AgentToMaster) => {
       if (m?.type === 'reply') this.replies.get(m.id)?.(m.reply);
       else if (m?.type === 'bye') {
@@ -132,13 +156,8 @@ export class AgentPool {
       }
     });
     child.on('exit', (code, signal) => {
-      if (this.agents.get(key) === agent) this.agents.delete(key);
       if (code !== 0 && signal !== 'SIGTERM') log(this.config, '', `SYSERR: user agent for ${target.name} (uid ${target.uid}) exited ${signal ?? code}`);
-      for (const id of agent.requests) {
-        const r = this.replies.get(id);
-        this.replies.delete(id);
-        r?.({ kind: 'failed', error: { failure: 'internal', detail: `the delivery agent for ${target.name} exited ${signal ?? code}` } });
-      }
+      gone(`exited ${signal ?? code}`);
     });
     child.on('error', () => undefined);
     this.send(agent, { type: 'hello', config: this.config });
@@ -166,6 +185,8 @@ export class AgentPool {
   prepareSessions(): void {
     if (this.stopping || this.spare) return;
     const spare = this.spawnAgent('session', ['--spare'], '/', 'root');
+    // None this time (out of descriptors): the next login starts its agent itself, and leaves a spare again.
+    if (notStarted(spare, () => undefined)) return;
     spare.on('error', () => undefined);
     spare.on('exit', () => {
       if (this.spare === spare) this.spare = undefined;

@@ -28,6 +28,8 @@ export interface DaemonOptions {
 const MAILDROP_SETTLE_MS = 200;
 /** How long a run waits after an SMTP acceptance for more to deliver with it. */
 const ACCEPTED_RUN_DELAY_MS = 100;
+/** A queue run that failed (its runner could not start) is tried again after this long. */
+const FAILED_RUN_RETRY_MS = 30_000;
 /** How long SIGTERM lets sessions finish before they are told 421 / BYE. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -39,6 +41,7 @@ export class Daemon {
   private running?: Promise<unknown>;
   private again = false;
   private soon?: NodeJS.Timeout;
+  private retry?: NodeJS.Timeout;
   private watcher?: fs.FSWatcher;
   private stopping = false;
   private releasePid?: () => Promise<void>;
@@ -104,7 +107,14 @@ export class Daemon {
       return;
     }
     this.running = this.runner.run()
-      .catch((e) => log(this.config, '', `SYSERR: queue run failed: ${(e as Error).message}`))
+      .catch((e) => {
+        log(this.config, '', `SYSERR: queue run failed: ${(e as Error).message}; trying again in ${FAILED_RUN_RETRY_MS / 1000}s`);
+        // Out of descriptors, say: what was accepted meanwhile is not left until the next interval.
+        this.retry ??= setTimeout(() => {
+          this.retry = undefined;
+          this.kick();
+        }, FAILED_RUN_RETRY_MS);
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -146,6 +156,7 @@ export class Daemon {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
+    if (this.retry) clearTimeout(this.retry);
     this.watcher?.close();
     await Promise.all(this.listeners.map((l) => l.close(SHUTDOWN_GRACE_MS)));
     await this.running;

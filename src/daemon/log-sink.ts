@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/index.ts';
-import { reopenLog } from '../log/index.ts';
+import { log, reopenLog } from '../log/index.ts';
 
 /** Past this, a partial line is written as it is (a child that never ends a line must not grow the master). */
 const MAX_LINE = 64 << 10;
@@ -28,7 +28,8 @@ export class LogSink {
 
   /** Relay a child's fd 4 into the log. */
   attach(child: ChildProcess): void {
-    const pipe = child.stdio[4] as Readable | null | undefined;
+    // A child that could not be started has no stdio at all (child-start.ts).
+    const pipe = child.stdio?.[4] as Readable | null | undefined;
     if (!pipe) return;
     let partial = '';
     pipe.setEncoding('utf8');
@@ -61,7 +62,14 @@ export class LogSink {
 
   /** SIGHUP: the file by its name again (moved away by logrotate, or log_file changed). */
   reopen(config: Config): void {
-    const fd = open(config);
+    let fd: number;
+    try {
+      fd = open(config);
+    } catch (e) {
+      // Out of descriptors, say: lines go on to the old file rather than nowhere.
+      log(config, '', `SYSERR: cannot reopen ${config.logFile}: ${(e as Error).message}; the daemon's children go on writing to the file open before`);
+      return;
+    }
     fs.closeSync(this.fd);
     this.fd = fd;
     reopenLog();

@@ -49,10 +49,13 @@ export class MasterLink {
         else w?.resolve();
         break;
       }
-      case 'session-ok':
-        this.sessions.get(m.n)?.(handle as net.Socket);
-        this.sessions.delete(m.n);
+      case 'session-ok': {
+        const take = this.sessions.get(m.n);
+        if (take && handle) take(handle as net.Socket);
+        else if (take) take('internal error (the session did not arrive)');
+        else (handle as net.Socket | undefined)?.destroy(); // given up already
         break;
+      }
       case 'session-refused':
         this.sessions.get(m.n)?.(m.why);
         this.sessions.delete(m.n);
@@ -94,7 +97,13 @@ export class MasterLink {
   readonly broker: SessionBroker = (info) =>
     new Promise((resolve) => {
       const n = ++this.seq;
-      this.sessions.set(n, resolve);
+      // The answer's socket can be lost on its way (this process out of descriptors): the login is refused, not left hanging.
+      const timer = setTimeout(() => this.sessions.get(n)?.('internal error (no answer from the master)'), SESSION_ANSWER_MS);
+      this.sessions.set(n, (r) => {
+        clearTimeout(timer);
+        this.sessions.delete(n);
+        resolve(r);
+      });
       this.send({ type: 'session', n, info });
     });
 
@@ -108,6 +117,8 @@ function key(kind: string, a: Pick<ListenAddress, 'host' | 'port'>): string {
 }
 
 const RELEASE = 'mailtk:release-held';
+/** How long a login waits for the master to hand it to the user's agent. */
+const SESSION_ANSWER_MS = 30_000;
 
 /**
  * A server received from the master accepts at once; until the worker's

@@ -21,8 +21,10 @@ import { lookupUser, type User } from '../config/users.ts';
 import { log, logStartup } from '../log/index.ts';
 import type { MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
 import { bindServer } from '../server/bind.ts';
+import { LogThrottle, refusalLine, refuseSocket } from '../server/conn-control.ts';
+import { openFileLimit } from '../server/fd-budget.ts';
 import { AgentPool } from './agents.ts';
-import { type AdminSocket, serveAdminSocket } from './admin-socket.ts';
+import { notStarted } from './child-start.ts';
 import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
 import { giveQueueTo, mailOwnerAccount, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
@@ -81,9 +83,13 @@ export class Master {
   private runner: QueueRunner;
   private agents: AgentPool;
   private pairs?: SocketPairs;
+  /** Connections sent to the worker and not yet taken by it. */
+  private passing = new Map<net.Socket, string>();
+  /** At most this many on their way: a quarter of the master's descriptors, and 100 at most. */
+  private maxPassing = Math.min(100, Math.floor((openFileLimit() ?? 1024) / 4));
+  private refusedLog = new LogThrottle(10_000);
   private releasePid?: () => Promise<void>;
   private stopping = false;
-  private adminSocket?: AdminSocket;
 
   constructor(private config: Config, private opts: MasterOptions) {
     this.owner = mailOwnerAccount(config);
@@ -115,8 +121,6 @@ export class Master {
       shareSecrets(this.config, this.owner);
       logStartup(this.config, `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
       this.startWorker();
-      // mailtk queue flush and domain administrators' changes, asked by ordinary users.
-      this.adminSocket = await serveAdminSocket(() => this.config, (argv) => runQueueAsRoot(this.config, argv));
     } catch (e) {
       for (const b of this.bound) b.server.close();
       await this.releasePid();
@@ -136,10 +140,24 @@ export class Master {
     }
   }
 
+  /**
+   * A connection the master accepted goes to the worker, unless the worker
+   * is not there (restarting) or has not taken the last maxPassing yet (too
+   * busy): then the client is told 421 here. Each one on its way holds one
+   * of the master's descriptors, so a flood cannot exhaust them.
+   */
   private passConnection(kind: string, a: ListenAddress, s: net.Socket): void {
     const w = this.worker;
-    if (!w?.connected) return void s.destroy();
-    w.send({ type: 'conn', kind, host: a.host, port: a.port } satisfies MasterToWorker, s, (e) => e && s.destroy());
+    if (!w?.connected || this.passing.size >= this.maxPassing) {
+      const why = w?.connected ? `${this.passing.size} connections waiting for the worker` : 'no worker running';
+      this.refusedLog.note(why, (more) => log(this.config, '', `master: refusing connections (${why})${more}`));
+      return refuseSocket(s, refusalLine(kind, this.config.hostname, 'Service not available, try again later'));
+    }
+    this.passing.set(s, kind);
+    w.send({ type: 'conn', kind, host: a.host, port: a.port } satisfies MasterToWorker, s, (e) => {
+      this.passing.delete(s);
+      if (e) s.destroy();
+    });
   }
 
   private startWorker(): void {
@@ -152,22 +170,40 @@ export class Master {
       cwd: '/',
       env: { ...childEnv(this.config), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16', MAILTK_ROLE: 'worker', MAILTK_LOG_FD: '4', MAILTK_FOREGROUND: '1' },
     });
+    const failed = notStarted(child, (e) => {
+      this.refusedLog.note('spawn', (more) => log(this.config, '', `SYSERR: cannot start the worker: ${e.message}; trying again every ${RESTART_DELAY_MS / 1000}s${more}`));
+      this.restartWorker();
+    });
+    if (failed) return;
     this.logSink.attach(child);
     this.worker = child;
+    this.passing.clear();
     for (const b of this.bound) child.send({ type: 'listener', kind: b.kind, host: b.a.host, port: b.a.port } satisfies MasterToWorker, b.server);
     child.send({ type: 'listeners-done' } satisfies MasterToWorker);
     child.on('message', (m: WorkerToMaster) => this.fromWorker(child, m));
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
-      if (this.worker === child) this.worker = undefined;
+      if (this.worker !== child) return;
+      this.worker = undefined;
+      // Those still queued for it are the master's again (Node keeps them when the channel closes): told 421.
+      for (const [s, kind] of this.passing) refuseSocket(s, refusalLine(kind, this.config.hostname, 'Service not available, try again later'));
+      this.passing.clear();
       if (this.stopping) return;
       log(this.config, '', `SYSERR: worker exited ${signal ?? code}; starting another`);
-      setTimeout(() => !this.stopping && this.startWorker(), RESTART_DELAY_MS).unref();
+      this.restartWorker();
     });
   }
 
+  private restartWorker(): void {
+    setTimeout(() => !this.stopping && !this.worker && this.startWorker(), RESTART_DELAY_MS).unref();
+  }
+
   private fromWorker(child: ChildProcess, m: WorkerToMaster): void {
-    const reply = (r: MasterToWorker, h?: net.Socket) => child.connected && child.send(r, h as net.Socket);
+    // A socket that does not reach the worker is closed here, not left open with nobody reading it.
+    const reply = (r: MasterToWorker, h?: net.Socket) => {
+      if (!child.connected) return void h?.destroy();
+      child.send(r, h as net.Socket, (e) => e && h?.destroy());
+    };
     switch (m?.type) {
       case 'run':
         this.runner.run().then(
@@ -188,12 +224,15 @@ export class Master {
       reply({ type: 'session-refused', n, why: !user ? 'no such user' : 'root may not log in to POP3 or IMAP' });
       return;
     }
+    let pair: net.Socket[] = [];
     try {
-      const [forWorker, forAgent] = await this.pairs.pair();
+      pair = await this.pairs.pair();
+      const [forWorker, forAgent] = pair;
       stopReading(forAgent);
-      this.agents.session(user, info, forAgent);
+      await this.agents.session(user, info, forAgent);
       reply({ type: 'session-ok', n }, forWorker);
     } catch (e) {
+      for (const s of pair) s.destroy();
       log(this.config, '', `SYSERR: cannot hand the session of ${info.user} to its agent: ${(e as Error).message}`);
       reply({ type: 'session-refused', n, why: 'internal error' });
     }
@@ -217,10 +256,9 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.adminSocket?.close();
     for (const b of this.bound) b.server.close();
     const w = this.worker;
-    if (w && w.exitCode === null && w.signalCode === null) {
+    if (w && w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
       const exited = new Promise((r) => w.once('exit', r));
       if (w.connected) w.send({ type: 'stop' } satisfies MasterToWorker);
       else w.kill('SIGTERM');

@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, childArgs, childEnv } from '../config/index.ts';
+import { notStarted } from './child-start.ts';
 import { codeDir } from './code-dir.ts';
 import type { LogSink } from './log-sink.ts';
 
@@ -53,6 +54,8 @@ export class QueueRunner {
     const w = { child } as Waiter;
     w.done = new Promise<void>((resolve, reject) => Object.assign(w, { resolve, reject }));
     this.waiting.set(n, w);
+    // Not started (out of descriptors): gone() fails the run on the next tick, with the reason; the queue stays as it is.
+    if (child.pid === undefined) return w.done;
     child.send({ run: n }, (e) => {
       if (e) this.settle(n, e);
     });
@@ -67,20 +70,24 @@ export class QueueRunner {
       ...(identity ? { uid: identity.uid, gid: identity.gid, cwd: '/', serialization: 'advanced' as const } : {}),
       env: childEnv(this.config),
     });
+    this.child = child;
+    if (notStarted(child, (e) => this.gone(child, `could not be started: ${e.message}`))) return child;
     log?.attach(child);
     this.opts.onSpawn?.(child);
     child.on('message', (m: { done?: number; error?: string }) => {
       if (typeof m?.done === 'number') this.settle(m.done, m.error ? new Error(m.error) : undefined);
     });
-    child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      for (const [n, w] of this.waiting) if (w.child === child) this.settle(n, new Error(`queue runner exited ${signal ?? code}`));
-    });
+    child.on('exit', (code, signal) => this.gone(child, `exited ${signal ?? code}`));
     child.on('error', () => {
       // Reported through 'exit', or through send()'s callback.
     });
-    this.child = child;
     return child;
+  }
+
+  /** The runner ended, or never began: its runs fail (their entries stay queued) and the next run starts another. */
+  private gone(child: ChildProcess, how: string): void {
+    if (this.child === child) this.child = undefined;
+    for (const [n, w] of this.waiting) if (w.child === child) this.settle(n, new Error(`queue runner ${how}`));
   }
 
   private settle(n: number, e?: Error): void {
@@ -95,8 +102,9 @@ export class QueueRunner {
   async stop(config?: Config): Promise<void> {
     if (config) this.config = config;
     const child = this.child;
-    if (!child) return;
     this.child = undefined;
+    // One that was never started will not exit either.
+    if (!child || child.pid === undefined) return;
     const exited = new Promise((r) => child.once('exit', r));
     // Its run under way ends first: the next run already goes to a new runner.
     await Promise.allSettled([...this.waiting.values()].filter((w) => w.child === child).map((w) => w.done));

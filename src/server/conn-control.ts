@@ -19,6 +19,8 @@
 import net from 'node:net';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
+import { type FdBudget, processFds } from './fd-budget.ts';
+import { fail, formatReply } from './replies.ts';
 
 /** Three quarters full: from here on, stress mode. */
 export const STRESS_FRACTION = 0.75;
@@ -81,8 +83,9 @@ export class ConnControl {
   /** When each subnet last made room by displacing a session. */
   private readonly displacedFor = new Map<string, { start: number; n: number }>();
   private prefixes = { v4: 24, v6: 64 };
+  private readonly fdLog = new LogThrottle(ACCEPT_ERROR_LOG_MS);
 
-  constructor(private config: Config, private limits: ClientLimits) {
+  constructor(private config: Config, private limits: ClientLimits, private readonly fds: FdBudget = processFds) {
     this.reload(config, limits);
   }
 
@@ -109,6 +112,13 @@ export class ConnControl {
 
   /** A slot for a client at `ip`, or why not (logged). A full listener first displaces an idle session. */
   admit(ip: string): Slot | Refusal {
+    if (this.fds.tight()) {
+      const { inUse, limit } = this.fds;
+      this.fdLog.note('files', (more) =>
+        log(this.config, '', `rejecting new ${this.limits.name} sessions: ${Math.max(0, limit! - inUse)} of ${limit} file descriptors left, the rest kept for the ${this.slots.size} sessions open; raise the daemon's open-file limit (ulimit -n, LimitNOFILE=)${more}`),
+      );
+      return { why: 'busy', key: 'open files' };
+    }
     const refusal = this.check(ip);
     if (refusal) {
       this.refusalLog.note(`${ip} ${refusal.key}`, (more) => log(this.config, '', `rejecting connection from [${ip}]: ${this.describe(refusal, ip)}${more}`));
@@ -241,12 +251,34 @@ function bump(map: Map<string, number>, key: string, by: number): void {
  * Answer a refused client and close at once: destroyed as soon as the text is
  * handed to the kernel, whatever the client does (it may never read or close).
  */
-export function refuseSocket(socket: net.Socket, text: string): void {
+export function refuseSocket(socket: net.Socket, text: string | undefined): void {
   socket.on('error', () => undefined);
+  if (text === undefined) return void socket.destroy();
   socket.write(text);
   socket.destroySoon();
   // A client that never reads cannot keep a full send buffer open for long, either.
   setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/**
+ * What a listener of `kind` says to a client it turns away before any
+ * session (the root master, when its worker cannot take the connection):
+ * undefined where TLS comes first, so the socket is only closed.
+ */
+export function refusalLine(kind: string, host: string, text: string): string | undefined {
+  switch (kind) {
+    case 'smtp':
+    case 'submission':
+      return formatReply(fail('server-busy', `${host} ${text}`));
+    case 'pop3':
+      return `-ERR [SYS/TEMP] ${text}\r\n`;
+    case 'imap':
+      return `* BYE ${text}\r\n`;
+    case 'managesieve':
+      return `BYE "${text}"\r\n`;
+    default:
+      return undefined;
+  }
 }
 
 /**
