@@ -117,7 +117,7 @@ describe('mailing lists', () => {
     assert.match(told, /Subject: dev@mail\.test: ghost@mail\.test disabled after 3 bounces/);
     // Disabled: the next post does not go to it (no further bounce).
     send(`alice@${H}`, `dev@${H}`, 'post 4');
-    assert.equal(fs.readFileSync(path.join(sb.dir, 'spool/lists', `dev@${H}`, 'bounces'), 'utf8'), `ghost@${H} 3\n`);
+    assert.match(fs.readFileSync(path.join(sb.dir, 'spool/lists', `dev@${H}`, 'bounces'), 'utf8'), /^ghost@mail\.test 3 \d{13}\n$/);
     assert.match(showList(config(), `dev@${H}`), /1 disabled/);
     assert.match(run(sb, 'mailtk', ['list', 'members', `dev@${H}`]).stdout, /^ghost@mail\.test \(disabled\)$/m);
   });
@@ -137,8 +137,8 @@ describe('mailing lists', () => {
     assert.match(last('alice'), /alice@mail\.test has left dev@mail\.test/);
   });
 
-  test('a moderated post is held until the owner approves it by mail', () => {
-    createList(config(), `mod@${H}`, { owners: [`carol@${H}`], policy: 'moderated' });
+  test('a moderated post is held until the owner approves it by mail', async () => {
+    await createList(config(), `mod@${H}`, { owners: [`carol@${H}`], policy: 'moderated' });
     send(`carol@${H}`, `mod-request@${H}`, 'add', `add bob@${H}`);
     const bob = messagesOf('bob').length;
     send(`alice@${H}`, `mod@${H}`, 'moderated post', 'please');
@@ -173,5 +173,110 @@ describe('mailing lists', () => {
     } finally {
       await d.stop();
     }
+  });
+});
+
+describe('VERP, stale bounce counts and expiry', () => {
+  const dir = (list: string, ...rest: string[]) => path.join(sb.dir, 'spool/lists', `${list}@${H}`, ...rest);
+  const bounces = (list: string) => fs.readFileSync(dir(list, 'bounces'), 'utf8');
+  const DAY = 86_400_000;
+
+  test("VERP: each member's copy names the member; a bounce of any shape counts for that member", () => {
+    const made = run(sb, 'mailtk', ['list', 'create', `verp@${H}`, '--owner', `carol@${H}`, '--policy', 'anyone', '--verp']);
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(run(sb, 'mailtk', ['list', 'show', `verp@${H}`]).stdout, /^verp: +yes \(from verp-bounces\+MEMBER=DOMAIN@mail\.test\)$/m);
+    assert.equal(run(sb, 'mailtk', ['list', 'add', `verp@${H}`, `bob@${H}`, `dave@${H}`, `phantom@${H}`]).status, 0);
+    const bob = messagesOf('bob').length;
+    send(`alice@${H}`, `verp@${H}`, 'verp post 1');
+    const got = messagesOf('bob').slice(bob);
+    assert.equal(got.length, 1);
+    assert.match(got[0], /\nReturn-Path: <verp-bounces\+bob=mail\.test@mail\.test>\n/);
+    assert.ok(messagesOf('dave').some((m) => /\nReturn-Path: <verp-bounces\+dave=mail\.test@mail\.test>\n/.test(m) && /\nSubject: verp post 1\n/.test(m)), fs.readFileSync(sb.log, 'utf8').split('\n').slice(-40).join('\n'));
+    assert.match(fs.readFileSync(sb.log, 'utf8'), /list verp@mail\.test \(post\): post sent to 3 members as 3 entries \(VERP\)/);
+    // phantom's copy bounced (mailtk's own DSN, to phantom's VERP address): counted.
+    assert.match(bounces('verp'), /^phantom@mail\.test 1 \d+$/m);
+    // A bounce that is no DSN at all (qmail's text), to the VERP address, names phantom all the same.
+    const qmail = `Hi. This is the qmail-send program at far.test.\nI'm afraid I wasn't able to deliver your message.\n\n<phantom@mail.test>:\nSorry, no mailbox here by that name.\n`;
+    send('<>', `verp-bounces+phantom=mail.test@${H}`, 'failure notice', qmail, `From: MAILER-DAEMON@far.test\n`);
+    assert.match(bounces('verp'), /^phantom@mail\.test 2 \d+$/m);
+    // An auto-reply (RFC 3834) to bob's VERP address is not a bounce.
+    send('<>', `verp-bounces+bob=mail.test@${H}`, 'Away', 'I am away', `From: bob@${H}\nAuto-Submitted: auto-replied\n`);
+    assert.doesNotMatch(bounces('verp'), /^bob@/m);
+    // The third bounce disables phantom and tells the owner.
+    const carol = messagesOf('carol').length;
+    send('<>', `verp-bounces+phantom=mail.test@${H}`, 'failure notice', qmail, `From: MAILER-DAEMON@far.test\n`);
+    assert.match(listMembers(config(), `verp@${H}`), /^phantom@mail\.test \(disabled\)$/m);
+    assert.match(messagesOf('carol').slice(carol).join(''), /Subject: verp@mail\.test: phantom@mail\.test disabled after 3 bounces/);
+    // VERP off again: one entry for everyone, from verp-bounces.
+    assert.equal(run(sb, 'mailtk', ['list', 'set', `verp@${H}`, '--no-verp']).status, 0);
+    send(`alice@${H}`, `verp@${H}`, 'plain post');
+    assert.match(last('bob'), /\nReturn-Path: <verp-bounces@mail\.test>\n/);
+    assert.match(fs.readFileSync(sb.log, 'utf8'), /list verp@mail\.test \(post\): post sent to 2 members as [0-9A-Za-z]+\n/);
+  });
+
+  test('a bounce count with no bounce for list_bounce_stale_after starts again', () => {
+    assert.equal(run(sb, 'mailtk', ['list', 'add', `verp@${H}`, `ghost2@${H}`]).status, 0);
+    send(`alice@${H}`, `verp@${H}`, 'stale 1');
+    send(`alice@${H}`, `verp@${H}`, 'stale 2');
+    assert.match(bounces('verp'), /^ghost2@mail\.test 2 \d+$/m);
+    // Backdate the last bounce by eight days (the default is 7d): the next bounce counts as the first.
+    const backdate = (days: number) =>
+      fs.writeFileSync(dir('verp', 'bounces'), bounces('verp').replace(/^(ghost2@mail\.test \d+) (\d+)$/m, (_, a, t) => `${a} ${Number(t) - days * DAY}`));
+    backdate(8);
+    send(`alice@${H}`, `verp@${H}`, 'stale 3');
+    assert.match(bounces('verp'), /^ghost2@mail\.test 1 \d+$/m);
+    assert.doesNotMatch(listMembers(config(), `verp@${H}`), /ghost2@mail\.test \(disabled\)/);
+    // The runner's periodic work forgets a stale count; a disabled member's count stays.
+    backdate(8);
+    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
+    assert.doesNotMatch(bounces('verp'), /^ghost2@/m);
+    assert.match(bounces('verp'), /^phantom@mail\.test 3 /m);
+    assert.match(fs.readFileSync(sb.log, 'utf8'), /list verp@mail\.test: bounce count of ghost2@mail\.test forgotten \(no bounce for 1w\)/);
+  });
+
+  test('an unconfirmed request expires after list_pending_expire; a fresh one stays', () => {
+    const before = new Set(fs.readdirSync(dir('dev', 'pending')));
+    send(`bob@${H}`, `dev-request@${H}`, 'subscribe');
+    const confirm = replyTo(last('bob'));
+    send(`alice@${H}`, `dev-request@${H}`, 'subscribe');
+    const fresh = replyTo(last('alice'));
+    const token = /\+([0-9a-f]{32})@/.exec(confirm)![1];
+    assert.ok(!before.has(token) && fs.existsSync(dir('dev', 'pending', token)));
+    // Backdate bob's request by four days (the default is 3d), then a queue run.
+    const file = dir('dev', 'pending', token);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/ (\d+)\n$/, (_, t) => ` ${Number(t) - 4 * DAY}\n`));
+    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
+    assert.ok(!fs.existsSync(file), 'removed by the run');
+    assert.match(fs.readFileSync(sb.log, 'utf8'), new RegExp(`list dev@mail\\.test: confirmation ${token} expired \\(subscribe bob@mail\\.test\\)`));
+    send(`bob@${H}`, confirm, 'Re: confirm');
+    assert.doesNotMatch(listMembers(config(), `dev@${H}`), /bob@/);
+    assert.match(last('bob'), /No pending request [0-9a-f]{32} for dev@mail\.test \(expired or used\)/);
+    send(`alice@${H}`, fresh, 'Re: confirm');
+    assert.match(listMembers(config(), `dev@${H}`), /alice@mail\.test/);
+  });
+
+  test('a held post nobody approved within list_held_expire is discarded and its poster told', () => {
+    const held = () => new Set(fs.readdirSync(dir('mod', 'held')).filter((f) => /^[0-9a-f]{32}$/.test(f)));
+    const before = held();
+    send(`alice@${H}`, `mod@${H}`, 'never approved');
+    const token = [...held()].find((t) => !before.has(t))!;
+    assert.ok(token, 'held');
+    send(`dave@${H}`, `mod@${H}`, 'approved later');
+    const later = [...held()].find((t) => t !== token && !before.has(t))!;
+    const old = (Date.now() - 15 * DAY) / 1000;
+    fs.utimesSync(dir('mod', 'held', token), old, old);
+    const alice = messagesOf('alice').length;
+    assert.equal(run(sb, 'sendmail', ['-q']).status, 0);
+    assert.ok(!held().has(token), 'the expired post is gone');
+    assert.ok(held().has(later), 'the fresh one waits');
+    const told = messagesOf('alice').slice(alice);
+    assert.equal(told.length, 1, told.join('\n---\n'));
+    assert.match(told[0], /\nSubject: mod@mail\.test: your post was not approved\n/);
+    assert.match(told[0], /within 2w\. It has been discarded\./);
+    assert.match(told[0], /Subject: never approved/);
+    // Its approval address no longer does anything.
+    const bob = messagesOf('bob').length;
+    send(`carol@${H}`, `mod-approve+${token}@${H}`, 'approve');
+    assert.equal(messagesOf('bob').length, bob);
   });
 });

@@ -123,6 +123,9 @@ export const KEYS = {
   // Mailing lists (src/lists): a directory per list, owned by mail_owner.
   list_dir: { kind: 'path', root: '/var/spool/mailtk-lists', user: '$D/spool/lists' },
   list_bounce_limit: same('count', '3'), // bounces after which a member is disabled and the owners told
+  list_bounce_stale_after: same('duration', '7d'), // a member's bounce count starts again after this long without a bounce (Mailman's bounce_info_stale_after)
+  list_pending_expire: same('duration', '3d'), // an unconfirmed subscribe/unsubscribe request is dropped after this long
+  list_held_expire: same('duration', '14d'), // a held post nobody approved is discarded after this long, and its poster told
 } as const satisfies Record<string, KeySpec>;
 
 export type Key = keyof typeof KEYS;

@@ -40,7 +40,7 @@ import {
   step,
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
-import { allLists, deliverToList, routeList } from '../lists/index.ts';
+import { allLists, deliverToList, expireLists, routeList } from '../lists/index.ts';
 import { applyVerdict } from '../sieve/index.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
@@ -124,6 +124,8 @@ export async function runQueue(config: Config, opts: RunOptions): Promise<RunSum
   for (const f of opts.filters ?? []) {
     if (f.kind === 'I') ids = ids.filter((id) => id.includes(f.substr) !== f.negate);
   }
+  // The mailing lists' periodic work (expired confirmations and held posts, stale bounce counts): full runs only.
+  if (!opts.ids) ids = [...ids, ...(await expireLists(config, now()))];
   if (ids.length === 0) return summary;
   const ctx: Ctx = {
     config, agent: opts.agent ?? inProcessAgent, aliases: openAliases(config), localDomains: localDomains(config), opts, summary,

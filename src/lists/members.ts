@@ -1,11 +1,15 @@
 // Membership changes, each under the list's lock: add, remove, and the bounce
-// count that disables a member after list_bounce_limit DSNs (Mailman's bounce
-// score without the daily decay: a member re-added or re-enabled starts at 0).
-// Used alike by the mail path (handle.ts) and `mailtk list` (src/admin/lists.ts).
+// count that disables a member after list_bounce_limit bounces. As Mailman's
+// bounce_info_stale_after, a count with no new bounce for
+// list_bounce_stale_after starts again from nothing (a member whose mailbox
+// was full for a day is not disabled by a bounce a month later); a member
+// re-added or re-enabled starts at 0. Unlike Mailman, every bounce counts,
+// not one a day. Used alike by the mail path (handle.ts), the runner's
+// periodic work (expire.ts) and `mailtk list` (src/admin/lists.ts).
 
 import type { Config } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { type Member, readBounces, readMembers, withListLock, writeBounces, writeMembers } from './store.ts';
+import { type Member, bounceStaleAfter, readBounces, readMembers, withListLock, writeBounces, writeMembers } from './store.ts';
 
 const ADDRESS = /^[^\s@<>()",;:\\]+@[a-z0-9][a-z0-9.-]*$/i;
 
@@ -77,19 +81,22 @@ export function isMember(config: Config, list: string, address: string): Member 
 }
 
 /**
- * Count one bounce for each of these addresses that is an enabled member;
- * returns the members that reached the limit now and were disabled.
+ * Count one bounce at `now` for each of these addresses that is an enabled
+ * member (a stale count starts again); returns the members that reached the
+ * limit now and were disabled.
  */
-export async function countBounces(config: Config, list: string, addresses: string[]): Promise<Array<{ address: string; count: number }>> {
+export async function countBounces(config: Config, list: string, addresses: string[], now: number): Promise<Array<{ address: string; count: number }>> {
+  const stale = bounceStaleAfter(config);
   return withListLock(config, list, () => {
     const members = readMembers(config, list);
-    const counts = readBounces(config, list);
+    const counts = readBounces(config, list, now);
     const disabled: Array<{ address: string; count: number }> = [];
     for (const address of new Set(addresses.map((a) => a.toLowerCase()))) {
       const m = members.find((x) => x.address === address);
       if (!m || m.disabled) continue;
-      const n = (counts.get(address) ?? 0) + 1;
-      counts.set(address, n);
+      const before = counts.get(address);
+      const n = (before && now - before.last <= stale ? before.count : 0) + 1;
+      counts.set(address, { count: n, last: now });
       if (n >= config.listBounceLimit) {
         m.disabled = true;
         disabled.push({ address, count: n });
@@ -98,5 +105,21 @@ export async function countBounces(config: Config, list: string, addresses: stri
     writeBounces(config, list, counts);
     if (disabled.length) writeMembers(config, list, members);
     return disabled;
+  });
+}
+
+/** Forget the bounce counts of enabled members that have gone stale; returns them. */
+export async function dropStaleBounces(config: Config, list: string, now: number): Promise<string[]> {
+  const stale = bounceStaleAfter(config);
+  // Read first without the lock: most runs find nothing to change.
+  if (![...readBounces(config, list, now).values()].some((b) => now - b.last > stale)) return [];
+  return withListLock(config, list, () => {
+    const disabled = new Set(readMembers(config, list).filter((m) => m.disabled).map((m) => m.address));
+    const counts = readBounces(config, list, now);
+    const gone = [...counts].filter(([a, b]) => !disabled.has(a) && now - b.last > stale).map(([a]) => a);
+    if (gone.length === 0) return gone;
+    for (const a of gone) counts.delete(a);
+    writeBounces(config, list, counts);
+    return gone;
   });
 }

@@ -1,19 +1,23 @@
 // A mailing list's state on disk: one directory per list, list_dir/LIST@DOMAIN,
 // owned by mail_owner (the queue runner's identity), as mlmmj keeps it:
-//   settings   `key = value` lines: policy, nonmember, owners, description, archive, secret
+//   settings   `key = value` lines: policy, nonmember, owners, description, archive, verp, secret
 //   members    one address a line, "ADDRESS disabled" for one disabled by bounces
-//   bounces    "ADDRESS COUNT" lines
+//   bounces    "ADDRESS COUNT LAST" lines (LAST: the last bounce, ms since the epoch)
 //   pending/T  a subscription change waiting for its confirmation (token T)
-//   held/T     a post waiting for the owner (token T): "SENDER\n" then the message
+//   held/T     a post waiting for the owner (token T): "SENDER\n" then the message;
+//              its mtime is when it was held
 //   archive    the optional mbox of every post, readable by `mail -f`
 // Every change is read-modify-write under the list's lock (an O_EXCL file,
-// broken when older than LOCK_STALE_MS) and lands by rename, so a reader sees
-// the old file or the new one. Owns nothing outside the list's directory.
+// broken when older than LOCK_STALE_MS) and lands by rename (mailbox/io.ts's
+// replaceFile), so a reader sees the old file or the new one. Files are made
+// by whoever writes them: the runner and `mailtk list` both act as mail_owner.
+// Owns nothing outside the list's directory.
 
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/index.ts';
+import { type Config, parseDuration } from '../config/index.ts';
+import { replaceFile } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 
 export type Policy = 'members' | 'anyone' | 'moderated';
@@ -27,6 +31,8 @@ export interface ListSettings {
   owners: string[];
   description: string;
   archive: boolean;
+  /** Each member's copy from LIST-bounces+MEMBER=DOMAIN (VERP), one queue entry each. */
+  verp: boolean;
   /** Keys the one-click unsubscribe tokens (HMAC of the member's address). */
   secret: string;
 }
@@ -44,8 +50,28 @@ export interface Pending {
   created: number;
 }
 
-/** How long a confirmation token stays good. */
-export const PENDING_TTL_MS = 3 * 24 * 3600_000;
+export interface Bounces {
+  count: number;
+  /** The last bounce counted, ms since the epoch. */
+  last: number;
+}
+
+/** How long a confirmation token stays good (list_pending_expire). */
+export function pendingTtl(config: Config): number {
+  return parseDuration(config.raw.list_pending_expire) ?? 3 * 86_400_000;
+}
+
+/** How long a held post waits for the owners (list_held_expire). */
+export function heldTtl(config: Config): number {
+  return parseDuration(config.raw.list_held_expire) ?? 14 * 86_400_000;
+}
+
+/** How long a bounce count lasts without a new bounce (list_bounce_stale_after). */
+export function bounceStaleAfter(config: Config): number {
+  return parseDuration(config.raw.list_bounce_stale_after) ?? 7 * 86_400_000;
+}
+
+const FILE_MODE = 0o640;
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
 const NAME = /^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*$/;
@@ -70,17 +96,6 @@ export function allLists(config: Config): string[] {
   } catch {
     return [];
   }
-}
-
-/** Write a file of the list's by temp file and rename; as root, owned as its directory is (mail_owner). */
-function replaceFile(file: string, text: string | Buffer): void {
-  const tmp = `${file}.tmp.${process.pid}`;
-  fs.writeFileSync(tmp, text, { mode: 0o640 });
-  if (process.geteuid?.() === 0) {
-    const dir = fs.statSync(path.dirname(file));
-    fs.chownSync(tmp, dir.uid, dir.gid);
-  }
-  fs.renameSync(tmp, file);
 }
 
 function readText(file: string): string {
@@ -108,6 +123,7 @@ export function readSettings(config: Config, name: string): ListSettings {
     owners: (kv.get('owners') ?? '').split(/[\s,]+/).filter(Boolean).map((a) => a.toLowerCase()),
     description: kv.get('description') ?? '',
     archive: /^(yes|true|on|1)$/i.test(kv.get('archive') ?? ''),
+    verp: /^(yes|true|on|1)$/i.test(kv.get('verp') ?? ''),
     secret: kv.get('secret') ?? '',
   };
 }
@@ -120,10 +136,11 @@ export function writeSettings(config: Config, s: ListSettings): void {
     `owners = ${s.owners.join(', ')}`,
     `description = ${s.description}`,
     `archive = ${s.archive ? 'yes' : 'no'}`,
+    `verp = ${s.verp ? 'yes' : 'no'}`,
     `secret = ${s.secret}`,
     '',
   ].join('\n');
-  replaceFile(listPath(config, s.name, 'settings'), text);
+  replaceFile(listPath(config, s.name, 'settings'), text, FILE_MODE);
 }
 
 export function newSecret(): string {
@@ -153,25 +170,26 @@ export function readMembers(config: Config, name: string): Member[] {
 }
 
 export function writeMembers(config: Config, name: string, members: Member[]): void {
-  replaceFile(listPath(config, name, 'members'), members.map((m) => (m.disabled ? `${m.address} disabled\n` : `${m.address}\n`)).join(''));
+  replaceFile(listPath(config, name, 'members'), members.map((m) => (m.disabled ? `${m.address} disabled\n` : `${m.address}\n`)).join(''), FILE_MODE);
 }
 
-export function readBounces(config: Config, name: string): Map<string, number> {
-  const out = new Map<string, number>();
+/** The bounce counts; a line without its time (as first written) counts as bouncing now. */
+export function readBounces(config: Config, name: string, now = Date.now()): Map<string, Bounces> {
+  const out = new Map<string, Bounces>();
   for (const line of readText(listPath(config, name, 'bounces')).split('\n')) {
-    const [address, n] = line.trim().split(/\s+/);
-    if (address && Number(n) > 0) out.set(address, Number(n));
+    const [address, n, last] = line.trim().split(/\s+/);
+    if (address && Number(n) > 0) out.set(address, { count: Number(n), last: Number(last) || now });
   }
   return out;
 }
 
-export function writeBounces(config: Config, name: string, counts: Map<string, number>): void {
-  replaceFile(listPath(config, name, 'bounces'), [...counts].map(([a, n]) => `${a} ${n}\n`).join(''));
+export function writeBounces(config: Config, name: string, counts: Map<string, Bounces>): void {
+  replaceFile(listPath(config, name, 'bounces'), [...counts].map(([a, b]) => `${a} ${b.count} ${b.last}\n`).join(''), FILE_MODE);
 }
 
 export function savePending(config: Config, name: string, p: Pending): string {
   const token = newToken();
-  replaceFile(listPath(config, name, 'pending', token), `${p.action} ${p.address} ${p.created}\n`);
+  replaceFile(listPath(config, name, 'pending', token), `${p.action} ${p.address} ${p.created}\n`, FILE_MODE);
   return token;
 }
 
@@ -179,39 +197,81 @@ export function savePending(config: Config, name: string, p: Pending): string {
 export function takePending(config: Config, name: string, token: string, now: number): Pending | undefined {
   if (!isToken(token)) return undefined;
   const file = listPath(config, name, 'pending', token);
-  const text = readText(file).trim();
-  if (!text) return undefined;
-  fs.rmSync(file, { force: true });
-  const [action, address, created] = text.split(' ');
-  if ((action !== 'subscribe' && action !== 'unsubscribe') || !address || now - Number(created) > PENDING_TTL_MS) return undefined;
+  const taken = `${file}.taken.${process.pid}`;
+  try {
+    fs.renameSync(file, taken); // one confirmation wins
+  } catch {
+    return undefined;
+  }
+  const text = readText(taken);
+  fs.rmSync(taken, { force: true });
+  const p = parsePending(text);
+  return p && now - p.created <= pendingTtl(config) ? p : undefined;
+}
+
+function parsePending(text: string): Pending | undefined {
+  const [action, address, created] = text.trim().split(' ');
+  if ((action !== 'subscribe' && action !== 'unsubscribe') || !address || !(Number(created) >= 0)) return undefined;
   return { action, address, created: Number(created) };
 }
 
-export function saveHeld(config: Config, name: string, sender: string, data: Buffer): string {
-  const token = newToken();
-  replaceFile(listPath(config, name, 'held', token), Buffer.concat([Buffer.from(`${sender}\n`), data]));
-  return token;
+/** The pending changes older than list_pending_expire (or unreadable), removed; their tokens. */
+export function dropExpiredPending(config: Config, name: string, now: number): Array<{ token: string; pending?: Pending }> {
+  const ttl = pendingTtl(config);
+  const out: Array<{ token: string; pending?: Pending }> = [];
+  for (const token of tokensIn(config, name, 'pending')) {
+    const file = listPath(config, name, 'pending', token);
+    const p = parsePending(readText(file));
+    if (p && now - p.created <= ttl) continue;
+    fs.rmSync(file, { force: true });
+    out.push({ token, pending: p });
+  }
+  return out;
 }
 
-export function heldTokens(config: Config, name: string): string[] {
+function tokensIn(config: Config, name: string, sub: 'pending' | 'held'): string[] {
   try {
-    return fs.readdirSync(listPath(config, name, 'held')).filter(isToken);
+    return fs.readdirSync(listPath(config, name, sub)).filter(isToken);
   } catch {
     return [];
   }
 }
 
-/** The held post of this token, removed; undefined when unknown. */
+export function saveHeld(config: Config, name: string, sender: string, data: Buffer): string {
+  const token = newToken();
+  replaceFile(listPath(config, name, 'held', token), Buffer.concat([Buffer.from(`${sender}\n`), data]), FILE_MODE);
+  return token;
+}
+
+export function heldTokens(config: Config, name: string): string[] {
+  return tokensIn(config, name, 'held');
+}
+
+/** The tokens of held posts held longer than list_held_expire (by the file's mtime). */
+export function expiredHeld(config: Config, name: string, now: number): string[] {
+  const ttl = heldTtl(config);
+  return heldTokens(config, name).filter((t) => {
+    const st = fs.statSync(listPath(config, name, 'held', t), { throwIfNoEntry: false });
+    return st !== undefined && now - st.mtimeMs > ttl;
+  });
+}
+
+/**
+ * The held post of this token, removed; undefined when unknown. Taken by a
+ * rename first, so that of an approval and an expiry at once only one gets it.
+ */
 export function takeHeld(config: Config, name: string, token: string): { sender: string; data: Buffer } | undefined {
   if (!isToken(token)) return undefined;
   const file = listPath(config, name, 'held', token);
+  const taken = `${file}.taken.${process.pid}`;
   let raw: Buffer;
   try {
-    raw = fs.readFileSync(file);
+    fs.renameSync(file, taken);
+    raw = fs.readFileSync(taken);
   } catch {
     return undefined;
   }
-  fs.rmSync(file, { force: true });
+  fs.rmSync(taken, { force: true });
   const nl = raw.indexOf(10);
   return { sender: raw.subarray(0, nl).toString('utf8'), data: raw.subarray(nl + 1) };
 }
