@@ -31,7 +31,7 @@ export {
   type HeaderField,
   type SplitMessage,
 } from './headers.ts';
-export { HeaderTokens, fieldMap, fieldColon, unfold, unfoldForDisplay } from './header-tokens.ts';
+export { HeaderTokens, fieldMap, fieldColon, isBlankLine, unfold, unfoldForDisplay } from './header-tokens.ts';
 export { rfc5322Date, asctime, zoneOffset, formatInterval } from './date.ts';
 export { formatMailbox, formatPhrase, encodeWords, cleanName } from './display-name.ts';
 export { newMessageId, newBoundary, safeHost, safeQueueId } from './ids.ts';
