@@ -1,6 +1,8 @@
 // IMAP's view of mbox flags: the system flags as a bit mask, read from and
 // written to the Status:/X-Status: headers through flags.ts (the letters
-// mail(1), mutt and Dovecot share), the header block as clients see it (the
+// mail(1), mutt and Dovecot share), keywords written to X-Keywords:
+// (Dovecot's field: the names separated by spaces, as Sieve's imap4flags
+// also writes them), the header block as clients see it (the
 // bookkeeping headers of HIDDEN left out) and the fingerprint that
 // recognises a message again after another program rewrote the mbox.
 
@@ -68,9 +70,29 @@ export function visibleHeader(block: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-/** A stored header block with Status:/X-Status: saying `flags` ("O": no longer new, as mutt writes). */
-export function withStatusHeaders(block: Buffer, flags: number): Buffer {
-  return withFlags(block, {
+const KEYWORDS = Buffer.from('eywords:');
+/** The header block without its X-Keywords: fields (continuation lines too). */
+function withoutKeywords(block: Buffer): Buffer {
+  if (block.indexOf(KEYWORDS) < 0) return block;
+  const parts: Buffer[] = [];
+  let hiding = false;
+  let last = 0;
+  for (const l of headerLines(block)) {
+    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = l.name === 'x-keywords';
+    if (!hiding) parts.push(block.subarray(l.start, l.end));
+    last = l.end;
+  }
+  parts.push(block.subarray(last));
+  return Buffer.concat(parts);
+}
+
+/**
+ * A stored header block with Status:/X-Status: saying `flags` ("O": no longer
+ * new, as mutt writes) and X-Keywords: naming `keywords` (no field when there
+ * are none), written where flags.ts puts Status:, before the blank line.
+ */
+export function withStatusHeaders(block: Buffer, flags: number, keywords: readonly string[] = []): Buffer {
+  const out = withFlags(withoutKeywords(block), {
     read: (flags & FLAG.seen) !== 0,
     old: true,
     answered: (flags & FLAG.answered) !== 0,
@@ -78,6 +100,11 @@ export function withStatusHeaders(block: Buffer, flags: number): Buffer {
     flagged: (flags & FLAG.flagged) !== 0,
     draft: (flags & FLAG.draft) !== 0,
   });
+  if (keywords.length === 0) return out;
+  // withFlags ends the block with its blank line, LF or CRLF as the block had them.
+  const eol = out.length >= 2 && out[out.length - 2] === 0x0d ? 2 : 1;
+  const field = Buffer.from(`X-Keywords: ${keywords.join(' ')}${eol === 2 ? '\r\n' : '\n'}`, 'latin1');
+  return Buffer.concat([out.subarray(0, out.length - eol), field, out.subarray(out.length - eol)]);
 }
 
 const indexOf = Uint8Array.prototype.indexOf;
@@ -116,3 +143,4 @@ export function fingerprint(block: Buffer, bodySize: number): string {
   if (!hiding && pos > run) h.update(block.subarray(run, pos));
   return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
 }
+

@@ -39,7 +39,7 @@ import {
 import { FolderCache } from './folder-cache.ts';
 import { fingerprint, flagsFromHeader, withStatusHeaders } from './folder-flags.ts';
 import { type ScannedMessage, scanFolder } from './folder-scan.ts';
-import { fromLine, quoteFromLines } from './format.ts';
+import { storedForm } from './format.ts';
 import { appendAllOrNothing } from './io.ts';
 import { recoverRewrite, rewriteMbox, type RewriteKeep } from './rewrite.ts';
 import { lstatBeneath, openDirBeneath, openMailbox, UnsafePath } from './safe-open.ts';
@@ -766,18 +766,7 @@ async function separatorBefore(fh: fs.promises.FileHandle | undefined, fd: numbe
   return Buffer.from(tail[tail.length - 1] === 0x0a ? '\n' : '\n\n');
 }
 
-/** From_ line, header block with Status:/X-Status: for the flags, quoted body (mboxrd), newline, blank line. */
+/** The stored form (format.ts): From_ line, flags in Status:/X-Status:/X-Keywords:, mboxrd quoting, newline, blank line. */
 function formatForAppend(m: NewMessage): Buffer[] {
-  const data = m.data;
-  let split = data.indexOf('\n\n');
-  split = split < 0 ? data.length : split + 2;
-  let header = data.subarray(0, split);
-  if (split === data.length && (header.length === 0 || header[header.length - 1] !== 0x0a)) header = Buffer.concat([header, Buffer.from('\n')]);
-  if (split === data.length) header = Buffer.concat([header, Buffer.from('\n')]);
-  const block = withStatusHeaders(header, m.flags);
-  const body = data.subarray(split);
-  const pieces = [Buffer.from(fromLine('', m.date)), ...quoteFromLines(block), ...quoteFromLines(body)];
-  if (body.length > 0 && body[body.length - 1] !== 0x0a) pieces.push(Buffer.from('\n'));
-  pieces.push(Buffer.from('\n'));
-  return pieces;
+  return storedForm(m.data, { sender: '', date: m.date, flags: { system: m.flags, keywords: m.keywords } });
 }

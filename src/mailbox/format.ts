@@ -1,12 +1,17 @@
-// The bytes of one message as it sits in an mbox (mboxrd; see mboxrd.ts): a
-// From_ line with the sender in xtext, Return-Path: and Delivered-To:
-// prepended, the data with one more '>' before every line matching ^>*From 
-// (headers too, as Postfix's mail_copy quotes them), a final newline, then one
-// blank line. Built as a list of slices of the caller's data, so a 50 MB
-// message is never copied just to be quoted. Pure: no file system here.
+// The one writer of mbox messages: the bytes of one message as it sits in an
+// mbox (mboxrd; see mboxrd.ts), for every program here that adds to one:
+// delivery (formatMessage: Return-Path: and Delivered-To: prepended), mail(1)'s
+// save/copy and dead.letter, Sieve's fileinto (folderMessage, storedMessage)
+// and IMAP APPEND (storedForm with the message's flags). The form: a From_
+// line with the sender in xtext, any prepended fields, the data with one more
+// '>' before every line matching ^>*From  (headers too, as Postfix's mail_copy
+// quotes them), a final newline, then one blank line. Built as a list of
+// slices of the caller's data, so a 50 MB message is never copied just to be
+// quoted. Pure: no file system here; the callers append all or nothing.
 
 import assert from 'node:assert/strict';
 import { asctime } from '../message/index.ts';
+import { withStatusHeaders } from './folder-flags.ts';
 import { quoteFromLines, xtextEncode } from './mboxrd.ts';
 
 export interface MboxMessage {
@@ -31,6 +36,22 @@ export interface PlacedMessage {
   digest: string;
 }
 
+/** What differs between the writers; see storedForm. */
+export interface StoreOptions {
+  /** Envelope sender for the From_ line; '' is the null sender, shown as MAILER-DAEMON. */
+  sender: string;
+  /** The From_ line's date. */
+  date: Date;
+  /** Header fields put before the message's own, each ending in a newline (delivery's Return-Path:, Delivered-To:). */
+  prepend?: string;
+  /**
+   * Flags recorded in the header block (IMAP APPEND): Status:/X-Status: for
+   * the system flags (folder-flags.ts's FLAG bits) and X-Keywords: for the
+   * keywords, written as an IMAP rewrite writes them.
+   */
+  flags?: { system: number; keywords: string[] };
+}
+
 const NL = Buffer.from('\n');
 
 export { asctime, quoteFromLines };
@@ -48,17 +69,46 @@ export function fromLine(sender: string, now: Date): string {
   return `From ${who} ${asctime(now)}\n`;
 }
 
-/** The slices that make up one stored message, in order. */
+/** The slices that make up one stored message, in order: see the file comment. */
+export function storedForm(data: Buffer, o: StoreOptions): Buffer[] {
+  // A newline in the sender would end the From_ line and forge headers.
+  assert.ok(!/[\r\n\0]/.test(o.sender), `envelope sender contains a line break: ${JSON.stringify(o.sender)}`);
+  const pieces: Buffer[] = [Buffer.from(fromLine(o.sender, o.date) + (o.prepend ?? ''), 'utf8')];
+  let tail = data;
+  if (o.flags) {
+    let split = data.indexOf('\n\n');
+    split = split < 0 ? data.length : split + 2;
+    let header = data.subarray(0, split);
+    // A message without a blank line is all header: it gets its last newline, then the blank line.
+    if (split === data.length && (header.length === 0 || header[header.length - 1] !== 0x0a)) header = Buffer.concat([header, NL]);
+    if (split === data.length) header = Buffer.concat([header, NL]);
+    tail = data.subarray(split);
+    pieces.push(...quoteFromLines(withStatusHeaders(header, o.flags.system, o.flags.keywords)), ...quoteFromLines(tail));
+  } else pieces.push(...quoteFromLines(data));
+  pieces.push(...ending(tail));
+  return pieces;
+}
+
+/** What closes a message whose stored bytes end with `data`: its last newline if missing, and the blank line. */
+function ending(data: Buffer): Buffer[] {
+  return data.length > 0 && data[data.length - 1] !== 0x0a ? [NL, NL] : [NL];
+}
+
+/** A delivered copy: Return-Path: and Delivered-To: before the message's fields. */
 export function formatMessage(msg: MboxMessage, now: Date): Buffer[] {
   // The queue validated the envelope; a newline here would forge headers.
-  assert.ok(!/[\r\n\0]/.test(msg.sender), `envelope sender contains a line break: ${JSON.stringify(msg.sender)}`);
   assert.ok(!/[\r\n\0]/.test(msg.recipient), `recipient contains a line break: ${JSON.stringify(msg.recipient)}`);
-  const head = `${fromLine(msg.sender, now)}Return-Path: <${msg.sender}>\nDelivered-To: ${msg.recipient}\n`;
-  const pieces = [Buffer.from(head, 'utf8'), ...quoteFromLines(msg.data)];
-  const data = msg.data;
-  if (data.length > 0 && data[data.length - 1] !== 0x0a) pieces.push(NL);
-  pieces.push(NL);
-  return pieces;
+  return storedForm(msg.data, { sender: msg.sender, date: now, prepend: `Return-Path: <${msg.sender}>\nDelivered-To: ${msg.recipient}\n` });
+}
+
+/** A new message for a person's own folder (mail's save of a sent message, dead.letter, Sieve's fileinto). */
+export function folderMessage(sender: string, data: Buffer, now = new Date()): Buffer {
+  return Buffer.concat(storedForm(data, { sender: sender.replace(/[\r\n]/g, ''), date: now }));
+}
+
+/** An mbox message as stored (From_ line through its last line), closed with the blank line it needs. */
+export function storedMessage(stored: Buffer): Buffer {
+  return Buffer.concat([stored, ...ending(stored)]);
 }
 
 /** Total bytes of a list of slices. */

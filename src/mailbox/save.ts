@@ -3,31 +3,16 @@
 // root for someone else, unlike appendToFile), under the folder's dotlock, all
 // or nothing (cut back on error). A missing folder is created 0600; symlinks
 // and other non-regular files are refused. A message goes in as mboxrd: the
-// caller passes stored bytes (From_ line included, quoting kept as it is) or
-// uses folderMessage().
+// caller passes stored bytes made by format.ts (folderMessage for a new
+// message, storedMessage for one copied with its From_ line and quoting).
 
 import fs from 'node:fs';
 import { MailError } from '../message/status.ts';
 import { acquireMailboxLock } from './dotlock-helper.ts';
-import { fromLine, quoteFromLines } from './format.ts';
 import { appendAllOrNothing, failureFor } from './io.ts';
 import { openMailbox } from './safe-open.ts';
 
-const NL = Buffer.from('\n');
-
-/** A new message in mbox form: From_ line, mboxrd-quoted data, final newline, blank line. */
-export function folderMessage(sender: string, data: Buffer, now = new Date()): Buffer {
-  const pieces = [Buffer.from(fromLine(sender.replace(/[\r\n]/g, ''), now)), ...quoteFromLines(data)];
-  if (data.length > 0 && data[data.length - 1] !== 0x0a) pieces.push(NL);
-  pieces.push(NL);
-  return Buffer.concat(pieces);
-}
-
-/** An mbox message as stored (From_ line through its last line), closed with the blank line it needs. */
-export function storedMessage(stored: Buffer): Buffer {
-  const end = stored.length ? stored[stored.length - 1] : 0x0a;
-  return Buffer.concat([stored, end === 0x0a ? NL : Buffer.from('\n\n')]);
-}
+export { folderMessage, storedMessage } from './format.ts';
 
 /** Append `messages` (each ready from folderMessage/storedMessage) to `file`; returns its size before. */
 export async function appendToFolder(file: string, messages: Buffer[]): Promise<number> {
