@@ -4,7 +4,7 @@
 // readMessageBytes, unquoteFrom) indexes mbox files from Postfix, mail.local,
 // mutt, s-nail and mailtk for `mail`, POP3 and IMAP, reading message text as
 // mboxrd, as every writer here writes it (mboxrd.ts); scanMboxHeaders is the
-// same index with header blocks, fast enough for `mail -H`. rewriteMbox drops
+// same scan (scan.ts, the one scanner) with header blocks, for `mail -H`. rewriteMbox drops
 // and re-flags messages in place, keeping mail that arrived meanwhile;
 // appendToFolder saves to a person's own folders. Import only this file.
 
@@ -13,20 +13,18 @@ export { mboxPath, mailGroupGid, ensureSpoolDir } from './spool.ts';
 export { appendToMbox, appendToFile, mailboxUsage, type AppendHooks, type MboxQuota, type MboxUsage } from './append.ts';
 export type { PlacedMessage } from './format.ts';
 export { fromLine, type MboxMessage } from './format.ts';
-export { scanMbox, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry } from './scan.ts';
+export { scanMbox, scanMboxHeaders, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry, type MboxSummary, type ScanHeadersOptions } from './scan.ts';
 export { isQuotedFromLine, xtextDecode } from './mboxrd.ts';
 export { acquireMailboxLock } from './dotlock-helper.ts';
 export { rewriteMbox, recoverRewrite, pendingRewrite, backupPath, type RewriteKeep, type RewriteOptions, type RewriteStep } from './rewrite.ts';
 export { readFlags, flagsFrom, withFlags, statusLines, type MessageFlags } from './flags.ts';
-export { scanMboxHeaders, type MboxSummary, type ScanHeadersOptions } from './scan-headers.ts';
 // The per-mailbox index of POP3 and IMAP (UIDs, flags, summaries) and the served (CRLF) form of messages.
 export { openFolder, Folder, type FolderSpec, type FolderReader, type NewMessage, type MessageRecord } from './folder.ts';
 export { FLAG, SYSTEM_FLAGS, visibleHeader } from './folder-flags.ts';
 export { ensureIndexDir, removeIndexDir, renameIndexDir } from './folder-file.ts';
 // Paths below a trusted directory, opened one component at a time without following symlinks.
 export { HeldDir, lstatBeneath, openDirBeneath, UnsafePath } from './safe-open.ts';
-export { HIDDEN } from './folder-scan.ts';
-export { ServedConverter, DotStuffer, ByteWindow, toServed } from './served.ts';
+export { HIDDEN, ServedConverter, DotStuffer, ByteWindow, toServed, servedHeader } from './served.ts';
 export { CopiedBytes } from './copy-out.ts';
 export { appendToFolder, folderMessage, storedMessage } from './save.ts';
 export { replaceFile } from './io.ts';

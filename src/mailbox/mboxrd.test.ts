@@ -1,21 +1,12 @@
 // mboxrd: what the writers quote, the readers give back byte for byte, for
-// any text; the scanners count the quoted lines the same way; the From_
+// any text; countQuoted counts what unquoting takes away; the From_
 // line's sender goes to xtext and back.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { countQuoted, fromLineDepth, isQuotedFromLine, quoteFromLines, unquoteFrom, xtextDecode, xtextEncode } from './mboxrd.ts';
 import { toServed } from './served.ts';
-
-function rng(seed: number): () => number {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
+import { rng } from './fixtures/reference.ts';
 
 const PIECES = ['From ', 'From', '>', '>>', '\n', '\r\n', 'x', ' ', 'rom ', 'F'];
 
