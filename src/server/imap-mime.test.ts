@@ -217,3 +217,21 @@ describe('section numbers (RFC 3501 6.4.5)', () => {
     assert.equal(findPart(plain.root, [1, 1]), undefined);
   });
 });
+
+describe('MIME headers of parts (RFC 3501 6.4.5)', () => {
+  it('a part whose empty line is the next boundary\'s CRLF has no empty line and no body', async () => {
+    for (const eol of ['\n', '\r\n']) {
+      const text = ['Content-Type: multipart/mixed; boundary="B"', '', '--B', 'Content-Type: text/plain; charset=a', '', '', '--B', 'Content-Type: text/plain; charset=b', '', '--B--', ''].join(eol);
+      for (const chunk of [3, 7, 1000]) {
+        const { root, buf } = await structure(text, chunk);
+        const [withBody, headerOnly] = root.children;
+        assert.equal(toServed(withBody.header).toString(), 'Content-Type: text/plain; charset=a\r\n\r\n', 'an empty line, then an empty body');
+        assert.equal(servedBody(buf, withBody).length, 0);
+        assert.equal(toServed(headerOnly.header).toString(), 'Content-Type: text/plain; charset=b\r\n', 'python:msg_12.txt part 3.2, as Dovecot serves it');
+        assert.equal(servedBody(buf, headerOnly).length, 0);
+        assert.equal(headerOnly.bodyEnd - headerOnly.bodyStart, 0);
+        assert.equal(headerOnly.sBodyStart, headerOnly.sBodyEnd);
+      }
+    }
+  });
+});

@@ -159,6 +159,15 @@ class MimeParser {
     if (p.phase === 'closed') return;
     if (p.phase === 'header') this.endHeader(p);
     const eol = beforeBoundary ? this.prevEol : { served: 0, stored: 0 };
+    // A header whose empty line is followed at once by the boundary: that line is the
+    // boundary's CRLF (RFC 2046 5.1.1), so the part is a header with no empty line and no
+    // body, and its MIME header is fetched without one (RFC 3501 6.4.5: "except in the case
+    // of a message which has no body and no blank line").
+    if (beforeBoundary && eol.stored > 0 && p.sBodyStart === this.stored && p.header.length >= eol.stored && isEmptyLineEnd(p.header, eol.stored)) {
+      p.header = p.header.subarray(0, p.header.length - eol.stored);
+      p.bodyStart -= eol.served;
+      p.sBodyStart -= eol.stored;
+    }
     p.bodyEnd = Math.max(p.bodyStart, this.served - eol.served);
     p.sBodyEnd = Math.max(p.sBodyStart, this.stored - eol.stored);
     // Without the boundary's CRLF a last empty line is no line; a last line of text stays one.
@@ -180,6 +189,12 @@ function countLine(p: Part | undefined, blank: boolean): void {
     q.lines++;
     q.lastBlank = blank;
   }
+}
+
+/** The header block ends in an empty line of `eol` bytes (LF or CRLF) after another line's end. */
+function isEmptyLineEnd(h: Buffer, eol: number): boolean {
+  const n = h.length;
+  return h[n - 1] === LF && (eol === 1 || h[n - 2] === CR) && (n === eol || h[n - eol - 1] === LF);
 }
 
 function served(buf: Buffer): number {
