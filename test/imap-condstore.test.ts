@@ -4,15 +4,12 @@
 // version 1 index (before mod-sequences) still reads, UIDs and flags kept.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { setPassword } from '../src/server/index.ts';
 import { decodeIndex, encodeIndex } from '../src/mailbox/folder-file.ts';
-import { makeSandbox, type RunningDaemon, run, type Sandbox, startDaemon, waitFor } from './helpers.ts';
+import { type RunningDaemon, waitFor } from './helpers.ts';
 import { deliver, ImapClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
-import { serverConf } from './transcripts/harness.ts';
+import { type ImapDaemon, startImapDaemon } from './imap-daemon.ts';
 
 /** UIDVALIDITY, HIGHESTMODSEQ and the MODSEQ of each UID, from a SELECT and a FETCH. */
 async function state(c: ImapClient, mailbox = 'INBOX'): Promise<{ validity: number; highest: number; modseq: Map<number, number> }> {
@@ -103,8 +100,20 @@ describe('CONDSTORE and QRESYNC, raw', () => {
       assert.deepEqual((await c.ok(`SEARCH MODSEQ ${m3}`)).untagged, [`* SEARCH 3 4 (MODSEQ ${modseq.get(4)})`]);
       assert.deepEqual((await c.ok(`UID SEARCH MODSEQ "/flags/\\\\draft" all ${m3} NOT UID 4`)).untagged, [`* SEARCH 3 (MODSEQ ${m3})`]);
       assert.match((await c.ok(`SEARCH RETURN (COUNT) MODSEQ ${m3}`)).untagged[0], new RegExp(`^\\* ESEARCH \\(TAG "t\\d+"\\) COUNT 2 MODSEQ ${modseq.get(4)}$`));
+      // RFC 4731 3.2: with MIN or MAX alone, the MODSEQ of the message(s) returned.
+      const m2 = modseq.get(2)!;
+      const es = async (cmd: string) => (await c.ok(cmd)).untagged.map((l) => l.replace(/^\* ESEARCH \(TAG "t\d+"\)/, '*'));
+      assert.deepEqual(await es(`SEARCH RETURN (MIN) MODSEQ ${m2}`), [`* MIN 2 MODSEQ ${m2}`]);
+      assert.deepEqual(await es(`SEARCH RETURN (MAX) MODSEQ ${m2}`), [`* MAX 4 MODSEQ ${modseq.get(4)}`]);
+      assert.deepEqual(await es(`SEARCH RETURN (MIN MAX) MODSEQ ${m2} NOT 4`), [`* MIN 2 MAX 3 MODSEQ ${m3}`]);
+      assert.deepEqual(await es(`UID SEARCH RETURN (ALL) MODSEQ ${m2}`), [`* UID ALL 2:4 MODSEQ ${modseq.get(4)}`]);
       assert.deepEqual((await c.ok('SEARCH MODSEQ 999999')).untagged, ['* SEARCH'], 'nothing found: no MODSEQ');
       assert.equal((await c.run('SEARCH MODSEQ "/flags/x" bogus 1')).status, 'BAD');
+      // SORT too (RFC 7162's sort-data): the highest MODSEQ of the messages it names.
+      assert.deepEqual((await c.ok(`SORT (REVERSE ARRIVAL) UTF-8 MODSEQ ${m2}`)).untagged, [`* SORT 4 3 2 (MODSEQ ${modseq.get(4)})`]);
+      assert.deepEqual((await c.ok(`UID SORT (ARRIVAL) UTF-8 MODSEQ ${m2} NOT 4`)).untagged, [`* SORT 2 3 (MODSEQ ${m3})`]);
+      assert.deepEqual((await c.ok('SORT (ARRIVAL) UTF-8 MODSEQ 999999')).untagged, ['* SORT']);
+      assert.deepEqual((await c.ok('SORT (ARRIVAL) UTF-8 2:3')).untagged, ['* SORT 2 3'], 'no MODSEQ key: no MODSEQ');
 
       await other.ok('SELECT INBOX');
       const st = (await other.ok('STORE 1 +FLAGS ($Work)')).untagged;
@@ -214,18 +223,14 @@ describe('the index before mod-sequences', () => {
 });
 
 describe('imapflow against the daemon', () => {
-  let sb: Sandbox;
+  let x: ImapDaemon | undefined;
   let d: RunningDaemon;
   before(async () => {
-    sb = makeSandbox({ users: ['erin'] });
-    fs.appendFileSync(sb.conf, [serverConf(sb), 'pop3_listen = 127.0.0.1:0', 'imap_listen = 127.0.0.1:0', 'delivery_mode = interactive', ''].join('\n'));
-    await setPassword(path.join(sb.dir, 'etc/smtp-passwd'), 'erin', PASSWORD);
-    for (const x of ['one', 'two', 'three']) assert.equal(run(sb, 'sendmail', ['-odi', '-i', 'erin'], `Subject: ${x}\n\nbody ${x}\n`).status, 0);
-    d = await startDaemon(sb, ['-bD', '-q1h'], ['smtp', 'pop3', 'imap']);
+    x = await startImapDaemon('erin', ['one', 'two', 'three']);
+    d = x.d;
   });
   after(async () => {
-    await d?.stop();
-    sb?.cleanup();
+    await x?.stop();
   });
 
   const flow = (qresync: boolean) =>

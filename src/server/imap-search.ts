@@ -373,11 +373,18 @@ export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     if (ret.size === 0) return ok(`${c.uid ? 'UID ' : ''}SEARCH completed (saved)`);
   }
   const hits = found.map((t) => (c.uid ? t.rec.uid : t.seq));
-  // RFC 7162 3.1.5: with MODSEQ in the program, the highest mod-sequence of the messages found.
-  const modseq = info.modseq && found.length ? found.reduce((m, t) => Math.max(m, t.rec.modseq), 0) : undefined;
+  // RFC 7162 3.1.5: with MODSEQ in the program, the highest mod-sequence of the messages
+  // returned; RFC 4731 3.2: with MIN and/or MAX alone, those are the ones returned.
+  const returned = ret && !ret.has('ALL') && !ret.has('COUNT') && found.length ? [found[0], found[found.length - 1]].filter((t, k) => ret.has(k ? 'MAX' : 'MIN')) : found;
+  const modseq = info.modseq ? highestModseq(returned) : undefined;
   if (ret) await s.untagged(esearchResponse(c.tag, c.uid, ret, hits, modseq));
   else await s.untagged(`SEARCH${hits.map((n) => ` ${n}`).join('')}${modseq ? ` (MODSEQ ${modseq})` : ''}`);
   return ok(`${c.uid ? 'UID ' : ''}SEARCH completed`);
+}
+
+/** The highest mod-sequence of some messages; undefined for none (RFC 7162 3.1.5: no MODSEQ then). */
+export function highestModseq(found: Target[]): number | undefined {
+  return found.length ? found.reduce((m, t) => Math.max(m, t.rec.modseq), 0) : undefined;
 }
 
 /** RFC 4731 3.1's response; `hits` ascending. */

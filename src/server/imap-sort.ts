@@ -1,7 +1,9 @@
 // SORT and THREAD (RFC 5256), and their UID forms: the search program picks
 // the messages as SEARCH does (imap-search.ts), the header fields the keys
 // need are read under the mailbox lock (none for ARRIVAL and SIZE alone),
-// and imap-thread.ts orders and threads them.
+// and imap-thread.ts orders and threads them. With a MODSEQ key in the
+// program, SORT's answer ends with the highest mod-sequence of the messages
+// it names, as SEARCH's does (RFC 7162 3.1.5, and its sort-data grammar).
 //
 //   sort   = ["UID" SP] "SORT" SP sort-criteria SP search-criteria   (RFC 5256 5)
 //   sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
@@ -14,7 +16,7 @@
 import type { FolderReader } from '../mailbox/index.ts';
 import { parseAddressGroups } from '../message/index.ts';
 import { headerMap } from './imap-envelope.ts';
-import { checkCharset, decodeWords, searchTargets } from './imap-search.ts';
+import { checkCharset, decodeWords, highestModseq, searchTargets } from './imap-search.ts';
 import type { Target } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
 import { formatThread, SORT_KEYS, type SortKey, type SortMsg, sortMessages, threadOrderedSubject, threadReferences } from './imap-thread.ts';
@@ -92,11 +94,13 @@ export async function sortCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const refused = checkCharset(astring(c.args[1], 'charset'));
   if (refused) return refused;
   if (c.args.length < 3) return bad('SORT needs search criteria');
-  const picked = await searchTargets(s, c.args.slice(2));
+  const info = { modseq: false };
+  const picked = await searchTargets(s, c.args.slice(2), info);
   if (!Array.isArray(picked)) return picked;
   const headers = keys.some((k) => k.key !== 'ARRIVAL' && k.key !== 'SIZE');
   const sorted = sortMessages(await sortMsgs(s, picked, c.uid, headers), keys);
-  await s.untagged(`SORT${sorted.map((m) => ` ${m.n}`).join('')}`);
+  const modseq = info.modseq ? highestModseq(picked) : undefined;
+  await s.untagged(`SORT${sorted.map((m) => ` ${m.n}`).join('')}${modseq ? ` (MODSEQ ${modseq})` : ''}`);
   return ok(`${c.uid ? 'UID ' : ''}SORT completed`);
 }
 
