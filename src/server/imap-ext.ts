@@ -1,5 +1,6 @@
 // Small IMAP extensions answered by the session itself: ID (RFC 2971) and
-// ENABLE (RFC 5161), which turns on CONDSTORE and QRESYNC (RFC 7162).
+// ENABLE (RFC 5161), which turns on CONDSTORE and QRESYNC (RFC 7162) and
+// IMAP4rev2 (RFC 9051).
 
 import { log } from '../log/index.ts';
 import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
@@ -11,8 +12,8 @@ const ID_MAX_PAIRS = 30;
 const ID_MAX_FIELD = 30;
 const ID_MAX_VALUE = 1024;
 
-/** Extensions that ENABLE turns on here (RFC 7162); UTF8=ACCEPT and IMAP4rev2 are not implemented. */
-export const ENABLEABLE: ReadonlySet<string> = new Set<string>(['CONDSTORE', 'QRESYNC']);
+/** Extensions that ENABLE turns on here, by upper-case name, with the spelling CAPABILITY gives them; UTF8=ACCEPT is not implemented. */
+export const ENABLEABLE: ReadonlyMap<string, string> = new Map([['CONDSTORE', 'CONDSTORE'], ['QRESYNC', 'QRESYNC'], ['IMAP4REV2', 'IMAP4rev2']]);
 
 /**
  * RFC 2971 3.1: "ID" SP id_params_list, where id_params_list is
@@ -64,7 +65,7 @@ export async function enableCommand(s: ImapSession, c: Cmd): Promise<Result> {
     const cap = t.value.toUpperCase();
     if (!ENABLEABLE.has(cap) || s.enabled.has(cap)) continue;
     s.enabled.add(cap);
-    turned.push(cap);
+    turned.push(ENABLEABLE.get(cap) as string);
     if (cap === 'QRESYNC') s.enabled.add('CONDSTORE'); // RFC 7162 3.2.3: QRESYNC implies CONDSTORE
   }
   await s.untagged(`ENABLED${turned.map((x) => ` ${x}`).join('')}`);

@@ -27,7 +27,8 @@ import {
   allMailboxes, createFolderFile, folderParent, guarded, type Listed, lstatIn, matcher, readSubscriptions, resolveMailbox, statusItems, statusLine,
 } from './imap-mailboxes.ts';
 import { bad, type Cmd, type ImapSession, ok, type Result } from './imap-session.ts';
-import { astr, astring, isAtom, type Token } from './imap-wire.ts';
+import { mailboxOut, wireName } from './imap-names.ts';
+import { astring, isAtom, type Token } from './imap-wire.ts';
 
 /** RFC 6154 2: the special uses made at login, with the folder names they are given. */
 export const SPECIAL_USE: ReadonlyArray<[string, string]> = [
@@ -75,7 +76,7 @@ interface Options {
 }
 
 /** The command's arguments per RFC 5258 6; a string is the BAD's text. */
-function parseList(args: Token[]): { o: Options; reference: string; patterns: string[] } | string {
+function parseList(s: ImapSession, args: Token[]): { o: Options; reference: string; patterns: string[] } | string {
   const o: Options = { subscribed: false, specialUse: false, recursive: false, retSubscribed: false, retSpecialUse: false, extended: false };
   let i = 0;
   let remote = false;
@@ -117,7 +118,7 @@ function parseList(args: Token[]): { o: Options; reference: string; patterns: st
         case 'STATUS': {
           const items = opts[++k];
           if (items?.kind !== 'list' || items.items.length === 0) return 'STATUS needs a list of items';
-          const names = statusItems(items.items);
+          const names = statusItems(s, items.items);
           if (typeof names === 'string') return names;
           o.status = names;
           break;
@@ -137,8 +138,22 @@ function specialOf(m: Listed | undefined): string | undefined {
   return m && !m.dir ? SPECIAL.get(m.name) : undefined;
 }
 
+/** A mailbox's LIST attributes: what it is, \Subscribed when `subscribed`, its special use. */
+export function listAttributes(m: Listed | undefined, subscribed: boolean): string[] {
+  const attrs: string[] = [];
+  if (!m) attrs.push('\\NonExistent');
+  else if (m.dir) attrs.push('\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren');
+  // An mbox file (INBOX too) cannot hold other mailboxes: \NoInferiors (RFC 3501 7.2.2,
+  // which says as much as \HasNoChildren), as Dovecot's mbox storage lists it.
+  else attrs.push('\\NoInferiors');
+  if (subscribed) attrs.push('\\Subscribed');
+  const special = specialOf(m);
+  if (special) attrs.push(special);
+  return attrs;
+}
+
 export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const p = parseList(c.args);
+  const p = parseList(s, c.args);
   if (typeof p === 'string') return bad(p);
   const { o, reference, patterns } = p;
   // RFC 3501 6.3.8: an empty pattern asks for the delimiter and the reference's root.
@@ -148,7 +163,8 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
   }
   if (o.status?.includes('HIGHESTMODSEQ')) await enableCondstore(s); // as STATUS HIGHESTMODSEQ (RFC 7162 3.1)
   const matchers = patterns.filter((x) => x !== '').map((x) => matcher(reference, x));
-  const matches = (name: string) => matchers.some((m) => m(name));
+  // An IMAP4rev2 client's patterns are UTF-8: matched against the names as it sees them.
+  const matches = (name: string) => matchers.some((m) => m(wireName(s, name)));
   return guarded(s, async () => {
     const existing = allMailboxes(s);
     const byName = new Map(existing.map((m) => [m.name, m]));
@@ -179,22 +195,14 @@ export async function listCommand(s: ImapSession, c: Cmd): Promise<Result> {
       const childinfo = o.recursive && withChildren.has(name);
       if (!selected && !childinfo) continue;
       const m = byName.get(name);
-      const attrs: string[] = [];
-      if (!m) attrs.push('\\NonExistent');
-      else if (m.dir) attrs.push('\\Noselect', m.children ? '\\HasChildren' : '\\HasNoChildren');
-      // An mbox file (INBOX too) cannot hold other mailboxes: \NoInferiors (RFC 3501 7.2.2,
-      // which says as much as \HasNoChildren), as Dovecot's mbox storage lists it.
-      else attrs.push('\\NoInferiors');
-      if (o.retSubscribed && subs.has(name)) attrs.push('\\Subscribed');
-      const special = specialOf(m);
-      if (special) attrs.push(special);
+      const attrs = listAttributes(m, o.retSubscribed && subs.has(name));
       const ext = childinfo ? ` ("CHILDINFO" (${criteria}))` : '';
-      await s.untagged(`LIST (${attrs.join(' ')}) "/" ${astr(name)}${ext}`);
+      await s.untagged(`LIST (${attrs.join(' ')}) "/" ${mailboxOut(s, name)}${ext}`);
       if (o.status && m && !m.dir) {
         const r = resolveMailbox(s, name);
         if (typeof r === 'string') continue;
         try {
-          await s.untagged(await statusLine(r, o.status));
+          await s.untagged(await statusLine(s, r, o.status));
         } catch {
           // RFC 5819 2: a mailbox whose status cannot be had is just listed.
         }

@@ -2,7 +2,8 @@
 // SUBSCRIBE, UNSUBSCRIBE, STATUS and APPEND. INBOX (any case) is the spool
 // mbox; every other name is an mbox file under imap_folder_dir, "/" the
 // hierarchy delimiter and directories the \Noselect levels between. Names are
-// kept as the client sends them (modified UTF-7, RFC 3501 5.1.3), and a name
+// kept as an IMAP4rev1 client sends them (modified UTF-7, RFC 3501 5.1.3; an
+// IMAP4rev2 session's UTF-8 names are turned into that, imap-names.ts), and a name
 // that could leave the folder directory (.., a leading dot or slash, NUL) is
 // refused. Subscriptions are the lines of .subscriptions in that directory.
 // Nothing under the folder or index directory is reached through a symlink,
@@ -22,7 +23,8 @@ import { MailError, normalizeLineEnds } from '../message/index.ts';
 import { enableCondstore } from './imap-condstore.ts';
 import { copyMessages, parseFlagList } from './imap-selected.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
-import { astr, astring, isAtom, parseDateTime, str, type Token } from './imap-wire.ts';
+import { mailboxArg, mailboxOut, wireName } from './imap-names.ts';
+import { astring, isAtom, parseDateTime, type Token } from './imap-wire.ts';
 
 const MAX_DEPTH = 20;
 const MAX_ENTRIES = 10_000;
@@ -333,13 +335,13 @@ function writeSubscriptions(s: ImapSession, names: Iterable<string>): void {
 export async function lsubCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const match = matcher(astring(c.args[0], 'reference'), astring(c.args[1], 'mailbox pattern'));
   return guarded(s, async () => {
-    for (const name of readSubscriptions(s)) if (match(name)) await s.untagged(`LSUB () "/" ${astr(name)}`);
+    for (const name of readSubscriptions(s)) if (match(wireName(s, name))) await s.untagged(`LSUB () "/" ${mailboxOut(s, name)}`);
     return ok('LSUB completed');
   });
 }
 
 export async function subscribeCommand(s: ImapSession, c: Cmd, on: boolean): Promise<Result> {
-  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[0]));
   if (typeof r === 'string') return no(r);
   return guarded(s, async () => {
     const names = new Set(readSubscriptions(s));
@@ -353,7 +355,7 @@ export async function subscribeCommand(s: ImapSession, c: Cmd, on: boolean): Pro
 // ------------------------------------------------------------ CREATE, DELETE, RENAME
 
 export async function createCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const raw = astring(c.args[0], 'mailbox name');
+  const raw = mailboxArg(s, c.args[0]);
   const r = resolveMailbox(s, raw);
   if (typeof r === 'string') return no(r);
   if (r.inbox) return no('[ALREADYEXISTS] INBOX always exists');
@@ -372,7 +374,7 @@ export async function createCommand(s: ImapSession, c: Cmd): Promise<Result> {
 }
 
 export async function deleteCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[0]));
   if (typeof r === 'string') return no(r);
   if (r.inbox) return no('INBOX cannot be deleted');
   return guarded(s, async () => {
@@ -419,8 +421,8 @@ function removeFolderDir(parent: HeldDir, name: string): string | undefined {
 }
 
 export async function renameCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const from = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
-  const to = resolveMailbox(s, astring(c.args[1], 'new mailbox name'));
+  const from = resolveMailbox(s, mailboxArg(s, c.args[0]));
+  const to = resolveMailbox(s, mailboxArg(s, c.args[1], 'new mailbox name'));
   if (typeof from === 'string') return no(from);
   if (typeof to === 'string') return no(to);
   if (to.inbox) return no('[ALREADYEXISTS] INBOX always exists');
@@ -508,7 +510,7 @@ function removeIfEmpty(s: ImapSession, r: Resolved): void {
 // ------------------------------------------------------------ STATUS and APPEND
 
 export async function statusCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[0]));
   if (typeof r === 'string') return no(r);
   const items = c.args[1];
   if (items?.kind !== 'list') return bad('STATUS needs a list of items');
@@ -517,21 +519,22 @@ export async function statusCommand(s: ImapSession, c: Cmd): Promise<Result> {
 
 async function statusOf(s: ImapSession, r: Resolved, items: Token[]): Promise<Result> {
   if (!r.inbox && !isFolderFile(r)) return no('[NONEXISTENT] no such mailbox');
-  const names = statusItems(items);
+  const names = statusItems(s, items);
   if (typeof names === 'string') return bad(names);
   if (names.includes('HIGHESTMODSEQ')) await enableCondstore(s); // a CONDSTORE enabling command (RFC 7162 3.1)
-  await s.untagged(await statusLine(r, names));
+  await s.untagged(await statusLine(s, r, names));
   return ok('STATUS completed');
 }
 
 /** RFC 3501's items, HIGHESTMODSEQ (RFC 7162), SIZE (RFC 8438) and DELETED (RFC 9051 6.3.11). */
 const STATUS_ITEMS = new Set(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED']);
 
-/** STATUS's item names, upper case; a string is the BAD's text. */
-export function statusItems(items: Token[]): string[] | string {
+/** STATUS's item names, upper case; a string is the BAD's text. IMAP4rev2 has no RECENT (RFC 9051 6.3.11's status-att). */
+export function statusItems(s: ImapSession, items: Token[]): string[] | string {
   const out: string[] = [];
   for (const t of items) {
     const item = isAtom(t) ? t.value.toUpperCase() : '';
+    if (item === 'RECENT' && s.rev2) return 'STATUS RECENT is not part of IMAP4rev2 (RFC 9051)';
     if (!STATUS_ITEMS.has(item)) return `unknown STATUS item ${item.slice(0, 30)}`;
     out.push(item);
   }
@@ -539,7 +542,7 @@ export function statusItems(items: Token[]): string[] | string {
 }
 
 /** "STATUS name (MESSAGES 3 ...)" for a mailbox that exists. */
-export async function statusLine(r: Resolved, items: string[]): Promise<string> {
+export async function statusLine(s: ImapSession, r: Resolved, items: string[]): Promise<string> {
   const f = await openFolder(r.spec);
   try {
     await f.sync();
@@ -557,7 +560,7 @@ export async function statusLine(r: Resolved, items: string[]): Promise<string> 
       }[item]!();
       out.push(`${item} ${value}`);
     }
-    return `STATUS ${astr(r.name)} (${out.join(' ')})`;
+    return `STATUS ${mailboxOut(s, r.name)} (${out.join(' ')})`;
   } finally {
     await f.release();
   }
@@ -569,7 +572,7 @@ function isFolderFile(r: Resolved): boolean {
 }
 
 export async function appendCommand(s: ImapSession, c: Cmd): Promise<Result> {
-  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[0]));
   if (typeof r === 'string') return no(r);
   let i = 1;
   let flags = { flags: 0, keywords: [] as string[] };

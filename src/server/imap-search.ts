@@ -10,6 +10,8 @@
 // after a mod-sequence, and adds the highest one found to the answer.
 // SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result, which "$" names
 // (as a key here, and as the message set of FETCH, STORE, COPY, ...).
+// An IMAP4rev2 session is answered with ESEARCH always (RFC 9051 6.4.4: no
+// RETURN is RETURN (ALL)).
 
 import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
 import { headerMap } from './imap-envelope.ts';
@@ -331,7 +333,8 @@ const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE']);
  * first, then CHARSET; RETURN () means RETURN (ALL). Its answer is one
  * untagged "ESEARCH (TAG "t") [UID] MIN n MAX n ALL set COUNT n", the set
  * compressed into ranges; with no match only COUNT 0 is given (RFC 4731 3.1).
- * Without RETURN, the plain SEARCH response of RFC 3501.
+ * Without RETURN, the plain SEARCH response of RFC 3501; in an IMAP4rev2
+ * session, ESEARCH as for RETURN (ALL) (RFC 9051 6.4.4).
  */
 export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
   let args = c.args;
@@ -347,7 +350,7 @@ export async function searchCommand(s: ImapSession, c: Cmd): Promise<Result> {
     }
     if (ret.size === 0) ret.add('ALL');
     args = args.slice(2);
-  }
+  } else if (s.rev2) ret = new Set(['ALL']);
   if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'CHARSET') {
     const refused = checkCharset(astring(args[1], 'charset'));
     if (refused) return refused;

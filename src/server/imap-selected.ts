@@ -6,12 +6,15 @@
 // never holding both, so two sessions copying opposite ways cannot deadlock.
 // CONDSTORE and QRESYNC (RFC 7162) add SELECT's parameters, HIGHESTMODSEQ,
 // STORE's UNCHANGEDSINCE with [MODIFIED], and MODSEQ in STORE's answers
-// (imap-condstore.ts holds their parsing).
+// (imap-condstore.ts holds their parsing). An IMAP4rev2 session's SELECT
+// (RFC 9051 6.3.2) has no RECENT and no [UNSEEN n], and a LIST response.
 
 import fs from 'node:fs';
 import { FLAG, type Folder, type FolderSpec, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
 import { condstoreOn, enableCondstore, parseSelectParams, parseStoreModifiers, resyncOnSelect } from './imap-condstore.ts';
+import { listAttributes } from './imap-list.ts';
 import { resolveMailbox } from './imap-mailboxes.ts';
+import { mailboxArg, mailboxOut } from './imap-names.ts';
 import { bad, type Cmd, type ImapSession, no, ok, type Result } from './imap-session.ts';
 import { MailboxView } from './imap-view.ts';
 import { astr, astring, formatSet, inSet, isAtom, parseSeqSet, type SeqSet, type Token } from './imap-wire.ts';
@@ -81,7 +84,7 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
     // RFC 7162 3.2.11: what follows is about the new mailbox.
     await s.untagged('OK [CLOSED] Previous mailbox closed');
   }
-  const r = resolveMailbox(s, astring(c.args[0], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[0]));
   if (typeof r === 'string') return no(r);
   let folder: Folder;
   try {
@@ -106,10 +109,14 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
   const permanent = readOnly ? '' : `${flags}${folder.keywords.length < 32 ? ' \\*' : ''}`;
   await s.untagged(`OK [PERMANENTFLAGS (${permanent})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}`);
   await s.untagged(`${view.uids.length} EXISTS`);
-  await s.untagged(`${view.recent.size} RECENT`);
-  if (firstUnseen >= 0) await s.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  if (!s.rev2) {
+    await s.untagged(`${view.recent.size} RECENT`);
+    if (firstUnseen >= 0) await s.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  }
   await s.untagged(`OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid`);
   await s.untagged(`OK [UIDNEXT ${folder.uidNext}] Predicted next UID`);
+  // RFC 9051 6.3.2: "The server MUST return a LIST response with the mailbox name."
+  if (s.rev2) await s.untagged(`LIST (${listAttributes({ name: r.name, dir: false, children: false }, false).join(' ')}) "/" ${mailboxOut(s, r.name)}`);
   // HIGHESTMODSEQ, whenever CONDSTORE is on or this SELECT turns it on (RFC 7162 3.1.2.1).
   if (params.condstore || params.qresync || condstoreOn(s)) await enableCondstore(s);
   if (params.qresync) await resyncOnSelect(s, view, params.qresync);
@@ -231,7 +238,7 @@ export async function copyCommand(s: ImapSession, c: Cmd, move: boolean): Promis
   const v = s.view as MailboxView;
   const verb = `${c.uid ? 'UID ' : ''}${move ? 'MOVE' : 'COPY'}`;
   if (move && v.readOnly) return no('[READ-ONLY] mailbox is read-only');
-  const r = resolveMailbox(s, astring(c.args[1], 'mailbox name'));
+  const r = resolveMailbox(s, mailboxArg(s, c.args[1]));
   if (typeof r === 'string') return no(r);
   if (!r.inbox && !(await exists(r.file))) return no('[TRYCREATE] no such mailbox');
   const picked = targets(s, astring(c.args[0], 'message set'), c.uid).map((t) => t.rec.uid);

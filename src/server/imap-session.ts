@@ -1,4 +1,5 @@
-// One IMAP4rev1 session (RFC 3501): reading tagged commands with their
+// One IMAP4rev1 session (RFC 3501), IMAP4rev2 (RFC 9051) once the client sends
+// ENABLE IMAP4rev2 (see `rev2`): reading tagged commands with their
 // literals (synchronizing, and LITERAL+ of RFC 7888), the states
 // (not authenticated, authenticated, selected, logout), the commands valid in
 // any state, STARTTLS, LOGIN and AUTHENTICATE PLAIN/LOGIN, IDLE (RFC 2177), and
@@ -60,13 +61,24 @@ export class ImapSession {
   state: State = 'nonauth';
   user: User | undefined;
   view: MailboxView | undefined;
-  /** Extensions the client turned on with ENABLE (RFC 5161). */
+  /** Extensions the client turned on with ENABLE (RFC 5161), upper case. */
   readonly enabled = new Set<string>();
   private bads = 0;
   private out: Array<string | Buffer> = [];
   private outBytes = 0;
 
   constructor(readonly conn: Conn, readonly ctx: SessionContext) {}
+
+  /**
+   * The client sent ENABLE IMAP4rev2 (RFC 9051 Appendix A: a server offering both
+   * revisions serves IMAP4rev1 until then). The session then sends no RECENT
+   * response, no \\Recent flag and no [UNSEEN n] (not in RFC 9051's grammar),
+   * answers SEARCH with ESEARCH (6.4.4), sends SELECT's LIST response (6.3.2),
+   * refuses STATUS RECENT, and speaks mailbox names in UTF-8 (5.1, imap-names.ts).
+   */
+  get rev2(): boolean {
+    return this.enabled.has('IMAP4REV2');
+  }
 
   async run(): Promise<void> {
     try {
@@ -234,7 +246,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC', 'BINARY', 'STATUS=SIZE', 'SEARCHRES', ...QUOTA_CAPABILITIES];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'ID', 'ENABLE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SORT', ...THREAD_ALGORITHMS.map((a) => `THREAD=${a}`), 'CONDSTORE', 'QRESYNC', 'BINARY', 'STATUS=SIZE', 'SEARCHRES', ...QUOTA_CAPABILITIES];
     if (this.state === 'nonauth') {
       if (this.ctx.tls && !this.conn.secure) caps.push('STARTTLS');
       caps.push(...(this.plaintextAllowed() ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));

@@ -6,6 +6,9 @@
 // EXPUNGE back while a FETCH, STORE or SEARCH is answered, as the RFC asks.
 // Once the session has CONDSTORE on, flag changes carry MODSEQ; once QRESYNC,
 // expunges go out as one VANISHED with their UIDs (RFC 7162 3.1, 3.2.7).
+// An IMAP4rev2 session has no \Recent (RFC 9051 removed it): it claims none,
+// so that an IMAP4rev1 session beside it still gets them, and is sent no
+// RECENT response.
 
 import type { Folder, MessageRecord } from '../mailbox/index.ts';
 import { SYSTEM_FLAGS } from '../mailbox/index.ts';
@@ -22,13 +25,13 @@ export class MailboxView {
   /** SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) kept, named "$" by later commands. */
   saved = new Set<number>();
 
-  /** `enabled`: the session's extensions turned on (CONDSTORE, QRESYNC), read at each update. */
+  /** `enabled`: the session's extensions turned on (CONDSTORE, QRESYNC, IMAP4REV2), read at each update. */
   constructor(readonly folder: Folder, readonly name: string, readonly readOnly: boolean, private readonly enabled: ReadonlySet<string> = new Set()) {}
 
   /** Take the folder as it is now: the start of SELECT/EXAMINE. */
   reset(): void {
     this.uids = this.folder.records.map((r) => r.uid);
-    for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
+    if (!this.rev2) for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
     this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagKey(r)]));
     this.seenVersion = this.folder.version;
   }
@@ -40,6 +43,10 @@ export class MailboxView {
     if (r.keywords) names.push(...this.folder.keywordNames(r.keywords));
     if (this.recent.has(r.uid)) names.push('\\Recent');
     return `(${names.join(' ')})`;
+  }
+
+  private get rev2(): boolean {
+    return this.enabled.has('IMAP4REV2');
   }
 
   private flagKey(r: MessageRecord): number {
@@ -76,13 +83,14 @@ export class MailboxView {
     const last = this.maxUid;
     const fresh = this.folder.records.filter((r) => r.uid > last);
     if (fresh.length) {
-      const claimed = this.folder.takeRecent(!this.readOnly);
+      const claimed = this.rev2 ? new Set<number>() : this.folder.takeRecent(!this.readOnly);
       for (const r of fresh) {
         this.uids.push(r.uid);
         if (claimed.has(r.uid)) this.recent.add(r.uid);
         this.known.set(r.uid, this.flagKey(r));
       }
-      out.push(`${this.uids.length} EXISTS`, `${this.recent.size} RECENT`);
+      out.push(`${this.uids.length} EXISTS`);
+      if (!this.rev2) out.push(`${this.recent.size} RECENT`);
     }
     if (this.seenVersion === this.folder.version) return out;
     this.seenVersion = this.folder.version;
