@@ -41,7 +41,7 @@ import {
 } from '../queue/index.ts';
 import { type DsnRecipient, FLAG_DOUBLE, FLAG_DSN, enqueueDamageNotice, enqueueDsn } from '../queue/bounce.ts';
 import { allLists, deliverToList, expireLists, routeList } from '../lists/index.ts';
-import { applyVerdict } from '../sieve/index.ts';
+import { applyVerdict, type Verdict } from '../sieve/index.ts';
 import { type LocalAgent, inProcessAgent } from './local-agent.ts';
 import { frameForProgram } from './frame.ts';
 import { deliverToVirtual } from './virtual.ts';
@@ -268,8 +268,12 @@ async function deliverBatch(ctx: Ctx, batch: Loaded[]): Promise<void> {
     if (d.user.name.includes('@')) {
       // A virtual user's mailbox: written by this runner (mail_owner's), under its quota.
       const messages = list.map((a) => ({ sender: a.entry.active.control.sender, recipient: d.user.name, data: a.entry.data, placed: a.placed }));
-      const results = await deliverToVirtual(ctx.config, d.user, messages, ctx.agent, (which, placed) => recordPlacements(ctx, which.map((j) => list[j]), placed));
-      list.forEach((a, j) => (a.result = results[j]));
+      const verdicts: Array<Verdict | undefined> = [];
+      const results = await deliverToVirtual(ctx.config, d.user, messages, ctx.agent, (which, placed) => recordPlacements(ctx, which.map((j) => list[j]), placed), (j, v) => (verdicts[j] = v));
+      for (const [j, a] of list.entries()) {
+        const c = a.entry.active.control;
+        a.result = results[j] === 'ok' ? await applyVerdict({ config: ctx.config, id: c.id, sender: c.sender, hops: c.hops, user: d.user.name, data: a.entry.data }, verdicts[j], ctx.made) : results[j];
+      }
       continue;
     }
     try {

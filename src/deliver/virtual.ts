@@ -5,12 +5,16 @@
 // time, so those that fit go in and the rest defer or bounce
 // (quota_exceeded), the check made by the mailbox writer under the lock; a
 // crossing of quota_warn_percent adds one warning message (virtual/quota.ts).
+// The user's active Sieve script (home/.sieve, as ManageSieve or `mailtk
+// sieve` set it) runs here too, as mail_owner, the mailbox's owner; each
+// message's Verdict goes to onVerdict for the runner (src/sieve).
 
 import type { Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
 import { log } from '../log/index.ts';
 import { type MboxMessage, type PlacedMessage, appendToMbox } from '../mailbox/index.ts';
 import { type DeliveryStatus, statusOf } from '../message/status.ts';
+import { deliverFiltered, type Verdict } from '../sieve/index.ts';
 import { mailboxQuota } from '../virtual/quota.ts';
 import type { LocalAgent } from './local-agent.ts';
 
@@ -21,6 +25,7 @@ export async function deliverToVirtual(
   messages: MboxMessage[],
   agent: LocalAgent,
   beforeWrite: (which: number[], placed: PlacedMessage[]) => void,
+  onVerdict: (i: number, v: Verdict | undefined) => void = () => undefined,
 ): Promise<Array<DeliveryStatus | 'ok'>> {
   const euid = process.geteuid?.();
   const here = euid === undefined || euid === 0 || euid === user.uid;
@@ -32,8 +37,8 @@ export async function deliverToVirtual(
     const batch = which.map((i) => messages[i]);
     const placed = (p: PlacedMessage[]) => beforeWrite(which, p);
     try {
-      if (here) await appendToMbox(config, user, batch, { quota, beforeWrite: placed });
-      else await agent.appendToMbox(config, user, batch, placed);
+      const verdicts = here ? await deliverFiltered(config, user, batch, placed, quota) : await agent.appendToMbox(config, user, batch, placed);
+      which.forEach((i, j) => onVerdict(i, verdicts[j]));
       for (const i of which) out[i] = 'ok';
     } catch (err) {
       for (const i of which) out[i] = statusOf(err);

@@ -1,6 +1,7 @@
 // Local delivery through the user's Sieve script, done with the user's
-// identity (in the user's delivery agent as root, in-process otherwise; never
-// for another uid than this process's). For a batch bound for one user's
+// identity (in the user's delivery agent as root, in-process otherwise; a
+// virtual user's in the runner, as mail_owner, which owns their mailboxes;
+// never for another uid than this process's). For a batch bound for one user's
 // INBOX: each message is run through the active script (sieve_script,
 // default $HOME/.sieve); fileinto copies go to the user's folders under
 // imap_folder_dir, kept ones (with their IMAP flags as Status:/X-Status:/
@@ -19,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { localDomains, type Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
-import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, openDirBeneath, type PlacedMessage } from '../mailbox/index.ts';
+import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type MboxQuota, openDirBeneath, type PlacedMessage, withFlags as mboxWithFlags } from '../mailbox/index.ts';
 import { rfc5322Date } from '../message/date.ts';
 import { splitMessage } from '../message/headers.ts';
 import { buildReply, judge, ownAddresses, prune, repliedRecently, updateDb } from '../vacation/index.ts';
@@ -77,17 +78,19 @@ function loadScript(file: string, uid: number): Loaded {
 /**
  * Deliver `messages` for `user` through the user's script; without one, as
  * appendToMbox. Returns one Verdict per message (undefined: plain INBOX copy).
+ * A virtual user's INBOX copies go under the user's quota (src/virtual).
  */
 export async function deliverFiltered(
   config: Config,
   user: User,
   messages: MboxMessage[],
   beforeWrite: (placed: PlacedMessage[]) => void | Promise<void>,
+  quota?: MboxQuota,
 ): Promise<Array<Verdict | undefined>> {
   const file = scriptPath(config, user);
   const loaded = file && process.geteuid?.() === user.uid ? loadScript(file, user.uid) : undefined;
   if (!loaded) {
-    await appendToMbox(config, user, messages, { beforeWrite });
+    await appendToMbox(config, user, messages, { beforeWrite, quota });
     return messages.map(() => undefined);
   }
   const verdicts: Array<Verdict | undefined> = messages.map(() => undefined);
@@ -122,7 +125,7 @@ export async function deliverFiltered(
     toInbox.forEach((i, j) => (all[i] = placed[j]));
     await beforeWrite(all);
   };
-  if (batch.length) await appendToMbox(config, user, batch, { beforeWrite: mapBack });
+  if (batch.length) await appendToMbox(config, user, batch, { beforeWrite: mapBack, quota });
   else await mapBack([]);
   return verdicts;
 }
@@ -179,28 +182,40 @@ async function appendBeneath(config: Config, user: User, file: string, message: 
   }
 }
 
-const SYSTEM: Record<string, [string, string]> = {
-  '\\seen': ['Status', 'RO'],
-  '\\answered': ['X-Status', 'A'],
-  '\\flagged': ['X-Status', 'F'],
-  '\\deleted': ['X-Status', 'D'],
-  '\\draft': ['X-Status', 'T'],
-};
+/** An IMAP keyword (RFC 3501 flag-keyword, an atom); anything else a script names is left out. */
+const KEYWORD = /^[^\x00-\x20\x7f(){%*"\\\]]+$/;
 
-/** The message with its flags written as the mbox convention keeps them (flags.ts). */
+/**
+ * The message with the script's IMAP flags in the fields mbox readers keep
+ * them in, as Dovecot writes them: Status: R (and O) for \Seen, X-Status:
+ * A D F T for \Answered \Deleted \Flagged \Draft (mailbox/flags.ts writes
+ * both), and X-Keywords: with the keywords space-separated, all at the end
+ * of the header. Fields of those names that came with the message go: what
+ * the script set is the whole truth. Other system flags (\Recent) are left
+ * out, as RFC 5232 lets a server ignore flags it cannot store.
+ */
 export function withFlags(data: Buffer, flags: string[]): Buffer {
   if (flags.length === 0) return data;
-  let status = '';
-  let xstatus = '';
-  const keywords: string[] = [];
-  for (const f of flags) {
-    const sys = SYSTEM[f.toLowerCase()];
-    if (!sys) keywords.push(f);
-    else if (sys[0] === 'Status') status = sys[1];
-    else xstatus += sys[1];
-  }
-  const lines = [status && `Status: ${status}`, xstatus && `X-Status: ${xstatus}`, keywords.length ? `X-Keywords: ${keywords.join(' ')}` : ''].filter(Boolean);
-  return Buffer.concat([Buffer.from(lines.join('\n') + '\n'), data]);
+  const has = new Set(flags.map((f) => f.toLowerCase()));
+  const keywords = flags.filter((f) => !f.startsWith('\\') && KEYWORD.test(f));
+  const state = {
+    read: has.has('\\seen'),
+    old: has.has('\\seen'),
+    answered: has.has('\\answered'),
+    deleted: has.has('\\deleted'),
+    flagged: has.has('\\flagged'),
+    draft: has.has('\\draft'),
+  };
+  // `blank`: where the blank line after the header is (the data's length when there is none).
+  const at = data.indexOf('\n\n');
+  const blank = data[0] === 0x0a ? 0 : at < 0 ? data.length : at + 1;
+  const head = data.toString('latin1', 0, blank);
+  const body = data.subarray(Math.min(blank + 1, data.length));
+  // Without X-Keywords (and its continuation lines); flags.ts replaces Status: and X-Status:.
+  const kept = head.replace(/^x-keywords[ \t]*:.*\n(?:[ \t].*\n)*/gim, '');
+  const block = Buffer.from(mboxWithFlags(Buffer.from(kept, 'latin1'), state).toString('latin1').replace(/\n$/, ''), 'latin1');
+  const extra = keywords.length ? Buffer.from(`X-Keywords: ${keywords.join(' ')}\n`) : Buffer.alloc(0);
+  return Buffer.concat([block, extra, Buffer.from('\n'), body]);
 }
 
 function digestOf(text: string): string {
@@ -270,7 +285,7 @@ async function vacationReply(config: Config, user: User, m: MboxMessage, v: Vaca
     return (answer = true);
   });
   if (!answer) return undefined;
-  const from = v.from ?? `${user.name}@${config.hostname}`;
+  const from = v.from ?? (user.name.includes('@') ? user.name : `${user.name}@${config.hostname}`); // a virtual user's name is the address
   const subject = v.subject !== undefined ? [`Subject: ${v.subject.replace(/[\r\n]+/g, ' ')}`] : [];
   const template = v.mime ? Buffer.from([...subject, v.reason].join('\n')) : Buffer.from([...subject, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', v.reason].join('\n'));
   return { to: m.sender, data: buildReply({ template, original: headers, to: m.sender, from }) };

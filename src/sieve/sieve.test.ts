@@ -257,10 +257,15 @@ describe('delivery helpers', () => {
     for (const bad of ['../x', 'a/../../x', '.hidden', 'a//b', 'x.lock', '/abs']) assert.throws(() => folderFile(config, user, bad), SieveError, bad);
   });
 
-  test('flags become Status:, X-Status: and X-Keywords:', () => {
-    const out = withFlags(Buffer.from('Subject: x\n\nbody\n'), ['\\Seen', '\\Flagged', '\\Answered', '$Work']).toString();
-    assert.equal(out, 'Status: RO\nX-Status: FA\nX-Keywords: $Work\nSubject: x\n\nbody\n');
+  test("flags become Status:, X-Status: and X-Keywords: as Dovecot writes them, replacing the message's own", () => {
+    const out = withFlags(Buffer.from('Subject: x\n\nbody\n'), ['\\Seen', '\\Flagged', '\\Answered', '$Work', '$label1']).toString();
+    assert.equal(out, 'Subject: x\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $label1\n\nbody\n');
     assert.equal(withFlags(Buffer.from('a'), []).toString(), 'a');
+    // Fields a sender put in are not kept beside the script's; \Recent and non-atoms are left out.
+    const forged = 'X-Status: D\nSubject: y\nX-Keywords: $Junk\n  NonJunk\nStatus: O\n\nX-Keywords: in the body\n';
+    assert.equal(withFlags(Buffer.from(forged), ['\\Flagged', '\\Recent', 'a(b', 'ok']).toString(), 'Subject: y\nX-Status: F\nX-Keywords: ok\n\nX-Keywords: in the body\n');
+    assert.equal(withFlags(Buffer.from('Subject: z'), ['\\Draft']).toString(), 'Subject: z\nX-Status: T\n\n');
+    assert.equal(withFlags(Buffer.from('\nbody'), ['k']).toString(), 'X-Keywords: k\n\nbody');
   });
 });
 
