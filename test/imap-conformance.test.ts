@@ -225,6 +225,11 @@ describe('IMAP conformance', () => {
       assert.equal(await hits('BODY "plain one"'), '* SEARCH');
       assert.equal(await hits('BODY "X-Status"'), '* SEARCH');
       assert.equal(await hits('TEXT "plain one"'), '* SEARCH 2');
+      // The hidden fields are in no header search either: FETCH never shows them.
+      assert.equal(await hits('HEADER Status ""'), '* SEARCH');
+      assert.equal(await hits('HEADER X-Status A'), '* SEARCH');
+      assert.equal(await hits('TEXT "X-Status"'), '* SEARCH');
+      assert.equal(await hits('HEADER Subject plain'), '* SEARCH 2');
     } finally {
       c.close();
     }

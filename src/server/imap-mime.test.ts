@@ -235,3 +235,11 @@ describe('MIME headers of parts (RFC 3501 6.4.5)', () => {
     }
   });
 });
+
+describe('BODYSTRUCTURE of a multipart with no delimiter line', () => {
+  it('has one empty text/plain part described as any other: charset us-ascii, extension data', async () => {
+    const { root } = await structure('Content-Type: multipart/mixed; boundary="B"\n\nno delimiter here\n');
+    assert.equal(bodyStructure(root, true), '(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0 NIL NIL NIL NIL) "MIXED" ("BOUNDARY" "B") NIL NIL NIL)');
+    assert.equal(bodyStructure(root, false), '(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0) "MIXED")');
+  });
+});

@@ -278,7 +278,9 @@ function language(h: Map<string, string>): string {
 export function bodyStructure(p: Part, extensible: boolean): string {
   const h = headerMap(p.header);
   if (p.type === 'MULTIPART') {
-    const kids = p.children.length ? p.children.map((c) => bodyStructure(c, extensible)).join('') : '("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0)';
+    // A multipart with no delimiter line has no parts; one empty text/plain part stands in,
+    // described as any other (RFC 2045 5.2's default charset, extension data when asked), as Dovecot does.
+    const kids = p.children.length ? p.children.map((c) => bodyStructure(c, extensible)).join('') : `("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
     const ext = extensible ? ` ${paramList(p.params)} ${disposition(h)} ${language(h)} ${nstr(h.get('content-location'))}` : '';
     return `(${kids} ${str(p.subtype)}${ext})`;
   }

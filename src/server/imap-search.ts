@@ -13,7 +13,7 @@
 // An IMAP4rev2 session is answered with ESEARCH always (RFC 9051 6.4.4: no
 // RETURN is RETURN (ALL)).
 
-import { FLAG, type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
+import { FLAG, type FolderReader, type MessageRecord, ServedConverter, visibleHeader } from '../mailbox/index.ts';
 import { headerMap } from './imap-envelope.ts';
 import { parseStructure, type Part } from './imap-mime.ts';
 import { enableCondstore, parseModseq } from './imap-condstore.ts';
@@ -217,7 +217,8 @@ class Match {
 
   private async header(): Promise<Map<string, string>> {
     if (!this.headers) {
-      const block = await this.reader!.header(this.rec);
+      // As FETCH serves it: the mbox bookkeeping fields (Status:, X-Status:, ...) are not the message's.
+      const block = visibleHeader(await this.reader!.header(this.rec));
       this.headers = headerMap(block);
       this.headerText = decodeWords(block.toString('utf8')).toLowerCase();
     }
