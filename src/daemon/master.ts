@@ -120,6 +120,7 @@ export class Master {
       }
       shareSecrets(this.config, this.owner);
       logStartup(this.config, `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
+      this.watchLostHandles();
       this.startWorker();
     } catch (e) {
       for (const b of this.bound) b.server.close();
@@ -191,6 +192,21 @@ export class Master {
       if (this.stopping) return;
       log(this.config, '', `SYSERR: worker exited ${signal ?? code}; starting another`);
       this.restartWorker();
+    });
+  }
+
+  /**
+   * A connection the worker could not take in (out of descriptors: the
+   * kernel drops what it cannot install, and Node closes the master's copy
+   * after three tries) is closed without a reply; Node only warns on stderr,
+   * which a detached daemon does not have. The listeners' descriptor reserve
+   * (fd-budget.ts) is there so that this does not happen; when it does, the
+   * log says so.
+   */
+  private watchLostHandles(): void {
+    process.on('warning', (w) => {
+      if (w.name !== 'SentHandleNotReceivedWarning') return;
+      this.refusedLog.note('lost', (more) => log(this.config, '', `SYSERR: a connection passed to the worker did not reach it and was closed (the worker is out of file descriptors?); raise the daemon's open-file limit${more}`));
     });
   }
 
