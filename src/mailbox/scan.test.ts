@@ -212,7 +212,7 @@ const PIECES = [
   'From a@b Tue Nov 14 22:13:38 2023\n', 'Subject: x\n', 'From: y\n', '\n', '\n', 'body\n', '>From quoted\n', 'From inside\n',
   'From ', 'Fro', '\r\n', 'X-Long: ' + 'z'.repeat(1500) + '\n', 'Status: RO\n', 'x-status : A\r\n', ' folded\n', '\tfolded\n',
   '>>From two\n', '>>>From three\r\n', '>', '>>', '> From', '\n\n', 'Content-Length: 12\n', 'X-UID: 3\n', 'X-Subject: shown\n',
-  's' + ' '.repeat(70) + ': long name\n', 'From ' + 'y'.repeat(994) + '\r\n', 'From ' + 'y'.repeat(1100) + '\n', 'Status' + ' '.repeat(30) + ': padded\n', 'From b@c Wed Nov 15 09:00:00 +0100 2023\n', '\n\r\n', 'é\n',
+  's' + ' '.repeat(70) + ': long name\n', 'From ' + 'y'.repeat(994) + '\r\n', 'From ' + 'y'.repeat(1100) + '\n', 'Status' + ' '.repeat(30) + ': padded\n', 'X-UID' + ' '.repeat(1000) + ': too far\n', 'From b@c Wed Nov 15 09:00:00 +0100 2023\n', '\n\r\n', 'é\n',
 ];
 
 function randomMbox(r: () => number): string {

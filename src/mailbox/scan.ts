@@ -238,15 +238,15 @@ class Scanner {
   /** The From_ line continues into v[a, b): keep its first bytes; false while it goes on past b. */
   private fromLineRest(c: Draft, v: Buffer, base: number, a: number, b: number): boolean {
     const nl = indexOf.call(v, LF, a);
-    const end = nl >= 0 && nl < b ? nl + 1 : b;
+    const ended = nl >= 0 && nl < b;
+    const end = ended ? nl + 1 : b;
     const kept = Math.min(end - a, HEAD_MAX - c.fromKept);
     if (kept > 0) {
       c.from.push(Buffer.from(v.subarray(a, a + kept)));
       c.fromKept += kept;
     }
-    if (end === b && !(nl >= 0 && nl < b)) return false;
-    c.dataOffset = base + end;
-    return true;
+    if (ended) c.dataOffset = base + end;
+    return ended;
   }
 
   /** Feed the content bytes of v[from, b) to the served count; a blank line at the end waits to see if it separates. */

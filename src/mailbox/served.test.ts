@@ -15,7 +15,7 @@ import { appendToMbox, mboxPath } from './index.ts';
 import { ServedConverter, servedHeader, toServed } from './served.ts';
 import { rng, servedLines } from './fixtures/reference.ts';
 
-const PIECES = ['From ', '>', '>>', '\n', '\r\n', '\r', 'x', ' ', '\t', 'Status: RO', 'X-Status', ':', 'Subject: s', 'content-length ', 'S', 'x-uid'];
+const PIECES = ['From ', '>', '>>', '\n', '\r\n', '\r', 'x', ' ', '\t', 'Status: RO', 'X-Status', ':', 'Subject: s', 'content-length ', 'S', 'x-uid', ' '.repeat(300)];
 
 function randomText(r: () => number): Buffer {
   let s = '';

@@ -29,10 +29,10 @@ const indexOf = Uint8Array.prototype.indexOf;
 export const HIDDEN = ['status', 'x-status', 'x-keywords', 'x-uid', 'x-imap', 'x-imapbase', 'content-length'];
 /**
  * A field is looked up in HIDDEN only when its colon comes within this many
- * bytes of the line start: no hidden name is longer, and so a header line cut
+ * bytes of the line start (RFC 5322's line limit), so that a header line cut
  * across chunks is held back at most this much.
  */
-const NAME_MAX = 64;
+const NAME_MAX = 998;
 
 /**
  * Is the header line starting at buf[at] (up to `end`) a field of HIDDEN?
