@@ -31,7 +31,8 @@ test('a new user gets the welcome message, through the queue, its names replaced
   const r = run(sb, 'mailtk', ['user', 'add', 'carol@a.test'], 'pw\n');
   assert.equal(r.status, 0, r.stderr);
   const box = path.join(sb.spool, 'virtual', 'a.test', 'carol');
-  await waitFor(() => read(box) !== '', 30_000, 'the welcome message');
+  // The log line of the delivery comes after the write into the mailbox.
+  await waitFor(() => read(box) !== '' && /to=<carol@a\.test>.*stat=Sent/.test(read(sb.log)), 30_000, 'the welcome message');
   const [msg] = splitMbox(read(box));
   assert.match(msg, /^Subject: Welcome to a\.test$/m);
   assert.match(msg, /^To: <carol@a\.test>$/m);

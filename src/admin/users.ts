@@ -7,16 +7,18 @@
 // as Postfix leaves a virtual mailbox behind. A new user is sent the
 // welcome message when there is one (welcome.ts).
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { systemUser } from '../config/users.ts';
 import { shareSecrets } from '../daemon/privs.ts';
-import { mailboxUsage, mboxPath } from '../mailbox/index.ts';
+import { mailboxUsage } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 import { removePassword, setPassword } from '../server/passwd.ts';
 import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
 import { deleteAdmin } from './admins.ts';
 import { readWelcome, sendWelcome } from './welcome.ts';
-import { isVirtualDomain, quotaOf, splitVirtual, virtualUser, virtualUserNames } from '../virtual/tables.ts';
+import { domainDir, isVirtualDomain, quotaTable, splitVirtual, virtualUser, virtualUserNames } from '../virtual/tables.ts';
 
 export interface UserRow {
   user: string;
@@ -84,14 +86,44 @@ async function savePassword(config: Config, key: string, password: string): Prom
   if (owner) shareSecrets(config, owner);
 }
 
+/**
+ * The users with their usage and quota. At 100,000 users the cost is in the
+ * mailboxes: mail_spool_dir/virtual and each domain's directory in it are
+ * read once, and only the mailboxes found are opened (a user who has had no
+ * mail has none); quota_file is read once.
+ */
 export function listUsers(config: Config, domain?: string): UserRow[] {
   const d = domain?.toLowerCase();
-  return virtualUserNames(config)
-    .filter((u) => !d || u.endsWith(`@${d}`))
-    .sort()
-    .map((user) => {
-      const q = quotaOf(config, user);
-      const used = mailboxUsage(config, user);
-      return { user, domain: user.slice(user.lastIndexOf('@') + 1), mailbox: mboxPath(config, user), ...used, quotaBytes: q?.bytes ?? 0, quotaMessages: q?.messages ?? 0 };
-    });
+  const quota = quotaTable(config);
+  const names = d ? virtualUserNames(config).filter((u) => u.endsWith(`@${d}`)) : virtualUserNames(config).slice();
+  names.sort();
+  const withDirs = dirEntries(path.dirname(domainDir(config, 'x')));
+  const rows: UserRow[] = new Array(names.length);
+  let dom = '';
+  let dir = '';
+  let boxes = new Set<string>();
+  for (let i = 0; i < names.length; i++) {
+    const user = names[i];
+    const at = user.lastIndexOf('@');
+    const local = user.slice(0, at);
+    if (user.length - at - 1 !== dom.length || !user.endsWith(dom)) {
+      // Sorted, so a domain's users come together (but for names holding a second "@").
+      dom = user.slice(at + 1);
+      dir = domainDir(config, dom);
+      boxes = withDirs.has(dom) ? dirEntries(dir) : new Set();
+    }
+    const used = boxes.has(local) ? mailboxUsage(config, user) : undefined;
+    const q = quota(user);
+    rows[i] = { user, domain: dom, mailbox: `${dir}/${local}`, bytes: used?.bytes ?? 0, messages: used?.messages ?? 0, quotaBytes: q?.bytes ?? 0, quotaMessages: q?.messages ?? 0 };
+  }
+  return rows;
+}
+
+/** The names in a directory (none when it does not exist or cannot be read). */
+function dirEntries(dir: string): Set<string> {
+  try {
+    return new Set(fs.readdirSync(dir));
+  } catch {
+    return new Set();
+  }
 }

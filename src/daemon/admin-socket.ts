@@ -66,7 +66,7 @@ export async function serveAdminSocket(config: () => Config, runQueue: (argv: st
   };
 }
 
-/** The public directory, root's and 0755 (one planted by someone else is refused), without a socket left by a daemon that died. */
+/** The public directory, root's and 0755 (a link planted there is refused), without a socket left by a daemon that died. */
 function preparePlace(file: string): void {
   const dir = path.dirname(file);
   try {
@@ -75,7 +75,10 @@ function preparePlace(file: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
   const st = fs.lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== process.geteuid?.()) throw new Error(`${dir} is not a directory of this daemon's user; remove it`);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory; remove it`);
+  // Given to mail_owner with the rest of the queue (daemon/privs.ts giveQueueTo walks it): root's again.
+  const me = process.geteuid?.() ?? 0;
+  if (st.uid !== me) fs.lchownSync(dir, me, process.getegid?.() ?? 0);
   fs.chmodSync(dir, 0o755);
   const old = fs.lstatSync(file, { throwIfNoEntry: false });
   if (old && !old.isSocket()) throw new Error(`${file} exists and is not a socket; remove it`);

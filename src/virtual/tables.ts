@@ -88,14 +88,24 @@ export function readTable(file: string): Line[] {
 
 export function parseTable(text: string): Line[] {
   const out: Line[] = [];
-  text.split('\n').forEach((raw, i) => {
+  const raws = text.split('\n');
+  for (let i = 0; i < raws.length; i++) {
+    const raw = raws[i];
+    // Most lines of the big tables are one plain field (a domain, a user): no regex for them.
+    if (raw !== '' && !PLAIN_BREAK.test(raw)) {
+      out.push({ fields: [raw], rest: '', line: i + 1 });
+      continue;
+    }
     const body = raw.replace(/^\s*#.*$/, '').replace(/\r$/, '').trim();
-    if (body === '') return;
+    if (body === '') continue;
     const fields = body.split(/\s+/);
     out.push({ fields, rest: body.slice(fields[0].length).trim(), line: i + 1 });
-  });
+  }
   return out;
 }
+
+/** What makes a line more than one plain field: white space or a comment. */
+const PLAIN_BREAK = /[\s#]/;
 
 /** The virtual domains, lower case. */
 export function virtualDomains(config: Config): ReadonlySet<string> {
@@ -118,8 +128,47 @@ export function splitVirtual(address: string): { local: string; domain: string; 
 }
 
 /** The users of the virtual domains, as "user@domain". */
-export function virtualUserNames(config: Config): string[] {
-  return readTable(config.raw.virtual_users_file).map((l) => l.fields[0].toLowerCase());
+export function virtualUserNames(config: Config): readonly string[] {
+  return readNames(config.raw.virtual_users_file).names;
+}
+
+interface Names {
+  stamp: string;
+  names: string[];
+  set?: Set<string>;
+}
+
+const nameCache = new Map<string, Names>();
+
+/**
+ * A table's first fields, lower case, without a Line a line: the users
+ * table is the big one (100,000 lines make 200,000 objects as Lines, whose
+ * garbage collection was most of a listing's time).
+ */
+function readNames(file: string): Names {
+  const stamp = stampOf(file);
+  const hit = nameCache.get(file);
+  if (hit?.stamp === stamp) return hit;
+  let text = '';
+  if (stamp !== 'none') {
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
+    }
+  }
+  const names: string[] = [];
+  for (const raw of text.split('\n')) {
+    if (raw === '') continue;
+    if (!PLAIN_BREAK.test(raw)) names.push(raw.toLowerCase());
+    else {
+      const first = raw.replace(/^\s*#.*$/, '').trim().split(/\s+/)[0];
+      if (first) names.push(first.toLowerCase());
+    }
+  }
+  const entry = { stamp, names };
+  nameCache.set(file, entry);
+  return entry;
 }
 
 /** The ids virtual mailboxes belong to: mail_owner's when it is ours to use, else this process's own. */
@@ -138,7 +187,9 @@ export function domainDir(config: Config, domain: string): string {
 /** A virtual user, or undefined when "user@domain" is none (an unknown domain, an unknown user). */
 export function virtualUser(config: Config, address: string): User | undefined {
   const v = splitVirtual(address);
-  if (!v || !isVirtualDomain(config, v.domain) || !keySet(readTable(config.raw.virtual_users_file)).has(v.key)) return undefined;
+  if (!v || !isVirtualDomain(config, v.domain)) return undefined;
+  const users = readNames(config.raw.virtual_users_file);
+  if (!(users.set ??= new Set(users.names)).has(v.key)) return undefined;
   const { uid, gid } = virtualOwner(config);
   return { name: v.key, uid, gid, gecos: '', home: path.join(domainDir(config, v.domain), '.home', v.local), shell: '/bin/false' };
 }
@@ -165,13 +216,28 @@ export interface Quota {
 
 /** The user's own quota, else the domain's default; undefined when neither is set. */
 export function quotaOf(config: Config, address: string): Quota | undefined {
-  const v = splitVirtual(address);
-  if (!v) return undefined;
+  return quotaTable(config)(address);
+}
+
+/** quotaOf over one reading of quota_file, for a listing of many users (one stat, and one parse a line, not one a user). */
+export function quotaTable(config: Config): (address: string) => Quota | undefined {
   const file = config.raw.quota_file;
   const byKey = keyMap(readTable(file));
-  const line = byKey.get(v.key) ?? byKey.get(`@${v.domain}`);
-  if (!line) return undefined;
-  return { ...parseQuota(line.fields.slice(1), file, line.line), from: line.fields[0].toLowerCase() };
+  if (byKey.size === 0) return () => undefined;
+  // One object a line, shared by the users it applies to (frozen: nobody may change another's).
+  const parsed = new Map<Line, Quota>();
+  const quota = (line: Line) => {
+    let q = parsed.get(line);
+    if (!q) parsed.set(line, (q = Object.freeze({ ...parseQuota(line.fields.slice(1), file, line.line), from: line.fields[0].toLowerCase() })));
+    return q;
+  };
+  return (address) => {
+    const key = address.toLowerCase();
+    const at = key.lastIndexOf('@');
+    if (at <= 0) return undefined;
+    const line = byKey.get(key) ?? byKey.get(key.slice(at));
+    return line ? quota(line) : undefined;
+  };
 }
 
 export function parseQuota(fields: string[], file?: string, line?: number): { bytes: number; messages: number } {
