@@ -68,19 +68,22 @@ function stampOf(file: string): string {
   }
 }
 
+/** The file's text ('' when it does not exist: stamp "none"). */
+function readText(file: string, stamp: string): string {
+  if (stamp === 'none') return '';
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
+  }
+}
+
 /** The file's entries (empty when it does not exist), from the cache while the file is unchanged. */
 export function readTable(file: string): Line[] {
   const stamp = stampOf(file);
   const hit = cache.get(file);
   if (hit?.stamp === stamp) return hit.lines;
-  let text = '';
-  if (stamp !== 'none') {
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
-    }
-  }
+  const text = readText(file, stamp);
   const lines = parseTable(text);
   cache.set(file, { stamp, lines });
   return lines;
@@ -149,14 +152,7 @@ function readNames(file: string): Names {
   const stamp = stampOf(file);
   const hit = nameCache.get(file);
   if (hit?.stamp === stamp) return hit;
-  let text = '';
-  if (stamp !== 'none') {
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new MailError('config', `cannot read: ${(e as Error).message}`, { file });
-    }
-  }
+  const text = readText(file, stamp);
   const names: string[] = [];
   for (const raw of text.split('\n')) {
     if (raw === '') continue;
