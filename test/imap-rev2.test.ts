@@ -3,12 +3,14 @@
 // listeners show what each revision is sent (RECENT, \Recent and [UNSEEN n]
 // for rev1 only; SELECT's LIST response, ESEARCH for every SEARCH, UTF-8
 // mailbox names for rev2), then imapflow, which enables IMAP4rev2 by itself,
-// against the real daemon.
+// against the real daemon, and s-nail (a rev1 client) beside a rev2 session.
 
 import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { decodeMutf7, encodeMutf7 } from '../src/server/imap-names.ts';
 import type { RunningDaemon, Sandbox } from './helpers.ts';
@@ -168,6 +170,54 @@ describe('imapflow (which enables IMAP4rev2) against the daemon', () => {
       assert.equal(box.messages, 1);
     } finally {
       await f.logout();
+    }
+  });
+});
+
+const execFileAsync = promisify(execFile);
+const noSnail = spawnSync('s-nail', ['-V']).status !== 0 && 's-nail is not installed (test/install-deps.sh installs it)';
+
+/** s-nail (an IMAP4rev1 client: it sends no ENABLE) on a user's INBOX over IMAP, running `commands` (-Y) in batch mode. */
+async function snailImap(s: MailboxServer, user: string, commands: string[]): Promise<{ out: string; err: string }> {
+  const home = path.join(s.sb.dir, 'snail-imap-home');
+  fs.mkdirSync(home, { recursive: true });
+  const url = `imap://${user}@127.0.0.1:${s.imap}`;
+  const args = ['-n', '-N', '-#', '-S', 'v15-compat', '-S', `password=${PASSWORD}`, '-S', 'tls-verify=ignore', '-S', `folder=${url}`, ...commands.flatMap((c) => ['-Y', c]), '-Y', 'quit', '-f', url];
+  const r = await execFileAsync('s-nail', args, { env: { PATH: process.env.PATH, HOME: home, MAIL: '/dev/null', LC_ALL: 'C.UTF-8' }, timeout: 60_000 });
+  return { out: r.stdout, err: r.stderr };
+}
+
+describe('s-nail over IMAP, an IMAP4rev1 client beside a rev2 one', { skip: noSnail }, () => {
+  let s: MailboxServer;
+  before(async () => {
+    s = await startMailboxServer({ users: ['frank'] });
+    for (const x of ['first', 'second']) deliver(s.sb, 'frank', `for s-nail ${x}`, `body of ${x}\n`);
+  });
+  after(() => s.close());
+
+  test('reads, flags and copies into a folder a rev2 session named in UTF-8', async () => {
+    const v2 = await ImapClient.login(s.imap, 'frank');
+    try {
+      await v2.ok('ENABLE IMAP4rev2');
+      await v2.ok('CREATE "Entwürfe"');
+    } finally {
+      await v2.logout();
+    }
+    const r = await snailImap(s, 'frank', ['headers', 'print 2', 'flag 1', 'copy 1 +Entwürfe']);
+    assert.doesNotMatch(r.err, /error|fail/i, r.err);
+    assert.match(r.out, /for s-nail first/);
+    assert.match(r.out, /body of second/);
+    const c = await ImapClient.login(s.imap, 'frank');
+    try {
+      await c.ok('ENABLE IMAP4rev2');
+      const sel = await c.ok('EXAMINE "Entwürfe"');
+      assert.ok(sel.untagged.includes('* 1 EXISTS'), sel.untagged.join('\n'));
+      await c.ok('EXAMINE INBOX');
+      const flags = (await c.ok('FETCH 1:2 (FLAGS)')).untagged.join('\n');
+      assert.match(flags, /^\* 1 FETCH \(FLAGS \([^)]*\\Flagged/m, flags);
+      assert.match(flags, /^\* 2 FETCH \(FLAGS \([^)]*\\Seen/m, 'printed: \\Seen');
+    } finally {
+      await c.logout();
     }
   });
 });
