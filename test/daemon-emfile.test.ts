@@ -3,9 +3,9 @@
 // keeps running, tells the excess 421 (never a silent close of a connection
 // it took), goes on serving the session it had, logs the shortage once per
 // interval, and takes new sessions again once the flood is gone. As root the
-// master itself is then starved of descriptors (prlimit --pid): a worker,
-// user agent or queue runner it cannot start is logged and tried again, and
-// the message waiting for that agent is delivered once descriptors are back.
+// master itself is then starved of descriptors (prlimit --pid): a user agent,
+// queue runner or worker it cannot start is logged and tried again, and the
+// message waiting for that agent is delivered once descriptors are back.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -159,6 +159,9 @@ test('the master out of descriptors: the worker, agents and runs it cannot start
     assert.equal(run(sb, 'sendmail', ['-odq', 'alice'], 'Subject: starved\n\nbody\n').status, 0);
     await waitFor(() => /cannot start a user agent for alice .*EMFILE/.test(readLog(sb)), 30_000, 'the agent that could not start, logged');
     assert.equal(sb.readMbox('alice'), '', 'not delivered while the agent cannot start');
+    // The queue runner dies: the next runs cannot start another.
+    process.kill(processTree(master).find((p) => p.ppid === master && p.argv.includes('--serve'))!.pid, 'SIGKILL');
+    await waitFor(() => /queue run failed: queue runner could not be started: .*EMFILE/.test(readLog(sb)), 15_000, 'the run that could not start, logged');
     // The worker dies: the master cannot start another for now.
     process.kill(worker()!.pid, 'SIGKILL');
     await waitFor(() => /cannot start the worker: .*EMFILE/.test(readLog(sb)), 15_000, 'the worker that could not start, logged');
