@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type FolderReader, type MessageRecord, toServed } from '../mailbox/index.ts';
+import { type FolderReader, type MessageRecord, toServed, visibleHeader } from '../mailbox/index.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
 
 /** A stored message (no From_ line) and a reader of it, `chunk` bytes at a time. */
@@ -241,5 +241,14 @@ describe('BODYSTRUCTURE of a multipart with no delimiter line', () => {
     const { root } = await structure('Content-Type: multipart/mixed; boundary="B"\n\nno delimiter here\n');
     assert.equal(bodyStructure(root, true), '(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0 NIL NIL NIL NIL) "MIXED" ("BOUNDARY" "B") NIL NIL NIL)');
     assert.equal(bodyStructure(root, false), '(("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0) "MIXED")');
+  });
+});
+
+describe('the top-level header as served', () => {
+  it('leaves out a hidden mbox field however many blanks stand before its colon, as visibleHeader does', async () => {
+    const text = 'Subject: x\nStatus                        : RO\nX-Status: A\n\nbody\n';
+    const { root, buf } = await structure(text);
+    assert.equal(root.header.toString(), 'Subject: x\n\n');
+    assert.equal(root.bodyStart, toServed(visibleHeader(buf.subarray(0, text.indexOf('\n\n') + 2))).length);
   });
 });

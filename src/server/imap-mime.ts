@@ -203,10 +203,10 @@ function served(buf: Buffer): number {
   return len + (terminated && !(len >= 2 && buf[len - 2] === CR) ? 1 : 0);
 }
 
-/** Does this line of the top-level header start one of the hidden mbox fields (all have short names)? */
+/** Does this line of the top-level header start one of the hidden mbox fields (wherever its colon, as served.ts and visibleHeader see it)? */
 function isHiddenLine(buf: Buffer): boolean {
   const t = new HeaderTokens(buf);
-  return t.next() && t.colon >= 0 && t.colon <= 20 && HIDDEN.includes(t.name().toLowerCase());
+  return t.next() && t.colon >= 0 && HIDDEN.includes(t.name().toLowerCase());
 }
 
 /** Parse the stored message behind a record, a chunk at a time. */
