@@ -6,7 +6,10 @@
 // and writes it). Version 2 adds each
 // message's mod-sequence (RFC 7162) to its record, now 76 bytes, and to the
 // head the highest one and a bounded list of expunged UIDs with theirs; a
-// version 1 index still reads, every modseq 1. Both are written to a
+// version 1 index still reads, every modseq 1. The head also lists the
+// messages whose keywords differ from what their X-Keywords: said when last
+// scanned (changes not yet written to the mbox), and says `keywordHeaders`
+// once X-Keywords: is read at all. Both are written to a
 // temporary file and renamed; a file that fails its checks reads as missing,
 // and the index is then rebuilt from the mbox with a new UIDVALIDITY. Files
 // are reached through the held directory (safe-open.ts), never through a
@@ -42,6 +45,11 @@ export interface MessageRecord {
   keywords: number;
   /** Mod-sequence (RFC 7162): raised whenever the message's flags or keywords change. */
   modseq: number;
+  /**
+   * What the mbox's X-Keywords: said when last scanned, as bits like
+   * `keywords`, when a change has made them differ; absent: the same.
+   */
+  headerKeywords?: number;
 }
 
 export interface IndexState {
@@ -63,6 +71,8 @@ export interface IndexState {
   vanished?: Array<[number, number]>;
   /** Expunges up to this modseq are no longer in `vanished`. */
   vanishedFloor?: number;
+  /** Records' keywords reflect X-Keywords: (absent in indexes written before it was read). */
+  keywordHeaders?: true;
 }
 
 const INDEX_MAGIC = Buffer.from('MTKIDX2\n');
@@ -124,10 +134,13 @@ function readRecord(b: Buffer, v: DataView, at: number, v1: boolean): MessageRec
 }
 
 export function encodeIndex(s: IndexState): Buffer {
+  const owed: Array<[number, number]> = [];
+  for (const r of s.records) if (r.headerKeywords !== undefined) owed.push([r.uid, r.headerKeywords]);
   const head = Buffer.from(JSON.stringify({
     uidValidity: s.uidValidity, uidNext: s.uidNext, recentUid: s.recentUid, keywords: s.keywords, stamp: s.stamp, count: s.records.length,
     ...(s.quoting ? { quoting: s.quoting } : {}),
     highestModseq: s.highestModseq ?? 1, vanished: s.vanished ?? [], vanishedFloor: s.vanishedFloor ?? 0,
+    ...(s.keywordHeaders ? { keywordHeaders: true } : {}), ...(owed.length ? { headerKeywords: owed } : {}),
   }));
   const out = Buffer.allocUnsafe(INDEX_MAGIC.length + 4 + head.length + s.records.length * RECORD);
   INDEX_MAGIC.copy(out, 0);
@@ -151,7 +164,7 @@ export function decodeIndex(b: Buffer): IndexState | undefined {
   const size = v1 ? RECORD_V1 : RECORD;
   const headLen = b.readUInt32LE(INDEX_MAGIC.length);
   const base = INDEX_MAGIC.length + 4 + headLen;
-  let head: Omit<IndexState, 'records'> & { count: number };
+  let head: Omit<IndexState, 'records'> & { count: number; headerKeywords?: unknown };
   try {
     head = JSON.parse(b.toString('utf8', INDEX_MAGIC.length + 4, base));
   } catch {
@@ -163,7 +176,19 @@ export function decodeIndex(b: Buffer): IndexState | undefined {
   for (let i = 0; i < head.count; i++) records[i] = readRecord(b, view, base + i * size, v1);
   const quoting = head.quoting === 'mboxrd' ? { quoting: head.quoting } : {};
   const modseqs = v1 ? {} : { highestModseq: head.highestModseq, vanished: head.vanished, vanishedFloor: head.vanishedFloor };
-  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting, ...modseqs };
+  const keywordHeaders = head.keywordHeaders === true ? { keywordHeaders: true as const } : {};
+  if (Array.isArray(head.headerKeywords)) owedKeywords(records, head.headerKeywords);
+  return { uidValidity: head.uidValidity, uidNext: head.uidNext, recentUid: head.recentUid, keywords: head.keywords ?? [], stamp: head.stamp, records, ...quoting, ...modseqs, ...keywordHeaders };
+}
+
+/** The head's [uid, headerKeywords] pairs onto their records (both ascending by UID as written). */
+function owedKeywords(records: MessageRecord[], pairs: unknown[]): void {
+  let i = 0;
+  for (const p of pairs) {
+    if (!Array.isArray(p) || !Number.isSafeInteger(p[0]) || !Number.isSafeInteger(p[1])) continue;
+    while (i < records.length && records[i].uid < p[0]) i++;
+    if (i < records.length && records[i].uid === p[0]) records[i].headerKeywords = p[1] >>> 0;
+  }
 }
 
 /** The bytes of `name` in an index directory; undefined when it or the directory is missing or it is not a regular file. */

@@ -1,8 +1,8 @@
 // IMAP's view of mbox flags: the system flags as a bit mask, read from and
 // written to the Status:/X-Status: headers through flags.ts (the letters
-// mail(1), mutt and Dovecot share), keywords written to X-Keywords:
-// (Dovecot's field: the names separated by spaces, as Sieve's imap4flags
-// also writes them), the header block as clients see it (the
+// mail(1), mutt and Dovecot share), keywords read from and written to
+// X-Keywords: (Dovecot's field: the names separated by spaces, as Sieve's
+// imap4flags also writes them), the header block as clients see it (the
 // bookkeeping headers of HIDDEN left out) and the fingerprint that
 // recognises a message again after another program rewrote the mbox.
 
@@ -58,11 +58,16 @@ export function flagsFromHeader(block: Buffer): number {
 
 /** The header block without the hidden bookkeeping fields (and their continuation lines). */
 export function visibleHeader(block: Buffer): Buffer {
+  return withoutFields(block, (name) => HIDDEN.includes(name));
+}
+
+/** The header block without the fields `drop` names (lower case), continuation lines and all. */
+function withoutFields(block: Buffer, drop: (name: string) => boolean): Buffer {
   const parts: Buffer[] = [];
   let hiding = false;
   let last = 0;
   for (const l of headerLines(block)) {
-    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = HIDDEN.includes(l.name);
+    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = drop(l.name);
     if (!hiding) parts.push(block.subarray(l.start, l.end));
     last = l.end;
   }
@@ -71,19 +76,24 @@ export function visibleHeader(block: Buffer): Buffer {
 }
 
 const KEYWORDS = Buffer.from('eywords:');
-/** The header block without its X-Keywords: fields (continuation lines too). */
-function withoutKeywords(block: Buffer): Buffer {
-  if (block.indexOf(KEYWORDS) < 0) return block;
-  const parts: Buffer[] = [];
-  let hiding = false;
-  let last = 0;
+/** An IMAP flag-keyword (RFC 3501 atom): no specials, no backslash (system flags are not keywords). */
+const KEYWORD = /^[!#$&'+-[^-z|}~]+$/;
+
+/** The keywords of the X-Keywords: fields of a stored header block, in order, each once (case folded to the first). */
+export function keywordsFromHeader(block: Buffer): string[] {
+  if (block.indexOf(KEYWORDS) < 0) return []; // most mail has no such field: skip the parse
+  const out: string[] = [];
+  let inField = false;
   for (const l of headerLines(block)) {
-    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = l.name === 'x-keywords';
-    if (!hiding) parts.push(block.subarray(l.start, l.end));
-    last = l.end;
+    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) inField = l.name === 'x-keywords';
+    if (!inField) continue;
+    let text = block.toString('latin1', l.start, l.end);
+    if (l.name !== '') text = text.slice(text.indexOf(':') + 1);
+    for (const word of text.split(/\s+/)) {
+      if (word && KEYWORD.test(word) && !out.some((k) => k.toLowerCase() === word.toLowerCase())) out.push(word);
+    }
   }
-  parts.push(block.subarray(last));
-  return Buffer.concat(parts);
+  return out;
 }
 
 /**
@@ -92,7 +102,7 @@ function withoutKeywords(block: Buffer): Buffer {
  * are none), written where flags.ts puts Status:, before the blank line.
  */
 export function withStatusHeaders(block: Buffer, flags: number, keywords: readonly string[] = []): Buffer {
-  const out = withFlags(withoutKeywords(block), {
+  const out = withFlags(block.indexOf(KEYWORDS) < 0 ? block : withoutFields(block, (name) => name === 'x-keywords'), {
     read: (flags & FLAG.seen) !== 0,
     old: true,
     answered: (flags & FLAG.answered) !== 0,
@@ -144,3 +154,37 @@ export function fingerprint(block: Buffer, bodySize: number): string {
   return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
 }
 
+/**
+ * A folder's keywords: the names in use, each given a bit of a record's
+ * `keywords` in the order first seen, kept in the index. Known limit: at most
+ * 32; a further name read from X-Keywords: has no bit, and is dropped from
+ * the field if that message's flags are rewritten.
+ */
+export class KeywordTable {
+  names: string[] = [];
+
+  /** `changed`: told when a name is added (the index must be saved). */
+  constructor(private readonly changed: () => void) {}
+
+  /** The bit of a keyword, made if new and `make`; undefined when 32 are in use. */
+  bit(name: string, make: boolean): number | undefined {
+    const lower = name.toLowerCase();
+    let i = this.names.findIndex((k) => k.toLowerCase() === lower);
+    if (i < 0 && make && this.names.length < 32) {
+      i = this.names.push(name) - 1;
+      this.changed();
+    }
+    return i < 0 ? undefined : 2 ** i;
+  }
+
+  /** The bits of these names, made where new (a name past the 32nd has none). */
+  mask(names: readonly string[]): number {
+    let m = 0;
+    for (const n of names) m = (m | (this.bit(n, true) ?? 0)) >>> 0;
+    return m;
+  }
+
+  namesOf(mask: number): string[] {
+    return this.names.filter((_, i) => (mask & (2 ** i)) !== 0);
+  }
+}

@@ -241,3 +241,30 @@ test('records found by UID whether or not the index keeps them in UID order, and
     await f.release();
   }
 });
+
+test('keywords come from X-Keywords:; owed ones are kept in the index until a rewrite writes them; an index from before is read again', async () => {
+  const mbox = path.join(dir, 'kw');
+  const indexDir = path.join(dir, 'kw-index');
+  const a = 'From a@test Mon Jan  1 00:00:00 2024\nSubject: a\nX-Keywords: $label1 work\n\nbody\n';
+  fs.writeFileSync(mbox, `${a}\nFrom b@test Mon Jan  1 00:00:01 2024\nSubject: b\n\nbody\n`);
+  let f = await openFolder({ mbox, indexDir });
+  await f.sync();
+  assert.deepEqual(f.keywordNames(f.byUidGet(1)!.keywords), ['$label1', 'work']);
+  f.setFlags([2], 'add', 0, f.keywordBit('$Done', true)!);
+  await f.save();
+  let state = decodeIndex(fs.readFileSync(path.join(indexDir, INDEX_FILE)))!;
+  assert.equal(state.records[1].headerKeywords, 0, 'the index says the header does not have it yet');
+  assert.equal(state.keywordHeaders, true);
+  await f.release();
+  assert.match(fs.readFileSync(mbox, 'utf8'), /Subject: b\nStatus: O\nX-Keywords: \$Done\n\n/);
+  state = decodeIndex(fs.readFileSync(path.join(indexDir, INDEX_FILE)))!;
+  assert.deepEqual(state.records.map((r) => r.headerKeywords), [undefined, undefined], 'nothing owed after the rewrite');
+  // An index written before X-Keywords: was read: no keywords, the mbox unchanged since. Read again at open.
+  const { keywordHeaders: _, ...before } = { ...state, keywords: [], records: state.records.map((r) => ({ ...r, keywords: 0 })) };
+  fs.writeFileSync(path.join(indexDir, INDEX_FILE), encodeIndex(before));
+  f = await openFolder({ mbox, indexDir });
+  await f.sync();
+  assert.deepEqual(f.records.map((r) => f.keywordNames(r.keywords)), [['$label1', 'work'], ['$Done']]);
+  assert.deepEqual(f.records.map((r) => r.uid), [1, 2], 'UIDs stay');
+  await f.release();
+});
