@@ -265,6 +265,31 @@ describe('IMAP conformance', () => {
       c.close();
     }
   });
+
+  test('a keyword new to the mailbox is announced with FLAGS and PERMANENTFLAGS, to every session, before the FETCH that carries it', async () => {
+    deliver(s.sb, 'dave', 'keywords');
+    const a = await ImapClient.login(s.imap, 'dave');
+    const b = await ImapClient.login(s.imap, 'dave');
+    try {
+      await a.ok('SELECT INBOX');
+      await b.ok('EXAMINE INBOX');
+      const flags = '\\Answered \\Flagged \\Deleted \\Seen \\Draft $Urgent';
+      assert.deepEqual((await a.ok('STORE 1 +FLAGS ($Urgent)')).untagged, [
+        `* FLAGS (${flags})`,
+        `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted`,
+        '* 1 FETCH (FLAGS ($Urgent \\Recent))',
+      ]);
+      assert.deepEqual((await a.ok('STORE 1 -FLAGS ($Urgent)')).untagged, ['* 1 FETCH (FLAGS (\\Recent))'], 'told once');
+      const news = (await b.ok('NOOP')).untagged;
+      assert.deepEqual(news.slice(0, 2), [`* FLAGS (${flags})`, '* OK [PERMANENTFLAGS ()] Read-only mailbox']);
+      const appended = await a.run('APPEND INBOX ($Later)', 'Subject: x\r\n\r\nbody\r\n');
+      assert.equal(appended.status, 'OK', appended.text);
+      assert.ok(appended.untagged.includes(`* FLAGS (${flags} $Later)`), appended.untagged.join('\n'));
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
 });
 
 // ------------------------------------------------------------ in a root daemon's per-user agent

@@ -101,13 +101,8 @@ export async function selectCommand(s: ImapSession, c: Cmd, readOnly: boolean): 
   view.reset();
   s.view = view;
   s.state = 'selected';
-  const keywords = folder.keywords.join(' ');
-  const flags = `\\Answered \\Flagged \\Deleted \\Seen \\Draft${keywords ? ` ${keywords}` : ''}`;
   const firstUnseen = folder.records.findIndex((m) => !(m.flags & FLAG.seen));
-  await s.untagged(`FLAGS (${flags})`);
-  // Under EXAMINE no flag can be changed (RFC 3501 6.3.2): the list is empty, as Dovecot sends it.
-  const permanent = readOnly ? '' : `${flags}${folder.keywords.length < 32 ? ' \\*' : ''}`;
-  await s.untagged(`OK [PERMANENTFLAGS (${permanent})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}`);
+  for (const line of view.flagsResponses()) await s.untagged(line);
   await s.untagged(`${view.uids.length} EXISTS`);
   if (!s.rev2) {
     await s.untagged(`${view.recent.size} RECENT`);
@@ -192,6 +187,8 @@ export async function storeCommand(s: ImapSession, c: Cmd): Promise<Result> {
   const modified = unchangedSince === undefined ? [] : picked.filter((t) => t.rec.modseq > unchangedSince);
   if (modified.length) picked = picked.filter((t) => t.rec.modseq <= (unchangedSince as number));
   const changed = new Set(v.folder.setFlags(picked.map((t) => t.rec.uid), mode, flags, bits));
+  // A keyword new to the mailbox: FLAGS before the FETCH responses that carry it.
+  for (const line of v.keywordNews()) await s.untagged(line);
   const condstore = condstoreOn(s);
   for (const t of picked) {
     const uid = c.uid || condstore ? `UID ${t.rec.uid} ` : '';

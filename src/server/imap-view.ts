@@ -8,7 +8,8 @@
 // expunges go out as one VANISHED with their UIDs (RFC 7162 3.1, 3.2.7).
 // An IMAP4rev2 session has no \Recent (RFC 9051 removed it): it claims none,
 // so that an IMAP4rev1 session beside it still gets them, and is sent no
-// RECENT response.
+// RECENT response. A keyword new to the mailbox is announced at once with
+// FLAGS and PERMANENTFLAGS, as at SELECT (RFC 3501 7.2.6), as Dovecot does.
 
 import type { Folder, MessageRecord } from '../mailbox/index.ts';
 import { SYSTEM_FLAGS } from '../mailbox/index.ts';
@@ -22,6 +23,8 @@ export class MailboxView {
   private seenVersion = -1;
   /** The client has been sent HIGHESTMODSEQ for this mailbox. */
   modseqTold = false;
+  /** How many of the folder's keywords the client has been told of in FLAGS. */
+  private keywordsTold = 0;
   /** SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) kept, named "$" by later commands. */
   saved = new Set<number>();
 
@@ -34,6 +37,22 @@ export class MailboxView {
     if (!this.rev2) for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
     this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagKey(r)]));
     this.seenVersion = this.folder.version;
+    this.keywordsTold = this.folder.keywords.length;
+  }
+
+  /** The FLAGS response and PERMANENTFLAGS code of SELECT (RFC 3501 6.3.1), with the keywords now in use. */
+  flagsResponses(): string[] {
+    const kw = this.folder.keywords;
+    this.keywordsTold = kw.length;
+    const flags = `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw.length ? ` ${kw.join(' ')}` : ''}`;
+    // Under EXAMINE no flag can be changed (RFC 3501 6.3.2): the list is empty, as Dovecot sends it.
+    const permanent = this.readOnly ? '' : `${flags}${kw.length < 32 ? ' \\*' : ''}`;
+    return [`FLAGS (${flags})`, `OK [PERMANENTFLAGS (${permanent})] ${this.readOnly ? 'Read-only mailbox' : 'Flags permitted'}`];
+  }
+
+  /** FLAGS and PERMANENTFLAGS again when a keyword was added since the client was told (none otherwise). */
+  keywordNews(): string[] {
+    return this.keywordsTold === this.folder.keywords.length ? [] : this.flagsResponses();
   }
 
   /** "(\Seen $Label1 \Recent)": system flags, keywords, and \Recent when this session has it. */
@@ -92,6 +111,7 @@ export class MailboxView {
       out.push(`${this.uids.length} EXISTS`);
       if (!this.rev2) out.push(`${this.recent.size} RECENT`);
     }
+    out.push(...this.keywordNews());
     if (this.seenVersion === this.folder.version) return out;
     this.seenVersion = this.folder.version;
     for (let i = 0; i < before; i++) {
