@@ -335,5 +335,5 @@ test('a file or a resumed range that does not begin with "From " is refused', as
   await assert.rejects(scanMboxHeaders(mbox('Subject: no From_ line\n\nbody\n')), /not an mbox/);
   await assert.rejects(scanMbox(mbox('From')), /not an mbox/);
   const file = mbox('From a Tue Nov  4 10:00:00 2025\nSubject: x\n\nbody\n');
-  await assert.rejects(scanAll(file, 5, { served: true }), /no "From " line at offset 5/);
+  await assert.rejects(scanAll(file, 5, { served: true }), /no "From " line at offset 5, where the last scan ended/);
 });

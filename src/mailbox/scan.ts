@@ -341,7 +341,7 @@ export async function scanRange(
     if (!checked) {
       if (filled - 2 < FROM.length && pos < end) continue; // too little to tell yet
       if (filled - 2 < FROM.length || buf.compare(FROM, 0, FROM.length, 2, 2 + FROM.length) !== 0) {
-        throw new MailError('mailbox-io', `not an mbox file: no "From " line at offset ${start}`, { file });
+        throw notMbox(file, start);
       }
       checked = true;
     }
@@ -358,12 +358,17 @@ export async function scanRange(
   }
   if (filled > 2) {
     // Cut short under us: what was read.
-    if (!checked) throw new MailError('mailbox-io', `not an mbox file: no "From " line at offset ${start}`, { file });
+    if (!checked) throw notMbox(file, start);
     s.region(buf.subarray(0, filled), base, 2);
   }
   const scanned = base + filled - start;
   if (scanned > 0) s.finish(start + scanned, filled >= 2 && buf[filled - 1] === LF && buf[filled - 2] === LF);
   return { count: s.count, scanned: Math.max(0, scanned) };
+}
+
+function notMbox(file: string, start: number): MailError {
+  const why = start === 0 ? 'the first line does not begin with "From "' : `no "From " line at offset ${start}, where the last scan ended`;
+  return new MailError('mailbox-io', `not an mbox file: ${why}`, { file });
 }
 
 /** Open for reading, refusing symlinks and anything but a regular file (a reader may run as root). */
