@@ -1,14 +1,16 @@
 // bench/list-post.mjs: one 10 KB post to a MEMBERS-member mailing list
-// (src/lists) beside the same post to the same recipients through an
-// :include: alias, in one sandbox, rounds alternating (A B A B) because the
-// machine is shared. Each round: `sendmail -odq` queues the post, then one
-// `sendmail -q` delivers it. Two times from the start of the submission:
+// (src/lists), to the same list with VERP on, and the same post to the same
+// recipients through an :include: alias, in one sandbox, rounds alternating
+// (A B C A B C) because the machine is shared. Each round: `sendmail -odq`
+// queues the post, then one `sendmail -q` delivers it. Two times from the
+// start of the submission:
 //   queued:    every member's copy is in the queue. For the list, when the
 //              fan-out entry (one entry, every member a recipient) appears;
-//              for the alias, when the submission has committed its entry
-//              (its recipients are expanded at delivery, not before).
+//              with VERP, when the last of its MEMBERS entries (one a member)
+//              appears; for the alias, when the submission has committed its
+//              entry (its recipients are expanded at delivery, not before).
 //   delivered: the run has written every member's mailbox.
-// Prints each round, then medians and the list/include ratios.
+// Prints each round, then medians and the ratios to the include.
 // Usage: node bench/list-post.mjs [MEMBERS] [ROUNDS]   (bench/list-post.sh runs it)
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -59,6 +61,8 @@ function setup() {
   must('newaliases', []);
   must('mailtk', ['list', 'create', `list@${H}`, '--owner', `poster@${H}`, '--policy', 'anyone']);
   must('mailtk', ['list', 'add', `list@${H}`, ...addresses]);
+  must('mailtk', ['list', 'create', `verp@${H}`, '--owner', `poster@${H}`, '--policy', 'anyone', '--verp']);
+  must('mailtk', ['list', 'add', `verp@${H}`, ...addresses]);
 }
 
 function must(cmd, args, input) {
@@ -88,9 +92,13 @@ async function round(target) {
   await exec('sendmail', ['-odq', '-i', '-f', `poster@${H}`, target], body);
   const submitted = performance.now();
   const before = new Set(fs.readdirSync(queue).filter((f) => f.startsWith('qf')));
+  const expected = target.startsWith('verp') ? MEMBERS : 1;
+  const seen = new Set();
   let fanOut;
   const watcher = fs.watch(queue, (_event, name) => {
-    if (fanOut === undefined && name && name.startsWith('qf') && !before.has(name)) fanOut = performance.now();
+    if (fanOut !== undefined || !name || !name.startsWith('qf') || before.has(name)) return;
+    seen.add(name);
+    if (seen.size >= expected) fanOut = performance.now();
   });
   await exec('sendmail', ['-q']);
   const done = performance.now();
@@ -99,7 +107,7 @@ async function round(target) {
   if (delivered !== MEMBERS) throw new Error(`${target}: ${delivered} of ${MEMBERS} mailboxes written`);
   const left = fs.readdirSync(queue).filter((f) => f.startsWith('qf'));
   if (left.length) throw new Error(`${target}: ${left.length} entries left in the queue`);
-  return { queued: (target.startsWith('list') ? fanOut ?? done : submitted) - t0, delivered: done - t0 };
+  return { queued: (target.startsWith('inc') ? submitted : fanOut ?? done) - t0, delivered: done - t0 };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -107,18 +115,23 @@ const s = (ms) => (ms / 1000).toFixed(2) + ' s';
 
 try {
   setup();
-  const results = { list: [], include: [] };
+  const results = { list: [], verp: [], include: [] };
   for (let i = 0; i < ROUNDS; i++) {
-    for (const [kind, target] of [['list', `list@${H}`], ['include', `inc@${H}`]]) {
+    for (const [kind, target] of [['list', `list@${H}`], ['verp', `verp@${H}`], ['include', `inc@${H}`]]) {
       const r = await round(target);
       results[kind].push(r);
       console.log(`round ${i + 1} ${kind.padEnd(7)} queued ${s(r.queued)}  delivered ${s(r.delivered)}`);
     }
   }
   const m = (kind, k) => median(results[kind].map((r) => r[k]));
-  console.log(`median list    (${MEMBERS} members): queued ${s(m('list', 'queued'))}, delivered ${s(m('list', 'delivered'))}`);
-  console.log(`median include (${MEMBERS} members): queued ${s(m('include', 'queued'))}, delivered ${s(m('include', 'delivered'))}`);
-  console.log(`ratio list/include: delivered ${(m('list', 'delivered') / m('include', 'delivered')).toFixed(2)} (target <= 1.2), queued ${(m('list', 'queued') / m('include', 'queued')).toFixed(2)}`);
+  for (const kind of ['list', 'verp', 'include']) {
+    console.log(`median ${kind.padEnd(7)} (${MEMBERS} members): queued ${s(m(kind, 'queued'))}, delivered ${s(m(kind, 'delivered'))}`);
+  }
+  for (const kind of ['list', 'verp']) {
+    const target = kind === 'list' ? ' (target <= 1.2)' : '';
+    console.log(`ratio ${kind}/include: delivered ${(m(kind, 'delivered') / m('include', 'delivered')).toFixed(2)}${target}, queued ${(m(kind, 'queued') / m('include', 'queued')).toFixed(2)}`);
+  }
+  console.log(`ratio verp/list: delivered ${(m('verp', 'delivered') / m('list', 'delivered')).toFixed(2)}, queued ${(m('verp', 'queued') / m('list', 'queued')).toFixed(2)}`);
 } finally {
   if (!process.env.KEEP) fs.rmSync(dir, { recursive: true, force: true });
 }

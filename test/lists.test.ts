@@ -170,6 +170,10 @@ describe('mailing lists', () => {
       assert.equal(messagesOf('bob').length, bob);
       const unknown = swaks(`mod-nosuchrole@${H}`);
       assert.match(unknown.stdout, /550 5\.1\.1/);
+      // A VERP bounce address is a list address too (taken at RCPT; nothing sent here).
+      const verp = spawnSync('swaks', ['--server', `127.0.0.1:${d.ports.smtp}`, '--from', '<>', '--to', `mod-bounces+bob=mail.test@${H}`, '--quit-after', 'RCPT'], { encoding: 'utf8', timeout: 30_000 });
+      assert.match(verp.stdout, /<-  250 2\.1\.5 <mod-bounces\+bob=mail\.test@mail\.test>\.\.\. Recipient ok/, verp.stdout);
+      assert.match(swaks(`mod-bounces+not-an-address@${H}`).stdout, /550 5\.1\.1/);
     } finally {
       await d.stop();
     }
