@@ -52,7 +52,7 @@ describe('IMAP conformance', () => {
       await c.ok('STORE 2 +FLAGS (\\Flagged $Work)');
       const renamed = await c.run('RENAME INBOX "Archive/Old Inbox"');
       assert.equal(renamed.status, 'OK', renamed.text);
-      assert.deepEqual(renamed.untagged, ['* 2 EXPUNGE', '* 1 EXPUNGE'], 'the selected INBOX hears of its messages leaving');
+      assert.deepEqual(renamed.untagged, ['* 2 EXPUNGE', '* 1 EXPUNGE', '* 0 RECENT'], 'the selected INBOX hears of its messages leaving, \\Recent ones with them');
       await c.ok('UNSELECT');
       assert.equal(await c.messages('INBOX'), 0);
       assert.equal(await c.messages('"Archive/Old Inbox"'), 2);

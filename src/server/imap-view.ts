@@ -2,7 +2,8 @@
 // 7.4.1): the sequence of UIDs it has been told of, the flags it last saw,
 // and its \Recent messages. The Folder is shared and moves on by itself
 // (deliveries, other sessions, POP3, mail(1)); updates() turns the difference
-// into untagged EXISTS, RECENT, FETCH FLAGS and EXPUNGE responses, holding
+// into untagged EXISTS, RECENT, FETCH FLAGS and EXPUNGE responses (RECENT
+// also when expunges took \Recent messages away), holding
 // EXPUNGE back while a FETCH, STORE or SEARCH is answered, as the RFC asks.
 // Once the session has CONDSTORE on, flag changes carry MODSEQ; once QRESYNC,
 // expunges go out as one VANISHED with their UIDs (RFC 7162 3.1, 3.2.7).
@@ -130,6 +131,7 @@ export class MailboxView {
   /** "* n EXPUNGE" for messages gone from the folder, highest first so numbers stay right; with QRESYNC one "* VANISHED uids". */
   private expunges(out: string[]): void {
     const gone: number[] = [];
+    const recent = this.recent.size;
     for (let i = this.uids.length - 1; i >= 0; i--) {
       const uid = this.uids[i];
       if (this.folder.byUidGet(uid)) continue;
@@ -140,5 +142,7 @@ export class MailboxView {
       out.push(`${i + 1} EXPUNGE`);
     }
     if (gone.length && this.enabled.has('QRESYNC')) out.splice(out.length - gone.length, gone.length, `VANISHED ${formatSet(gone.reverse())}`);
+    // The size of the mailbox changed and with it the number of \Recent messages: RECENT (RFC 3501 7.3.2), as Dovecot.
+    if (this.recent.size !== recent) out.push(`${this.recent.size} RECENT`);
   }
 }
