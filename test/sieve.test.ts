@@ -242,8 +242,7 @@ describe('imap4flags: what a script sets, an IMAP client sees', () => {
   });
   after(() => box?.cleanup());
 
-  // todo until mailtk's IMAP index reads X-Keywords: into keywords (src/mailbox, another change under way).
-  test('a keyword and \\Flagged set by the script are in FETCH FLAGS, in a folder and in INBOX', { todo: "mailtk's IMAP index does not read X-Keywords: yet" }, async (t) => {
+  test('a keyword and \\Flagged set by the script are in FETCH FLAGS, in a folder and in INBOX', async (t) => {
     send(box, 'alice@mail.test', 'bob', '[work] the report');
     send(box, 'alice@mail.test', 'bob', '[read] the newsletter');
     const work = splitMbox(fs.readFileSync(path.join(box.users.bob.home, 'mail', 'Work'), 'utf8'));

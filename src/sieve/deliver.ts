@@ -11,9 +11,8 @@
 // or fails keeps the mail in INBOX; the user is told once per script version
 // by a notice in INBOX (the script's digest in `SCRIPT.notified`).
 //
-// Known limits: a runner killed between a fileinto and its cross-off repeats
-// the fileinto (a duplicate, never a loss), as a |program may run twice;
-// keywords travel in X-Keywords:, which mailtk's IMAP index does not yet read.
+// Known limit: a runner killed between a fileinto and its cross-off repeats
+// the fileinto (a duplicate, never a loss), as a |program may run twice.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
