@@ -216,21 +216,37 @@ export class ServedConverter {
         pos = q;
       }
       this.lineStart = false;
-      const nl = indexOf.call(chunk, LF, pos);
+      let nl = indexOf.call(chunk, LF, pos);
       if (nl < 0 || nl >= end) {
         this.emit(chunk, pos, end);
         this.prevCR = chunk[end - 1] === CR;
         return;
       }
-      const crBefore = nl > pos ? chunk[nl - 1] === CR : this.prevCR;
-      if (crBefore) this.emit(chunk, pos, nl + 1);
-      else {
-        this.emit(chunk, pos, nl);
-        this.emit(CRLF, 0, 2);
+      let cr = nl > pos ? chunk[nl - 1] === CR : this.prevCR;
+      // This line, then in a body the lines after it that begin with anything but '>' (most lines:
+      // nothing to decide), in a tight loop; a line not ended in this chunk goes the long way.
+      for (;;) {
+        this.line(chunk, pos, nl, cr);
+        pos = nl + 1;
+        if (this.header || pos >= end || chunk[pos] === GT) break;
+        nl = indexOf.call(chunk, LF, pos);
+        if (nl < 0 || nl >= end) break;
+        cr = nl > pos && chunk[nl - 1] === CR;
       }
       this.lineStart = true;
       this.prevCR = false;
-      pos = nl + 1;
+    }
+  }
+
+  /** A whole line buf[s, nl] (nl: its LF), as CRLF: kept as it is when `cr` (it has one), else LF becomes CRLF. */
+  private line(buf: Buffer, s: number, nl: number, cr: boolean): void {
+    if (cr) this.emit(buf, s, nl + 1);
+    else {
+      this.total += nl - s + 2;
+      if (this.parts) {
+        if (nl > s) this.parts.push(buf.subarray(s, nl));
+        this.parts.push(CRLF);
+      }
     }
   }
 }
