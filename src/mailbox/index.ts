@@ -4,7 +4,8 @@
 // readMessageBytes, unquoteFrom) indexes mbox files from Postfix, mail.local,
 // mutt, s-nail and mailtk for `mail`, POP3 and IMAP, reading message text as
 // mboxrd, as every writer here writes it (mboxrd.ts); scanMboxHeaders is the
-// same scan (scan.ts, the one scanner) with header blocks, for `mail -H`. rewriteMbox drops
+// same scan (scan.ts, the one scanner) with header blocks, for `mail -H`;
+// served.ts makes (and counts) the bytes POP3 and IMAP send. rewriteMbox drops
 // and re-flags messages in place, keeping mail that arrived meanwhile;
 // appendToFolder saves to a person's own folders. Import only this file.
 
