@@ -35,7 +35,7 @@ cleanup() {
   # What outlived mailtk's master (its worker, still stopping) is stopped by its pid and waited for:
   # removing the tree under it is what made it fail with ECOMPROMISED (its pid lock gone).
   local mine=""
-  for k in $left; do tr '\0' ' ' < "/proc/$k/cmdline" 2>/dev/null | grep -qF "$T" && kill "$k" 2>/dev/null && mine="$mine $k"; done
+  for k in $left; do { tr '\0' ' ' < "/proc/$k/cmdline"; } 2>/dev/null | grep -qF "$T" && kill "$k" 2>/dev/null && mine="$mine $k"; done
   for _ in $(seq 150); do
     local alive=""
     for k in $mine; do kill -0 "$k" 2>/dev/null && alive=1; done
