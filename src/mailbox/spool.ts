@@ -35,12 +35,19 @@ export function mboxPath(config: Config, user: string): string {
   return path.join(config.mailSpoolDir, ...parts);
 }
 
-/** The gid of group 'mail', looked up once per process (getent, so NSS counts). */
+/**
+ * The gid of group 'mail', looked up once per process (getent, so NSS counts).
+ * Only an answer is remembered (found, or getent's exit 2, "no such group"):
+ * a getent that could not run (EMFILE, EAGAIN in a starved daemon) is asked
+ * again next time, or one bad moment would cost every later delivery the group.
+ */
 export function mailGroupGid(): number | undefined {
   if (mailGid === undefined) {
     const r = spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' });
     const gid = r.status === 0 ? r.stdout.split(':')[2] : undefined;
-    mailGid = gid !== undefined && /^\d+$/.test(gid) ? Number(gid) : null;
+    if (gid !== undefined && /^\d+$/.test(gid)) mailGid = Number(gid);
+    else if (r.status === 2) mailGid = null;
+    else return undefined;
   }
   return mailGid ?? undefined;
 }
