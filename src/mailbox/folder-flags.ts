@@ -61,6 +61,22 @@ export function visibleHeader(block: Buffer): Buffer {
   return withoutFields(block, (name) => HIDDEN.includes(name));
 }
 
+/**
+ * A message arriving from outside (a delivery) without the fields of HIDDEN:
+ * a sender must not set the flags or keywords its message is read with (an
+ * `X-Status: D` would have the next expunge remove it unseen), nor an
+ * X-UID/X-IMAPbase or Content-Length that other mbox readers act on. Dovecot
+ * drops the same fields when it saves to an mbox. `data` has LF line ends
+ * (the queue's form); the same buffer comes back when there is nothing to drop.
+ */
+export function withoutMboxState(data: Buffer): Buffer {
+  const blank = data[0] === LF ? 0 : data.indexOf('\n\n');
+  const split = blank < 0 ? data.length : blank + (data[0] === LF ? 0 : 1);
+  const header = data.subarray(0, split);
+  const kept = visibleHeader(header);
+  return kept.length === header.length ? data : Buffer.concat([kept, data.subarray(split)]);
+}
+
 /** The header block without the fields `drop` names (lower case), continuation lines and all. */
 function withoutFields(block: Buffer, drop: (name: string) => boolean): Buffer {
   const parts: Buffer[] = [];

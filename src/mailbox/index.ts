@@ -21,7 +21,7 @@ export { rewriteMbox, recoverRewrite, pendingRewrite, backupPath, type RewriteKe
 export { readFlags, flagsFrom, withFlags, statusLines, type MessageFlags } from './flags.ts';
 // The per-mailbox index of POP3 and IMAP (UIDs, flags, summaries) and the served (CRLF) form of messages.
 export { openFolder, Folder, type FolderSpec, type FolderReader, type NewMessage, type MessageRecord } from './folder.ts';
-export { FLAG, SYSTEM_FLAGS, visibleHeader } from './folder-flags.ts';
+export { FLAG, SYSTEM_FLAGS, visibleHeader, withoutMboxState } from './folder-flags.ts';
 export { ensureIndexDir, removeIndexDir, renameIndexDir } from './folder-file.ts';
 // Paths below a trusted directory, opened one component at a time without following symlinks.
 export { HeldDir, lstatBeneath, openDirBeneath, UnsafePath } from './safe-open.ts';

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { localDomains, type Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
-import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type MboxQuota, openDirBeneath, type PlacedMessage, withFlags as mboxWithFlags } from '../mailbox/index.ts';
+import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type MboxQuota, openDirBeneath, type PlacedMessage, withFlags as mboxWithFlags, withoutMboxState } from '../mailbox/index.ts';
 import { rfc5322Date } from '../message/date.ts';
 import { splitMessage } from '../message/headers.ts';
 import { buildReply, judge, ownAddresses, prune, repliedRecently, updateDb } from '../vacation/index.ts';
@@ -86,6 +86,13 @@ export async function deliverFiltered(
   beforeWrite: (placed: PlacedMessage[]) => void | Promise<void>,
   quota?: MboxQuota,
 ): Promise<Array<Verdict | undefined>> {
+  // Every local delivery passes here: the sender's own Status:, X-Status:,
+  // X-Keywords: (and the other mbox bookkeeping fields) go before anything
+  // reads or writes flags, so only a script (below) sets them.
+  messages = messages.map((m) => {
+    const data = withoutMboxState(m.data);
+    return data === m.data ? m : { ...m, data };
+  });
   const file = scriptPath(config, user);
   const loaded = file && process.geteuid?.() === user.uid ? loadScript(file, user.uid) : undefined;
   if (!loaded) {
