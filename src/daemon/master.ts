@@ -25,6 +25,7 @@ import { LogThrottle, refusalLine, refuseSocket } from '../server/conn-control.t
 import { openFileLimit } from '../server/fd-budget.ts';
 import { AgentPool } from './agents.ts';
 import { notStarted } from './child-start.ts';
+import { type AdminSocket, serveAdminSocket } from './admin-socket.ts';
 import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
 import { giveQueueTo, mailOwnerAccount, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
@@ -90,6 +91,7 @@ export class Master {
   private refusedLog = new LogThrottle(10_000);
   private releasePid?: () => Promise<void>;
   private stopping = false;
+  private adminSocket?: AdminSocket;
 
   constructor(private config: Config, private opts: MasterOptions) {
     this.owner = mailOwnerAccount(config);
@@ -122,6 +124,8 @@ export class Master {
       logStartup(this.config, `master (pid ${process.pid}, root): workers run as ${this.owner.name} (uid ${this.owner.uid}); mailboxes are read as their users`);
       this.watchLostHandles();
       this.startWorker();
+      // mailtk queue flush and domain administrators' changes, asked by ordinary users.
+      this.adminSocket = await serveAdminSocket(() => this.config, (argv) => runQueueAsRoot(this.config, argv));
     } catch (e) {
       for (const b of this.bound) b.server.close();
       await this.releasePid();
@@ -272,6 +276,7 @@ export class Master {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.adminSocket?.close();
     for (const b of this.bound) b.server.close();
     const w = this.worker;
     if (w && w.pid !== undefined && w.exitCode === null && w.signalCode === null) {
