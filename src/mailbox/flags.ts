@@ -4,6 +4,9 @@
 // mutt, UW imapd and Dovecot write and read. readFlags() parses a header
 // block; withFlags() returns the block with those two fields replaced (others
 // byte for byte), ready to hand to rewriteMbox as a message's new headers.
+// Fields are read with src/message's header tokenizer (stored mode).
+
+import { HeaderTokens } from '../message/header-tokens.ts';
 
 export interface MessageFlags {
   read: boolean;
@@ -14,38 +17,14 @@ export interface MessageFlags {
   draft: boolean;
 }
 
-const STATUS_FIELD = /^(status|x-status)[ \t]*:/i;
-
-/** The header block's lines, each with its line end; continuation lines stay with their field. */
-function fieldsOf(block: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let pos = 0;
-  while (pos < block.length) {
-    let end = block.indexOf(0x0a, pos);
-    end = end < 0 ? block.length : end + 1;
-    const cont = block[pos] === 0x20 || block[pos] === 0x09;
-    if (cont && out.length) out[out.length - 1] = block.subarray(pos - out[out.length - 1].length, end);
-    else out.push(block.subarray(pos, end));
-    pos = end;
-  }
-  return out;
-}
-
-function isBlank(line: Buffer): boolean {
-  return line.length === 1 ? line[0] === 0x0a : line.length === 2 && line[0] === 0x0d && line[1] === 0x0a;
-}
-
 /** The flags a header block records; a message without Status: is new and unread. */
 export function readFlags(block: Buffer): MessageFlags {
   let status = '';
   let xstatus = '';
-  for (const f of fieldsOf(block)) {
-    if (isBlank(f)) break;
-    const m = STATUS_FIELD.exec(f.toString('latin1', 0, Math.min(f.length, 12)));
-    if (!m) continue;
-    const value = f.toString('latin1').slice(f.indexOf(0x3a) + 1);
-    if (m[1].length === 6) status += value;
-    else xstatus += value;
+  const t = new HeaderTokens(block);
+  while (t.next()) {
+    if (t.nameIs('status')) status += t.rawValue();
+    else if (t.nameIs('x-status')) xstatus += t.rawValue();
   }
   return flagsFrom(status, xstatus);
 }
@@ -77,14 +56,16 @@ export function statusLines(flags: MessageFlags, eol = '\n'): string {
  */
 export function withFlags(block: Buffer, flags: MessageFlags): Buffer {
   const kept: Buffer[] = [];
-  let eol = '\n';
-  for (const f of fieldsOf(block)) {
-    if (isBlank(f)) {
-      eol = f.length === 2 ? '\r\n' : '\n';
-      break;
-    }
-    if (!STATUS_FIELD.test(f.toString('latin1', 0, Math.min(f.length, 12)))) kept.push(f);
+  const t = new HeaderTokens(block);
+  let run = 0;
+  while (t.next()) {
+    if (!t.nameIs('status') && !t.nameIs('x-status')) continue;
+    if (t.start > run) kept.push(block.subarray(run, t.start));
+    run = t.end;
   }
+  const end = t.headerEnd - t.separator;
+  if (end > run) kept.push(block.subarray(run, end));
+  const eol = t.separator === 2 ? '\r\n' : '\n';
   const last = kept[kept.length - 1];
   if (last && last[last.length - 1] !== 0x0a) kept.push(Buffer.from(eol)); // an unterminated last field
   kept.push(Buffer.from(statusLines(flags, eol) + eol, 'latin1'));

@@ -7,6 +7,7 @@
 // recognises a message again after another program rewrote the mbox.
 
 import { createHash } from 'node:crypto';
+import { HeaderTokens } from '../message/header-tokens.ts';
 import { readFlags, withFlags } from './flags.ts';
 import { HIDDEN } from './folder-scan.ts';
 
@@ -19,33 +20,6 @@ export const SYSTEM_FLAGS: Array<[number, string]> = [
   [FLAG.draft, '\\Draft'],
 ];
 
-const LF = 0x0a;
-
-interface HeaderLine {
-  start: number;
-  end: number;
-  name: string; // lower case; '' for a continuation or a line that is not a field
-}
-
-/** The lines of a header block (LF or CRLF), the blank line excluded. */
-function headerLines(block: Buffer): HeaderLine[] {
-  const out: HeaderLine[] = [];
-  let pos = 0;
-  while (pos < block.length) {
-    const nl = block.indexOf(LF, pos);
-    const end = nl < 0 ? block.length : nl + 1;
-    if (end - pos <= 2 && (block[pos] === LF || block[pos] === 0x0d)) break;
-    const first = block[pos];
-    let name = '';
-    if (first !== 0x20 && first !== 0x09) {
-      const colon = block.indexOf(0x3a, pos);
-      if (colon > pos && colon < end) name = block.toString('latin1', pos, colon).trimEnd().toLowerCase();
-    }
-    out.push({ start: pos, end, name });
-    pos = end;
-  }
-  return out;
-}
 
 const STATUS = Buffer.from('tatus:');
 
@@ -58,7 +32,7 @@ export function flagsFromHeader(block: Buffer): number {
 
 /** The header block without the hidden bookkeeping fields (and their continuation lines). */
 export function visibleHeader(block: Buffer): Buffer {
-  return withoutFields(block, (name) => HIDDEN.includes(name));
+  return withoutFields(block, isHidden);
 }
 
 /**
@@ -70,24 +44,21 @@ export function visibleHeader(block: Buffer): Buffer {
  * (the queue's form); the same buffer comes back when there is nothing to drop.
  */
 export function withoutMboxState(data: Buffer): Buffer {
-  const blank = data[0] === LF ? 0 : data.indexOf('\n\n');
-  const split = blank < 0 ? data.length : blank + (data[0] === LF ? 0 : 1);
-  const header = data.subarray(0, split);
-  const kept = visibleHeader(header);
-  return kept.length === header.length ? data : Buffer.concat([kept, data.subarray(split)]);
+  return withoutFields(data, isHidden);
 }
 
-/** The header block without the fields `drop` names (lower case), continuation lines and all. */
-function withoutFields(block: Buffer, drop: (name: string) => boolean): Buffer {
+/** The header block without the fields `drop` picks, continuation lines and all; the blank line and what follows stay. */
+function withoutFields(block: Buffer, drop: (t: HeaderTokens) => boolean): Buffer {
   const parts: Buffer[] = [];
-  let hiding = false;
-  let last = 0;
-  for (const l of headerLines(block)) {
-    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) hiding = drop(l.name);
-    if (!hiding) parts.push(block.subarray(l.start, l.end));
-    last = l.end;
+  const t = new HeaderTokens(block);
+  let run = 0;
+  while (t.next()) {
+    if (!drop(t)) continue;
+    if (t.start > run) parts.push(block.subarray(run, t.start));
+    run = t.end;
   }
-  parts.push(block.subarray(last)); // the blank line
+  if (run === 0) return block; // nothing dropped
+  parts.push(block.subarray(run));
   return Buffer.concat(parts);
 }
 
@@ -99,13 +70,10 @@ const KEYWORD = /^[!#$&'+-[^-z|}~]+$/;
 export function keywordsFromHeader(block: Buffer): string[] {
   if (block.indexOf(KEYWORDS) < 0) return []; // most mail has no such field: skip the parse
   const out: string[] = [];
-  let inField = false;
-  for (const l of headerLines(block)) {
-    if (l.name !== '' || (block[l.start] !== 0x20 && block[l.start] !== 0x09)) inField = l.name === 'x-keywords';
-    if (!inField) continue;
-    let text = block.toString('latin1', l.start, l.end);
-    if (l.name !== '') text = text.slice(text.indexOf(':') + 1);
-    for (const word of text.split(/\s+/)) {
+  const t = new HeaderTokens(block);
+  while (t.next()) {
+    if (!t.nameIs('x-keywords')) continue;
+    for (const word of t.rawValue().split(/\s+/)) {
       if (word && KEYWORD.test(word) && !out.some((k) => k.toLowerCase() === word.toLowerCase())) out.push(word);
     }
   }
@@ -118,7 +86,7 @@ export function keywordsFromHeader(block: Buffer): string[] {
  * are none), written where flags.ts puts Status:, before the blank line.
  */
 export function withStatusHeaders(block: Buffer, flags: number, keywords: readonly string[] = []): Buffer {
-  const out = withFlags(block.indexOf(KEYWORDS) < 0 ? block : withoutFields(block, (name) => name === 'x-keywords'), {
+  const out = withFlags(block.indexOf(KEYWORDS) < 0 ? block : withoutFields(block, (t) => t.nameIs('x-keywords')), {
     read: (flags & FLAG.seen) !== 0,
     old: true,
     answered: (flags & FLAG.answered) !== 0,
@@ -133,14 +101,12 @@ export function withStatusHeaders(block: Buffer, flags: number, keywords: readon
   return Buffer.concat([out.subarray(0, out.length - eol), field, out.subarray(out.length - eol)]);
 }
 
-const indexOf = Uint8Array.prototype.indexOf;
-
-/** Is the field starting at `pos` one of HIDDEN? As headerLines names it: up to the first colon, trimmed, lower case. */
-function hiddenField(block: Buffer, pos: number, end: number): boolean {
-  const c = block[pos] | 0x20;
+/** Is the tokenizer's current field one of HIDDEN? */
+function isHidden(t: HeaderTokens): boolean {
+  const c = t.firstLower();
   if (c !== 0x73 && c !== 0x78 && c !== 0x63) return false; // every HIDDEN name begins with s, x or c
-  const colon = indexOf.call(block, 0x3a, pos);
-  return colon > pos && colon < end && HIDDEN.includes(block.toString('latin1', pos, colon).trimEnd().toLowerCase());
+  for (const name of HIDDEN) if (t.nameIs(name)) return true;
+  return false;
 }
 
 /**
@@ -150,23 +116,15 @@ function hiddenField(block: Buffer, pos: number, end: number): boolean {
  */
 export function fingerprint(block: Buffer, bodySize: number): string {
   const h = createHash('sha1');
-  let hiding = false;
+  const t = new HeaderTokens(block);
   let run = 0;
-  let pos = 0;
-  while (pos < block.length) {
-    const nl = indexOf.call(block, LF, pos);
-    const end = nl < 0 ? block.length : nl + 1;
-    if (end - pos <= 2 && (block[pos] === LF || block[pos] === 0x0d)) break;
-    const first = block[pos];
-    if (first !== 0x20 && first !== 0x09) {
-      const hide = hiddenField(block, pos, end);
-      if (hide && !hiding && pos > run) h.update(block.subarray(run, pos));
-      if (!hide && hiding) run = pos;
-      hiding = hide;
-    }
-    pos = end;
+  while (t.next()) {
+    if (!isHidden(t)) continue;
+    if (t.start > run) h.update(block.subarray(run, t.start));
+    run = t.end;
   }
-  if (!hiding && pos > run) h.update(block.subarray(run, pos));
+  const end = t.headerEnd - t.separator;
+  if (end > run) h.update(block.subarray(run, end));
   return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
 }
 
