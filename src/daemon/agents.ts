@@ -31,16 +31,18 @@ import type { LogSink } from './log-sink.ts';
 type Role = 'deliver' | 'session';
 
 /**
- * A session agent idles in I/O for hours, one per logged-in user: without
- * V8's optimizing compiler (--no-opt; the baseline one stays) and with one V8
- * worker thread it holds ~3 MB less per user (14.4 against 17.1 MB of its own
- * memory with a 1,000-message INBOX selected; bench/imap-users.sh), and its
- * first SELECT is no slower. A delivery agent formats whole batches and keeps
- * the optimizing compiler.
+ * A session agent idles in I/O for hours, one per logged-in user: with one V8
+ * worker thread and a small young generation it holds less per user. It keeps
+ * V8's optimizing compiler: without it (--no-opt, tried before) an idle user
+ * cost about 2 MB less (bench/imap-users.sh, 50 users with 1,000 messages
+ * each: 20.6 against 22.8 MB a user on a loaded machine), but opening a
+ * 100,000-message INBOX took 1.84x Dovecot's time for the second IMAP open
+ * against 1.05x with it, and twice as long for the first (bench/mailbox-open.sh,
+ * same day). A delivery agent formats whole batches.
  */
 const AGENT_FLAGS: Record<Role, string[]> = {
   deliver: ['--max-semi-space-size=1'],
-  session: ['--max-semi-space-size=1', '--v8-pool-size=1', '--no-opt'],
+  session: ['--max-semi-space-size=1', '--v8-pool-size=1'],
 };
 
 interface Agent {
