@@ -11,7 +11,7 @@
 // structure, and the bytes sent are held to it.
 
 import assert from 'node:assert/strict';
-import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, toServed, visibleHeader } from '../mailbox/index.ts';
+import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, servedHeader, toServed } from '../mailbox/index.ts';
 import { HeaderTokens } from '../message/index.ts';
 import { decodedPart } from './imap-binary.ts';
 import { fetchModifiers } from './imap-condstore.ts';
@@ -369,7 +369,7 @@ class Fetcher {
   private async source(rec: MessageRecord, sec: Section): Promise<{ head: Buffer; range?: [number, number]; storedServed: number }> {
     const top = sec.path.length === 0;
     if (top && (sec.text === '' || sec.text.startsWith('HEADER'))) {
-      const header = toServed(visibleHeader(await this.reader!.header(rec)));
+      const header = servedHeader(await this.reader!.header(rec));
       if (sec.text === '') return { head: header, range: [rec.headerLength, rec.length - rec.fromLen], storedServed: rec.size - rec.headerSize };
       return { head: sec.text === 'HEADER' ? header : filterFields(header, sec), storedServed: 0 };
     }
