@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { type Config, childArgs, childEnv } from '../config/index.ts';
-import { sendmailBin } from '../daemon/runner.ts';
+import { ownSendmailBin } from '../daemon/runner.ts';
 import { MailError } from '../message/status.ts';
 
 const NAMES = ['address', 'user', 'domain', 'hostname'] as const;
@@ -56,7 +56,7 @@ export function welcomeFor(config: Config, template: string, address: string): s
 
 /** Queue it through sendmail; a failure names sendmail's own message. */
 export async function sendWelcome(config: Config, template: string, address: string): Promise<void> {
-  const child = spawn(process.execPath, [sendmailBin(), ...childArgs(config), '-i', '-f', `postmaster@${config.hostname}`, '--', address], {
+  const child = spawn(process.execPath, [ownSendmailBin(), ...childArgs(config), '-i', '-f', `postmaster@${config.hostname}`, '--', address], {
     stdio: ['pipe', 'ignore', 'pipe'],
     env: childEnv(config),
   });

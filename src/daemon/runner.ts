@@ -122,6 +122,16 @@ export function runnerEntry(): string {
 /** bin/sendmail beside the bundle that runs this daemon (a copy others can read, for a root master's children). */
 export function sendmailBin(): string {
   if (process.geteuid?.() === 0) return path.join(codeDir(), 'bin', 'sendmail');
+  return ownSendmailBin();
+}
+
+/**
+ * bin/sendmail beside the running code, for a child with this process's own
+ * identity. A one-shot command (mailtk) uses this one: codeDir()'s copy is
+ * removed when the process that made it exits, which would pull the files
+ * from under a background delivery that the child starts and leaves running.
+ */
+export function ownSendmailBin(): string {
   const self = process.argv[1] ?? '';
   return path.basename(self) === 'sendmail' ? self : fileURLToPath(new URL('../bin/sendmail', import.meta.url));
 }
