@@ -53,13 +53,22 @@ describe('LMTP hand-off to Dovecot', { skip, timeout: 120_000 }, () => {
     fs.writeFileSync(sb.conf, `${conf}# lmtp:\n${lines}\n`);
   };
 
-  /** The messages of a user's Maildir (new/), oldest first. */
+  /**
+   * The messages of a user's Maildir (new/), oldest first: by the seconds and
+   * microseconds Dovecot names each file with ("1765032500.M98765P12.host"),
+   * compared as numbers (the microseconds are not zero-padded, so the names
+   * of two deliveries within a second do not sort as text).
+   */
   const maildir = (name: string): string[] => {
     const dir = path.join(D, 'home', name, 'Maildir', 'new');
     if (!fs.existsSync(dir)) return [];
+    const when = (f: string) => {
+      const m = /^(\d+)\.M(\d+)/.exec(f);
+      return m ? Number(m[1]) * 1e6 + Number(m[2]) : Number.MAX_SAFE_INTEGER;
+    };
     return fs
       .readdirSync(dir)
-      .sort()
+      .sort((a, b) => when(a) - when(b) || (a < b ? -1 : a > b ? 1 : 0))
       .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
   };
 
