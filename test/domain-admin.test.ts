@@ -166,4 +166,19 @@ describe('domain administrators', { skip: !IS_ROOT && 'the admin socket is serve
     assert.equal(f.status, 77, f.stderr);
     assert.match(f.stderr, /no mailtk daemon answers.*only root or the queue's owner may run the queue/);
   });
+
+  test("a link planted as queue_dir/public (queue_dir is mail_owner's) is refused: root changes nothing it points at", async () => {
+    const pub = path.join(sb.queue, 'public');
+    const target = path.join(sb.dir, 'elsewhere');
+    fs.mkdirSync(target, { mode: 0o700 });
+    fs.writeFileSync(path.join(target, 'mailtk'), 'not a socket\n', { mode: 0o600 });
+    fs.rmSync(pub, { recursive: true, force: true });
+    fs.symlinkSync(target, pub);
+    const at = fs.existsSync(sb.log) ? fs.statSync(sb.log).size : 0;
+    daemon = await startDaemon(sb, ['-bD', '-q1h']);
+    await waitFor(() => /SYSERR: no admin socket: .*public is not a directory/.test(read(sb.log).slice(at)), 10_000, 'the refusal in the log');
+    assert.equal(fs.statSync(target).mode & 0o777, 0o700, 'the target directory keeps its mode');
+    assert.equal(fs.statSync(path.join(target, 'mailtk')).mode & 0o777, 0o600, 'the file in it is neither removed nor opened up');
+    assert.equal(fs.readFileSync(path.join(target, 'mailtk'), 'utf8'), 'not a socket\n');
+  });
 });

@@ -42,9 +42,22 @@ export interface AdminSocket {
 /** Listen, or log why not and return undefined (the daemon runs on without it). */
 export async function serveAdminSocket(config: () => Config, runQueue: (argv: string[]) => Promise<number>): Promise<AdminSocket | undefined> {
   const file = adminSocketPath(config());
+  let dirFd: number;
+  let at: string;
   try {
-    preparePlace(file);
+    dirFd = openPlace(path.dirname(file));
+    at = `/proc/self/fd/${dirFd}/${path.basename(file)}`;
   } catch (e) {
+    log(config(), '', `SYSERR: no admin socket: ${(e as Error).message}`);
+    return undefined;
+  }
+  const done = () => fs.closeSync(dirFd);
+  try {
+    const old = fs.lstatSync(at, { throwIfNoEntry: false });
+    if (old && !old.isSocket()) throw new Error(`${file} exists and is not a socket; remove it`);
+    if (old) fs.unlinkSync(at); // left by a daemon that died
+  } catch (e) {
+    done();
     log(config(), '', `SYSERR: no admin socket: ${(e as Error).message}`);
     return undefined;
   }
@@ -54,35 +67,51 @@ export async function serveAdminSocket(config: () => Config, runQueue: (argv: st
   server.maxConnections = MAX_CLIENTS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(file, () => resolve());
+    server.listen(at, () => resolve());
   }).catch((e: Error) => {
     log(config(), '', `SYSERR: no admin socket ${file}: ${e.message}`);
     return undefined;
   });
-  if (!server.listening) return undefined;
-  fs.chmodSync(file, 0o666);
+  if (!server.listening) {
+    done();
+    return undefined;
+  }
+  fs.chmodSync(at, 0o666);
   return {
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // The directory stays open while the socket is bound: closing the server unlinks it through `at`.
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())).finally(done),
   };
 }
 
-/** The public directory, root's and 0755 (a link planted there is refused), without a socket left by a daemon that died. */
-function preparePlace(file: string): void {
-  const dir = path.dirname(file);
+/**
+ * The public directory, made if missing, root's and 0755, opened without
+ * following a link; the socket is then made, removed and chmod'ed through
+ * /proc/self/fd/N, never by its name. queue_dir belongs to mail_owner, who
+ * could otherwise swap `public` for a link between a check and a use and
+ * have root chmod or unlink a file of its choosing.
+ */
+function openPlace(dir: string): number {
   try {
     fs.mkdirSync(dir, { mode: 0o755 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory; remove it`);
-  // Given to mail_owner with the rest of the queue (daemon/privs.ts giveQueueTo walks it): root's again.
-  const me = process.geteuid?.() ?? 0;
-  if (st.uid !== me) fs.lchownSync(dir, me, process.getegid?.() ?? 0);
-  fs.chmodSync(dir, 0o755);
-  const old = fs.lstatSync(file, { throwIfNoEntry: false });
-  if (old && !old.isSocket()) throw new Error(`${file} exists and is not a socket; remove it`);
-  if (old) fs.unlinkSync(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    throw new Error(`${dir} is not a directory (${(e as NodeJS.ErrnoException).code}); remove it`);
+  }
+  try {
+    // Given to mail_owner with the rest of the queue (daemon/privs.ts giveQueueTo walks it): root's again.
+    const me = process.geteuid?.() ?? 0;
+    if (fs.fstatSync(fd).uid !== me) fs.fchownSync(fd, me, process.getegid?.() ?? 0);
+    fs.fchmodSync(fd, 0o755);
+    return fd;
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
 }
 
 class Handler {
