@@ -9,7 +9,7 @@
 import { compileVirtualAliases } from '../aliases/index.ts';
 import { type Config, isLocalDomain, localDomains } from '../config/index.ts';
 import { MailError } from '../message/status.ts';
-import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
+import { deleteLine, editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
 import { domainDir, isVirtualDomain, readTable, splitVirtual, virtualDomains, virtualUserNames } from '../virtual/tables.ts';
 
 export interface DomainRow {
@@ -46,12 +46,7 @@ export async function deleteDomain(config: Config, domain: string): Promise<'del
   const d = checkDomain(domain);
   const users = virtualUserNames(config).filter((u) => u.endsWith(`@${d}`));
   if (users.length) throw new MailError('usage', `${d} still has ${users.length} user${users.length === 1 ? '' : 's'} (${users.slice(0, 3).join(', ')}${users.length > 3 ? ', ...' : ''}); delete them first (mailtk user del)`);
-  const done = await editTable(config.raw.virtual_domains_file, (lines) => {
-    const at = findLine(lines, d);
-    if (at < 0) return 'absent' as const;
-    lines.splice(at, 1);
-    return 'deleted' as const;
-  });
+  const done = await deleteLine(config.raw.virtual_domains_file, d);
   // Its entries in the alias table and the quotas go with it (newaliases would call them errors).
   if (done === 'deleted') {
     for (const file of [config.raw.virtual_alias_file, config.raw.quota_file]) await dropDomainLines(file, d);
@@ -146,12 +141,7 @@ export async function addAlias(config: Config, address: string, targets: string[
 
 export async function deleteAlias(config: Config, address: string): Promise<'deleted' | 'absent'> {
   const key = address.toLowerCase();
-  const done = await editTable(config.raw.virtual_alias_file, (lines) => {
-    const at = findLine(lines, key);
-    if (at < 0) return 'absent' as const;
-    lines.splice(at, 1);
-    return 'deleted' as const;
-  });
+  const done = await deleteLine(config.raw.virtual_alias_file, key);
   if (done === 'deleted') await recompileAliases(config);
   return done;
 }

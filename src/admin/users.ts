@@ -15,7 +15,7 @@ import { shareSecrets } from '../daemon/privs.ts';
 import { mailboxUsage } from '../mailbox/index.ts';
 import { MailError } from '../message/status.ts';
 import { removePassword, setPassword } from '../server/passwd.ts';
-import { editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
+import { deleteLine, editTable, findLine, makeMailboxDirs } from '../virtual/edit.ts';
 import { deleteAdmin } from './admins.ts';
 import { readWelcome, sendWelcome } from './welcome.ts';
 import { domainDir, isVirtualDomain, quotaTable, splitVirtual, virtualUser, virtualUserNames } from '../virtual/tables.ts';
@@ -59,12 +59,7 @@ export async function addUser(config: Config, address: string, password: string)
 
 export async function deleteUser(config: Config, address: string): Promise<'deleted' | 'absent'> {
   const key = address.toLowerCase();
-  const done = await editTable(config.raw.virtual_users_file, (lines) => {
-    const at = findLine(lines, key);
-    if (at < 0) return 'absent' as const;
-    lines.splice(at, 1);
-    return 'deleted' as const;
-  });
+  const done = await deleteLine(config.raw.virtual_users_file, key);
   if (done === 'deleted') {
     removePassword(config.passwdFile, key);
     await deleteAdmin(config, key);

@@ -41,6 +41,16 @@ export async function editTable<T>(file: string, change: (lines: string[]) => T)
 }
 
 /** The index of the line whose first field is `key` (case folded), or -1. */
+/** Remove the line whose first field is `key` (case aside), under the table's lock. */
+export function deleteLine(file: string, key: string): Promise<'deleted' | 'absent'> {
+  return editTable(file, (lines) => {
+    const at = findLine(lines, key);
+    if (at < 0) return 'absent' as const;
+    lines.splice(at, 1);
+    return 'deleted' as const;
+  });
+}
+
 export function findLine(lines: string[], key: string): number {
   const k = key.toLowerCase();
   return lines.findIndex((l) => !/^\s*#/.test(l) && (l.trim().split(/\s+/)[0] ?? '').toLowerCase() === k);
