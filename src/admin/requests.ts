@@ -31,7 +31,8 @@ export type AdminOp = AdminRequest['op'];
 
 export interface AdminAnswer {
   text?: string;
-  rows?: object[];
+  /** A listing's rows; performRequest may give them one at a time (a generator), the daemon sends them as an array. */
+  rows?: Iterable<object>;
   /** quota show: one row, printed as an object in JSON. */
   row?: object;
 }
@@ -118,9 +119,9 @@ export function scopeOf(r: AdminRequest, login: string, domains: string[]): Admi
 }
 
 /** The listing's rows, narrowed to these domains (a domain administrator's listing without a domain). */
-function within<T extends { domain?: string; address?: string }>(rows: T[], domains: string[] | undefined): T[] {
+function within<T extends { domain?: string; address?: string }>(rows: Iterable<T>, domains: string[] | undefined): Iterable<T> {
   if (!domains) return rows;
-  return rows.filter((r) => domains.includes((r.domain ?? r.address!.slice(r.address!.lastIndexOf('@') + 1)).toLowerCase()));
+  return Array.from(rows).filter((r) => domains.includes((r.domain ?? r.address!.slice(r.address!.lastIndexOf('@') + 1)).toLowerCase()));
 }
 
 /** Do it; `domains` limits listings for a domain administrator (the request itself was scoped before). */
@@ -142,8 +143,8 @@ export async function performRequest(config: Config, r: AdminRequest, domains?: 
       return { text: `password of ${r.user.toLowerCase()} changed` };
     }
     case 'user-list': {
-      const { listUsers } = await import('./users.ts');
-      return { rows: within(listUsers(config, r.domain), domains) };
+      const { userRows } = await import('./users.ts');
+      return { rows: within(userRows(config, r.domain), domains) };
     }
     case 'alias-add': {
       const { addAlias } = await import('./domains.ts');

@@ -205,7 +205,8 @@ class Handler {
       if (domains.length === 0) throw new MailError('not-allowed', `${login} is not a domain administrator (mailtk admin add, as root)`);
       const answer = await performRequest(config, scopeOf(request, login, domains), domains);
       log(config, '', `admin: ${what}, by=${login}, stat=done`);
-      return answer;
+      // Rows given one at a time (a generator) would not survive JSON.stringify.
+      return answer.rows ? { ...answer, rows: Array.from(answer.rows) } : answer;
     } catch (e) {
       if (e instanceof MailError) log(config, '', `admin: ${what}, by=${login}, stat=refused (${e.message.split('\n')[0]})`);
       throw e;
