@@ -156,6 +156,20 @@ describe('domain administrators', { skip: !IS_ROOT && 'the admin socket is serve
     assert.match(read(sb.log), /queue flush asked through the admin socket: exit 0/);
   });
 
+  test('sendmail -q by an ordinary user asks the daemon too (postqueue -f); a filtered run is refused', async () => {
+    const q = run(sb, 'sendmail', ['-odq', '-i', 'bob@a.test'], 'Subject: queue run by nobody\n\nhi\n');
+    assert.equal(q.status, 0, q.stderr);
+    const box = path.join(sb.spool, 'virtual', 'a.test', 'bob');
+    assert.doesNotMatch(read(box), /queue run by nobody/);
+    const part = await runAsync(sb, 'sendmail', ['-qRa.test'], '', NOBODY);
+    assert.equal(part.status, 77, part.stderr);
+    assert.match(part.stderr, /only root or the queue's owner may run part of the queue/);
+    const r = await runAsync(sb, 'sendmail', ['-q'], '', NOBODY);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^sendmail: queue run made by the daemon/m);
+    assert.match(read(box), /Subject: queue run by nobody/);
+  });
+
   test('without a daemon: --login says so (69); flush too, and that nobody may run the queue (77)', async () => {
     await daemon!.stop();
     daemon = undefined;
@@ -165,6 +179,9 @@ describe('domain administrators', { skip: !IS_ROOT && 'the admin socket is serve
     const f = await runAsync(sb, 'mailtk', ['queue', 'flush'], '', NOBODY);
     assert.equal(f.status, 77, f.stderr);
     assert.match(f.stderr, /no mailtk daemon answers.*only root or the queue's owner may run the queue/);
+    const q = await runAsync(sb, 'sendmail', ['-q'], '', NOBODY);
+    assert.equal(q.status, 77, q.stderr);
+    assert.match(q.stderr, /^sendmail: no mailtk daemon answers.*only root or the queue's owner may run the queue/m);
   });
 
   test("a link planted as queue_dir/public (queue_dir is mail_owner's) is refused: root changes nothing it points at", async () => {

@@ -92,31 +92,16 @@ async function queueShow(a: Common & { id: string; headers?: boolean }): Promise
  */
 async function queueFlush(a: Common & { ids?: string[]; verbose?: boolean }): Promise<number> {
   const config = configOf(a);
-  const { mayChangeQueue, resolveIds } = await import('../admin/queue.ts');
+  const { resolveIds } = await import('../admin/queue.ts');
+  const { askForRun, flushQueue, mayRunQueue } = await import('./mailtk-flush.ts');
   const ids = a.ids?.length ? resolveIds(config, 'requeue', a.ids) : [];
-  let mayRun = true;
-  try {
-    mayChangeQueue(config, 'flush');
-  } catch {
-    mayRun = false;
-  }
+  const mayRun = mayRunQueue(config);
   if (!(a.verbose && mayRun)) {
-    const { askDaemon, NoDaemon } = await import('../admin/daemon-client.ts');
-    try {
-      const { code } = await askDaemon(config, { kind: 'flush', ids }, FLUSH_TIMEOUT_MS);
-      process.stderr.write(`${PROG}: queue run made by the daemon${a.verbose ? ` (its deliveries are in ${config.logFile})` : ''}\n`);
-      return code ?? EX.OK;
-    } catch (e) {
-      if (!(e instanceof NoDaemon)) throw e;
-      if (!mayRun) throw new MailError('not-allowed', `queue flush: ${e.message}; without a daemon only root or the queue's owner may run the queue`);
-    }
+    const code = await askForRun(config, PROG, ids, Boolean(a.verbose), mayRun);
+    if (code !== undefined) return code;
   }
-  const { flushQueue } = await import('./mailtk-flush.ts');
   return flushQueue(config, ids, Boolean(a.verbose));
 }
-
-/** A run the daemon makes may take long on a big queue; past this the command stops waiting (the run goes on). */
-const FLUSH_TIMEOUT_MS = 30 * 60_000;
 
 async function queueAction(action: 'hold' | 'release' | 'delete' | 'requeue', a: Common & { ids?: string[]; yes?: boolean }): Promise<number> {
   const config = configOf(a);

@@ -5,20 +5,31 @@
 // this process as its master. -v prints each delivery as it happens; at a
 // terminal of sensible width (progress.ts) a run of more than
 // SPINNER_THRESHOLD entries shows a spinner on stderr with the count done.
+// Anyone else (not root, not the queue's owner) asks the running daemon for
+// the run, as Postfix's sendmail -q asks its flush service: every entry is
+// tried, as with -qf.
 
 import type { Config } from '../config/index.ts';
 import { type LocalAgent, inProcessAgent, runQueue } from '../deliver/index.ts';
+import { EX, MailError } from '../message/status.ts';
 import { listQueueIds } from '../queue/index.ts';
 import { openSpinner, spinnerAllowed } from './progress.ts';
 import type { SendmailOptions } from './sendmail-args.ts';
 
 const SPINNER_THRESHOLD = 20;
 
-export async function runQueueCommand(config: Config, o: SendmailOptions, _prog: string): Promise<number> {
+export async function runQueueCommand(config: Config, o: SendmailOptions, prog: string): Promise<number> {
   if (process.geteuid?.() === 0) {
     // As root: the run happens as mail_owner, with this process as its master (sendmail(8), SECURITY).
     const { runQueueAsRoot } = await import('../daemon/master.ts');
     return runQueueAsRoot(config, process.argv.slice(2));
+  }
+  const { askForRun, mayRunQueue } = await import('./mailtk-flush.ts');
+  if (!mayRunQueue(config)) {
+    if (o.queueFilters.length > 0) {
+      throw new MailError('not-allowed', `only root or the queue's owner may run part of the queue (-qI, -qR, -qS); run it as root, or without a filter to have the daemon run it all`);
+    }
+    return (await askForRun(config, prog, [], o.verbose, false)) ?? EX.OK;
   }
   return runOnce(config, o, inProcessAgent);
 }
