@@ -82,13 +82,14 @@ export function keywordsFromHeader(block: Buffer): string[] {
 
 /**
  * A stored header block with Status:/X-Status: saying `flags` ("O": no longer
- * new, as mutt writes) and X-Keywords: naming `keywords` (no field when there
+ * new, as mutt writes, unless `old` is false: a Sieve delivery leaves an
+ * unseen message new) and X-Keywords: naming `keywords` (no field when there
  * are none), written where flags.ts puts Status:, before the blank line.
  */
-export function withStatusHeaders(block: Buffer, flags: number, keywords: readonly string[] = []): Buffer {
+export function withStatusHeaders(block: Buffer, flags: number, keywords: readonly string[] = [], old = true): Buffer {
   const out = withFlags(block.indexOf(KEYWORDS) < 0 ? block : withoutFields(block, (t) => t.nameIs('x-keywords')), {
     read: (flags & FLAG.seen) !== 0,
-    old: true,
+    old,
     answered: (flags & FLAG.answered) !== 0,
     deleted: (flags & FLAG.deleted) !== 0,
     flagged: (flags & FLAG.flagged) !== 0,

@@ -26,6 +26,8 @@ export interface MboxMessage {
    * record): if those bytes are still there, it is not written again.
    */
   placed?: PlacedMessage;
+  /** Flags to record in its header (a Sieve script's imap4flags), as StoreOptions' flags. */
+  flags?: StoredFlags;
 }
 
 /** Where one message of a batch sits in a mailbox, and a digest to recognise it there later. */
@@ -49,7 +51,14 @@ export interface StoreOptions {
    * the system flags (folder-flags.ts's FLAG bits) and X-Keywords: for the
    * keywords, written as an IMAP rewrite writes them.
    */
-  flags?: { system: number; keywords: string[] };
+  flags?: StoredFlags;
+}
+
+export interface StoredFlags {
+  system: number;
+  keywords: string[];
+  /** Status: O, no longer new (default); false for a delivery, which leaves an unseen message new. */
+  old?: boolean;
 }
 
 const NL = Buffer.from('\n');
@@ -76,14 +85,14 @@ export function storedForm(data: Buffer, o: StoreOptions): Buffer[] {
   const pieces: Buffer[] = [Buffer.from(fromLine(o.sender, o.date) + (o.prepend ?? ''), 'utf8')];
   let tail = data;
   if (o.flags) {
-    let split = data.indexOf('\n\n');
-    split = split < 0 ? data.length : split + 2;
+    // The header block through its blank line: empty when the message begins with the blank line; a
+    // message without one is all header, and gets its last newline, then the blank line.
+    const blank = data[0] === 0x0a ? -1 : data.indexOf('\n\n');
+    const split = data[0] === 0x0a ? 1 : blank < 0 ? data.length : blank + 2;
     let header = data.subarray(0, split);
-    // A message without a blank line is all header: it gets its last newline, then the blank line.
-    if (split === data.length && (header.length === 0 || header[header.length - 1] !== 0x0a)) header = Buffer.concat([header, NL]);
-    if (split === data.length) header = Buffer.concat([header, NL]);
+    if (blank < 0 && data[0] !== 0x0a) header = Buffer.concat([header, ...(header.length > 0 && header[header.length - 1] === 0x0a ? [] : [NL]), NL]);
     tail = data.subarray(split);
-    pieces.push(...quoteFromLines(withStatusHeaders(header, o.flags.system, o.flags.keywords)), ...quoteFromLines(tail));
+    pieces.push(...quoteFromLines(withStatusHeaders(header, o.flags.system, o.flags.keywords, o.flags.old ?? true)), ...quoteFromLines(tail));
   } else pieces.push(...quoteFromLines(data));
   pieces.push(...ending(tail));
   return pieces;
@@ -98,12 +107,12 @@ function ending(data: Buffer): Buffer[] {
 export function formatMessage(msg: MboxMessage, now: Date): Buffer[] {
   // The queue validated the envelope; a newline here would forge headers.
   assert.ok(!/[\r\n\0]/.test(msg.recipient), `recipient contains a line break: ${JSON.stringify(msg.recipient)}`);
-  return storedForm(msg.data, { sender: msg.sender, date: now, prepend: `Return-Path: <${msg.sender}>\nDelivered-To: ${msg.recipient}\n` });
+  return storedForm(msg.data, { sender: msg.sender, date: now, prepend: `Return-Path: <${msg.sender}>\nDelivered-To: ${msg.recipient}\n`, flags: msg.flags });
 }
 
 /** A new message for a person's own folder (mail's save of a sent message, dead.letter, Sieve's fileinto). */
-export function folderMessage(sender: string, data: Buffer, now = new Date()): Buffer {
-  return Buffer.concat(storedForm(data, { sender: sender.replace(/[\r\n]/g, ''), date: now }));
+export function folderMessage(sender: string, data: Buffer, now = new Date(), flags?: StoredFlags): Buffer {
+  return Buffer.concat(storedForm(data, { sender: sender.replace(/[\r\n]/g, ''), date: now, flags }));
 }
 
 /** An mbox message as stored (From_ line through its last line), closed with the blank line it needs. */

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { localDomains, type Config } from '../config/index.ts';
 import type { User } from '../config/users.ts';
-import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type MboxQuota, openDirBeneath, type PlacedMessage, withFlags as mboxWithFlags, withoutMboxState } from '../mailbox/index.ts';
+import { appendToFolder, appendToMbox, folderMessage, type MboxMessage, type MboxQuota, openDirBeneath, type PlacedMessage, FLAG, type StoredFlags, SYSTEM_FLAGS, withoutMboxState } from '../mailbox/index.ts';
 import { rfc5322Date } from '../message/date.ts';
 import { splitMessage } from '../message/headers.ts';
 import { buildReply, judge, ownAddresses, prune, repliedRecently, updateDb } from '../vacation/index.ts';
@@ -101,7 +101,7 @@ export async function deliverFiltered(
   }
   const verdicts: Array<Verdict | undefined> = messages.map(() => undefined);
   const toInbox: number[] = [];
-  const inboxData = new Map<number, Buffer>();
+  const inboxFlags = new Map<number, StoredFlags | undefined>();
   let notice: Buffer | undefined;
   for (const [i, m] of messages.entries()) {
     if (m.placed?.path === FILTERED.path) continue; // a run that died after filtering it
@@ -114,7 +114,7 @@ export async function deliverFiltered(
       verdicts[i] = await act(config, user, m, outcome);
       if (outcome.keep) {
         toInbox.push(i);
-        inboxData.set(i, withFlags(m.data, outcome.keep.flags));
+        inboxFlags.set(i, storedFlags(outcome.keep.flags));
       }
     } catch (e) {
       // Runtime error, or a folder that cannot be written: the message stays in INBOX.
@@ -124,7 +124,7 @@ export async function deliverFiltered(
     }
   }
   if ('error' in loaded) notice = noticeOnce(file, loaded.error, loaded.digest, user, config);
-  const batch: MboxMessage[] = toInbox.map((i) => ({ ...messages[i], data: inboxData.get(i) ?? messages[i].data }));
+  const batch: MboxMessage[] = toInbox.map((i) => ({ ...messages[i], flags: inboxFlags.get(i) }));
   if (notice) batch.push({ sender: '', recipient: user.name, data: notice });
   const mapBack = async (placed: PlacedMessage[]) => {
     const all = messages.map((m) => (m.placed?.path === FILTERED.path ? m.placed : FILTERED));
@@ -148,7 +148,7 @@ async function act(config: Config, user: User, m: MboxMessage, o: Outcome): Prom
       o.keep ??= { flags: f.flags };
       continue;
     }
-    await appendBeneath(config, user, folderFile(config, user, f.folder), folderMessage(m.sender, withFlags(m.data, f.flags)));
+    await appendBeneath(config, user, folderFile(config, user, f.folder), folderMessage(m.sender, m.data, undefined, storedFlags(f.flags)));
   }
   const v: Verdict = { redirect: o.redirect };
   if (o.reject) v.reject = o.reject.reason;
@@ -192,36 +192,21 @@ async function appendBeneath(config: Config, user: User, file: string, message: 
 const KEYWORD = /^[^\x00-\x20\x7f(){%*"\\\]]+$/;
 
 /**
- * The message with the script's IMAP flags in the fields mbox readers keep
- * them in, as Dovecot writes them: Status: R (and O) for \Seen, X-Status:
+ * The script's IMAP flags, for the one writer (mailbox/format.ts) to record
+ * in the fields mbox readers keep them in, as Dovecot writes them: Status: R (and O) for \Seen, X-Status:
  * A D F T for \Answered \Deleted \Flagged \Draft (mailbox/flags.ts writes
  * both), and X-Keywords: with the keywords space-separated, all at the end
  * of the header. Fields of those names that came with the message go: what
  * the script set is the whole truth. Other system flags (\Recent) are left
  * out, as RFC 5232 lets a server ignore flags it cannot store.
  */
-export function withFlags(data: Buffer, flags: string[]): Buffer {
-  if (flags.length === 0) return data;
+export function storedFlags(flags: string[]): StoredFlags | undefined {
+  if (flags.length === 0) return undefined;
   const has = new Set(flags.map((f) => f.toLowerCase()));
+  let system = 0;
+  for (const [bit, name] of SYSTEM_FLAGS) if (has.has(name.toLowerCase())) system |= bit;
   const keywords = flags.filter((f) => !f.startsWith('\\') && KEYWORD.test(f));
-  const state = {
-    read: has.has('\\seen'),
-    old: has.has('\\seen'),
-    answered: has.has('\\answered'),
-    deleted: has.has('\\deleted'),
-    flagged: has.has('\\flagged'),
-    draft: has.has('\\draft'),
-  };
-  // `blank`: where the blank line after the header is (the data's length when there is none).
-  const at = data.indexOf('\n\n');
-  const blank = data[0] === 0x0a ? 0 : at < 0 ? data.length : at + 1;
-  const head = data.toString('latin1', 0, blank);
-  const body = data.subarray(Math.min(blank + 1, data.length));
-  // Without X-Keywords (and its continuation lines); flags.ts replaces Status: and X-Status:.
-  const kept = head.replace(/^x-keywords[ \t]*:.*\n(?:[ \t].*\n)*/gim, '');
-  const block = Buffer.from(mboxWithFlags(Buffer.from(kept, 'latin1'), state).toString('latin1').replace(/\n$/, ''), 'latin1');
-  const extra = keywords.length ? Buffer.from(`X-Keywords: ${keywords.join(' ')}\n`) : Buffer.alloc(0);
-  return Buffer.concat([block, extra, Buffer.from('\n'), body]);
+  return { system, keywords, old: (system & FLAG.seen) !== 0 };
 }
 
 function digestOf(text: string): string {

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { splitMessage } from '../message/headers.ts';
 import { compileScript } from './check.ts';
-import { folderFile, withFlags } from './deliver.ts';
+import { folderMessage } from '../mailbox/index.ts';
+import { folderFile, storedFlags } from './deliver.ts';
 import { globToRegExp, runScript, type Outcome } from './interpret.ts';
 import { SieveError, tokenize } from './parse.ts';
 import { ScriptStore, StoreError } from './store.ts';
@@ -258,14 +259,15 @@ describe('delivery helpers', () => {
   });
 
   test("flags become Status:, X-Status: and X-Keywords: as Dovecot writes them, replacing the message's own", () => {
-    const out = withFlags(Buffer.from('Subject: x\n\nbody\n'), ['\\Seen', '\\Flagged', '\\Answered', '$Work', '$label1']).toString();
-    assert.equal(out, 'Subject: x\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $label1\n\nbody\n');
-    assert.equal(withFlags(Buffer.from('a'), []).toString(), 'a');
-    // Fields a sender put in are not kept beside the script's; \Recent and non-atoms are left out.
+    // Through the one writer, as a delivery writes them; without its From_ line.
+    const withFlags = (data: string, flags: string[]) => folderMessage('a@b', Buffer.from(data), new Date(0), storedFlags(flags)).toString().replace(/^From .*\n/, '');
+    assert.equal(withFlags('Subject: x\n\nbody\n', ['\\Seen', '\\Flagged', '\\Answered', '$Work', '$label1']), 'Subject: x\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $label1\n\nbody\n\n');
+    assert.equal(withFlags('a', []), 'a\n\n');
+    // Fields a sender put in are not kept beside the script's; \Recent and non-atoms are left out; unseen stays new (no O).
     const forged = 'X-Status: D\nSubject: y\nX-Keywords: $Junk\n  NonJunk\nStatus: O\n\nX-Keywords: in the body\n';
-    assert.equal(withFlags(Buffer.from(forged), ['\\Flagged', '\\Recent', 'a(b', 'ok']).toString(), 'Subject: y\nX-Status: F\nX-Keywords: ok\n\nX-Keywords: in the body\n');
-    assert.equal(withFlags(Buffer.from('Subject: z'), ['\\Draft']).toString(), 'Subject: z\nX-Status: T\n\n');
-    assert.equal(withFlags(Buffer.from('\nbody'), ['k']).toString(), 'X-Keywords: k\n\nbody');
+    assert.equal(withFlags(forged, ['\\Flagged', '\\Recent', 'a(b', 'ok']), 'Subject: y\nX-Status: F\nX-Keywords: ok\n\nX-Keywords: in the body\n\n');
+    assert.equal(withFlags('Subject: z', ['\\Draft']), 'Subject: z\nX-Status: T\n\n\n');
+    assert.equal(withFlags('\nbody\n\nmore', ['k']), 'X-Keywords: k\n\nbody\n\nmore\n\n');
   });
 });
 
