@@ -55,6 +55,21 @@ describe('ENVELOPE address lists', () => {
     }
   });
 
+  it('gives the addresses of every To, Cc and Bcc field in order, and the first Subject, as Dovecot 2.3 does for address fields', () => {
+    const env = formatEnvelope(
+      Buffer.from('From: a@x.test\nTo: One <t1@x.test>\nSubject: first\nTO: t2@y.test, t3@y.test\nCc: c1@x.test\ncc: g: m@x.test;\nSubject: second\nBcc: b1@x.test\nBcc: b2@x.test\n\n'),
+    ).toString();
+    assert.equal(
+      env,
+      '(NIL "first" ((NIL NIL "a" "x.test")) ((NIL NIL "a" "x.test")) ((NIL NIL "a" "x.test")) ' +
+        '(("One" NIL "t1" "x.test")(NIL NIL "t2" "y.test")(NIL NIL "t3" "y.test")) ' +
+        '((NIL NIL "c1" "x.test")(NIL NIL "g" NIL)(NIL NIL "m" "x.test")(NIL NIL NIL NIL)) ' +
+        '((NIL NIL "b1" "x.test")(NIL NIL "b2" "x.test")) NIL NIL)',
+    );
+    // Two From fields: Sender and Reply-To default to both.
+    assert.match(formatEnvelope(Buffer.from('From: a@x.test\nFrom: b@y.test\n\n')).toString(), /^\(NIL NIL (\(\(NIL NIL "a" "x.test"\)\(NIL NIL "b" "y.test"\)\) ){3}NIL NIL NIL NIL NIL\)$/);
+  });
+
   it('keeps white space that is part of the value: only SP and HTAB are trimmed (header-tokens.ts)', () => {
     // It used String.trim(), which also took an ideographic space or a no-break space off the end of a subject.
     const env = formatEnvelope(Buffer.from('Subject: \u6ce8\u610f\u3000\nFrom: a@x.test\n\n')).toString();

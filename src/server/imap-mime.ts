@@ -287,7 +287,7 @@ export function bodyStructure(p: Part, extensible: boolean): string {
   const enc = (h.get('content-transfer-encoding') ?? '7BIT').trim().toUpperCase() || '7BIT';
   const fields = [str(p.type), str(p.subtype), paramList(p.params), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.bodyEnd - p.bodyStart)];
   if (p.type === 'TEXT') fields.push(String(p.lines));
-  if (p.message) fields.push(envelopeOf(headerMap(p.message.header)), bodyStructure(p.message, extensible), String(p.lines));
+  if (p.message) fields.push(envelopeOf(p.message.header), bodyStructure(p.message, extensible), String(p.lines));
   if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h), language(h), nstr(h.get('content-location')));
   return `(${fields.join(' ')})`;
 }
