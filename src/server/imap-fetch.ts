@@ -377,10 +377,10 @@ class Fetcher {
     const part = findPart(await this.structure(rec), sec.path);
     if (!part) return { head: Buffer.alloc(0), storedServed: 0 };
     if (sec.text === 'MIME') return { head: toServed(part.header), storedServed: 0 };
-    if (sec.text === '') return { head: Buffer.alloc(0), range: [part.sBodyStart, part.sBodyEnd], storedServed: part.bodyEnd - part.bodyStart };
+    if (sec.text === '') return { head: Buffer.alloc(0), range: [part.sBodyStart, part.sBodyEnd], storedServed: part.size };
     const msg = part.message;
     if (!msg) return { head: Buffer.alloc(0), storedServed: 0 };
-    if (sec.text === 'TEXT') return { head: Buffer.alloc(0), range: [msg.sBodyStart, msg.sBodyEnd], storedServed: msg.bodyEnd - msg.bodyStart };
+    if (sec.text === 'TEXT') return { head: Buffer.alloc(0), range: [msg.sBodyStart, msg.sBodyEnd], storedServed: msg.size };
     const header = toServed(msg.header);
     return { head: sec.text === 'HEADER' ? header : filterFields(header, sec), storedServed: 0 };
   }

@@ -1,34 +1,39 @@
 // The MIME structure of a stored message (RFC 2045/2046), for IMAP's
 // BODYSTRUCTURE and BODY[section] fetches. One streaming pass over the
 // stored lines records, for every part, where its header and body begin and
-// end both in stored bytes (to read just that range from the mbox) and in
-// served bytes (CRLF, unquoted: what the client counts), and the body's line
-// count; memory stays at a few chunks whatever the message's size, so one
-// attachment of a 50 MB message is read from disk alone. The CRLF before a
-// boundary line belongs to the boundary (RFC 2046 5.1.1), so a part's body
-// ends before it. A part's lines (RFC 3501 body-fld-lines) are those of its
-// body as BODY[n] serves it: each CRLF-ended line, and a last line without
-// one when it is not empty; so an empty line just before a boundary is not
-// the part's, and the boundary lines of a multipart inside a message/rfc822
-// part are that part's. The top-level header loses the hidden mbox fields.
+// end in stored bytes (to read just that range from the mbox), and the size
+// and line count of its body as served. Memory stays at a few chunks
+// whatever the message's size, so one attachment of a 50 MB message is read
+// from disk alone.
+//
+// How sizes are counted: by served.ts's ServedConverter, the code that makes
+// the bytes BODY[n] sends (which runs a fresh converter over the part's
+// stored range). Every line of a body is counted once by one converter (runs
+// of lines that hold no boundary in one call), and after a whole line the
+// converter is back where it starts, so each line's count is what a fresh
+// converter gives for it, and a part's size is the sum over its lines. The CRLF before a boundary line belongs to the
+// boundary (RFC 2046 5.1.1), so the last line of a part that a boundary ends
+// is counted again without its line end, by a fresh converter. A part's
+// lines (RFC 3501 body-fld-lines) are those of its body as BODY[n] serves
+// it: each CRLF-ended line, and a last line without one when it is not
+// empty; so an empty line just before a boundary is not the part's, and the
+// boundary lines of a multipart inside a message/rfc822 part are that
+// part's. The top-level header loses the hidden mbox fields, as the
+// converter's header mode decides.
 
-import { type FolderReader, HIDDEN, isQuotedFromLine, type MessageRecord } from '../mailbox/index.ts';
-import { HeaderTokens, languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
+import { type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
+import { languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
 export interface Part {
-  /** Served offsets in the message. */
-  headerStart: number;
-  bodyStart: number;
-  bodyEnd: number;
   /** Stored offsets, counted from the message's first header byte. */
   sHeaderStart: number;
   sBodyStart: number;
   sBodyEnd: number;
+  /** The body's size as served (BODY[n]'s length), counted by the converter that makes those bytes. */
+  size: number;
   lines: number;
-  /** The last line counted in `lines` was empty: before a boundary, that line is the boundary's CRLF. */
-  lastBlank: boolean;
   /** The part's header block as stored (hidden fields left out at the top), capped. */
   header: Buffer;
   type: string;
@@ -48,10 +53,12 @@ export interface Part {
 const HEADER_CAP = 64 << 10;
 const LF = 0x0a;
 const CR = 0x0d;
+const DASH = 0x2d;
+const NL_DASH = Buffer.from('\n-');
 
-function newPart(served: number, stored: number, parent: Part | undefined, digest = false): Part {
+function newPart(stored: number, parent: Part | undefined, digest = false): Part {
   return {
-    headerStart: served, bodyStart: -1, bodyEnd: -1, sHeaderStart: stored, sBodyStart: -1, sBodyEnd: -1, lines: 0, lastBlank: false,
+    sHeaderStart: stored, sBodyStart: -1, sBodyEnd: -1, size: 0, lines: 0,
     header: Buffer.alloc(0), type: 'TEXT', subtype: 'PLAIN', params: [], children: [], phase: 'header', parent, hdr: [], hdrLen: 0, digest,
   };
 }
@@ -65,58 +72,94 @@ export function parseContentType(v: string | undefined, digestChild: boolean): {
   return { type, subtype, params };
 }
 
+/** The served size of a piece of a line that starts at a line start, as a fresh converter (BODY[n]'s) makes it. */
+function servedSize(buf: Buffer, end: number): number {
+  const c = new ServedConverter();
+  return c.count(buf, 0, end) + c.endCount();
+}
+
+/**
+ * Lines go to line() in order, whole (LF included) but for the message's
+ * last, or several at once to run() when they are body lines that cannot be
+ * boundaries; the bytes given must stay unchanged until the next call (the
+ * last line is looked at again when a boundary follows it).
+ */
 class MimeParser {
   readonly root: Part;
   private cur: Part;
-  private served = 0;
   private stored = 0;
-  private hiding = false;
-  private prevEol = { served: 0, stored: 0 };
+  /** The top-level header as served: a line it makes nothing of is a hidden mbox field. */
+  private readonly head = new ServedConverter({ header: true });
+  /** Every line after the top-level header. */
+  private readonly body = new ServedConverter();
+  /** The line before this one, and its stored line end (0: none). */
+  private prev: Buffer | undefined;
+  private prevEol = 0;
 
   constructor() {
-    this.root = newPart(0, 0, undefined);
+    this.root = newPart(0, undefined);
     this.cur = this.root;
   }
 
   line(buf: Buffer): void {
     const len = buf.length;
     const terminated = buf[len - 1] === LF;
-    const crlf = terminated && len >= 2 && buf[len - 2] === CR;
-    let served = len - (buf[0] === 0x3e && isQuotedFromLine(buf) ? 1 : 0) + (terminated && !crlf ? 1 : 0);
-    const blank = terminated && (len === 1 || (len === 2 && crlf));
+    const blank = terminated && (len === 1 || (len === 2 && buf[0] === CR));
     const p = this.cur;
-    if (p.phase === 'header') {
-      if (p === this.root && !blank) {
-        if (buf[0] !== 0x20 && buf[0] !== 0x09) this.hiding = isHiddenLine(buf);
-        if (this.hiding) served = 0;
-      }
-      if (served > 0 && p.hdrLen < HEADER_CAP) {
-        p.hdr.push(Buffer.from(buf));
-        p.hdrLen += len;
-      }
-      countLine(p.parent, blank);
-      this.advance(len, served, terminated, crlf);
+    if (p === this.root && p.phase === 'header') {
+      const served = this.head.count(buf) + (terminated ? 0 : this.head.endCount());
+      if (served > 0) record(p, buf);
+      this.advance(buf);
       if (blank) this.endHeader(p);
       return;
     }
-    if (buf[0] === 0x2d && buf[1] === 0x2d && this.boundaryLine(buf)) {
-      this.advance(len, served, terminated, crlf);
+    const served = this.body.count(buf) + (terminated ? 0 : this.body.endCount());
+    const counted = terminated || served > 0 ? 1 : 0;
+    if (p.phase === 'header') {
+      record(p, buf);
+      addToBody(p.parent, served, counted);
+      this.advance(buf);
+      if (blank) this.endHeader(p);
       return;
     }
-    countLine(p, blank);
-    this.advance(len, served, terminated, crlf);
+    if (buf[0] === DASH && buf[1] === DASH && this.boundaryLine(buf, served, counted)) {
+      this.advance(buf);
+      return;
+    }
+    addToBody(p, served, counted);
+    this.advance(buf);
   }
 
-  private advance(len: number, served: number, terminated: boolean, crlf: boolean): void {
+  /** Is the current part in its body, where lines not beginning with '-' can go to run()? */
+  get inBody(): boolean {
+    return this.cur.phase === 'body';
+  }
+
+  /**
+   * Whole lines buf[start, end) of the current part's body, none of them
+   * beginning with '-' (so no boundary): counted in one call, the
+   * converter's fast path.
+   */
+  run(buf: Buffer, start: number, end: number): void {
+    const served = this.body.count(buf, start, end);
+    let lines = 0;
+    for (let i = start; (i = buf.indexOf(LF, i) + 1) > 0 && i <= end; ) lines++;
+    addToBody(this.cur, served, lines);
+    const last = end - 1 === start ? start : Math.max(start, buf.lastIndexOf(LF, end - 2) + 1);
+    this.stored += last - start;
+    this.advance(buf.subarray(last, end));
+  }
+
+  private advance(buf: Buffer): void {
+    const len = buf.length;
     this.stored += len;
-    this.served += served;
-    this.prevEol = terminated ? { served: 2, stored: crlf ? 2 : 1 } : { served: 0, stored: 0 };
+    this.prev = buf;
+    this.prevEol = buf[len - 1] !== LF ? 0 : len >= 2 && buf[len - 2] === CR ? 2 : 1;
   }
 
   private endHeader(p: Part): void {
     p.header = Buffer.concat(p.hdr);
     p.hdr = [];
-    p.bodyStart = this.served;
     p.sBodyStart = this.stored;
     p.phase = 'body';
     const h = headerMap(p.header);
@@ -126,28 +169,34 @@ class MimeParser {
       p.boundary = paramValue(p.params, 'boundary');
       if (!p.boundary) Object.assign(p, parseContentType(undefined, false));
     } else if (p.type === 'MESSAGE' && p.subtype === 'RFC822') {
-      p.message = newPart(this.served, this.stored, p);
+      p.message = newPart(this.stored, p);
       this.cur = p.message;
     }
   }
 
   /** A "--boundary" line of an open multipart: close what it ends, maybe open a new part. */
-  private boundaryLine(buf: Buffer): boolean {
+  private boundaryLine(buf: Buffer, served: number, counted: number): boolean {
     const text = buf.toString('latin1', 2, Math.min(buf.length, 200)).replace(/[ \t]*\r?\n$/, '');
     for (let q: Part | undefined = this.cur; q; q = q.parent) {
       if (q.type !== 'MULTIPART' || !q.boundary || q.phase !== 'body') continue;
       const last = text === `${q.boundary}--`;
       if (!last && text !== q.boundary) continue;
-      for (let c: Part | undefined = this.cur; c && c !== q; c = c.parent) this.close(c, true);
+      if (this.cur !== q) {
+        // What the parts it ends lose: the line end before it (RFC 2046 5.1.1).
+        const prev = this.prev;
+        const piece = prev && this.prevEol > 0 ? servedSize(prev, prev.length - this.prevEol) : 0;
+        const cut = prev && this.prevEol > 0 ? servedSize(prev, prev.length) - piece : 0;
+        for (let c: Part | undefined = this.cur; c && c !== q; c = c.parent) this.close(c, cut, piece === 0);
+      }
       // The boundary line is a line of q's body, and so of every part q lies in.
-      countLine(q, false);
+      addToBody(q, served, counted);
       if (last) {
         // The epilogue: lines after it belong to q, and no boundary of q follows.
         this.cur = q;
         q.boundary = undefined;
         return true;
       }
-      const child = newPart(this.served + served(buf), this.stored + buf.length, q, q.subtype === 'DIGEST');
+      const child = newPart(this.stored + buf.length, q, q.subtype === 'DIGEST');
       q.children.push(child);
       this.cur = child;
       return true;
@@ -155,39 +204,54 @@ class MimeParser {
     return false;
   }
 
-  private close(p: Part, beforeBoundary: boolean): void {
+  /**
+   * The part is over; before a boundary, `cut` is what the boundary's line
+   * end takes off its last line as served (-1 for none: the message ended),
+   * and `emptied` says that nothing else was on that line.
+   */
+  private close(p: Part, cut = -1, emptied = false): void {
     if (p.phase === 'closed') return;
     if (p.phase === 'header') this.endHeader(p);
-    const eol = beforeBoundary ? this.prevEol : { served: 0, stored: 0 };
+    const eol = cut >= 0 ? this.prevEol : 0;
+    const hasBody = p.sBodyStart < this.stored;
     // A header whose empty line is followed at once by the boundary: that line is the
     // boundary's CRLF (RFC 2046 5.1.1), so the part is a header with no empty line and no
     // body, and its MIME header is fetched without one (RFC 3501 6.4.5: "except in the case
     // of a message which has no body and no blank line").
-    if (beforeBoundary && eol.stored > 0 && p.sBodyStart === this.stored && p.header.length >= eol.stored && isEmptyLineEnd(p.header, eol.stored)) {
-      p.header = p.header.subarray(0, p.header.length - eol.stored);
-      p.bodyStart -= eol.served;
-      p.sBodyStart -= eol.stored;
+    if (eol > 0 && p.sBodyStart === this.stored && p.header.length >= eol && isEmptyLineEnd(p.header, eol)) {
+      p.header = p.header.subarray(0, p.header.length - eol);
+      p.sBodyStart -= eol;
     }
-    p.bodyEnd = Math.max(p.bodyStart, this.served - eol.served);
-    p.sBodyEnd = Math.max(p.sBodyStart, this.stored - eol.stored);
-    // Without the boundary's CRLF a last empty line is no line; a last line of text stays one.
-    if (beforeBoundary && p.lastBlank) p.lines--;
+    // The line before the boundary is the part's when its body has bytes: it loses its
+    // line end, and is no line at all when nothing else was on it.
+    if (eol > 0 && hasBody) {
+      p.size -= cut;
+      if (emptied) p.lines--;
+    }
+    p.sBodyEnd = Math.max(p.sBodyStart, this.stored - eol);
     p.phase = 'closed';
-    if (p.message) this.close(p.message, beforeBoundary);
+    if (p.message) this.close(p.message, cut, emptied);
   }
 
   finish(): Part {
-    for (let c: Part | undefined = this.cur; c; c = c.parent) this.close(c, false);
+    for (let c: Part | undefined = this.cur; c; c = c.parent) this.close(c);
     return this.root;
   }
 }
 
-/** One more line in the body of p and of each part around it whose body has begun. */
-function countLine(p: Part | undefined, blank: boolean): void {
+/** A line of the part's header block, kept up to the cap. */
+function record(p: Part, buf: Buffer): void {
+  if (p.hdrLen >= HEADER_CAP) return;
+  p.hdr.push(Buffer.from(buf));
+  p.hdrLen += buf.length;
+}
+
+/** Lines of the body of p, and of each part around it whose body has begun: their served size and count. */
+function addToBody(p: Part | undefined, served: number, counted: number): void {
   for (let q = p; q; q = q.parent) {
     if (q.phase !== 'body') continue;
-    q.lines++;
-    q.lastBlank = blank;
+    q.size += served;
+    q.lines += counted;
   }
 }
 
@@ -197,18 +261,6 @@ function isEmptyLineEnd(h: Buffer, eol: number): boolean {
   return h[n - 1] === LF && (eol === 1 || h[n - 2] === CR) && (n === eol || h[n - eol - 1] === LF);
 }
 
-function served(buf: Buffer): number {
-  const len = buf.length;
-  const terminated = buf[len - 1] === LF;
-  return len + (terminated && !(len >= 2 && buf[len - 2] === CR) ? 1 : 0);
-}
-
-/** Does this line of the top-level header start one of the hidden mbox fields (wherever its colon, as served.ts and visibleHeader see it)? */
-function isHiddenLine(buf: Buffer): boolean {
-  const t = new HeaderTokens(buf);
-  return t.next() && t.colon >= 0 && HIDDEN.includes(t.name().toLowerCase());
-}
-
 /** Parse the stored message behind a record, a chunk at a time. */
 export async function parseStructure(reader: FolderReader, rec: MessageRecord): Promise<Part> {
   const parser = new MimeParser();
@@ -216,6 +268,16 @@ export async function parseStructure(reader: FolderReader, rec: MessageRecord): 
   for await (const chunk of reader.chunks(rec, 0, rec.length - rec.fromLen)) {
     let pos = 0;
     for (;;) {
+      if (parser.inBody && !carry.length && chunk[pos] !== DASH) {
+        // Body lines up to the next one beginning with '-' (or the chunk's last whole line), at once.
+        const dash = chunk.indexOf(NL_DASH, pos);
+        const end = dash >= 0 ? dash + 1 : chunk.lastIndexOf(LF) + 1;
+        if (end > pos) {
+          parser.run(chunk, pos, end);
+          pos = end;
+          continue;
+        }
+      }
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) break;
       if (carry.length) {
@@ -285,7 +347,7 @@ export function bodyStructure(p: Part, extensible: boolean): string {
     return `(${kids} ${str(p.subtype)}${ext})`;
   }
   const enc = (h.get('content-transfer-encoding') ?? '7BIT').trim().toUpperCase() || '7BIT';
-  const fields = [str(p.type), str(p.subtype), paramList(p.params), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.bodyEnd - p.bodyStart)];
+  const fields = [str(p.type), str(p.subtype), paramList(p.params), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.size)];
   if (p.type === 'TEXT') fields.push(String(p.lines));
   if (p.message) fields.push(envelopeOf(p.message.header), bodyStructure(p.message, extensible), String(p.lines));
   if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h), language(h), nstr(h.get('content-location')));
