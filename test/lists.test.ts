@@ -14,6 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { changeMembers, createList, listMembers, showList } from '../src/admin/lists.ts';
 import { commandsOf, failedRecipients } from '../src/lists/index.ts';
+import { fanOut } from '../src/lists/handle.ts';
+import { readSettings } from '../src/lists/store.ts';
+import { findEntry, listQueueIds, remove, steps } from '../src/queue/index.ts';
 import { type Sandbox, makeSandbox, run, splitMbox, startDaemon, waitFor } from './helpers.ts';
 
 let sb: Sandbox;
@@ -184,6 +187,34 @@ describe('VERP, stale bounce counts and expiry', () => {
   const dir = (list: string, ...rest: string[]) => path.join(sb.dir, 'spool/lists', `${list}@${H}`, ...rest);
   const bounces = (list: string) => fs.readFileSync(dir(list, 'bounces'), 'utf8');
   const DAY = 86_400_000;
+
+  test('VERP: a full queue part-way through the members takes back what it queued; the retry queues each member once', async () => {
+    assert.equal(run(sb, 'mailtk', ['list', 'create', `full@${H}`, '--owner', `carol@${H}`, '--policy', 'anyone', '--verp']).status, 0);
+    const members = Array.from({ length: 40 }, (_, k) => `m${k}@far.test`);
+    assert.equal(run(sb, 'mailtk', ['list', 'add', `full@${H}`, ...members]).status, 0);
+    const c = config();
+    const before = new Set(listQueueIds(c));
+    const fresh = () => listQueueIds(c).filter((id) => !before.has(id));
+    const post = Buffer.from(`From: alice@${H}\nTo: full@${H}\nSubject: full queue\n\nhi\n`);
+    let written = 0;
+    // The 12th entry's write fails as a full disk makes it fail (before its commit).
+    steps.at = (s) => {
+      if (s === 'enqueue' && ++written === 12) throw Object.assign(new Error('no space left on device (test)'), { code: 'ENOSPC' });
+    };
+    try {
+      await assert.rejects(fanOut(c, readSettings(c, `full@${H}`), post, 0), /no space left on device \(test\)/);
+    } finally {
+      steps.at = undefined;
+    }
+    assert.deepEqual(fresh(), [], 'no member entry is left behind');
+    assert.match(fs.readFileSync(sb.log, 'utf8'), /list full@mail\.test: post fan-out failed after (\d+) of 40 VERP entries \(.*no space left on device \(test\)\); took back \1\n/);
+    const retry = await fanOut(c, readSettings(c, `full@${H}`), post, 0);
+    const ids = fresh();
+    assert.equal(ids.length, 40, JSON.stringify(retry));
+    const senders = ids.map((id) => findEntry(c, id)!.entry!.control.sender).sort();
+    assert.deepEqual(senders, members.map((m) => `full-bounces+${m.replace('@', '=')}@${H}`).sort(), 'one entry a member');
+    for (const id of ids) remove(c, id);
+  });
 
   test("VERP: each member's copy names the member; a bounce of any shape counts for that member", () => {
     const made = run(sb, 'mailtk', ['list', 'create', `verp@${H}`, '--owner', `carol@${H}`, '--policy', 'anyone', '--verp']);

@@ -9,9 +9,10 @@
 // queue's one enqueue(). Returns the entries it queued (the run delivers
 // them before it ends) or why the message is refused (the sender gets a DSN).
 // Known limit: a runner killed after queuing the fan-out and before crossing
-// the post off sends the post twice (as a |program alias would run twice);
-// with VERP, a failure part-way through the members (a full queue) does the
-// same for the members queued before it, when the post is retried.
+// the post off sends the post twice (as a |program alias would run twice).
+// With VERP, a failure part-way through the members (a full queue) takes back
+// the members' entries queued before it, so that the retried post reaches
+// each member once; only an entry a runner is already delivering stays.
 
 import type { Config } from '../config/index.ts';
 import { systemUser } from '../config/users.ts';
@@ -32,7 +33,7 @@ import {
   rfc5322Date,
   splitMessage,
 } from '../message/index.ts';
-import { type QueueId, enqueue } from '../queue/index.ts';
+import { type QueueId, enqueue, remove } from '../queue/index.ts';
 import { failedRecipients } from './dsn-parse.ts';
 import { addMember, countBounces, isMember, removeMember } from './members.ts';
 import { type ListAddress, listId, roleAddress, routeList, verpTail } from './route.ts';
@@ -139,7 +140,7 @@ export async function fanOut(config: Config, s: ListSettings, data: Buffer, hops
   if (s.archive) await archive(config, s, out);
   if (recipients.length === 0) return done('post archived; no member to send it to');
   if (s.verp) {
-    const ids = await eachMember(recipients, (r) =>
+    const ids = await eachVerpEntry(config, s.name, recipients, (r) =>
       enqueue(config, { sender: roleAddress(s.name, 'bounces', verpTail(r.address)), submitter: config.mailOwner, recipients: [r], data: out, hops: hops + 1 }),
     );
     return done(`post sent to ${recipients.length} members as ${ids.length} entries (VERP), ${ids[0]}...`, ids);
@@ -151,17 +152,33 @@ export async function fanOut(config: Config, s: ListSettings, data: Buffer, hops
 /** VERP entries written this many at a time: their commits share the directory's fsync. */
 const VERP_WRITERS = 16;
 
-async function eachMember<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+/**
+ * One entry a member, VERP_WRITERS at a time. When one fails (a full queue),
+ * the others stop, and the entries already queued are removed before the
+ * error goes up: the post stays where it was and its retry queues them all
+ * again, so nobody gets it twice (but for an entry a runner holds meanwhile,
+ * which is delivered and logged).
+ */
+async function eachVerpEntry<T>(config: Config, list: string, items: T[], fn: (item: T) => Promise<QueueId>): Promise<QueueId[]> {
+  const out: QueueId[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const i = next++;
-      out[i] = await fn(items[i]);
+      try {
+        out[i] = await fn(items[i]);
+      } catch (e) {
+        failure ??= { error: e };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(VERP_WRITERS, items.length) }, worker));
-  return out;
+  if (!failure) return out;
+  const queued = out.filter((id) => id !== undefined);
+  const kept = queued.filter((id) => remove(config, id) !== 'queue');
+  log(config, '', `list ${list}: post fan-out failed after ${queued.length} of ${items.length} VERP entries (${(failure.error as Error).message}); took back ${queued.length - kept.length}${kept.length ? `, ${kept.length} already being delivered: ${kept.join(' ')}` : ''}`);
+  throw failure.error;
 }
 
 async function archive(config: Config, s: ListSettings, data: Buffer): Promise<void> {
