@@ -12,9 +12,17 @@ PKGS+=(s-nail:s-nail tmux:tmux dotlockfile:liblockfile-bin)
 PKGS+=(fail2ban-regex:fail2ban)
 # ManageSieve's client from Debian (test/sieve.test.ts uploads and activates a script with it).
 PKGS+=(sieve-connect:sieve-connect)
+# IMAP and POP3 clients of test/imap-clients.test.ts: mutt, and Perl's Mail::IMAPClient
+# (a Perl module, not a command: "perl -MModule" is its check, written "perl:Module:package").
+PKGS+=(mutt:mutt perl:Mail::IMAPClient:libmail-imapclient-perl)
 [ "$(id -u)" = 0 ] || exit 0
 need=()
-for p in "${PKGS[@]}"; do command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}"); done
+for p in "${PKGS[@]}"; do
+  case "$p" in
+  perl:*) m="${p#perl:}"; perl -M"${m%:*}" -e1 >/dev/null 2>&1 || need+=("${m##*:}") ;;
+  *) command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}") ;;
+  esac
+done
 # Dovecot, the POP3/IMAP peer of bench/mailbox-open.sh, and the LMTP mail store of
 # test/lmtp.test.ts: its programs are not on PATH.
 [ -x /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
