@@ -22,9 +22,13 @@ interface Become {
 const [name, uid, gid, extra] = process.argv.slice(2);
 if (name === '--spare') {
   const [{ runAgent }] = await Promise.all([import('../daemon/agent.ts'), import('../server/mailbox-resume.ts')]);
-  process.on('disconnect', () => process.exit(0));
+  // Idle, a spare has nothing to finish when the master goes; once it serves a
+  // user, runAgent's own handler finishes work under way first, so this one goes.
+  const masterGone = () => process.exit(0);
+  process.on('disconnect', masterGone);
   process.once('message', (m: Become) => {
     if (m?.type !== 'become' || !(m.uid > 0)) process.exit(64);
+    process.off('disconnect', masterGone);
     Object.assign(process.env, { HOME: m.home, USER: m.name, LOGNAME: m.name });
     dropPrivileges(m.name, m.uid, m.gid, m.extraGid);
     void runAgent();
