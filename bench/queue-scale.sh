@@ -32,6 +32,7 @@
 # PF_SESSIONS=20 (smtp-source sessions), DEAD_PORT=9, LAYOUT=entry (one qf file an entry,
 # as enqueue writes it) or legacy (qf + df, the layout before, which the queue still reads).
 set -euo pipefail
+. "$(dirname "$0")/lib/conf.sh"
 COUNT=${COUNT:-100000}; ROUNDS=${ROUNDS:-3}; DEAD_PORT=${DEAD_PORT:-9}; POSTFIX=${POSTFIX:-1}
 RUN_TIMEOUT=${RUN_TIMEOUT:-3600}; PF_FILL_TIMEOUT=${PF_FILL_TIMEOUT:-$((600 + COUNT / 20))}
 PF_SESSIONS=${PF_SESSIONS:-20}; LAYOUT=${LAYOUT:-entry}
@@ -85,22 +86,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- mailtk: a sandbox config; remote mail can only reach the dead port ----
-cat > "$conf" <<CONF
-hostname = bench.test
-queue_dir = $work/q
-mail_spool_dir = $work/mail
-alias_file = $work/aliases
-alias_db = $work/aliases.cdb
-log_file = $work/maillog
-pid_file = $work/mailtk.pid
-user_db = $work/passwd
-passwd_file = $work/mail-passwd
-tls_cert_file = $work/tls.crt
-tls_key_file = $work/tls.key
+{ bench_conf "$work"; cat <<CONF
 dns_servers = 127.0.0.1:$DEAD_PORT
 transport_map = $work/transport
 smart_host = [127.0.0.1]:$DEAD_PORT
 CONF
+} > "$conf"
 printf 'dead.example smtp:[127.0.0.1]:%s\n' "$DEAD_PORT" > "$work/transport"
 getent passwd root > "$work/passwd"
 printf 'postmaster: root\n' > "$work/aliases"

@@ -7,6 +7,7 @@
 # Loopback only; recipients are the local user "bench" on both sides.
 # Usage: COUNT=5000 ROUNDS=3 [CASES="20:1024 20:102400 1:1024"] bash bench/smtp-accept.sh
 set -euo pipefail
+. "$(dirname "$0")/lib/conf.sh"
 COUNT=${COUNT:-5000}; ROUNDS=${ROUNDS:-3}; PORT=${PORT:-2526}
 here=$(cd "$(dirname "$0")/.." && pwd)
 peers=${PEERS:-$here/test/peers}
@@ -18,23 +19,13 @@ postfix status >/dev/null 2>&1 || postfix start >/dev/null 2>&1
 work=$(mktemp -d /tmp/mailtk-bench-smtp.XXXXXX)
 chmod 755 "$work"   # as root, mailtk's queue is mail_owner's and its spool is reached by each user
 getent passwd bench root > "$work/passwd"
-cat > "$work/mailtk.conf" <<CONF
-hostname = bench.test
-queue_dir = $work/q
-mail_spool_dir = $work/mail
-alias_file = $work/aliases
-alias_db = $work/aliases.cdb
-log_file = $work/maillog
-pid_file = $work/mailtk.pid
-user_db = $work/passwd
-passwd_file = $work/mail-passwd
-tls_cert_file = $work/tls.crt
-tls_key_file = $work/tls.key
+{ bench_conf "$work"; cat <<CONF
 smtp_listen = 127.0.0.1:$PORT
 pop3_listen =
 imap_listen =
 dns_servers = 127.0.0.1:9
 CONF
+} > "$work/mailtk.conf"
 printf 'postmaster: root\n' > "$work/aliases"
 "$here/bin/newaliases" -C "$work/mailtk.conf" >/dev/null
 # Started as administrators start it: -bd detaches, and the pid file names the daemon.

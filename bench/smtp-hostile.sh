@@ -15,6 +15,7 @@
 # Usage: COUNT=2000 ROUNDS=3 HOSTILE=1000 ADDRESSES=200 RECONNECT_MS=0 \
 #   [EXTRA_CONF='smtp_client_connection_rate_limit = 30'] bash bench/smtp-hostile.sh
 set -euo pipefail
+. "$(dirname "$0")/lib/conf.sh"
 COUNT=${COUNT:-2000}; ROUNDS=${ROUNDS:-3}; PORT=${PORT:-2527}
 HOSTILE=${HOSTILE:-1000}; ADDRESSES=${ADDRESSES:-200}; RECONNECT_MS=${RECONNECT_MS:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,18 +28,7 @@ getent passwd bench >/dev/null || useradd -m bench
 work=$(mktemp -d /tmp/mailtk-bench-hostile.XXXXXX)
 chmod 755 "$work"
 getent passwd bench root > "$work/passwd"
-cat > "$work/mailtk.conf" <<CONF
-hostname = bench.test
-queue_dir = $work/q
-mail_spool_dir = $work/mail
-alias_file = $work/aliases
-alias_db = $work/aliases.cdb
-log_file = $work/maillog
-pid_file = $work/mailtk.pid
-user_db = $work/passwd
-passwd_file = $work/mail-passwd
-tls_cert_file = $work/tls.crt
-tls_key_file = $work/tls.key
+{ bench_conf "$work"; cat <<CONF
 smtp_listen = 127.0.0.1:$PORT
 pop3_listen =
 imap_listen =
@@ -46,6 +36,7 @@ dns_servers = 127.0.0.1:9
 relay_networks = 127.0.0.1/32
 ${EXTRA_CONF:-}
 CONF
+} > "$work/mailtk.conf"
 printf 'postmaster: root\n' > "$work/aliases"
 "$here/bin/newaliases" -C "$work/mailtk.conf" >/dev/null
 "$here/bin/sendmail" -C "$work/mailtk.conf" -bd -q20m

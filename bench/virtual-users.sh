@@ -19,6 +19,7 @@
 # as mail_owner); the Unix user is "bench" (test/peers/setup-postfix.sh).
 # Usage: [USERS=100000 DOMAINS=10000 COUNT=2000 ROUNDS=3 RUNS=5 PORT=2527] bash bench/virtual-users.sh
 set -euo pipefail
+. "$(dirname "$0")/lib/conf.sh"
 USERS=${USERS:-100000}; DOMAINS=${DOMAINS:-10000}; COUNT=${COUNT:-2000}; ROUNDS=${ROUNDS:-3}; RUNS=${RUNS:-5}; PORT=${PORT:-2527}
 here=$(cd "$(dirname "$0")/.." && pwd)
 peers=${PEERS:-$here/test/peers}
@@ -32,18 +33,7 @@ chmod 755 "$work"
 mkdir "$work/code" && cp -r "$here/bin" "$here/dist" "$here/package.json" "$work/code/" && chmod -R a+rX "$work/code"
 bin=$work/code/bin
 getent passwd bench root > "$work/passwd"
-cat > "$work/mailtk.conf" <<CONF
-hostname = bench.test
-queue_dir = $work/q
-mail_spool_dir = $work/mail
-alias_file = $work/aliases
-alias_db = $work/aliases.cdb
-log_file = $work/maillog
-pid_file = $work/mailtk.pid
-user_db = $work/passwd
-passwd_file = $work/mail-passwd
-tls_cert_file = $work/tls.crt
-tls_key_file = $work/tls.key
+{ bench_conf "$work"; cat <<CONF
 virtual_domains_file = $work/virtual-domains
 virtual_users_file = $work/virtual-users
 virtual_alias_file = $work/virtusertable
@@ -54,6 +44,7 @@ pop3_listen =
 imap_listen =
 dns_servers = 127.0.0.1:9
 CONF
+} > "$work/mailtk.conf"
 # The spool as the daemon makes it (Debian's /var/mail: 2775 root:mail), before mailtk domain add makes virtual/ in it.
 if [ "$(id -u)" = 0 ]; then install -d -m 2775 -o root -g mail "$work/mail"; else mkdir -p "$work/mail"; fi
 printf 'postmaster: root\n' > "$work/aliases"
