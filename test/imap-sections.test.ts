@@ -1,11 +1,16 @@
 // FETCH BODY[section] and BODYSTRUCTURE over the wire for the messages that
 // tell servers apart (RFC 3501 6.4.5, 7.4.2): a message that is one
 // message/rfc822 part, where part 1 is the whole enclosed message; and a
-// multipart whose parts' sizes and lines must match what BODY[n] returns.
-// The expected answers are Dovecot 2.3's.
+// multipart whose parts' sizes and lines must match what BODY[n] returns,
+// as they must for every part of every corpus message (test/corpus). The
+// expected answers are Dovecot 2.3's. RFC 2231 parameters: as stored in an
+// IMAP4rev1 session, decoded to UTF-8 in an IMAP4rev2 one (RFC 9051 7.5.2).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ROOT, run } from './helpers.ts';
 import { deliver, fetchedLiteral as literal, imapCommand as command, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
 
@@ -55,6 +60,72 @@ function lines(t: string): number {
 
 const INNER = 'From: b@y.test\nSubject: inner\nMIME-Version: 1.0\nContent-Type: text/plain\n\ninner body\n';
 
+/** Parts with RFC 2231 parameters: continued, encoded, and in a charset not known here. */
+const RFC2231_BODY = [
+  '--p',
+  "Content-Type: application/octet-stream; name*0*=utf-8''%E2%82%AC%20rates%20; name*1*=for%202026.txt",
+  "Content-Disposition: attachment; filename*=iso-8859-1''caf%E9.txt",
+  '',
+  'x',
+  '--p',
+  "Content-Type: text/plain; title*=x-unknown''%E9t%E9",
+  '',
+  'y',
+  '--p--',
+  '',
+].join('\n');
+
+const CORPUS = path.join(ROOT, 'test/corpus');
+const CORPUS_FILES = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.eml')).sort();
+
+type Node = string | null | Node[];
+
+/** One IMAP value (list, string, literal, atom) at text[at], as Latin-1 text; and where it ends. */
+function parseValue(text: string, at: number): [Node, number] {
+  if (text[at] === '(') {
+    const list: Node[] = [];
+    at++;
+    for (;;) {
+      while (text[at] === ' ') at++;
+      if (text[at] === ')') return [list, at + 1];
+      const [v, next] = parseValue(text, at);
+      list.push(v);
+      at = next;
+    }
+  }
+  if (text[at] === '"') {
+    let v = '';
+    for (at++; text[at] !== '"'; at++) v += text[at] === '\\' ? text[++at] : text[at];
+    return [v, at + 1];
+  }
+  const lit = /^\{(\d+)\}\r\n/.exec(text.slice(at, at + 20));
+  if (lit) {
+    const start = at + lit[0].length;
+    return [text.slice(start, start + Number(lit[1])), start + Number(lit[1])];
+  }
+  const atom = /^[^ ()]+/.exec(text.slice(at))![0];
+  return [atom === 'NIL' ? null : atom, at + atom.length];
+}
+
+/** Every part of a BODYSTRUCTURE with its section number and body-fld-octets (RFC 3501 6.4.5's numbering). */
+function partSizes(node: Node[], prefix: string): Array<[string, number]> {
+  if (Array.isArray(node[0])) {
+    const kids: Node[][] = [];
+    for (const n of node) {
+      if (!Array.isArray(n)) break; // the subtype, then extension data
+      kids.push(n);
+    }
+    return kids.flatMap((k, i) => partSizes(k, prefix ? `${prefix}.${i + 1}` : `${i + 1}`));
+  }
+  const section = prefix || '1';
+  const out: Array<[string, number]> = [[section, Number(node[6])]];
+  if (String(node[0]).toUpperCase() === 'MESSAGE' && String(node[1]).toUpperCase() === 'RFC822') {
+    const inner = node[8] as Node[];
+    out.push(...partSizes(inner, Array.isArray(inner[0]) ? section : `${section}.1`));
+  }
+  return out;
+}
+
 describe('IMAP sections', () => {
   let s: MailboxServer;
   let c: LineClient;
@@ -62,6 +133,11 @@ describe('IMAP sections', () => {
     s = await startMailboxServer({ users: ['alice'] });
     deliver(s.sb, 'alice', 'forwarded whole', INNER, 'MIME-Version: 1.0\nContent-Type: message/rfc822\n');
     deliver(s.sb, 'alice', 'nested', NESTED_BODY, 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=outer\n');
+    deliver(s.sb, 'alice', 'rfc 2231', RFC2231_BODY, 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=p\n');
+    for (const f of CORPUS_FILES) {
+      const r = run(s.sb, 'sendmail', ['-odi', '-i', 'alice'], fs.readFileSync(path.join(CORPUS, f)));
+      assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+    }
     c = await LineClient.connect(s.imap);
     await c.line();
     await command(c, 'a1', `LOGIN alice ${PASSWORD}`);
@@ -98,5 +174,41 @@ describe('IMAP sections', () => {
     const text = (n: string, sub = 'PLAIN') => `\\("TEXT" "${sub}" \\("CHARSET" "us-ascii"\\) NIL NIL "7BIT" ${sl(n)} NIL NIL NIL NIL\\)`;
     const fwd = `\\("MESSAGE" "RFC822" NIL NIL NIL "7BIT" ${Buffer.byteLength(part('2'), 'latin1')} \\(.*\\) \\(${text('2.1')}${text('2.2', 'HTML')} "ALTERNATIVE" \\("BOUNDARY" "inner"\\) NIL NIL NIL\\) ${lines(part('2'))} NIL NIL NIL NIL\\)`;
     assert.match(resp, new RegExp(`BODYSTRUCTURE \\(${text('1')}${fwd}${text('3')}${text('4')} "MIXED"`));
+  });
+
+  test('every part of every corpus message: its BODYSTRUCTURE size is the length BODY[part] returns', async () => {
+    for (let i = 0; i < CORPUS_FILES.length; i++) {
+      const seq = 4 + i;
+      const [resp] = await command(c, `b${i}`, `FETCH ${seq} BODYSTRUCTURE`);
+      const at = resp.indexOf('BODYSTRUCTURE ') + 'BODYSTRUCTURE '.length;
+      const parts = partSizes(parseValue(resp, at)[0] as Node[], '');
+      assert.ok(parts.length > 0, CORPUS_FILES[i]);
+      const [bodies] = await command(c, `p${i}`, `FETCH ${seq} (${parts.map(([sec]) => `BODY.PEEK[${sec}]`).join(' ')})`);
+      for (const [sec, size] of parts) {
+        const m = new RegExp(`BODY\\[${sec.replace(/\./g, '\\.')}\\] (\\{(\\d+)\\}|"")`).exec(bodies);
+        assert.ok(m, `${CORPUS_FILES[i]} BODY[${sec}] in the answer`);
+        assert.equal(m[2] === undefined ? 0 : Number(m[2]), size, `${CORPUS_FILES[i]} part ${sec}: BODYSTRUCTURE says ${size}`);
+      }
+    }
+  });
+
+  test('RFC 2231 parameters: as stored for IMAP4rev1, decoded to UTF-8 for IMAP4rev2 (RFC 9051 7.5.2)', async () => {
+    const [rev1] = await command(c, 'r1', 'FETCH 3 BODYSTRUCTURE');
+    assert.ok(rev1.includes(`("NAME*" "utf-8''%E2%82%AC%20rates%20for%202026.txt")`), rev1);
+    assert.ok(rev1.includes(`("ATTACHMENT" ("FILENAME*" "iso-8859-1''caf%E9.txt"))`), rev1);
+    const c2 = await LineClient.connect(s.imap);
+    try {
+      await c2.line();
+      await command(c2, 'e1', `LOGIN alice ${PASSWORD}`);
+      await command(c2, 'e2', 'ENABLE IMAP4rev2');
+      await command(c2, 'e3', 'EXAMINE INBOX');
+      const [rev2] = await command(c2, 'e4', 'FETCH 3 BODYSTRUCTURE');
+      const utf8 = (t: string) => Buffer.from(t, 'utf8').toString('latin1'); // the client reads Latin-1
+      assert.ok(rev2.includes(`("NAME*" {22}\r\n${utf8('€ rates for 2026.txt')})`), rev2);
+      assert.ok(rev2.includes(`("ATTACHMENT" ("FILENAME*" {9}\r\n${utf8('café.txt')}))`), rev2);
+      assert.ok(rev2.includes(`("TITLE*" "x-unknown''%E9t%E9" "CHARSET" "us-ascii")`), `a charset not known here: left encoded: ${rev2}`);
+    } finally {
+      c2.close();
+    }
   });
 });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { languageTags, paramValue, parseParams } from './mime-params.ts';
+import { decodeExtended, languageTags, paramValue, parseParams } from './mime-params.ts';
 
 describe('parseParams', () => {
   it('reads plain and quoted values, names upper-cased', () => {
@@ -34,6 +34,23 @@ describe('paramValue', () => {
     assert.equal(paramValue(parseParams("x/y; filename*=UTF-8''%E2%82%AC.txt"), 'filename'), '€.txt');
     assert.equal(paramValue(parseParams('x/y; boundary=plain; boundary*=x\'\'enc'), 'boundary'), 'plain');
     assert.equal(paramValue(parseParams('x/y'), 'boundary'), undefined);
+  });
+});
+
+describe('decodeExtended', () => {
+  it('decodes a joined value in its charset, as text', () => {
+    const [[, euro]] = parseParams("x/y; name*0*=utf-8''%E2%82%AC%20rates%20; name*1*=for%202026.txt");
+    assert.equal(decodeExtended(euro), '€ rates for 2026.txt');
+    assert.equal(decodeExtended("iso-8859-2'cs'%BElu%BBou%E8k%FD"), 'žluťoučký');
+    assert.equal(decodeExtended("us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A"), 'This is ***fun***');
+    assert.equal(decodeExtended("ansi-x3.4-1968''pgp-md5"), 'pgp-md5');
+    assert.equal(decodeExtended("''50%25 5%25"), '50% 5%');
+  });
+  it('gives up on what it cannot read: no charset section, an unknown charset, bytes that are not that charset', () => {
+    assert.equal(decodeExtended('plain'), undefined);
+    assert.equal(decodeExtended("x-no-such-charset''abc"), undefined);
+    assert.equal(decodeExtended("utf-8''%FF%FE"), undefined);
+    assert.equal(decodeExtended("us-ascii''%E9"), undefined);
   });
 });
 

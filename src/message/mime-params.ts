@@ -6,6 +6,8 @@
 // parameters as written, then the RFC 2231 ones sorted by name. A family
 // with a missing section is passed through as written, since its value
 // cannot be recovered. Names are upper-cased, as BODYSTRUCTURE shows them.
+// decodeExtended turns a joined `charset'lang'%XX` value into text (IMAP4rev2
+// BODYSTRUCTURE, RFC 9051 7.5.2; paramValue).
 
 export type MimeParam = [name: string, value: string];
 
@@ -46,17 +48,52 @@ function joinSections(family: Section[]): MimeParam[] {
   return [[extended ? `${name}*` : name, extended && !family[0].extended ? `''${text}` : text]];
 }
 
-/** A parameter's value as text: an RFC 2231 `charset'lang'%XX` value decoded (UTF-8 and ASCII; others as Latin-1). */
+/** A parameter's value as text: an RFC 2231 `charset'lang'%XX` value decoded (a charset not known here read as Latin-1). */
 export function paramValue(params: MimeParam[], name: string): string | undefined {
   const upper = name.toUpperCase();
   const plain = params.find(([k]) => k === upper);
   if (plain) return plain[1];
   const encoded = params.find(([k]) => k === `${upper}*`)?.[1];
   if (encoded === undefined) return undefined;
-  const m = /^([^']*)'[^']*'(.*)$/s.exec(encoded);
+  const m = EXTENDED.exec(encoded);
   if (!m) return encoded;
-  const bytes = Buffer.from(m[2].replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-  return /^utf-?8$/i.test(m[1]) ? bytes.toString('utf8') : bytes.toString('latin1');
+  return decodeExtended(encoded) ?? percentDecode(m[2]).toString('latin1');
+}
+
+const EXTENDED = /^([^']*)'[^']*'(.*)$/s;
+/** RFC 2978 names of US-ASCII that TextDecoder does not know (it reads ASCII labels as windows-1252, which is ASCII's superset). */
+const ASCII = /^(?:us-?ascii|ascii|ansi[-_]x3\.4-1968|iso646-us|us)$/i;
+
+/**
+ * An RFC 2231 extended value (`charset'lang'%XX...`, as parseParams gives a
+ * `NAME*` parameter) as text; undefined when it is not one, its charset is
+ * not known here, or its bytes are not text in that charset.
+ */
+export function decodeExtended(value: string): string | undefined {
+  const m = EXTENDED.exec(value);
+  if (!m) return undefined;
+  const bytes = percentDecode(m[2]);
+  const charset = m[1].trim() || 'us-ascii';
+  if (ASCII.test(charset)) return bytes.every((b) => b < 0x80) ? bytes.toString('latin1') : undefined;
+  try {
+    return new TextDecoder(charset, { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** %XX escapes to their bytes, the text between them as UTF-8 (what the header held). */
+function percentDecode(text: string): Buffer {
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/%([0-9a-fA-F]{2})/g)) {
+    const at = m.index ?? 0;
+    if (at > last) parts.push(Buffer.from(text.slice(last, at), 'utf8'));
+    parts.push(Buffer.from([parseInt(m[1], 16)]));
+    last = at + 3;
+  }
+  if (last < text.length) parts.push(Buffer.from(text.slice(last), 'utf8'));
+  return Buffer.concat(parts);
 }
 
 /** Content-Language (RFC 3282): its comma-separated language tags. */

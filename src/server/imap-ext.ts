@@ -12,7 +12,13 @@ const ID_MAX_PAIRS = 30;
 const ID_MAX_FIELD = 30;
 const ID_MAX_VALUE = 1024;
 
-/** Extensions that ENABLE turns on here, by upper-case name, with the spelling CAPABILITY gives them; UTF8=ACCEPT is not implemented. */
+/**
+ * Extensions that ENABLE turns on here, by upper-case name, with the spelling
+ * CAPABILITY gives them. Not UTF8=ACCEPT (RFC 6855, RFC 9755): IMAP4rev2 gives
+ * a client all it does, and offering it would oblige the server to answer NO
+ * to an APPEND with 8-bit header fields from every client that has not
+ * enabled it (RFC 9755 4), a legacy client copying in SMTPUTF8 mail.
+ */
 export const ENABLEABLE: ReadonlyMap<string, string> = new Map([['CONDSTORE', 'CONDSTORE'], ['QRESYNC', 'QRESYNC'], ['IMAP4REV2', 'IMAP4rev2']]);
 
 /**

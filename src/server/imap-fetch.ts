@@ -301,7 +301,7 @@ class Fetcher {
         out.push('ENVELOPE ', this.v.folder.getCache(ENVELOPE_CACHE, rec.uid) ?? (await this.envelope(rec)));
         return;
       default:
-        out.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE')}`);
+        out.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE', this.s.rev2)}`);
     }
   }
 

@@ -248,6 +248,40 @@ describe('BODYSTRUCTURE of a multipart with no delimiter line', () => {
   });
 });
 
+describe('RFC 2231 parameters in BODYSTRUCTURE', () => {
+  const TEXT = [
+    'Content-Type: multipart/mixed; boundary=b',
+    '',
+    '--b',
+    "Content-Type: application/octet-stream; name*0*=utf-8''%E2%82%AC%20rates%20; name*1*=for%202026.txt",
+    "Content-Disposition: attachment; filename*0*=utf-8''%E2%82%AC%20rates; filename*1=\" 50%\"",
+    '',
+    'x',
+    '--b',
+    "Content-Type: text/plain; charset=us-ascii; title*=x-unknown''%E9t%E9; URL*0=\"ftp://\"; URL*1=\"x.test/f\"",
+    '',
+    'y',
+    '--b--',
+    '',
+  ].join('\n');
+
+  it('IMAP4rev1: continuations joined, encoded values as they are (RFC 3501; as Dovecot 2.3)', async () => {
+    const { root } = await structure(TEXT);
+    const bs = bodyStructure(root, true);
+    assert.ok(bs.includes(`("NAME*" "utf-8''%E2%82%AC%20rates%20for%202026.txt")`), bs);
+    assert.ok(bs.includes(`("ATTACHMENT" ("FILENAME*" "utf-8''%E2%82%AC%20rates 50%25"))`), bs);
+    assert.ok(bs.includes(`("CHARSET" "us-ascii" "URL" "ftp://x.test/f" "TITLE*" "x-unknown''%E9t%E9")`), bs);
+  });
+
+  it('IMAP4rev2: encoded values decoded to UTF-8 under the same name (RFC 9051 7.5.2), unknown charsets left encoded', async () => {
+    const { root } = await structure(TEXT);
+    const bs = bodyStructure(root, true, true);
+    assert.ok(bs.includes('("NAME*" {22}\r\n\u20ac rates for 2026.txt)'), bs);
+    assert.ok(bs.includes('("ATTACHMENT" ("FILENAME*" {13}\r\n\u20ac rates 50%))'), bs);
+    assert.ok(bs.includes(`("CHARSET" "us-ascii" "URL" "ftp://x.test/f" "TITLE*" "x-unknown''%E9t%E9")`), bs);
+  });
+});
+
 describe('the top-level header as served', () => {
   it('leaves out a hidden mbox field however many blanks stand before its colon, as visibleHeader does', async () => {
     const text = 'Subject: x\nStatus                        : RO\nX-Status: A\n\nbody\n';

@@ -22,7 +22,7 @@
 // converter's header mode decides.
 
 import { type FolderReader, type MessageRecord, ServedConverter } from '../mailbox/index.ts';
-import { languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
+import { decodeExtended, languageTags, type MimeParam, paramValue, parseParams } from '../message/index.ts';
 import { envelopeOf, headerMap } from './imap-envelope.ts';
 import { nstr, str } from './imap-wire.ts';
 
@@ -317,15 +317,29 @@ export function findPart(root: Part, path: number[]): Part | undefined {
   return p;
 }
 
-function paramList(params: MimeParam[]): string {
-  return params.length ? `(${params.map(([k, v]) => `${str(k)} ${str(v)}`).join(' ')})` : 'NIL';
+/**
+ * body-fld-param. For an IMAP4rev2 session (`utf8`) an RFC 2231 encoded
+ * value (`NAME*`, its sections already joined) is decoded and sent as UTF-8
+ * under the same name, as RFC 9051 7.5.2 asks: "if the message contains
+ * parameters "foo*0*" and "foo*1*", the server should decode them per
+ * [RFC2231], convert to UTF-8, concatenate, and return the resulting value as
+ * a parameter "foo*"" (a value in a charset not known here stays encoded).
+ * Disposition parameters alike: for them RFC 9051 names only continuations,
+ * but one rule for every parameter list lets a client read FILENAME* as it
+ * reads NAME*. IMAP4rev1 (RFC 3501) says nothing of RFC 2231; there the
+ * value stays in its `charset'lang'%XX` form, as Dovecot 2.3 sends it.
+ */
+function paramList(params: MimeParam[], utf8: boolean): string {
+  if (!params.length) return 'NIL';
+  const value = (k: string, v: string) => (utf8 && k.endsWith('*') ? (decodeExtended(v) ?? v) : v);
+  return `(${params.map(([k, v]) => `${str(k)} ${str(value(k, v))}`).join(' ')})`;
 }
 
-function disposition(h: Map<string, string>): string {
+function disposition(h: Map<string, string>, utf8: boolean): string {
   const v = h.get('content-disposition');
   if (!v) return 'NIL';
   const word = /^\s*([^\s;]+)/.exec(v)?.[1] ?? 'attachment';
-  return `(${str(word.toUpperCase())} ${paramList(parseParams(v))})`;
+  return `(${str(word.toUpperCase())} ${paramList(parseParams(v), utf8)})`;
 }
 
 /** body-fld-lang (RFC 3501 7.4.2): one tag as a string, several as a list. */
@@ -336,20 +350,20 @@ function language(h: Map<string, string>): string {
   return tags.length > 1 ? `(${tags.map(str).join(' ')})` : nstr(tags[0] ?? v);
 }
 
-/** BODYSTRUCTURE (extensible = true) or BODY of a part. */
-export function bodyStructure(p: Part, extensible: boolean): string {
+/** BODYSTRUCTURE (extensible = true) or BODY of a part; `utf8` for an IMAP4rev2 session (paramList). */
+export function bodyStructure(p: Part, extensible: boolean, utf8 = false): string {
   const h = headerMap(p.header);
   if (p.type === 'MULTIPART') {
     // A multipart with no delimiter line has no parts; one empty text/plain part stands in,
     // described as any other (RFC 2045 5.2's default charset, extension data when asked), as Dovecot does.
-    const kids = p.children.length ? p.children.map((c) => bodyStructure(c, extensible)).join('') : `("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
-    const ext = extensible ? ` ${paramList(p.params)} ${disposition(h)} ${language(h)} ${nstr(h.get('content-location'))}` : '';
+    const kids = p.children.length ? p.children.map((c) => bodyStructure(c, extensible, utf8)).join('') : `("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
+    const ext = extensible ? ` ${paramList(p.params, utf8)} ${disposition(h, utf8)} ${language(h)} ${nstr(h.get('content-location'))}` : '';
     return `(${kids} ${str(p.subtype)}${ext})`;
   }
   const enc = (h.get('content-transfer-encoding') ?? '7BIT').trim().toUpperCase() || '7BIT';
-  const fields = [str(p.type), str(p.subtype), paramList(p.params), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.size)];
+  const fields = [str(p.type), str(p.subtype), paramList(p.params, utf8), nstr(h.get('content-id')), nstr(h.get('content-description')), str(enc), String(p.size)];
   if (p.type === 'TEXT') fields.push(String(p.lines));
-  if (p.message) fields.push(envelopeOf(p.message.header), bodyStructure(p.message, extensible), String(p.lines));
-  if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h), language(h), nstr(h.get('content-location')));
+  if (p.message) fields.push(envelopeOf(p.message.header), bodyStructure(p.message, extensible, utf8), String(p.lines));
+  if (extensible) fields.push(nstr(h.get('content-md5')), disposition(h, utf8), language(h), nstr(h.get('content-location')));
   return `(${fields.join(' ')})`;
 }
