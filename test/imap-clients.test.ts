@@ -186,6 +186,68 @@ describe('mutt', { skip: noMutt }, () => {
     assert.deepEqual(subjects(kept), ['agenda']);
     assert.match(kept, /\n\nItem one\.\n/);
   });
+
+  test('header cache resynced with CONDSTORE and QRESYNC after another client changed the INBOX; a message composed and filed in =Sent over IMAP', async () => {
+    for (const n of ['q-one', 'q-two', 'q-three']) deliver('alice', `From: carol@mail.test\nSubject: ${n}\n\n${n} body\n`);
+    const editor = path.join(home, 'editor');
+    fs.writeFileSync(editor, '#!/bin/sh\necho "Filed by mutt." >> "$1"\n', { mode: 0o755 });
+    const rc = muttrc('resync.muttrc', [
+      'set imap_user=alice',
+      `set imap_pass=${PASSWORD}`,
+      `set folder=imap://127.0.0.1:${x.d.ports.imap}/`,
+      'set spoolfile=+INBOX',
+      `set header_cache=${path.join(home, 'hcache')}`,
+      'set imap_condstore=yes',
+      'set imap_qresync=yes',
+      'set record=+Sent',
+      `set editor=${editor}`,
+      `set tmpdir=${home}`,
+      'set realname=Alice',
+      'set from=alice@mail.test',
+    ]);
+    fs.mkdirSync(path.join(home, 'hcache'), { recursive: true });
+    start('resync1', rc);
+    await term.see('resync1', /^\s+2 N .* q-one\n\s+3 N .* q-two\n\s+4 N .* q-three\n(.*\n)*.*Mutt: =INBOX \[Msgs:4 /m);
+    term.type('resync1', 'q');
+    await term.see('resync1', /\[exit 0\]/);
+
+    const c = await ImapClient.login(x.d.ports.imap, 'alice');
+    try {
+      await c.ok('SELECT INBOX');
+      await c.ok('STORE 3 +FLAGS (\\Flagged)');
+      await c.ok('STORE 2 +FLAGS (\\Deleted)');
+      await c.ok('EXPUNGE');
+    } finally {
+      await c.logout();
+    }
+    deliver('alice', 'From: carol@mail.test\nSubject: q-four\n\nq-four body\n');
+    // -d 2: mutt logs the IMAP conversation in ~/.muttdebug0.
+    start('resync2', rc, ['-d', '2']);
+    await term.see('resync2', /^\s+1 .* minutes\n\s+2 N ! .* q-two\n\s+3 N .* q-three\n\s+4 N .* q-four\n(.*\n)*.*Mutt: =INBOX \[Msgs:4 /m);
+    const debug = path.join(home, '.muttdebug0');
+    if (fs.existsSync(debug)) {
+      // The cached headers were kept: only what changed since the cached MODSEQ was asked for (RFC 7162 3.2.6).
+      const log = fs.readFileSync(debug, 'utf8');
+      assert.match(log, /> \S+ UID FETCH \S+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)\r?\n/);
+      assert.match(log, /< \* VANISHED \(EARLIER\) \d+\n/);
+      assert.match(log, /< \* 2 FETCH \(UID \d+ FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)\n/);
+    }
+    term.type('resync2', 'm');
+    await term.see('resync2', /^To:$/m);
+    term.type('resync2', 'bob', true);
+    await term.see('resync2', /^Subject:$/m);
+    term.type('resync2', 'filed in Sent', true);
+    await term.see('resync2', /Fcc: =Sent/);
+    term.type('resync2', 'y');
+    await term.see('resync2', /Mail sent\./);
+    term.type('resync2', 'q');
+    await term.see('resync2', /\[exit 0\]/);
+
+    const sentCopy = splitMbox(folder('alice', 'Sent'));
+    assert.equal(sentCopy.length, 1);
+    assert.match(sentCopy[0], /\nFrom: Alice <alice@mail\.test>\n(.*\n)*Subject: filed in Sent\n(.*\n)*Status: RO\n\nFiled by mutt\.\n/);
+    assert.match(splitMbox(x.sb.readMbox('bob')).at(-1)!, /\nSubject: filed in Sent\n(.*\n)*\nFiled by mutt\.\n/);
+  });
 });
 
 describe("Perl's Mail::IMAPClient", { skip: noPerlClient }, () => {
