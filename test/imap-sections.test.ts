@@ -119,7 +119,7 @@ function partSizes(node: Node[], prefix: string): Array<[string, number]> {
   }
   const section = prefix || '1';
   const out: Array<[string, number]> = [[section, Number(node[6])]];
-  if (String(node[0]).toUpperCase() === 'MESSAGE' && String(node[1]).toUpperCase() === 'RFC822') {
+  if (String(node[0]).toUpperCase() === 'MESSAGE' && Array.isArray(node[8])) {
     const inner = node[8] as Node[];
     out.push(...partSizes(inner, Array.isArray(inner[0]) ? section : `${section}.1`));
   }
@@ -176,19 +176,47 @@ describe('IMAP sections', () => {
     assert.match(resp, new RegExp(`BODYSTRUCTURE \\(${text('1')}${fwd}${text('3')}${text('4')} "MIXED"`));
   });
 
-  test('every part of every corpus message: its BODYSTRUCTURE size is the length BODY[part] returns', async () => {
+  /** A second session, IMAP4rev2 enabled, INBOX examined. */
+  async function rev2Client(): Promise<LineClient> {
+    const c2 = await LineClient.connect(s.imap);
+    await c2.line();
+    await command(c2, 'e1', `LOGIN alice ${PASSWORD}`);
+    await command(c2, 'e2', 'ENABLE IMAP4rev2');
+    await command(c2, 'e3', 'EXAMINE INBOX');
+    return c2;
+  }
+
+  /** For each corpus message: every part's BODYSTRUCTURE size against the length of BODY[part]; the sections seen. */
+  async function checkCorpus(client: LineClient, t: string): Promise<string[][]> {
+    const seen: string[][] = [];
     for (let i = 0; i < CORPUS_FILES.length; i++) {
       const seq = 4 + i;
-      const [resp] = await command(c, `b${i}`, `FETCH ${seq} BODYSTRUCTURE`);
+      const [resp] = await command(client, `${t}b${i}`, `FETCH ${seq} BODYSTRUCTURE`);
       const at = resp.indexOf('BODYSTRUCTURE ') + 'BODYSTRUCTURE '.length;
       const parts = partSizes(parseValue(resp, at)[0] as Node[], '');
       assert.ok(parts.length > 0, CORPUS_FILES[i]);
-      const [bodies] = await command(c, `p${i}`, `FETCH ${seq} (${parts.map(([sec]) => `BODY.PEEK[${sec}]`).join(' ')})`);
+      seen.push(parts.map(([sec]) => sec));
+      const [bodies] = await command(client, `${t}p${i}`, `FETCH ${seq} (${parts.map(([sec]) => `BODY.PEEK[${sec}]`).join(' ')})`);
       for (const [sec, size] of parts) {
         const m = new RegExp(`BODY\\[${sec.replace(/\./g, '\\.')}\\] (\\{(\\d+)\\}|"")`).exec(bodies);
         assert.ok(m, `${CORPUS_FILES[i]} BODY[${sec}] in the answer`);
         assert.equal(m[2] === undefined ? 0 : Number(m[2]), size, `${CORPUS_FILES[i]} part ${sec}: BODYSTRUCTURE says ${size}`);
       }
+    }
+    return seen;
+  }
+
+  test('every part of every corpus message: its BODYSTRUCTURE size is the length BODY[part] returns, IMAP4rev1 and IMAP4rev2', async () => {
+    const global = CORPUS_FILES.indexOf('21-message-global.eml');
+    assert.ok(global >= 0);
+    const rev1 = await checkCorpus(c, 'a');
+    assert.deepEqual(rev1[global], ['1', '2'], 'IMAP4rev1: message/global is a part like any other');
+    const c2 = await rev2Client();
+    try {
+      const rev2 = await checkCorpus(c2, 'r');
+      assert.deepEqual(rev2[global], ['1', '2', '2.1'], 'IMAP4rev2: message/global encloses a message (RFC 9051 media-message)');
+    } finally {
+      c2.close();
     }
   });
 
@@ -196,12 +224,8 @@ describe('IMAP sections', () => {
     const [rev1] = await command(c, 'r1', 'FETCH 3 BODYSTRUCTURE');
     assert.ok(rev1.includes(`("NAME*" "utf-8''%E2%82%AC%20rates%20for%202026.txt")`), rev1);
     assert.ok(rev1.includes(`("ATTACHMENT" ("FILENAME*" "iso-8859-1''caf%E9.txt"))`), rev1);
-    const c2 = await LineClient.connect(s.imap);
+    const c2 = await rev2Client();
     try {
-      await c2.line();
-      await command(c2, 'e1', `LOGIN alice ${PASSWORD}`);
-      await command(c2, 'e2', 'ENABLE IMAP4rev2');
-      await command(c2, 'e3', 'EXAMINE INBOX');
       const [rev2] = await command(c2, 'e4', 'FETCH 3 BODYSTRUCTURE');
       const utf8 = (t: string) => Buffer.from(t, 'utf8').toString('latin1'); // the client reads Latin-1
       assert.ok(rev2.includes(`("NAME*" {22}\r\n${utf8('€ rates for 2026.txt')})`), rev2);

@@ -316,7 +316,7 @@ class Fetcher {
   private async structure(rec: MessageRecord): Promise<Part> {
     let p = this.structures.get(rec.uid);
     if (!p) {
-      p = await parseStructure(this.reader!, rec);
+      p = await parseStructure(this.reader!, rec, this.s.rev2);
       this.parsed += rec.length;
       this.structures.clear(); // one at a time: a FETCH 1:* BODYSTRUCTURE keeps no more than it needs
       this.structures.set(rec.uid, p);

@@ -30,9 +30,9 @@ function stored(text: string, chunk = 7): { buf: Buffer; rec: MessageRecord; rea
   return { buf, rec, reader };
 }
 
-async function structure(text: string, chunk?: number): Promise<{ root: Part; buf: Buffer }> {
+async function structure(text: string, chunk?: number, global = false): Promise<{ root: Part; buf: Buffer }> {
   const s = stored(text, chunk);
-  return { root: await parseStructure(s.reader, s.rec), buf: s.buf };
+  return { root: await parseStructure(s.reader, s.rec, global), buf: s.buf };
 }
 
 /** What BODY[n] serves for a part's body. */
@@ -279,6 +279,30 @@ describe('RFC 2231 parameters in BODYSTRUCTURE', () => {
     assert.ok(bs.includes('("NAME*" {22}\r\n\u20ac rates for 2026.txt)'), bs);
     assert.ok(bs.includes('("ATTACHMENT" ("FILENAME*" {13}\r\n\u20ac rates 50%))'), bs);
     assert.ok(bs.includes(`("CHARSET" "us-ascii" "URL" "ftp://x.test/f" "TITLE*" "x-unknown''%E9t%E9")`), bs);
+  });
+});
+
+describe('message/global (RFC 6532)', () => {
+  const text = fs.readFileSync(path.resolve(import.meta.dirname, '../../test/corpus/21-message-global.eml')).toString('latin1');
+
+  it('is a part like any other for IMAP4rev1 (RFC 3501 media-message is RFC822 alone)', async () => {
+    const { root, buf } = await structure(text);
+    const bs = bodyStructure(root, false);
+    assert.match(bs, /\("MESSAGE" "GLOBAL" NIL NIL NIL "7BIT" \d+\) "MIXED"\)$/);
+    assert.equal(root.children[1].message, undefined);
+    assert.equal(findPart(root, [2, 1, 1]), undefined, 'nothing inside it');
+    assertConsistent(buf, root);
+  });
+
+  it('encloses a message for IMAP4rev2 (RFC 9051 media-message: "RFC822" / "GLOBAL"): envelope, body, lines, parts inside', async () => {
+    for (const chunk of [3, 1 << 16]) {
+      const { root, buf } = await structure(text, chunk, true);
+      const bs = bodyStructure(root, false);
+      assert.match(bs, /\("MESSAGE" "GLOBAL" NIL NIL NIL "7BIT" \d+ \("Sat, 10 Jan 2026 08:00:00 \+0100" .*\) \("TEXT" "PLAIN" \("CHARSET" "utf-8"\) NIL NIL "8BIT" \d+ 1\) \d+\) "MIXED"\)$/s);
+      const inner = findPart(root, [2, 1]);
+      assert.equal(servedBody(buf, inner!).toString('utf8'), 'Viele Grüße, a word to find: okapi.');
+      assertConsistent(buf, root);
+    }
   });
 });
 

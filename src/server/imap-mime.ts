@@ -41,7 +41,7 @@ export interface Part {
   params: MimeParam[];
   boundary?: string;
   children: Part[];
-  /** message/rfc822: the message inside. */
+  /** message/rfc822 (and message/global for IMAP4rev2): the message inside. */
   message?: Part;
   phase: 'header' | 'body' | 'closed';
   parent?: Part;
@@ -96,7 +96,8 @@ class MimeParser {
   private prev: Buffer | undefined;
   private prevEol = 0;
 
-  constructor() {
+  /** `global`: message/global parts enclose a message, as message/rfc822 ones do (IMAP4rev2). */
+  constructor(private readonly global: boolean) {
     this.root = newPart(0, undefined);
     this.cur = this.root;
   }
@@ -168,7 +169,7 @@ class MimeParser {
     if (p.type === 'MULTIPART') {
       p.boundary = paramValue(p.params, 'boundary');
       if (!p.boundary) Object.assign(p, parseContentType(undefined, false));
-    } else if (p.type === 'MESSAGE' && p.subtype === 'RFC822') {
+    } else if (p.type === 'MESSAGE' && (p.subtype === 'RFC822' || (this.global && p.subtype === 'GLOBAL'))) {
       p.message = newPart(this.stored, p);
       this.cur = p.message;
     }
@@ -261,9 +262,15 @@ function isEmptyLineEnd(h: Buffer, eol: number): boolean {
   return h[n - 1] === LF && (eol === 1 || h[n - 2] === CR) && (n === eol || h[n - eol - 1] === LF);
 }
 
-/** Parse the stored message behind a record, a chunk at a time. */
-export async function parseStructure(reader: FolderReader, rec: MessageRecord): Promise<Part> {
-  const parser = new MimeParser();
+/**
+ * Parse the stored message behind a record, a chunk at a time. With
+ * `global` (an IMAP4rev2 session), a message/global part (RFC 6532) encloses
+ * a message as message/rfc822 does: RFC 9051's media-message is "MESSAGE"
+ * ("RFC822" / "GLOBAL"), with envelope, body and lines. RFC 3501's is RFC822
+ * alone, so for IMAP4rev1 it is a part like any other (as Dovecot 2.3 has it).
+ */
+export async function parseStructure(reader: FolderReader, rec: MessageRecord, global = false): Promise<Part> {
+  const parser = new MimeParser(global);
   let carry: Buffer[] = [];
   for await (const chunk of reader.chunks(rec, 0, rec.length - rec.fromLen)) {
     let pos = 0;
