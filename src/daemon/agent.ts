@@ -13,7 +13,7 @@ import type net from 'node:net';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
 import { type AgentOp, type AgentReply, inProcessAgent, toWire } from '../deliver/local-agent.ts';
-import type { PlacedMessage } from '../mailbox/index.ts';
+import { ensureInbox, type PlacedMessage } from '../mailbox/index.ts';
 import type { Closable, ResumedSession } from '../server/mailbox-resume.ts';
 
 /** How long an agent with no session and no request stays for the next one. */
@@ -143,6 +143,10 @@ async function serve(
         const list = work.kind === 'forward' ? await inProcessAgent.lists.forward(work.as, work.file) : await inProcessAgent.lists.include(work.file, work.as);
         return reply({ kind: 'done', list });
       }
+      case 'inbox':
+        if (work.user.uid !== process.geteuid?.()) throw new Error(`the agent of uid ${process.geteuid?.()} does not make ${work.user.name}'s mailbox`);
+        ensureInbox(config, work.user);
+        return reply({ kind: 'done' });
     }
   } catch (e) {
     reply({ kind: 'failed', error: toWire(e) });

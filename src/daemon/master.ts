@@ -15,11 +15,12 @@
 // SIGTERM lets the worker drain its sessions, then stops the rest.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { type Config, type ListenAddress, childArgs, childEnv, loadConfig } from '../config/index.ts';
 import { lookupUser, type User } from '../config/users.ts';
 import { log, logStartup } from '../log/index.ts';
-import type { MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
+import type { AgentReply, MasterToRunner, RunnerToMaster } from '../deliver/local-agent.ts';
 import { bindServer } from '../server/bind.ts';
 import { LogThrottle, refusalLine, refuseSocket } from '../server/conn-control.ts';
 import { openFileLimit } from '../server/fd-budget.ts';
@@ -30,7 +31,7 @@ import type { SessionInfo } from './agent.ts';
 import { claimPidFile } from './pidfile.ts';
 import { giveQueueTo, mailOwnerAccount, prepareSpool, shareSecrets, spawnIdentity } from './privs.ts';
 import { LogSink } from './log-sink.ts';
-import { ensureSpoolDir } from '../mailbox/index.ts';
+import { ensureSpoolDir, mboxPath } from '../mailbox/index.ts';
 import { DAEMON_NODE_FLAGS, QueueRunner, runnerEntry, sendmailBin } from './runner.ts';
 import { SocketPairs, stopReading } from './socket-pair.ts';
 
@@ -244,6 +245,7 @@ export class Master {
       reply({ type: 'session-refused', n, why: !user ? 'no such user' : 'root may not log in to POP3 or IMAP' });
       return;
     }
+    await this.ensureInbox(user);
     let pair: net.Socket[] = [];
     try {
       pair = await this.pairs.pair();
@@ -256,6 +258,21 @@ export class Master {
       log(this.config, '', `SYSERR: cannot hand the session of ${info.user} to its agent: ${(e as Error).message}`);
       reply({ type: 'session-refused', n, why: 'internal error' });
     }
+  }
+
+  /**
+   * A user who has never had mail has no spool mailbox, and the session,
+   * running as the user without the mail group, can neither create one in a
+   * 2775 root:mail spool nor lock a missing one with dotlockfile(1): a first
+   * APPEND or COPY to INBOX failed. The user's delivery agent makes it, as a
+   * first delivery would (Dovecot does it with mail_privileged_group). Root
+   * only looks whether the name exists; whatever is there is the session's to
+   * judge. The session goes on either way.
+   */
+  private async ensureInbox(user: User): Promise<void> {
+    if (user.name.includes('@') || fs.lstatSync(mboxPath(this.config, user.name), { throwIfNoEntry: false })) return;
+    const r = await new Promise<AgentReply>((resolve) => this.agents.request({ name: user.name, uid: user.uid }, { op: 'inbox', user }, (a) => a.kind !== 'placed' && resolve(a)));
+    if (r.kind === 'failed') log(this.config, '', `cannot make the mailbox of ${user.name}: ${r.error.detail}`);
   }
 
   reload(): void {

@@ -45,7 +45,9 @@ export type AgentOp =
   | { op: 'mbox'; user: User; messages: MboxMessage[] }
   | { op: 'program'; job: ProgramJob }
   | { op: 'file'; file: string; runAs: User; message: MboxMessage }
-  | { op: 'list'; kind: 'forward' | 'include'; file: string; as: User };
+  | { op: 'list'; kind: 'forward' | 'include'; file: string; as: User }
+  /** An empty spool mailbox for a user who has none, before the user's first session (mailbox/append.ts ensureInbox). */
+  | { op: 'inbox'; user: User };
 
 /** A MailError as it crosses a process boundary. */
 export interface WireError {

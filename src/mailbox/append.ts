@@ -121,6 +121,20 @@ function countOpened(file: string, box: OpenMailbox): number {
   }
 }
 
+/**
+ * An empty spool mailbox for a Unix user who has none, made as a delivery
+ * makes it (by the user's delivery agent, which has the mail group; an
+ * existing one is only checked): asked by the master before the user's first
+ * IMAP or POP3 session, which runs without the mail group (daemon/master.ts).
+ */
+export function ensureInbox(config: Config, user: User): void {
+  if (user.name.includes('@')) return; // a virtual user's session may create its own
+  const file = mboxPath(config, user.name);
+  ensureSpoolDir(config);
+  const box = open(file, () => openMailbox(file, spoolPolicy(user)), 'mailbox-io');
+  fs.closeSync(box.fd);
+}
+
 /** A mailbox's bytes and messages now (0 and 0 when there is none), for `mailtk quota show` and IMAP QUOTA. */
 export function mailboxUsage(config: Config, name: string): MboxUsage {
   let fd: number;
