@@ -46,7 +46,7 @@ function virtualUser(address: string, password: string, bytes: number, messages:
 const virtualMbox = (address: string) => path.join(x.sb.spool, 'virtual', 'v.test', address.split('@')[0]);
 
 before(async () => {
-  x = await startImapDaemon('alice', [], ['bob']);
+  x = await startImapDaemon('alice', [], ['bob', 'carol']);
 });
 after(() => x?.stop());
 
@@ -187,12 +187,12 @@ describe('mutt', { skip: noMutt }, () => {
     assert.match(kept, /\n\nItem one\.\n/);
   });
 
-  test('header cache resynced with CONDSTORE and QRESYNC after another client changed the INBOX; a message composed and filed in =Sent over IMAP', async () => {
-    for (const n of ['q-one', 'q-two', 'q-three']) deliver('alice', `From: carol@mail.test\nSubject: ${n}\n\n${n} body\n`);
+  test('header cache resynced with CONDSTORE and QRESYNC after another client changed the INBOX; new mail seen in IDLE; a message composed and filed in =Sent over IMAP', async () => {
+    for (const n of ['q-one', 'q-two', 'q-three']) deliver('carol', `From: dave@mail.test\nSubject: ${n}\n\n${n} body\n`);
     const editor = path.join(home, 'editor');
     fs.writeFileSync(editor, '#!/bin/sh\necho "Filed by mutt." >> "$1"\n', { mode: 0o755 });
     const rc = muttrc('resync.muttrc', [
-      'set imap_user=alice',
+      'set imap_user=carol',
       `set imap_pass=${PASSWORD}`,
       `set folder=imap://127.0.0.1:${x.d.ports.imap}/`,
       'set spoolfile=+INBOX',
@@ -202,36 +202,43 @@ describe('mutt', { skip: noMutt }, () => {
       'set record=+Sent',
       `set editor=${editor}`,
       `set tmpdir=${home}`,
-      'set realname=Alice',
-      'set from=alice@mail.test',
+      'set realname=Carol',
+      'set from=carol@mail.test',
+      'set imap_idle=yes',
+      'set timeout=2',
+      'set mail_check=2',
     ]);
     fs.mkdirSync(path.join(home, 'hcache'), { recursive: true });
     start('resync1', rc);
-    await term.see('resync1', /^\s+2 N .* q-one\n\s+3 N .* q-two\n\s+4 N .* q-three\n(.*\n)*.*Mutt: =INBOX \[Msgs:4 /m);
+    await term.see('resync1', /^\s+1 N .* q-one\n\s+2 N .* q-two\n\s+3 N .* q-three\n(.*\n)*.*Mutt: =INBOX \[Msgs:3 /m);
     term.type('resync1', 'q');
     await term.see('resync1', /\[exit 0\]/);
 
-    const c = await ImapClient.login(x.d.ports.imap, 'alice');
+    const c = await ImapClient.login(x.d.ports.imap, 'carol');
     try {
       await c.ok('SELECT INBOX');
-      await c.ok('STORE 3 +FLAGS (\\Flagged)');
-      await c.ok('STORE 2 +FLAGS (\\Deleted)');
+      await c.ok('STORE 2 +FLAGS (\\Flagged)');
+      await c.ok('STORE 1 +FLAGS (\\Deleted)');
       await c.ok('EXPUNGE');
     } finally {
       await c.logout();
     }
-    deliver('alice', 'From: carol@mail.test\nSubject: q-four\n\nq-four body\n');
+    deliver('carol', 'From: dave@mail.test\nSubject: q-four\n\nq-four body\n');
     // -d 2: mutt logs the IMAP conversation in ~/.muttdebug0.
     start('resync2', rc, ['-d', '2']);
-    await term.see('resync2', /^\s+1 .* minutes\n\s+2 N ! .* q-two\n\s+3 N .* q-three\n\s+4 N .* q-four\n(.*\n)*.*Mutt: =INBOX \[Msgs:4 /m);
+    await term.see('resync2', /^\s+1 N ! .* q-two\n\s+2 N .* q-three\n\s+3 N .* q-four\n(.*\n)*.*Mutt: =INBOX \[Msgs:3 /m);
     const debug = path.join(home, '.muttdebug0');
     if (fs.existsSync(debug)) {
       // The cached headers were kept: only what changed since the cached MODSEQ was asked for (RFC 7162 3.2.6).
       const log = fs.readFileSync(debug, 'utf8');
       assert.match(log, /> \S+ UID FETCH \S+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)\r?\n/);
       assert.match(log, /< \* VANISHED \(EARLIER\) \d+\n/);
-      assert.match(log, /< \* 2 FETCH \(UID \d+ FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)\n/);
+      assert.match(log, /< \* 1 FETCH \(UID \d+ FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)\n/);
     }
+    // IDLE: a delivery while mutt waits in the INBOX shows up without a keystroke.
+    deliver('carol', 'From: dave@mail.test\nSubject: q-five\n\nq-five body\n');
+    await term.see('resync2', /^\s+4 N .* q-five\n(.*\n)*.*Mutt: =INBOX \[Msgs:4 /m);
+    if (fs.existsSync(debug)) assert.match(fs.readFileSync(debug, 'utf8'), /> \S+ IDLE\r?\n(.*\n)*.*< \+ idling\n(.*\n)*.*< \* 4 EXISTS\n/);
     term.type('resync2', 'm');
     await term.see('resync2', /^To:$/m);
     term.type('resync2', 'bob', true);
@@ -243,9 +250,9 @@ describe('mutt', { skip: noMutt }, () => {
     term.type('resync2', 'q');
     await term.see('resync2', /\[exit 0\]/);
 
-    const sentCopy = splitMbox(folder('alice', 'Sent'));
+    const sentCopy = splitMbox(folder('carol', 'Sent'));
     assert.equal(sentCopy.length, 1);
-    assert.match(sentCopy[0], /\nFrom: Alice <alice@mail\.test>\n(.*\n)*Subject: filed in Sent\n(.*\n)*Status: RO\n\nFiled by mutt\.\n/);
+    assert.match(sentCopy[0], /\nFrom: Carol <carol@mail\.test>\n(.*\n)*Subject: filed in Sent\n(.*\n)*Status: RO\n\nFiled by mutt\.\n/);
     assert.match(splitMbox(x.sb.readMbox('bob')).at(-1)!, /\nSubject: filed in Sent\n(.*\n)*\nFiled by mutt\.\n/);
   });
 });
