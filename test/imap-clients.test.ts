@@ -54,7 +54,7 @@ describe('mutt', { skip: noMutt }, () => {
   const term = new Terminal();
   let home: string;
 
-  /** A muttrc for alice or bob: no TLS, no caches, no questions, mail sent through this sandbox's sendmail. */
+  /** A muttrc: no TLS, no caches, no questions, mail sent through this sandbox's sendmail; `lines` name the account. */
   function muttrc(name: string, lines: string[]): string {
     const file = path.join(home, name);
     fs.writeFileSync(
