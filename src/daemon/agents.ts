@@ -38,11 +38,13 @@ type Role = 'deliver' | 'session';
  * each: 20.6 against 22.8 MB a user on a loaded machine), but opening a
  * 100,000-message INBOX took 1.84x Dovecot's time for the second IMAP open
  * against 1.05x with it, and twice as long for the first (bench/mailbox-open.sh,
- * same day). A delivery agent formats whole batches.
+ * same day). --expose-gc lets a Folder that a session let go be collected
+ * before the next open reads it again (folder.ts's COLLECT_AFTER). A delivery
+ * agent formats whole batches.
  */
 const AGENT_FLAGS: Record<Role, string[]> = {
   deliver: ['--max-semi-space-size=1'],
-  session: ['--max-semi-space-size=1', '--v8-pool-size=1'],
+  session: ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc'],
 };
 
 interface Agent {
