@@ -18,8 +18,12 @@ import { formatSet } from './imap-wire.ts';
 
 export class MailboxView {
   uids: number[] = [];
-  /** The flags each message had when the client was last told: flags + keywords * 64 (+ 32 when \\Recent). */
-  private known = new Map<number, number>();
+  /**
+   * The flags each message had when the client was last told, by position
+   * in `uids`: flags + keywords * 64 (+ 32 when \\Recent). A typed array,
+   * not a Map by UID: 0.8 MB for 100,000 messages, not about 5 MB.
+   */
+  private known = new Float64Array(0);
   readonly recent = new Set<number>();
   private seenVersion = -1;
   /** The client has been sent HIGHESTMODSEQ for this mailbox. */
@@ -34,9 +38,11 @@ export class MailboxView {
 
   /** Take the folder as it is now: the start of SELECT/EXAMINE. */
   reset(): void {
-    this.uids = this.folder.records.map((r) => r.uid);
+    const rs = this.folder.records;
+    this.uids = rs.map((r) => r.uid);
     if (!this.rev2) for (const uid of this.folder.takeRecent(!this.readOnly)) this.recent.add(uid);
-    this.known = new Map(this.folder.records.map((r) => [r.uid, this.flagKey(r)]));
+    this.known = new Float64Array(rs.length);
+    for (let i = 0; i < rs.length; i++) this.known[i] = this.flagKey(rs[i]);
     this.seenVersion = this.folder.version;
     this.keywordsTold = this.folder.keywords.length;
   }
@@ -75,16 +81,22 @@ export class MailboxView {
 
   /** Note that the client has just been sent the message's flags. */
   told(r: MessageRecord): void {
-    this.known.set(r.uid, this.flagKey(r));
+    const i = this.seqOf(r.uid) - 1;
+    if (i >= 0) this.known[i] = this.flagKey(r);
   }
 
+  /** Where seqOf last found its UID: a FETCH 1:* asks for the next one. */
+  private hint = -1;
+
   seqOf(uid: number): number {
+    const next = this.hint + 1;
+    if (next < this.uids.length && this.uids[next] === uid) return (this.hint = next) + 1;
     let lo = 0;
     let hi = this.uids.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const v = this.uids[mid];
-      if (v === uid) return mid + 1;
+      if (v === uid) return (this.hint = mid) + 1;
       if (v < uid) lo = mid + 1;
       else hi = mid - 1;
     }
@@ -104,10 +116,15 @@ export class MailboxView {
     const fresh = this.folder.records.filter((r) => r.uid > last);
     if (fresh.length) {
       const claimed = this.rev2 ? new Set<number>() : this.folder.takeRecent(!this.readOnly);
+      if (this.known.length < this.uids.length + fresh.length) {
+        const grown = new Float64Array(Math.max(64, (this.uids.length + fresh.length) * 1.5));
+        grown.set(this.known.subarray(0, this.uids.length));
+        this.known = grown;
+      }
       for (const r of fresh) {
         this.uids.push(r.uid);
         if (claimed.has(r.uid)) this.recent.add(r.uid);
-        this.known.set(r.uid, this.flagKey(r));
+        this.known[this.uids.length - 1] = this.flagKey(r);
       }
       out.push(`${this.uids.length} EXISTS`);
       if (!this.rev2) out.push(`${this.recent.size} RECENT`);
@@ -119,8 +136,8 @@ export class MailboxView {
       const r = this.folder.byUidGet(this.uids[i]);
       if (!r) continue;
       const key = this.flagKey(r);
-      if (this.known.get(r.uid) !== key) {
-        this.known.set(r.uid, key);
+      if (this.known[i] !== key) {
+        this.known[i] = key;
         const modseq = this.enabled.has('CONDSTORE') ? ` MODSEQ (${r.modseq})` : '';
         out.push(`${i + 1} FETCH (UID ${r.uid} FLAGS ${this.flagText(r)}${modseq})`);
       }
@@ -136,7 +153,7 @@ export class MailboxView {
       const uid = this.uids[i];
       if (this.folder.byUidGet(uid)) continue;
       this.uids.splice(i, 1);
-      this.known.delete(uid);
+      this.known.copyWithin(i, i + 1, this.uids.length + 1);
       this.recent.delete(uid);
       gone.push(uid);
       out.push(`${i + 1} EXPUNGE`);
