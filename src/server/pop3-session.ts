@@ -32,11 +32,6 @@ const CRLF = '\r\n';
 
 type State = 'authorization' | 'transaction';
 
-interface Message {
-  rec: MessageRecord;
-  deleted: boolean;
-}
-
 interface Command {
   states: State[];
   run(s: Pop3Session, arg: string): Promise<void>;
@@ -50,7 +45,9 @@ export class Pop3Session {
   private user: User | undefined;
   private folder: Folder | undefined;
   private lock: MaildropLock | undefined;
-  private messages: Message[] = [];
+  /** The maildrop as at login (RFC 1939 numbers), and which of them DELE marked: no object a message. */
+  private messages: MessageRecord[] = [];
+  private deleted = new Uint8Array(0);
   private readonly timestamp: string;
   /** The greeting offered APOP (carried the timestamp). */
   private apopOffered = false;
@@ -212,7 +209,8 @@ export class Pop3Session {
     }
     this.lock = lock;
     this.user = user;
-    this.messages = this.folder.records.map((rec) => ({ rec, deleted: false }));
+    this.messages = this.folder.records.slice();
+    this.deleted = new Uint8Array(this.messages.length);
     this.state = 'transaction';
     log(this.ctx.config, '', [['user', user.name], ['proto', 'pop3'], ['method', method], ['relay', relay], ['msgs', this.messages.length], ['stat', 'Login']]);
     const { count, octets } = this.totals();
@@ -244,27 +242,27 @@ export class Pop3Session {
   private totals(): { count: number; octets: number } {
     let count = 0;
     let octets = 0;
-    for (const m of this.messages) {
-      if (m.deleted) continue;
+    for (let i = 0; i < this.messages.length; i++) {
+      if (this.deleted[i]) continue;
       count++;
-      octets += m.rec.size;
+      octets += this.messages[i].size;
     }
     return { count, octets };
   }
 
   /** Message n (1-based, not deleted), or undefined after an -ERR has been sent. */
-  private async pick(arg: string): Promise<{ n: number; m: Message } | undefined> {
+  private async pick(arg: string): Promise<{ n: number; rec: MessageRecord } | undefined> {
     const n = /^\d{1,10}$/.test(arg) ? Number(arg) : NaN;
-    const m = this.messages[n - 1];
-    if (!m) {
+    const rec = this.messages[n - 1];
+    if (!rec) {
       await this.err(Number.isNaN(n) ? 'message number required' : `no such message, only ${plural(this.messages.length, 'message')} in maildrop`);
       return undefined;
     }
-    if (m.deleted) {
+    if (this.deleted[n - 1]) {
       await this.err(`message ${n} already deleted`);
       return undefined;
     }
-    return { n, m };
+    return { n, rec };
   }
 
   async onStat(): Promise<void> {
@@ -275,42 +273,52 @@ export class Pop3Session {
   async onList(arg: string): Promise<void> {
     if (arg) {
       const p = await this.pick(arg);
-      if (p) await this.reply(`+OK ${p.n} ${p.m.rec.size}`);
+      if (p) await this.reply(`+OK ${p.n} ${p.rec.size}`);
       return;
     }
     const { count, octets } = this.totals();
-    const lines = [`+OK ${plural(count, 'message')} (${octets} octets)`];
-    this.messages.forEach((m, i) => m.deleted || lines.push(`${i + 1} ${m.rec.size}`));
-    lines.push('.');
-    await this.reply(lines.join(CRLF));
+    await this.listing(`+OK ${plural(count, 'message')} (${octets} octets)`, (r) => String(r.size));
+  }
+
+  /**
+   * A multi-line listing, a line per message not deleted ("n what"), written
+   * in pieces of about 64 KiB: 100,000 messages' lines are never held at once.
+   */
+  private async listing(first: string, what: (r: MessageRecord) => string): Promise<void> {
+    let out = first + CRLF;
+    for (let i = 0; i < this.messages.length; i++) {
+      if (this.deleted[i]) continue;
+      out += `${i + 1} ${what(this.messages[i])}${CRLF}`;
+      if (out.length < 65536) continue;
+      await this.conn.write(out);
+      out = '';
+    }
+    await this.conn.write(`${out}.${CRLF}`);
   }
 
   async onUidl(arg: string): Promise<void> {
     const id = (r: MessageRecord) => uidl(r.uid, this.folder!.uidValidity);
     if (arg) {
       const p = await this.pick(arg);
-      if (p) await this.reply(`+OK ${p.n} ${id(p.m.rec)}`);
+      if (p) await this.reply(`+OK ${p.n} ${id(p.rec)}`);
       return;
     }
-    const lines = ['+OK unique-id listing follows'];
-    this.messages.forEach((m, i) => m.deleted || lines.push(`${i + 1} ${id(m.rec)}`));
-    lines.push('.');
-    await this.reply(lines.join(CRLF));
+    await this.listing('+OK unique-id listing follows', id);
   }
 
   async onRetr(arg: string): Promise<void> {
     const p = await this.pick(arg);
     if (!p) return;
-    if (!(await this.send(p.m.rec, `+OK ${p.m.rec.size} octets`, Infinity))) return;
+    if (!(await this.send(p.rec, `+OK ${p.rec.size} octets`, Infinity))) return;
     this.retrieved++;
-    this.folder!.setFlags([p.m.rec.uid], 'add', FLAG.seen, 0);
+    this.folder!.setFlags([p.rec.uid], 'add', FLAG.seen, 0);
   }
 
   async onTop(arg: string): Promise<void> {
     const m = /^(\S+) (\d{1,10})$/.exec(arg);
     if (!m) return this.err('TOP needs a message number and a line count');
     const p = await this.pick(m[1]);
-    if (p) await this.send(p.m.rec, '+OK top of message follows', Number(m[2]));
+    if (p) await this.send(p.rec, '+OK top of message follows', Number(m[2]));
   }
 
   /**
@@ -382,7 +390,7 @@ export class Pop3Session {
   async onDele(arg: string): Promise<void> {
     const p = await this.pick(arg);
     if (!p) return;
-    p.m.deleted = true;
+    this.deleted[p.n - 1] = 1;
     await this.reply(`+OK message ${p.n} deleted`);
   }
 
@@ -391,7 +399,7 @@ export class Pop3Session {
   }
 
   async onRset(): Promise<void> {
-    for (const m of this.messages) m.deleted = false;
+    this.deleted.fill(0);
     const { count, octets } = this.totals();
     await this.reply(`+OK maildrop has ${plural(count, 'message')} (${octets} octets)`);
   }
@@ -405,7 +413,7 @@ export class Pop3Session {
       log(this.ctx.config, '', `pop3: UPDATE for ${this.user?.name} failed: ${(e as Error).message}`);
       return this.err('[SYS/TEMP] some deleted messages not removed');
     }
-    const left = this.messages.filter((m) => !m.deleted).length;
+    const left = this.totals().count;
     await this.reply(`+OK ${this.ctx.config.hostname} POP3 server signing off (${left ? `${plural(left, 'message')} left` : 'maildrop empty'})`);
   }
 
@@ -414,7 +422,7 @@ export class Pop3Session {
     const folder = this.folder;
     if (!folder) return;
     this.folder = undefined;
-    const deleted = this.messages.filter((m) => m.deleted).map((m) => m.rec.uid);
+    const deleted = this.messages.filter((_, i) => this.deleted[i]).map((r) => r.uid);
     try {
       if (update && deleted.length) await folder.expunge(deleted);
       log(this.ctx.config, '', [['user', this.user?.name], ['proto', 'pop3'], ['retr', this.retrieved], ['del', update ? deleted.length : 0], ['stat', update ? 'Logout' : 'Disconnected']]);
