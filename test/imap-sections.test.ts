@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ImapFlow } from 'imapflow';
 import { ROOT, run } from './helpers.ts';
 import { deliver, fetchedLiteral as literal, imapCommand as command, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
@@ -71,6 +72,11 @@ const RFC2231_BODY = [
   "Content-Type: text/plain; title*=x-unknown''%E9t%E9",
   '',
   'y',
+  '--p',
+  "Content-Type: text/plain; name*=utf-8''Rock%20%27n%27%20Roll.txt",
+  "Content-Disposition: attachment; filename*0*=utf-8''%C3%A9t%C3%A9%20; filename*1=\"2026.txt\"",
+  '',
+  'z',
   '--p--',
   '',
 ].join('\n');
@@ -233,6 +239,27 @@ describe('IMAP sections', () => {
       assert.ok(rev2.includes(`("TITLE*" "x-unknown''%E9t%E9" "CHARSET" "us-ascii")`), `a charset not known here: left encoded: ${rev2}`);
     } finally {
       c2.close();
+    }
+  });
+
+  test('imapflow (which enables IMAP4rev2) reads the decoded RFC 2231 names', async () => {
+    const f = new ImapFlow({ host: '127.0.0.1', port: s.imap, secure: false, auth: { user: 'alice', pass: PASSWORD }, logger: false, tls: { rejectUnauthorized: false } });
+    await f.connect();
+    try {
+      assert.ok(f.enabled.has('IMAP4REV2') || f.enabled.has('IMAP4rev2'), [...f.enabled].join(' '));
+      const lock = await f.getMailboxLock('INBOX');
+      try {
+        const msg = await f.fetchOne('3', { bodyStructure: true });
+        const [bin, , rock] = (msg as { bodyStructure: { childNodes: Array<{ parameters?: Record<string, string>; dispositionParameters?: Record<string, string> }> } }).bodyStructure.childNodes;
+        assert.equal(bin.parameters?.name, '€ rates for 2026.txt');
+        assert.equal(bin.dispositionParameters?.filename, 'café.txt');
+        assert.equal(rock.parameters?.name, "Rock 'n' Roll.txt", 'sent encoded: decoded, two apostrophes would read as charset\'lang\'');
+        assert.equal(rock.dispositionParameters?.filename, 'été 2026.txt');
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await f.logout();
     }
   });
 });

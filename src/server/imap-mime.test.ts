@@ -261,6 +261,9 @@ describe('RFC 2231 parameters in BODYSTRUCTURE', () => {
     "Content-Type: text/plain; charset=us-ascii; title*=x-unknown''%E9t%E9; URL*0=\"ftp://\"; URL*1=\"x.test/f\"",
     '',
     'y',
+    '--b',
+    "Content-Type: text/plain; charset=us-ascii; name*=utf-8''Rock%20%27n%27%20Roll.txt; x*=''Bob%27s",
+    '',
     '--b--',
     '',
   ].join('\n');
@@ -279,6 +282,8 @@ describe('RFC 2231 parameters in BODYSTRUCTURE', () => {
     assert.ok(bs.includes('("NAME*" {22}\r\n\u20ac rates for 2026.txt)'), bs);
     assert.ok(bs.includes('("ATTACHMENT" ("FILENAME*" {13}\r\n\u20ac rates 50%))'), bs);
     assert.ok(bs.includes(`("CHARSET" "us-ascii" "URL" "ftp://x.test/f" "TITLE*" "x-unknown''%E9t%E9")`), bs);
+    // Two apostrophes would read as charset'lang' again: left encoded. One is no such risk.
+    assert.ok(bs.includes(`("CHARSET" "us-ascii" "NAME*" "utf-8''Rock%20%27n%27%20Roll.txt" "X*" "Bob's")`), bs);
   });
 });
 

@@ -333,14 +333,24 @@ export function findPart(root: Part, path: number[]): Part | undefined {
  * a parameter "foo*"" (a value in a charset not known here stays encoded).
  * Disposition parameters alike: for them RFC 9051 names only continuations,
  * but one rule for every parameter list lets a client read FILENAME* as it
- * reads NAME*. IMAP4rev1 (RFC 3501) says nothing of RFC 2231; there the
- * value stays in its `charset'lang'%XX` form, as Dovecot 2.3 sends it.
+ * reads NAME*. A decoded value with two apostrophes stays encoded: under a
+ * name ending in '*' it would read as `charset'lang'value` again (imapflow
+ * takes "Rock 'n' Roll.txt" for charset "Rock " and shows "_Roll.txt").
+ * IMAP4rev1 (RFC 3501) says nothing of RFC 2231; there the value stays in
+ * its `charset'lang'%XX` form, as Dovecot 2.3 sends it.
  */
 function paramList(params: MimeParam[], utf8: boolean): string {
   if (!params.length) return 'NIL';
-  const value = (k: string, v: string) => (utf8 && k.endsWith('*') ? (decodeExtended(v) ?? v) : v);
+  const decoded = (v: string) => {
+    const text = decodeExtended(v);
+    return text === undefined || LOOKS_ENCODED.test(text) ? v : text;
+  };
+  const value = (k: string, v: string) => (utf8 && k.endsWith('*') ? decoded(v) : v);
   return `(${params.map(([k, v]) => `${str(k)} ${str(value(k, v))}`).join(' ')})`;
 }
+
+/** The `charset'lang'` head of an RFC 2231 extended value. */
+const LOOKS_ENCODED = /^[^']*'[^']*'/;
 
 function disposition(h: Map<string, string>, utf8: boolean): string {
   const v = h.get('content-disposition');
