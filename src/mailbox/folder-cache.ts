@@ -174,9 +174,12 @@ export class FolderCache {
 
   /**
    * mailtk.cache for these UIDs (ascending), of every field, in pieces of
-   * about 1 MiB, each made when the last has been taken (so a 30 MB cache is
-   * not held twice while it is written). The blobs of other UIDs are left
-   * out, and so dropped at the next load. The UIDs must not change meanwhile.
+   * about 1 MiB, each made when the last has been taken, in the same buffer:
+   * a piece is valid only until the next is asked for. So a 30 MB cache is
+   * neither held twice while it is written nor left behind as 30 buffers of
+   * garbage, which V8 frees only at its next full collection. The blobs of
+   * other UIDs are left out, and so dropped at the next load. The UIDs must
+   * not change meanwhile.
    */
   *encode(uidValidity: number, uids: ArrayLike<number>): Generator<Buffer> {
     let out = Buffer.allocUnsafe(BLOCK);
@@ -192,7 +195,7 @@ export class FolderCache {
         const need = 9 + name.length + len;
         if (at + need > out.length) {
           yield out.subarray(0, at);
-          out = Buffer.allocUnsafe(Math.max(BLOCK, need));
+          if (need > out.length) out = Buffer.allocUnsafe(need);
           at = 0;
         }
         out[at] = name.length;
