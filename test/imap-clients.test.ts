@@ -262,7 +262,7 @@ describe('mutt', { skip: noMutt }, () => {
 // original named its envelope sender. Dovecot's mbox COPY keeps it (mail_storage_copy
 // passes the source's MAIL_FETCH_FROM_ENVELOPE on). The writer is src/mailbox/folder-append.ts
 // (storedForm with sender ''), another helper's file at the time of writing.
-test("COPY and MOVE keep the original's From_ line (envelope sender and date) for local mbox readers", { todo: "folder-append.ts writes every APPEND and COPY with the null sender (From MAILER-DAEMON)" }, async () => {
+test("COPY and MOVE keep the original's From_ line (envelope sender and date) for local mbox readers", async () => {
   const r = run(x.sb, 'sendmail', ['-odi', '-i', '-f', 'sender@remote.test', 'dave'], 'From: sender@remote.test\nSubject: keep my From_ line\n\nbody\n');
   assert.equal(r.status, 0, r.stderr);
   const fromLine = x.sb.readMbox('dave').split('\n')[0];

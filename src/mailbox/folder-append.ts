@@ -14,6 +14,8 @@ import { openMailbox } from './safe-open.ts';
 export interface NewMessage {
   /** The message, LF line ends. */
   data: Buffer;
+  /** The From_ line's envelope sender: a COPY keeps the original's; APPEND has none ('', MAILER-DAEMON). */
+  sender?: string;
   flags: number;
   keywords: string[];
   date: Date;
@@ -36,7 +38,7 @@ export async function appendMessages(place: AppendPlace, fh: fs.promises.FileHan
     beneath: place.beneath?.mbox,
   });
   try {
-    const stored = messages.flatMap((m) => storedForm(m.data, { sender: '', date: m.date, flags: { system: m.flags, keywords: m.keywords } }));
+    const stored = messages.flatMap((m) => storedForm(m.data, { sender: m.sender ?? '', date: m.date, flags: { system: m.flags, keywords: m.keywords } }));
     await appendAllOrNothing(box.fd, [await separatorBefore(fh, box.fd, box.size, place.mbox), ...stored], box.size);
   } finally {
     fs.closeSync(box.fd);

@@ -11,6 +11,8 @@ import type { MessageRecord } from './folder-file.ts';
 export interface FolderReader {
   /** The stored header block (blank line included). */
   header(r: MessageRecord): Promise<Buffer>;
+  /** The message's From_ line, its line end included. */
+  fromLine(r: MessageRecord): Promise<Buffer>;
   /**
    * Stored bytes [from, to) counted from the first header byte, in chunks.
    * With `into`, each chunk is a view of that buffer, good until the next is
@@ -39,6 +41,7 @@ export function makeReader(fh: fs.promises.FileHandle | undefined, file: string)
   };
   return {
     header: (r) => readAt(need(), r.offset + r.fromLen, r.headerLength),
+    fromLine: (r) => readAt(need(), r.offset, r.fromLen),
     async *chunks(r, from, to, into) {
       const base = r.offset + r.fromLen;
       const end = Math.min(to, r.length - r.fromLen);

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { asctime } from '../message/index.ts';
 import { withStatusHeaders } from './folder-flags.ts';
-import { quoteFromLines, xtextEncode } from './mboxrd.ts';
+import { quoteFromLines, xtextDecode, xtextEncode } from './mboxrd.ts';
 
 export interface MboxMessage {
   /** Envelope sender (reverse-path); '' is the null sender, shown as MAILER-DAEMON. */
@@ -76,6 +76,18 @@ export { asctime, quoteFromLines };
 export function fromLine(sender: string, now: Date): string {
   const who = sender === '' ? 'MAILER-DAEMON' : xtextEncode(sender);
   return `From ${who} ${asctime(now)}\n`;
+}
+
+/**
+ * The envelope sender a From_ line names, as fromLine() took it ('' for
+ * MAILER-DAEMON, the null sender): its first word, xtext decoded. A line
+ * written by another program is read the same way (Postfix and mail.local
+ * write the address as it came).
+ */
+export function fromLineSender(line: string): string {
+  const word = /^From (\S*)/.exec(line)?.[1] ?? '';
+  const sender = word === 'MAILER-DAEMON' ? '' : xtextDecode(word);
+  return /[\r\n\0]/.test(sender) ? '' : sender;
 }
 
 /** The slices that make up one stored message, in order: see the file comment. */

@@ -13,7 +13,7 @@ export { acquireDotlock, DOTLOCK_STALE_MS, DOTLOCK_TIMEOUT_MS, type Dotlock, typ
 export { mboxPath, mailGroupGid, ensureSpoolDir } from './spool.ts';
 export { appendToMbox, appendToFile, ensureInbox, mailboxUsage, type AppendHooks, type MboxQuota, type MboxUsage } from './append.ts';
 export type { PlacedMessage } from './format.ts';
-export { fromLine, type MboxMessage, type StoredFlags } from './format.ts';
+export { fromLine, fromLineSender, type MboxMessage, type StoredFlags } from './format.ts';
 export { scanMbox, scanMboxHeaders, readMessageBytes, unquoteFrom, type MboxIndex, type MboxEntry, type MboxSummary, type ScanHeadersOptions } from './scan.ts';
 export { isQuotedFromLine, xtextDecode } from './mboxrd.ts';
 export { acquireMailboxLock } from './dotlock-helper.ts';

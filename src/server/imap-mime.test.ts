@@ -23,6 +23,7 @@ function stored(text: string, chunk = 7): { buf: Buffer; rec: MessageRecord; rea
   const rec = { uid: 1, offset: 0, length: buf.length, fromLen: 0, headerLength } as MessageRecord;
   const reader: FolderReader = {
     header: async () => buf.subarray(0, headerLength),
+    fromLine: async () => Buffer.alloc(0),
     chunks: async function* (_r, from, to) {
       for (let i = from; i < to; i += chunk) yield buf.subarray(i, Math.min(i + chunk, to));
     },

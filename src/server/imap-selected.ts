@@ -10,7 +10,7 @@
 // (RFC 9051 6.3.2) has no RECENT and no [UNSEEN n], and a LIST response.
 
 import fs from 'node:fs';
-import { FLAG, type Folder, type FolderSpec, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
+import { FLAG, type Folder, type FolderSpec, fromLineSender, type MessageRecord, type NewMessage, openFolder, unquoteFrom } from '../mailbox/index.ts';
 import { condstoreOn, enableCondstore, parseSelectParams, parseStoreModifiers, resyncOnSelect } from './imap-condstore.ts';
 import { listAttributes } from './imap-list.ts';
 import { resolveMailbox } from './imap-mailboxes.ts';
@@ -219,7 +219,8 @@ export async function copyMessages(src: Folder, uids: number[], dest: FolderSpec
           bytes += data.length;
           const keywords = src.keywordNames(rec.keywords);
           const date = new Date(Number.isFinite(rec.internalDate) ? rec.internalDate : Date.now());
-          batch.push({ uid: rec.uid, m: { data, flags: rec.flags, keywords, date } });
+          const sender = fromLineSender((await reader.fromLine(rec)).toString('utf8'));
+          batch.push({ uid: rec.uid, m: { data, sender, flags: rec.flags, keywords, date } });
         }
       });
       const got = await to.append(batch.map((b) => b.m));
