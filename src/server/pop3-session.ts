@@ -407,13 +407,13 @@ export class Pop3Session {
   async onQuit(): Promise<void> {
     this.done = true;
     if (this.state === 'authorization') return this.reply(`+OK ${this.ctx.config.hostname} POP3 server signing off`);
+    const left = this.totals().count;
     try {
       await this.end(true);
     } catch (e) {
       log(this.ctx.config, '', `pop3: UPDATE for ${this.user?.name} failed: ${(e as Error).message}`);
       return this.err('[SYS/TEMP] some deleted messages not removed');
     }
-    const left = this.totals().count;
     await this.reply(`+OK ${this.ctx.config.hostname} POP3 server signing off (${left ? `${plural(left, 'message')} left` : 'maildrop empty'})`);
   }
 
@@ -427,6 +427,10 @@ export class Pop3Session {
       if (update && deleted.length) await folder.expunge(deleted);
       log(this.ctx.config, '', [['user', this.user?.name], ['proto', 'pop3'], ['retr', this.retrieved], ['del', update ? deleted.length : 0], ['stat', update ? 'Logout' : 'Disconnected']]);
     } finally {
+      // The records go with the folder: this session object outlives its socket a while (its listeners), and a
+      // login right after would otherwise find a 100,000-message maildrop's records held twice.
+      this.messages = [];
+      this.deleted = new Uint8Array(0);
       this.lock?.release();
       await folder.release();
     }
