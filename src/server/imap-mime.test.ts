@@ -24,8 +24,12 @@ function stored(text: string, chunk = 7): { buf: Buffer; rec: MessageRecord; rea
   const reader: FolderReader = {
     header: async () => buf.subarray(0, headerLength),
     fromLine: async () => Buffer.alloc(0),
-    chunks: async function* (_r, from, to) {
-      for (let i = from; i < to; i += chunk) yield buf.subarray(i, Math.min(i + chunk, to));
+    // As the folder's reader does: with `into`, every chunk is read into that one buffer.
+    chunks: async function* (_r, from, to, into) {
+      for (let i = from; i < to; i += chunk) {
+        const piece = buf.subarray(i, Math.min(i + chunk, to));
+        yield into ? into.subarray(0, piece.copy(into)) : piece;
+      }
     },
   };
   return { buf, rec, reader };

@@ -72,6 +72,9 @@ export function parseContentType(v: string | undefined, digestChild: boolean): {
   return { type, subtype, params };
 }
 
+/** parseStructure's read size. */
+const PARSE_CHUNK = 256 << 10;
+
 /** The served size of a piece of a line that starts at a line start, as a fresh converter (BODY[n]'s) makes it. */
 function servedSize(buf: Buffer, end: number): number {
   const c = new ServedConverter();
@@ -149,6 +152,11 @@ class MimeParser {
     const last = end - 1 === start ? start : Math.max(start, buf.lastIndexOf(LF, end - 2) + 1);
     this.stored += last - start;
     this.advance(buf.subarray(last, end));
+  }
+
+  /** The buffer the last line was read into is about to be read into again: keep that line as it is. */
+  keepPrev(): void {
+    if (this.prev) this.prev = Buffer.from(this.prev);
   }
 
   private advance(buf: Buffer): void {
@@ -272,7 +280,10 @@ function isEmptyLineEnd(h: Buffer, eol: number): boolean {
 export async function parseStructure(reader: FolderReader, rec: MessageRecord, global = false): Promise<Part> {
   const parser = new MimeParser(global);
   let carry: Buffer[] = [];
-  for await (const chunk of reader.chunks(rec, 0, rec.length - rec.fromLen)) {
+  // One buffer read into again and again: a new one a chunk is garbage that fast parsing makes
+  // faster than V8 collects it (fetching a part of a 50 MB message grew the process by 26 MB, not 11).
+  const into = Buffer.allocUnsafe(PARSE_CHUNK);
+  for await (const chunk of reader.chunks(rec, 0, rec.length - rec.fromLen, into)) {
     let pos = 0;
     for (;;) {
       if (parser.inBody && !carry.length && chunk[pos] !== DASH) {
@@ -297,6 +308,7 @@ export async function parseStructure(reader: FolderReader, rec: MessageRecord, g
     if (pos < chunk.length) carry.push(Buffer.from(chunk.subarray(pos)));
     // A line without an end for megabytes: look at it in pieces (it cannot be a boundary).
     if (carry.length > 64) carry = [Buffer.concat(carry)];
+    parser.keepPrev();
   }
   if (carry.length) parser.line(Buffer.concat(carry));
   return parser.finish();
