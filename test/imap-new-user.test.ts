@@ -6,7 +6,10 @@
 // empty mailbox (user:mail 0600), as a first delivery would, and APPEND and
 // COPY to INBOX work at once (they answered NO [SERVERBUG] "dotlockfile could
 // not lock the mailbox"). A symbolic link planted in the spool where that
-// mailbox would be is not followed by anyone.
+// mailbox would be is not followed by anyone. And a session agent that dies
+// before it takes a login (stopped, then killed) disconnects the client at
+// once: the master kept its copy of the session's socket open, and the
+// login waited forever for an answer.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,19 +17,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { IS_ROOT, type RunningDaemon, type Sandbox, type TestUser, addSystemUsers, makeSandbox, removeSystemUsers, run, startDaemon } from './helpers.ts';
+import { IS_ROOT, type RunningDaemon, type Sandbox, type TestUser, addSystemUsers, makeSandbox, processTree, removeSystemUsers, run, startDaemon, waitFor } from './helpers.ts';
+import { LineClient } from './mailbox/harness.ts';
 
 const PASSWORD = 'New-user-s3cret';
 let sb: Sandbox;
 let daemon: RunningDaemon | undefined;
 let C: TestUser;
 let D: TestUser;
+let E: TestUser;
 
 before(async () => {
   if (!IS_ROOT) return;
   sb = makeSandbox({ users: [] });
-  [C, D] = addSystemUsers(sb, ['c', 'd']);
-  for (const u of [C, D]) assert.equal(run(sb, 'mailpasswd', [u.name], `${PASSWORD}\n`).status, 0);
+  [C, D, E] = addSystemUsers(sb, ['c', 'd', 'e']);
+  for (const u of [C, D, E]) assert.equal(run(sb, 'mailpasswd', [u.name], `${PASSWORD}\n`).status, 0);
   daemon = await startDaemon(sb, ['-bD', '-q1h']);
 });
 
@@ -85,3 +90,40 @@ describe('a new user with no mailbox yet', { skip: IS_ROOT ? false : 'needs root
     fs.rmSync(sb.mbox(D.name));
   });
 });
+
+describe('a session agent that dies before it takes the login', { skip: IS_ROOT ? false : 'needs root: only a root daemon has session agents' }, () => {
+  test('the client is disconnected at once, not left waiting for an answer that cannot come', async () => {
+    const spare = await waitForSpare();
+    // Stopped, it cannot read the login handed to it; killed, it never will.
+    process.kill(spare, 'SIGSTOP');
+    const c = await LineClient.connect(daemon!.ports.imap);
+    try {
+      assert.match((await c.line()) ?? '', /^\* OK/);
+      c.send(`a1 LOGIN ${E.name} ${PASSWORD}`); // E has no agent yet: the spare is to become E's
+      await waitFor(() => processTree(daemon!.child.pid!).some((p) => p.pid === spare && p.uid[0] === 0 && p.argv.includes('--spare')) && fs.readFileSync(`/proc/${spare}/status`, 'utf8').includes('State:\tT'), 5_000, 'the stopped spare');
+      await new Promise((r) => setTimeout(r, 500)); // the login reaches the master and is handed over
+      process.kill(spare, 'SIGKILL');
+      const started = Date.now();
+      const answer = await c.line(20_000);
+      assert.ok(answer === undefined || /^(\* BYE|a1 NO)/.test(answer), `after the agent died: ${answer}`);
+      assert.ok(Date.now() - started < 10_000, `the client waited ${Date.now() - started} ms`);
+    } finally {
+      c.close();
+    }
+    // The next login gets a new agent and works.
+    const f = client(E);
+    await f.connect();
+    await f.mailboxOpen('INBOX');
+    await f.logout();
+  });
+});
+
+/** The pid of the daemon's spare session agent (root, --spare), waiting for it to be started. */
+async function waitForSpare(): Promise<number> {
+  let pid = 0;
+  await waitFor(() => {
+    pid = processTree(daemon!.child.pid!).find((p) => p.argv.includes('--spare') && p.uid[0] === 0)?.pid ?? 0;
+    return pid > 0;
+  }, 10_000, 'a spare session agent');
+  return pid;
+}

@@ -28,7 +28,8 @@ export type MasterToAgent =
   | { type: 'bye-ok' }
   | { type: 'stop' };
 
-export type AgentToMaster = { type: 'reply'; id: number; reply: AgentReply } | { type: 'bye' };
+/** 'taken': a session's socket arrived here, so the master may close its own copy. */
+export type AgentToMaster = { type: 'reply'; id: number; reply: AgentReply } | { type: 'bye' } | { type: 'taken' };
 
 /** A POP3 or IMAP session whose login the worker checked, resumed here. */
 export type SessionInfo = ResumedSession;
@@ -82,6 +83,7 @@ export async function runAgent(): Promise<void> {
         continues.get(m.id)?.(m.go);
         break;
       case 'session':
+        send({ type: 'taken' });
         if (handle) void track(() => resume(config!, handle, m.info, sessions));
         break;
       case 'stop':

@@ -52,6 +52,8 @@ interface Agent {
   key: string;
   uid: number;
   requests: Set<number>;
+  /** Sessions' sockets sent to it, in order, that it has not said it took: the master's copies, kept open until then. */
+  handedOver: net.Socket[];
 }
 
 /** What an agent for uid 0 may do: deliver to root's own mailbox and read root's own .forward, nothing else. */
@@ -117,8 +119,16 @@ export class AgentPool {
     const agent = this.agentFor(user, 'session');
     // Not started (out of descriptors, say) or on its way out: the caller refuses the login instead of handing over a socket nobody reads.
     if (!agent.child.connected) throw new Error(`the session agent of ${user.name} is not running`);
+    // The master keeps its copy of the socket until the agent says it took its own (Node would
+    // close it only on an acknowledgement that an agent dying first never sends, and the client
+    // would wait forever for its login's answer); the agent's exit closes what it never took.
+    agent.handedOver.push(socket);
     return new Promise((resolve, reject) => {
-      agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket, (e) => (e ? reject(e) : resolve()));
+      agent.child.send({ type: 'session', info } satisfies MasterToAgent, socket, { keepOpen: true }, (e) => {
+        if (!e) return resolve();
+        agent.handedOver = agent.handedOver.filter((s) => s !== socket);
+        reject(e);
+      });
     });
   }
 
@@ -137,11 +147,12 @@ export class AgentPool {
     } else {
       child = this.spawnAgent(role, [target.name, String(target.uid), String(target.gid), String(extraGid)], target.home, target.name);
     }
-    const agent: Agent = { child, key, uid: target.uid, requests: new Set() };
+    const agent: Agent = { child, key, uid: target.uid, requests: new Set(), handedOver: [] };
     this.agents.set(key, agent);
     // Its requests fail with a temporary error: the runner defers them, and the next request starts another agent.
     const gone = (how: string) => {
       if (this.agents.get(key) === agent) this.agents.delete(key);
+      for (const s of agent.handedOver.splice(0)) s.destroy();
       for (const id of agent.requests) {
         const r = this.replies.get(id);
         this.replies.delete(id);
@@ -154,6 +165,7 @@ export class AgentPool {
     })) return agent;
     child.on('message', (m: AgentToMaster) => {
       if (m?.type === 'reply') this.replies.get(m.id)?.(m.reply);
+      else if (m?.type === 'taken') agent.handedOver.shift()?.destroy();
       else if (m?.type === 'bye') {
         if (this.agents.get(key) === agent) this.agents.delete(key);
         this.send(agent, { type: 'bye-ok' });
