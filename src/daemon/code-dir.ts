@@ -32,11 +32,14 @@ function readableByAll(dir: string): boolean {
   }
 }
 
-function copyOut(from: string): string {
+export function copyOut(from: string): string {
   const to = fs.mkdtempSync(path.join(os.tmpdir(), 'mailtk-code-'));
   fs.chmodSync(to, 0o755);
   for (const sub of ['dist', 'bin']) {
-    fs.mkdirSync(path.join(to, sub), { mode: 0o755 });
+    fs.mkdirSync(path.join(to, sub));
+    // Modes set, not asked of mkdir: a caller's umask (mutt runs $sendmail under 077) would leave
+    // the folder 0700, and every child that gave root up failed to load its code.
+    fs.chmodSync(path.join(to, sub), 0o755);
     for (const f of fs.readdirSync(path.join(from, sub))) {
       const src = path.join(from, sub, f);
       if (!fs.statSync(src).isFile()) continue;
