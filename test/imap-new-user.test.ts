@@ -73,20 +73,31 @@ describe('a new user with no mailbox yet', { skip: IS_ROOT ? false : 'needs root
     assert.match(fs.readFileSync(sb.mbox(C.name), 'utf8'), /Subject: kept in INBOX/);
   });
 
-  test('a symbolic link where the mailbox would be is not followed: the login works, APPEND is refused, the target is untouched', async () => {
+  test('a symbolic link another user plants where the mailbox would be is not followed: the login works, APPEND is refused, the target is untouched', async () => {
     const target = path.join(sb.dir, 'elsewhere');
     fs.writeFileSync(target, 'not a mailbox\n', { mode: 0o644 });
-    fs.symlinkSync(target, sb.mbox(D.name));
-    const f = client(D);
-    await f.connect();
+    // The older layout without a mail group, a 1777 spool, is the one where an ordinary user
+    // can plant anything: E, as E, points D's mailbox-to-be at a root-owned file.
+    const spool = path.dirname(sb.mbox(D.name));
+    const mode = fs.statSync(spool).mode & 0o7777;
+    fs.chmodSync(spool, 0o1777);
     try {
-      await assert.rejects(f.append('INBOX', Buffer.from('Subject: x\r\n\r\ny\r\n')));
+      const planted = spawnSync('ln', ['-s', target, sb.mbox(D.name)], { uid: E.uid, gid: E.gid, encoding: 'utf8' });
+      assert.equal(planted.status, 0, planted.stderr);
+      const f = client(D);
+      await f.connect();
+      try {
+        await assert.rejects(f.append('INBOX', Buffer.from('Subject: x\r\n\r\ny\r\n')));
+      } finally {
+        await f.logout();
+      }
     } finally {
-      await f.logout();
+      fs.chmodSync(spool, mode);
     }
     assert.equal(fs.readFileSync(target, 'utf8'), 'not a mailbox\n');
     assert.equal(fs.statSync(target).uid, 0);
     assert.equal(fs.statSync(target).mode & 0o777, 0o644);
+    assert.ok(fs.lstatSync(sb.mbox(D.name)).isSymbolicLink(), 'nobody replaced the link either');
     fs.rmSync(sb.mbox(D.name));
   });
 });
