@@ -10,7 +10,7 @@
 // quoted. Pure: no file system here; the callers append all or nothing.
 
 import assert from 'node:assert/strict';
-import { asctime } from '../message/index.ts';
+import { asctime, HeaderTokens } from '../message/index.ts';
 import { withStatusHeaders } from './folder-flags.ts';
 import { quoteFromLines, xtextDecode, xtextEncode } from './mboxrd.ts';
 
@@ -97,13 +97,14 @@ export function storedForm(data: Buffer, o: StoreOptions): Buffer[] {
   const pieces: Buffer[] = [Buffer.from(fromLine(o.sender, o.date) + (o.prepend ?? ''), 'utf8')];
   let tail = data;
   if (o.flags) {
-    // The header block through its blank line: empty when the message begins with the blank line; a
-    // message without one is all header, and gets its last newline, then the blank line.
-    const blank = data[0] === 0x0a ? -1 : data.indexOf('\n\n');
-    const split = data[0] === 0x0a ? 1 : blank < 0 ? data.length : blank + 2;
-    let header = data.subarray(0, split);
-    if (blank < 0 && data[0] !== 0x0a) header = Buffer.concat([header, ...(header.length > 0 && header[header.length - 1] === 0x0a ? [] : [NL]), NL]);
-    tail = data.subarray(split);
+    // The header block through its blank line, where the one tokenizer says the header ends (so a
+    // message that begins with its blank line has none); a message without one is all header, and
+    // gets its last newline, then the blank line.
+    const t = new HeaderTokens(data);
+    while (t.next());
+    let header = data.subarray(0, t.headerEnd);
+    if (t.separator === 0) header = Buffer.concat([header, ...(header.length > 0 && header[header.length - 1] === 0x0a ? [] : [NL]), NL]);
+    tail = data.subarray(t.headerEnd);
     pieces.push(...quoteFromLines(withStatusHeaders(header, o.flags.system, o.flags.keywords, o.flags.old ?? true)), ...quoteFromLines(tail));
   } else pieces.push(...quoteFromLines(data));
   pieces.push(...ending(tail));
