@@ -108,6 +108,11 @@ export async function runAgent(): Promise<void> {
   });
 }
 
+/** An agent touches only its own user's spool mailbox, whatever a request says. */
+function mustBeOwn(user: { name: string; uid: number }, what: string): void {
+  if (user.uid !== process.geteuid?.()) throw new Error(`the agent of uid ${process.geteuid?.()} does not ${what} ${user.name}'s mailbox`);
+}
+
 async function serve(
   config: Config,
   id: number,
@@ -119,7 +124,7 @@ async function serve(
   try {
     switch (work.op) {
       case 'mbox': {
-        if (work.user.uid !== process.geteuid?.()) throw new Error(`the agent of uid ${process.geteuid?.()} does not deliver to ${work.user.name}'s mailbox`);
+        mustBeOwn(work.user, 'deliver to');
         // The runner records each copy's place in its queue entry before the write.
         const beforeWrite = (placed: PlacedMessage[]) =>
           new Promise<void>((resolve, reject) => {
@@ -146,7 +151,7 @@ async function serve(
         return reply({ kind: 'done', list });
       }
       case 'inbox':
-        if (work.user.uid !== process.geteuid?.()) throw new Error(`the agent of uid ${process.geteuid?.()} does not make ${work.user.name}'s mailbox`);
+        mustBeOwn(work.user, 'make');
         ensureInbox(config, work.user);
         return reply({ kind: 'done' });
     }

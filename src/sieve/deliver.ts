@@ -193,10 +193,10 @@ const KEYWORD = /^[^\x00-\x20\x7f(){%*"\\\]]+$/;
 
 /**
  * The script's IMAP flags, for the one writer (mailbox/format.ts) to record
- * in the fields mbox readers keep them in, as Dovecot writes them: Status: R (and O) for \Seen, X-Status:
- * A D F T for \Answered \Deleted \Flagged \Draft (mailbox/flags.ts writes
- * both), and X-Keywords: with the keywords space-separated, all at the end
- * of the header. Fields of those names that came with the message go: what
+ * in the fields mbox readers keep them in, as Dovecot writes them: Status: R
+ * (and O) for \Seen, X-Status: A D F T for \Answered \Deleted \Flagged
+ * \Draft (mailbox/flags.ts writes both), and X-Keywords: with the keywords
+ * space-separated, all at the end of the header. Fields of those names that came with the message go: what
  * the script set is the whole truth. Other system flags (\Recent) are left
  * out, as RFC 5232 lets a server ignore flags it cannot store.
  */
