@@ -3,6 +3,7 @@
 // for the real binaries with -C pointing at it. Nothing here touches the
 // real /etc/mail or /var/spool. Call cleanup() in an after() hook.
 
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -174,6 +175,12 @@ export function run(sb: Sandbox, cmd: string, args: string[], input?: string | B
     timeout: 60_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Give `user` this POP3/IMAP password through the real mailpasswd (the test fails when it cannot). */
+export function setMailPassword(sb: Sandbox, user: string, password: string): void {
+  const r = run(sb, 'mailpasswd', [user], `${password}\n`);
+  assert.equal(r.status, 0, `mailpasswd ${user}: ${r.stderr}`);
 }
 
 /** Run a binary asynchronously; resolves on exit. */

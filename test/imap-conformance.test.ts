@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { addSystemUsers, IS_ROOT, makeSandbox, removeSystemUsers, run, type RunningDaemon, type Sandbox, startDaemon, type TestUser } from './helpers.ts';
+import { addSystemUsers, IS_ROOT, makeSandbox, setMailPassword, removeSystemUsers, run, type RunningDaemon, type Sandbox, startDaemon, type TestUser } from './helpers.ts';
 import { deliver, ImapClient, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
 
 /** uid and gid of a path, not followed. */
@@ -303,7 +303,7 @@ describe('RENAME INBOX in the user\'s own agent', { skip: IS_ROOT ? false : 'nee
   before(async () => {
     sb = makeSandbox({ users: [] });
     [A] = addSystemUsers(sb, ['r']);
-    assert.equal(run(sb, 'mailpasswd', [A.name], `${PW}\n`).status, 0);
+    setMailPassword(sb, A.name, PW);
     for (const subject of ['r one', 'r two']) assert.equal(run(sb, 'sendmail', ['-odi', '-i', A.name], `Subject: ${subject}\n\nbody\n`).status, 0);
     daemon = await startDaemon(sb, ['-bD', '-q1h']);
   });

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
-import { IS_ROOT, type RunningDaemon, type Sandbox, type TestUser, addSystemUsers, makeSandbox, processTree, removeSystemUsers, run, startDaemon, waitFor } from './helpers.ts';
+import { IS_ROOT, type RunningDaemon, type Sandbox, type TestUser, addSystemUsers, makeSandbox, setMailPassword, processTree, removeSystemUsers, startDaemon, waitFor } from './helpers.ts';
 import { LineClient } from './mailbox/harness.ts';
 
 const PASSWORD = 'New-user-s3cret';
@@ -31,7 +31,7 @@ before(async () => {
   if (!IS_ROOT) return;
   sb = makeSandbox({ users: [] });
   [C, D, E] = addSystemUsers(sb, ['c', 'd', 'e']);
-  for (const u of [C, D, E]) assert.equal(run(sb, 'mailpasswd', [u.name], `${PASSWORD}\n`).status, 0);
+  for (const u of [C, D, E]) setMailPassword(sb, u.name, PASSWORD);
   daemon = await startDaemon(sb, ['-bD', '-q1h']);
 });
 

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import {
-  IS_ROOT, type RunningDaemon, type Sandbox, addSystemUsers, makeSandbox, removeSystemUsers, run, runAsync, startDaemon,
+  IS_ROOT, type RunningDaemon, type Sandbox, addSystemUsers, makeSandbox, setMailPassword, removeSystemUsers, runAsync, startDaemon,
 } from './helpers.ts';
 
 const PASSWORD = 'Drain-s3cret';
@@ -35,8 +35,7 @@ let dotLines = 0;
 before(async () => {
   sb = makeSandbox({ users: IS_ROOT ? [] : ['drain'] });
   user = IS_ROOT ? addSystemUsers(sb, ['drain'])[0].name : 'drain';
-  const r = run(sb, 'mailpasswd', [user], `${PASSWORD}\n`);
-  assert.equal(r.status, 0, `mailpasswd: ${r.stderr}`);
+  setMailPassword(sb, user, PASSWORD);
   // The first message makes the mbox as delivery does (owner, mode); the big one is appended to it.
   console.log(`# the first delivery, with no client: ${await deliver('small first message')} ms`);
   dotLines = appendBigMessage(sb.mbox(user));

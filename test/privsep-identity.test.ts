@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import {
   IS_ROOT, type ProcIdentity, type RunningDaemon, type Sandbox, type TestUser,
-  addSystemUsers, makeSandbox, processTree, removeSystemUsers, run, startDaemon, waitFor,
+  addSystemUsers, makeSandbox, setMailPassword, processTree, removeSystemUsers, startDaemon, waitFor,
 } from './helpers.ts';
 import { LineClient } from './mailbox/harness.ts';
 
@@ -43,10 +43,7 @@ before(async () => {
   const m = spawnSync('usermod', ['-a', '-G', extraGroup, userA.name], { encoding: 'utf8' });
   assert.equal(m.status, 0, `usermod: ${m.stderr}`);
   mailGid = Number(spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' }).stdout.split(':')[2]);
-  for (const u of [userA, userB]) {
-    const r = run(sb, 'mailpasswd', [u.name], `${PASSWORD}\n`);
-    assert.equal(r.status, 0, `mailpasswd ${u.name}: ${r.stderr}`);
-  }
+  for (const u of [userA, userB]) setMailPassword(sb, u.name, PASSWORD);
   daemon = await startDaemon(sb, ['-bD', '-q1h']);
   const o = spawnSync('getent', ['passwd', 'mailtk'], { encoding: 'utf8' }).stdout.split(':');
   owner = { uid: Number(o[2]), gid: Number(o[3]) };

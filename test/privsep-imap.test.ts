@@ -20,7 +20,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   IS_ROOT, type RunningDaemon, type Sandbox, type TestUser,
-  addSystemUsers, makeSandbox, processTree, removeSystemUsers, run, startDaemon,
+  addSystemUsers, makeSandbox, setMailPassword, processTree, removeSystemUsers, run, startDaemon,
 } from './helpers.ts';
 import { LineClient } from './mailbox/harness.ts';
 
@@ -41,10 +41,7 @@ before(async () => {
   sb = makeSandbox({ users: [] });
   [A, B] = addSystemUsers(sb, ['a', 'b']);
   mailGid = Number(spawnSync('getent', ['group', 'mail'], { encoding: 'utf8' }).stdout.split(':')[2]);
-  for (const u of [A, B]) {
-    const r = run(sb, 'mailpasswd', [u.name], `${PASSWORD}\n`);
-    assert.equal(r.status, 0, `mailpasswd ${u.name}: ${r.stderr}`);
-  }
+  for (const u of [A, B]) setMailPassword(sb, u.name, PASSWORD);
   // B's mailbox, delivered the ordinary way (B:mail 0600).
   for (const subject of ['b one', 'b two', 'b three']) {
     const r = run(sb, 'sendmail', ['-odi', '-i', B.name], `From: friend@else.test\nTo: ${B.name}\nSubject: ${subject}\n\nbody of ${subject}, for B only\n`);
