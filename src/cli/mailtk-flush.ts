@@ -7,7 +7,6 @@
 // postqueue -f and sendmail -q ask its flush service.
 
 import type { Config } from '../config/index.ts';
-import { mayChangeQueue } from '../admin/queue.ts';
 import { EX, MailError } from '../message/status.ts';
 import type { QueueId } from '../queue/index.ts';
 import { parseSendmailArgs } from './sendmail-args.ts';
@@ -30,16 +29,6 @@ export async function flushQueue(config: Config, ids: QueueId[], verbose: boolea
     if (code !== EX.OK) worst = code;
   }
   return worst;
-}
-
-/** Whether this process may run the queue itself (root, the queue's owner). */
-export function mayRunQueue(config: Config): boolean {
-  try {
-    mayChangeQueue(config, 'flush');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A run the daemon makes may take long on a big queue; past this the command stops waiting (the run goes on). */

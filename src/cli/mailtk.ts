@@ -93,9 +93,10 @@ async function queueShow(a: Common & { id: string; headers?: boolean }): Promise
 async function queueFlush(a: Common & { ids?: string[]; verbose?: boolean }): Promise<number> {
   const config = configOf(a);
   const { resolveIds } = await import('../admin/queue.ts');
-  const { askForRun, flushQueue, mayRunQueue } = await import('./mailtk-flush.ts');
+  const { askForRun, flushQueue } = await import('./mailtk-flush.ts');
+  const { mayWriteQueue } = await import('../queue/index.ts');
   const ids = a.ids?.length ? resolveIds(config, 'requeue', a.ids) : [];
-  const mayRun = mayRunQueue(config);
+  const mayRun = mayWriteQueue(config);
   if (!(a.verbose && mayRun)) {
     const code = await askForRun(config, PROG, ids, Boolean(a.verbose), mayRun);
     if (code !== undefined) return code;

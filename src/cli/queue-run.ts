@@ -12,7 +12,7 @@
 import type { Config } from '../config/index.ts';
 import { type LocalAgent, inProcessAgent, runQueue } from '../deliver/index.ts';
 import { EX, MailError } from '../message/status.ts';
-import { listQueueIds } from '../queue/index.ts';
+import { listQueueIds, mayWriteQueue } from '../queue/index.ts';
 import { openSpinner, spinnerAllowed } from './progress.ts';
 import type { SendmailOptions } from './sendmail-args.ts';
 
@@ -24,8 +24,9 @@ export async function runQueueCommand(config: Config, o: SendmailOptions, prog: 
     const { runQueueAsRoot } = await import('../daemon/master.ts');
     return runQueueAsRoot(config, process.argv.slice(2));
   }
-  const { askForRun, mayRunQueue } = await import('./mailtk-flush.ts');
-  if (!mayRunQueue(config)) {
+  // The queue's writer (its owner, or whoever would create it) runs it; anyone else asks the daemon.
+  if (!mayWriteQueue(config)) {
+    const { askForRun } = await import('./mailtk-flush.ts');
     if (o.queueFilters.length > 0) {
       throw new MailError('not-allowed', `only root or the queue's owner may run part of the queue (-qI, -qR, -qS); run it as root, or without a filter to have the daemon run it all`);
     }
