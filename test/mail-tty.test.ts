@@ -4,45 +4,24 @@
 // quit) while new mail arrives, and ^C twice keeping the text in dead.letter.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BIN, type Sandbox, makeSandbox, run, splitMbox, waitFor } from './helpers.ts';
+import { BIN, type Sandbox, makeSandbox, run, splitMbox } from './helpers.ts';
+import { noTmux, Terminal } from './tmux.ts';
 
-const noTmux = spawnSync('sh', ['-c', 'command -v tmux']).status !== 0 && 'tmux is not installed';
-const SOCKET = `mailtk-test-${process.pid}`;
 let sb: Sandbox;
-
-function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tmux ${args[0]}: ${r.stderr}`);
-  return r.stdout;
-}
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+// mail is line-mode: what a test checks may have scrolled off the top, and
+// its prompts end in a blank.
+const term = new Terminal({ history: 500, keepBlanks: true });
 
 /** Start mail in a fresh tmux window as alice's session (run as root, HOME hers). */
 function start(name: string, args: string[]): void {
-  const env = [`HOME=${sb.users.alice.home}`, `MAILTK_CONFIG=${sb.conf}`, 'NO_COLOR=1', 'PAGER=cat', 'TERM=xterm'];
-  const cmd = `env ${env.map(q).join(' ')} ${q(path.join(BIN, 'mail'))} -C ${q(sb.conf)} ${args.map(q).join(' ')}; echo "[exit $?]"; sleep 30`;
-  tmux('new-session', '-d', '-s', name, '-x', '150', '-y', '50', cmd);
+  const env = { HOME: sb.users.alice.home, MAILTK_CONFIG: sb.conf, NO_COLOR: '1', PAGER: 'cat', PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  term.start(name, [path.join(BIN, 'mail'), '-C', sb.conf, ...args], env);
 }
 
-const screen = (name: string) => tmux('capture-pane', '-p', '-J', '-t', name, '-S', '-500');
-const type = (name: string, text: string) => tmux('send-keys', '-t', name, '-l', text);
-const enter = (name: string, text = '') => {
-  if (text) type(name, text);
-  tmux('send-keys', '-t', name, 'Enter');
-};
-
-async function see(name: string, re: RegExp, what = String(re)): Promise<string> {
-  let text = '';
-  await waitFor(() => re.test((text = screen(name))), 20_000, `${what} on the screen:\n${text}`).catch((e) => {
-    throw new Error(`${(e as Error).message}\n--- screen ---\n${screen(name)}`);
-  });
-  return text;
-}
+const enter = (name: string, text = '') => term.type(name, text, true);
 
 const messagesOf = (u: string) => splitMbox(sb.readMbox(u));
 function deliver(to: string, text: string): void {
@@ -55,7 +34,7 @@ describe('mail at a terminal (tmux)', { skip: noTmux }, () => {
     sb = makeSandbox({ users: ['alice', 'bob', 'carol'], extraConf: 'delivery_mode = interactive' });
   });
   after(() => {
-    spawnSync('tmux', ['-L', SOCKET, 'kill-server'], { stdio: 'ignore' });
+    term.kill();
     sb.cleanup();
   });
 
@@ -63,18 +42,18 @@ describe('mail at a terminal (tmux)', { skip: noTmux }, () => {
     const insert = path.join(sb.dir, 'insert.txt');
     fs.writeFileSync(insert, 'inserted from a file\n');
     start('compose', ['bob']);
-    await see('compose', /Subject: $/m);
+    await term.see('compose', /Subject: $/m);
     enter('compose', 'First subject');
     enter('compose', 'Hello Bob,');
     enter('compose', '~c carol');
     enter('compose', `~r ${insert}`);
-    await see('compose', /"[^"]*insert\.txt" 1\/21/);
+    await term.see('compose', /"[^"]*insert\.txt" 1\/21/);
     enter('compose', '~s Tmux test');
     enter('compose', '~p');
-    await see('compose', /Message contains:\nTo: bob\nSubject: Tmux test\nCc: carol\n\nHello Bob,\ninserted from a file\n\(continue\)/);
+    await term.see('compose', /Message contains:\nTo: bob\nSubject: Tmux test\nCc: carol\n\nHello Bob,\ninserted from a file\n\(continue\)/);
     enter('compose', 'Bye.');
     enter('compose', '~.');
-    await see('compose', /\[exit 0\]/);
+    await term.see('compose', /\[exit 0\]/);
     const m = messagesOf('bob').at(-1)!;
     assert.match(m, /\nSubject: Tmux test\n/);
     assert.match(m, /\nCc: carol\n/);
@@ -88,13 +67,13 @@ describe('mail at a terminal (tmux)', { skip: noTmux }, () => {
     const before = messagesOf('bob').length;
     start('interrupt', ['-s', 'never sent', 'bob']);
     enter('interrupt', 'half a thought');
-    await see('interrupt', /half a thought/);
+    await term.see('interrupt', /half a thought/);
     // A ^C before mail has the terminal in raw mode would kill the shell around it.
     await new Promise((r) => setTimeout(r, 800));
-    tmux('send-keys', '-t', 'interrupt', 'C-c');
-    await see('interrupt', /\(Interrupt -- one more to kill letter\)/);
-    tmux('send-keys', '-t', 'interrupt', 'C-c');
-    await see('interrupt', /\[exit 1\]/);
+    term.keys('interrupt', 'C-c');
+    await term.see('interrupt', /\(Interrupt -- one more to kill letter\)/);
+    term.keys('interrupt', 'C-c');
+    await term.see('interrupt', /\[exit 1\]/);
     assert.match(fs.readFileSync(dead, 'utf8'), /\nSubject: never sent\n[\s\S]*\nhalf a thought\n/);
     assert.equal(messagesOf('bob').length, before);
   });
@@ -105,22 +84,22 @@ describe('mail at a terminal (tmux)', { skip: noTmux }, () => {
     deliver('alice', 'From: carol@mail.test\nSubject: spam\n\nBuy now.\n');
     const saved = path.join(sb.users.alice.home, 'keep.mbox');
     start('read', ['-u', 'alice']);
-    await see('read', /Type \? for help\.\n"[^"]+alice": 3 messages 3 new\n>N  1 bob@mail\.test .* lunch\?\n N  2 carol@mail\.test .* minutes\n N  3 .* spam\n\? $/m);
+    await term.see('read', /Type \? for help\.\n"[^"]+alice": 3 messages 3 new\n>N  1 bob@mail\.test .* lunch\?\n N  2 carol@mail\.test .* minutes\n N  3 .* spam\n\? $/m);
     enter('read', 'p 1');
-    await see('read', /Message 1:\n(.+\n)*Subject: lunch\?\n\nNoon at the usual place\?\n/);
+    await term.see('read', /Message 1:\n(.+\n)*Subject: lunch\?\n\nNoon at the usual place\?\n/);
     enter('read', 'r');
-    await see('read', /To: Bob <bob@mail\.test>\nSubject: Re: lunch\?\n\nOn .*, Bob wrote:\n> Noon at the usual place\?\n/);
+    await term.see('read', /To: Bob <bob@mail\.test>\nSubject: Re: lunch\?\n\nOn .*, Bob wrote:\n> Noon at the usual place\?\n/);
     enter('read', 'Yes, see you there.');
     enter('read', '~.');
-    await see('read', /see you there\.\n~\.\n\?/);
+    await term.see('read', /see you there\.\n~\.\n\?/);
     enter('read', `s 2 ${saved}`);
-    await see('read', /keep\.mbox" \[New file\]/);
+    await term.see('read', /keep\.mbox" \[New file\]/);
     enter('read', 'd 3');
     deliver('alice', 'Subject: arrived while reading\n\nlate\n');
     enter('read', 'h');
-    await see('read', /New mail has arrived\./);
+    await term.see('read', /New mail has arrived\./);
     enter('read', 'q');
-    await see('read', /Saved 1 message in .*mbox\n(.+\n)?\[exit 0\]/);
+    await term.see('read', /Saved 1 message in .*mbox\n(.+\n)?\[exit 0\]/);
     const reply = messagesOf('bob').at(-1)!;
     assert.match(reply, /\nSubject: Re: lunch\?\n(.+\n)*In-Reply-To: <lunch@mail\.test>\n/);
     assert.match(reply, /\n> Noon at the usual place\?\nYes, see you there\.\n/);

@@ -1,5 +1,5 @@
-// Test fixture: a full-screen program (mutt) at a real terminal, driven as a
-// person would through tmux on a private server socket: start a window, send
+// Test fixture: a program at a real terminal (full-screen mutt, line-mode
+// mail), driven as a person would through tmux on a private server socket: start a window, send
 // keys or literal text, and wait for what the screen shows. kill() ends the
 // tmux server and every window in it; call it in an after() hook.
 
@@ -12,8 +12,17 @@ export const noTmux = spawnSync('sh', ['-c', 'command -v tmux']).status !== 0 &&
 /** A word for sh, single-quoted. */
 export const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+export interface TerminalOptions {
+  /** Scrollback lines the screen includes too: a line-mode program (mail) scrolls what a test checks off the top. */
+  history?: number;
+  /** Keep trailing blanks, for a test that checks a prompt ends in one ("Subject: "). */
+  keepBlanks?: boolean;
+}
+
 export class Terminal {
   private readonly socket = `mailtk-term-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+  constructor(private readonly opts: TerminalOptions = {}) {}
 
   private tmux(...args: string[]): string {
     const r = spawnSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
@@ -32,9 +41,15 @@ export class Terminal {
     this.tmux('new-session', '-d', '-s', name, '-x', '150', '-y', '50', cmd);
   }
 
-  /** What the window shows, lines without their trailing blanks (a highlighted row is padded to the full width). */
+  /**
+   * What the window shows (and its scrollback when asked), lines without
+   * their trailing blanks unless asked (a highlighted row is padded to the
+   * full width).
+   */
   screen(name: string): string {
-    return this.tmux('capture-pane', '-p', '-J', '-t', name).replace(/[ \t]+$/gm, '');
+    const history = this.opts.history ? ['-S', String(-this.opts.history)] : [];
+    const text = this.tmux('capture-pane', '-p', '-J', '-t', name, ...history);
+    return this.opts.keepBlanks ? text : text.replace(/[ \t]+$/gm, '');
   }
 
   /** Literal text, then Enter when asked. */
