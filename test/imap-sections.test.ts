@@ -11,48 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
+import { NESTED_BODY, NESTED_MIME_HEADER } from '../src/server/fixtures/mime-messages.ts';
 import { ROOT, run } from './helpers.ts';
 import { deliver, fetchedLiteral as literal, imapCommand as command, LineClient, type MailboxServer, PASSWORD, startMailboxServer } from './mailbox/harness.ts';
-
-
-/** A forwarded multipart message, an empty part and a part with no body at all. */
-const NESTED_BODY = [
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  'see below',
-  '',
-  '--outer',
-  'Content-Type: message/rfc822',
-  '',
-  'From: b@y.test',
-  'Subject: inner',
-  'MIME-Version: 1.0',
-  'Content-Type: multipart/alternative; boundary=inner',
-  '',
-  'preamble',
-  '--inner',
-  'Content-Type: text/plain',
-  '',
-  'one',
-  'two',
-  '--inner',
-  'Content-Type: text/html',
-  '',
-  '<p>one two</p>',
-  '--inner--',
-  'epilogue',
-  '',
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  '',
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  '--outer--',
-  '',
-].join('\n');
 
 /** CRLF-ended lines, and a last line without CRLF when not empty. */
 function lines(t: string): number {
@@ -138,7 +99,7 @@ describe('IMAP sections', () => {
   before(async () => {
     s = await startMailboxServer({ users: ['alice'] });
     deliver(s.sb, 'alice', 'forwarded whole', INNER, 'MIME-Version: 1.0\nContent-Type: message/rfc822\n');
-    deliver(s.sb, 'alice', 'nested', NESTED_BODY, 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=outer\n');
+    deliver(s.sb, 'alice', 'nested', NESTED_BODY, NESTED_MIME_HEADER);
     deliver(s.sb, 'alice', 'rfc 2231', RFC2231_BODY, 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=p\n');
     for (const f of CORPUS_FILES) {
       const r = run(s.sb, 'sendmail', ['-odi', '-i', 'alice'], fs.readFileSync(path.join(CORPUS, f)));

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { type FolderReader, type MessageRecord, toServed, visibleHeader } from '../mailbox/index.ts';
 import { rng } from '../mailbox/fixtures/reference.ts';
+import { NESTED_BODY, NESTED_MIME_HEADER } from './fixtures/mime-messages.ts';
 import { bodyStructure, findPart, type Part, parseStructure } from './imap-mime.ts';
 
 /** A stored message (no From_ line) and a reader of it, `chunk` bytes at a time. */
@@ -95,48 +96,7 @@ const FORWARD = [
 ].join('\n');
 
 /** A forwarded message that is itself multipart: its boundary lines are lines of the message/rfc822 part. */
-const NESTED = [
-  'From: a@x.test',
-  'Subject: fwd',
-  'MIME-Version: 1.0',
-  'Content-Type: multipart/mixed; boundary=outer',
-  '',
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  'see below',
-  '',
-  '--outer',
-  'Content-Type: message/rfc822',
-  '',
-  'From: b@y.test',
-  'Subject: inner',
-  'MIME-Version: 1.0',
-  'Content-Type: multipart/alternative; boundary=inner',
-  '',
-  'preamble',
-  '--inner',
-  'Content-Type: text/plain',
-  '',
-  'one',
-  'two',
-  '--inner',
-  'Content-Type: text/html',
-  '',
-  '<p>one two</p>',
-  '--inner--',
-  'epilogue',
-  '',
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  '',
-  '--outer',
-  'Content-Type: text/plain',
-  '',
-  '--outer--',
-  '',
-].join('\n');
+const NESTED = `From: a@x.test\nSubject: fwd\n${NESTED_MIME_HEADER}\n${NESTED_BODY}`;
 
 describe('BODYSTRUCTURE sizes and lines', () => {
   it("matches Dovecot's answer for a forwarded message", async () => {
