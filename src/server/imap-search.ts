@@ -235,10 +235,13 @@ const MAX_SEARCH_BYTES = 32 << 20;
 
 /**
  * What BODY and TEXT look in (RFC 3501 6.4.4), as Dovecot decodes it: the
- * body as served; every text part, nested message/rfc822 ones included,
- * decoded from its transfer encoding (base64, quoted-printable) and its
- * charset; and the header blocks of parts and attached messages with their
- * encoded words (RFC 2047) decoded. Parts are cut out of the stored bytes by
+ * body as served; every text part, those of messages nested in
+ * message/rfc822 and message/global (RFC 6532) parts included, decoded from
+ * its transfer encoding (base64, quoted-printable) and its charset; and the
+ * header blocks of parts and attached messages with their encoded words
+ * (RFC 2047) decoded. A message/global part is an attached message here even
+ * in an IMAP4rev1 session, whose BODYSTRUCTURE shows it as a plain part: what
+ * a search finds does not depend on how the structure is described. Parts are cut out of the stored bytes by
  * their stored offsets: the served ones leave out the hidden mbox fields of
  * the top header (Status:, X-Status:, ...), so they do not index what is read
  * here. A message above MAX_SEARCH_BYTES is searched in its first bytes.
@@ -254,7 +257,7 @@ async function readBodyText(reader: FolderReader, rec: MessageRecord): Promise<s
     return Buffer.concat([conv.push(slice), conv.end()]);
   };
   const texts: string[] = [served(rec.headerLength, stored.length).toString('utf8')];
-  const root = await parseStructure(reader, rec);
+  const root = await parseStructure(reader, rec, true); // true: message/global encloses a message
   const visit = (p: Part) => {
     if (p !== root && p.header.includes('=?')) texts.push(decodeWords(p.header.toString('utf8')));
     if (p.type === 'MULTIPART') return p.children.forEach(visit);
