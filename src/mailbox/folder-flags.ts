@@ -47,18 +47,29 @@ export function withoutMboxState(data: Buffer): Buffer {
   return withoutFields(data, isHidden);
 }
 
+/**
+ * Walks a header block's fields and hands `keep` each run of bytes that lies
+ * before a field `drop` picks (a field goes with its continuation lines). The
+ * run after the last dropped field is the caller's, from the offset returned
+ * (0: nothing dropped), with the tokenizer, which is then at the header's end.
+ */
+function keptRuns(block: Buffer, drop: (t: HeaderTokens) => boolean, keep: (run: Buffer) => void): { rest: number; t: HeaderTokens } {
+  const t = new HeaderTokens(block);
+  let rest = 0;
+  while (t.next()) {
+    if (!drop(t)) continue;
+    if (t.start > rest) keep(block.subarray(rest, t.start));
+    rest = t.end;
+  }
+  return { rest, t };
+}
+
 /** The header block without the fields `drop` picks, continuation lines and all; the blank line and what follows stay. */
 function withoutFields(block: Buffer, drop: (t: HeaderTokens) => boolean): Buffer {
   const parts: Buffer[] = [];
-  const t = new HeaderTokens(block);
-  let run = 0;
-  while (t.next()) {
-    if (!drop(t)) continue;
-    if (t.start > run) parts.push(block.subarray(run, t.start));
-    run = t.end;
-  }
-  if (run === 0) return block; // nothing dropped
-  parts.push(block.subarray(run));
+  const { rest } = keptRuns(block, drop, (run) => parts.push(run));
+  if (rest === 0) return block; // nothing dropped
+  parts.push(block.subarray(rest));
   return Buffer.concat(parts);
 }
 
@@ -117,15 +128,9 @@ function isHidden(t: HeaderTokens): boolean {
  */
 export function fingerprint(block: Buffer, bodySize: number): string {
   const h = createHash('sha1');
-  const t = new HeaderTokens(block);
-  let run = 0;
-  while (t.next()) {
-    if (!isHidden(t)) continue;
-    if (t.start > run) h.update(block.subarray(run, t.start));
-    run = t.end;
-  }
-  const end = t.headerEnd - t.separator;
-  if (end > run) h.update(block.subarray(run, end));
+  const { rest, t } = keptRuns(block, isHidden, (run) => h.update(run));
+  const end = t.headerEnd - t.separator; // the blank line is not hashed
+  if (end > rest) h.update(block.subarray(rest, end));
   return h.update(`\n\0${bodySize}`).digest('base64').slice(0, 12);
 }
 
