@@ -84,7 +84,7 @@ export const CACHE_FILE = 'mailtk.cache';
 export const UIDVALIDITY_FILE = '.uidvalidity';
 /** What an index directory may hold: the files above, their temporary files, and POP3's session lock. */
 export const INDEX_FILES = [INDEX_FILE, CACHE_FILE, 'pop3.lock'];
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_RDWR, O_APPEND, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /**
  * Latin-1 text of bytes without Buffer.toString's argument checks, which
@@ -193,11 +193,34 @@ function owedKeywords(records: MessageRecord[], pairs: unknown[]): void {
 
 /** The bytes of `name` in an index directory; undefined when it or the directory is missing or it is not a regular file. */
 export async function readIndexFile(dir: string, name: string, anchor?: string): Promise<Buffer | undefined> {
+  const fh = await openIndexFile(dir, name, anchor, false);
+  try {
+    return await fh?.readFile();
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * `name` in an index directory, opened without following a symlink, for
+ * reading and appending when `write` (EACCES or EROFS: read only, and
+ * `writable` says so); undefined when it or the directory is missing or it
+ * is not a regular file.
+ */
+export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: true): Promise<{ fh: fs.promises.FileHandle; writable: boolean } | undefined>;
+export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: false): Promise<fs.promises.FileHandle | undefined>;
+export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: boolean): Promise<{ fh: fs.promises.FileHandle; writable: boolean } | fs.promises.FileHandle | undefined> {
   const held = openDirBeneath(dir, anchor ?? existingParent(dir));
   if (!held) return undefined;
   let fh: fs.promises.FileHandle;
+  let writable = write;
   try {
-    fh = await fs.promises.open(held.at(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    const open = (flags: number) => fs.promises.open(held.at(name), flags | O_NOFOLLOW | O_NONBLOCK);
+    fh = await open(write ? O_RDWR | O_APPEND : O_RDONLY).catch((e: NodeJS.ErrnoException) => {
+      if (!write || (e.code !== 'EACCES' && e.code !== 'EROFS')) throw e;
+      writable = false;
+      return open(O_RDONLY);
+    });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ELOOP') return undefined;
@@ -205,10 +228,23 @@ export async function readIndexFile(dir: string, name: string, anchor?: string):
   } finally {
     held.close();
   }
-  try {
-    return (await fh.stat()).isFile() ? await fh.readFile() : undefined;
-  } finally {
+  if (!(await fh.stat()).isFile()) {
     await fh.close();
+    return undefined;
+  }
+  return write ? { fh, writable } : fh;
+}
+
+/** Whether `name` in an index directory is still the file `fh` has open (not replaced by a rename since). */
+export function isIndexFile(dir: string, name: string, anchor: string | undefined, fh: fs.promises.FileHandle): boolean {
+  const held = openDirBeneath(dir, anchor ?? existingParent(dir));
+  if (!held) return false;
+  try {
+    const now = fs.lstatSync(held.at(name), { throwIfNoEntry: false });
+    const open = fs.fstatSync(fh.fd);
+    return now !== undefined && now.ino === open.ino && now.dev === open.dev;
+  } finally {
+    held.close();
   }
 }
 

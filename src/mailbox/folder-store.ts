@@ -1,17 +1,19 @@
 // A folder's index on disk (folder-file.ts's mailtk.index and mailtk.cache):
-// read once at open, the cache only when a protocol first asks for a
-// summary (POP3 never does), and written a moment after a change, or at
-// once by save(), each file only when it changed. Saves run in the folder's
-// turn (FolderLock.queued) without the dotlock, so that no half-made scan is
-// ever written; so never call save() from inside locked work, where it would
-// wait for itself.
+// the index read once at open; the cache opened (made if missing) when a
+// protocol first asks for a summary or a sync is about to make some, and
+// kept open to read summaries from (folder-cache.ts). Written a moment after
+// a change, or at once by save(), each file only when it changed; summaries
+// held in memory are also appended as soon as they pass a few MB, even in
+// the middle of a scan. Saves run in the folder's turn (FolderLock.queued)
+// without the dotlock, so that no half-made scan is ever written; so never
+// call save() from inside locked work, where it would wait for itself.
 
 import {
-  CACHE_FILE, decodeIndex, encodeIndex, INDEX_FILE, type IndexState, openIndexDir, readIndexFile, replaceIndexFile,
+  CACHE_FILE, decodeIndex, encodeIndex, INDEX_FILE, type IndexState, isIndexFile, openIndexDir, openIndexFile, readIndexFile, replaceIndexFile,
 } from './folder-file.ts';
-import type { FolderCache } from './folder-cache.ts';
+import { CacheFile, type FolderCache } from './folder-cache.ts';
 import type { FolderLock } from './folder-lock.ts';
-import { UnsafePath } from './safe-open.ts';
+import { type HeldDir, UnsafePath } from './safe-open.ts';
 
 const SAVE_DELAY_MS = 300;
 
@@ -55,14 +57,54 @@ export class IndexStore {
     return bytes ? decodeIndex(bytes) : undefined;
   }
 
-  /** Read mailtk.cache, once, for the UIDs that still exist. Entries made since the open win over the file's. */
+  /**
+   * Open mailtk.cache, once (made, empty, when missing or not ours, so that
+   * summaries can be spilled into it as a first scan makes them), and read
+   * where its blobs are, for the UIDs that still exist. Entries made since
+   * the open win over the file's.
+   */
   ensureCache(): Promise<void> {
-    this.cacheLoaded ??= (async () => {
-      if (!this.place.indexDir) return;
-      const bytes = await readIndexFile(this.place.indexDir, CACHE_FILE, this.place.beneath?.index).catch(() => undefined);
-      if (bytes) this.cache.load(bytes, this.snapshot.uidValidity, (uid) => this.snapshot.has(uid));
-    })();
+    this.cacheLoaded ??= this.attachCache(false).catch((e) => {
+      if (e instanceof UnsafePath) throw e;
+      // Not writable, or not there to be made: the summaries stay in memory.
+    });
     return this.cacheLoaded;
+  }
+
+  /** Open mailtk.cache for the cache to read from; `fresh`: it was just written from what the cache holds, which is dropped. */
+  private async attachCache(fresh: boolean): Promise<void> {
+    const { indexDir, owner, beneath } = this.place;
+    if (!indexDir) return;
+    for (let made = false; ; made = true) {
+      const opened = await openIndexFile(indexDir, CACHE_FILE, beneath?.index, true);
+      const file = opened && new CacheFile(opened.fh, 0, opened.writable);
+      if (file && this.cache.attach(file, this.snapshot.uidValidity, (uid) => this.snapshot.has(uid), fresh)) return;
+      await file?.close();
+      if (made || fresh) return;
+      const dir = openIndexDir(indexDir, owner, beneath?.index);
+      try {
+        await replaceIndexFile(dir, CACHE_FILE, this.cache.encode(this.snapshot.uidValidity, []), owner);
+      } finally {
+        dir.close();
+      }
+    }
+  }
+
+  /**
+   * Append what the cache holds to mailtk.cache now, without waiting for the
+   * folder's turn (a scan of a large mbox is one turn): false when it cannot
+   * be appended to (not open yet, replaced, mostly dead); a save then rewrites it.
+   */
+  spillNow(): boolean {
+    const file = this.cache.openFile;
+    const { indexDir, beneath } = this.place;
+    return !!file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(() => true);
+  }
+
+  /** Close mailtk.cache (the folder is let go). */
+  close(): Promise<void> {
+    this.cacheLoaded = undefined;
+    return this.cache.close();
   }
 
   /** The index on disk lacks what is in memory; written with the next save. */
@@ -70,15 +112,17 @@ export class IndexStore {
     this.indexDirty = true;
   }
 
-  /** Write the index (`index`: it changed; else only the cache did) a moment from now. */
-  schedule(index = true): void {
+  /** Write the index (`index`: it changed; else only the cache did) a moment from now, or at the next turn when `soon`. */
+  schedule(index = true, soon = false): void {
     if (index) this.indexDirty = true;
     else this.cacheDirty = true;
-    if (!this.place.indexDir || this.timer) return;
+    if (!this.place.indexDir) return;
+    if (this.timer && soon) clearTimeout(this.timer);
+    else if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.save().catch(this.onError);
-    }, SAVE_DELAY_MS);
+    }, soon ? 0 : SAVE_DELAY_MS);
   }
 
   /** Write the index and the cache, those that changed, now. */
@@ -99,7 +143,7 @@ export class IndexStore {
     const dir = openIndexDir(indexDir!, owner, beneath?.index);
     try {
       if (index) await replaceIndexFile(dir, INDEX_FILE, encodeIndex(this.snapshot.state()), owner);
-      if (cache) await replaceIndexFile(dir, CACHE_FILE, this.cache.encode(this.snapshot.uidValidity, this.snapshot.uids()), owner);
+      if (cache) await this.saveCache(dir, owner);
     } catch (e) {
       if (index) this.indexDirty = true;
       if (cache) this.cacheDirty = true;
@@ -107,5 +151,20 @@ export class IndexStore {
     } finally {
       dir.close();
     }
+  }
+
+  /**
+   * What the cache holds in memory into mailtk.cache: appended when the open
+   * file is still the one at its name (and mostly live), else the file is
+   * rewritten from the cache and opened again, what it was written from let go.
+   */
+  private async saveCache(dir: HeldDir, owner: StorePlace['owner']): Promise<void> {
+    const { indexDir, beneath } = this.place;
+    const file = this.cache.openFile;
+    const live = (uid: number) => this.snapshot.has(uid);
+    if (file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(live)) return;
+    const sets = this.cache.sets;
+    await replaceIndexFile(dir, CACHE_FILE, this.cache.encode(this.snapshot.uidValidity, this.snapshot.uids()), owner);
+    if (this.cache.sets === sets) await this.attachCache(true);
   }
 }

@@ -12,7 +12,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { FolderCache } from './folder-cache.ts';
 import { decodeIndex, encodeIndex, INDEX_FILE } from './folder-file.ts';
 import { fingerprint } from './folder-flags.ts';
 import { HIDDEN, scanFolder, type ScannedMessage } from './folder-scan.ts';
@@ -166,34 +165,6 @@ test('a file whose last line has no newline: that line belongs to the last messa
   assert.equal(found[1].offset + found[1].length, text.length, 'the last message runs to the end of the file');
   assert.equal(found[1].size, 'Subject: two\r\n\r\nlast line wombat'.length, 'served size: the last line, no CRLF added');
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
-});
-
-test('FolderCache: blobs by UID across a write and a read, new ones winning, gone ones dropped, any order', () => {
-  const c = new FolderCache();
-  for (const uid of [5, 3, 9, 1]) c.set('env', uid, Buffer.from(`e${uid}`));
-  c.set('env', 3, Buffer.from('e3 again'));
-  c.set('big', 9, Buffer.alloc(600 << 10, 0x61));
-  assert.equal(c.get('env', 3)?.toString(), 'e3 again');
-  assert.equal(c.get('env', 4), undefined);
-  const file = Buffer.concat(Array.from(c.encode(77, Uint32Array.from([1, 3, 9])), (p) => Buffer.from(p)));
-  const d = new FolderCache();
-  d.set('env', 9, Buffer.from('newer'));
-  assert.equal(d.load(file, 78, () => true), false, 'another UIDVALIDITY');
-  assert.ok(d.load(file, 77, (uid) => uid !== 1));
-  assert.deepEqual([1, 3, 5, 9].map((u) => d.get('env', u)?.toString()), [undefined, 'e3 again', undefined, 'newer']);
-  assert.equal(d.get('big', 9)?.length, 600 << 10);
-  // Written in pieces of about 1 MiB, all made in one buffer (each is copied here before the next is asked for):
-  // a blob across no boundary is lost or cut.
-  const many = new FolderCache();
-  const uids = Uint32Array.from({ length: 3000 }, (_, i) => i + 1);
-  for (const uid of uids) many.set('env', uid, Buffer.alloc(1000 + (uid % 7), uid % 251));
-  const buffers = new Set<ArrayBufferLike>();
-  const pieces = Array.from(many.encode(5, uids), (p) => (buffers.add(p.buffer), Buffer.from(p)));
-  assert.ok(pieces.length >= 3);
-  assert.equal(buffers.size, 1, 'one buffer for every piece');
-  const back = new FolderCache();
-  assert.ok(back.load(Buffer.concat(pieces), 5, () => true));
-  for (const uid of uids) assert.ok(back.get('env', uid)?.equals(Buffer.alloc(1000 + (uid % 7), uid % 251)), `uid ${uid}`);
 });
 
 test('fingerprint hashes the visible header lines as the line-by-line form did (indexes hold its values)', () => {

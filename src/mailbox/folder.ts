@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { MailError } from '../message/status.ts';
 import { appendMessages, type NewMessage } from './folder-append.ts';
-import { FolderCache } from './folder-cache.ts';
+import { FolderCache, SPILL_BYTES } from './folder-cache.ts';
 import { type IndexState, type MboxStamp, type MessageRecord, nextUidValidity } from './folder-file.ts';
 import { rewriteFolder, rewriteNeeded } from './folder-expunge.ts';
 import { KeywordTable } from './folder-flags.ts';
@@ -208,6 +208,8 @@ export class Folder extends EventEmitter implements SyncTarget {
   /** Pick up changes by others; true when the messages changed. Cheap when nothing did. */
   async sync(): Promise<boolean> {
     if (sameStamp(await statStamp(this.mbox), this.stamp)) return false;
+    // New messages' summaries are spilled into mailtk.cache as the scan makes them: it must be open first.
+    if (this.spec.summaries) await this.store.ensureCache();
     return this.lock.locked(() => this.lock.withFile((fh) => this.syncLocked(fh)));
   }
 
@@ -250,9 +252,15 @@ export class Folder extends EventEmitter implements SyncTarget {
     return this.cache.get(field, uid);
   }
 
+  hasCache(field: string, uid: number): boolean {
+    return this.cache.has(field, uid);
+  }
+
+  /** Keep a summary; past a few MB held in memory, they are appended to mailtk.cache and let go (or the next turn rewrites it). */
   putCache(field: string, uid: number, bytes: Buffer): void {
     this.cache.set(field, uid, bytes);
-    this.store.schedule(false);
+    const full = this.cache.heldBytes > SPILL_BYTES;
+    this.store.schedule(false, full && !this.store.spillNow());
   }
 
   // ------------------------------------------------------------ flags
@@ -379,6 +387,7 @@ export class Folder extends EventEmitter implements SyncTarget {
     if (this.refs > 0) return; // opened again meanwhile
     this.watcher?.close();
     if (open.get(this.mbox) === this) open.delete(this.mbox);
+    this.store.close().catch((e) => this.emit('warning', e));
     // Collected at the next open, or in a moment if none comes (the session that let go is gone by then).
     if (this.table.list.length >= COLLECT_AFTER && !released) released = setTimeout(collect, 1000).unref();
   }

@@ -10,7 +10,6 @@
 // drains its socket. The literal's length comes from the index or the MIME
 // structure, and the bytes sent are held to it.
 
-import assert from 'node:assert/strict';
 import { ByteWindow, CopiedBytes, FLAG, type Folder, type FolderReader, type MessageRecord, ServedConverter, servedHeader, toServed } from '../mailbox/index.ts';
 import { HeaderTokens } from '../message/index.ts';
 import { decodedPart } from './imap-binary.ts';
@@ -102,7 +101,7 @@ function parseItems(args: Token[], uid: boolean): Item[] {
 /** Does answering need the mbox (and so the lock)? */
 function needsMbox(items: Item[], folder: Folder, picked: Target[]): boolean {
   if (items.some((i) => i.name === 'SECTION' || i.name === 'BODY' || i.name === 'BODYSTRUCTURE' || i.name === 'BINARY.SIZE')) return true;
-  return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.getCache(ENVELOPE_CACHE, t.rec.uid));
+  return items.some((i) => i.name === 'ENVELOPE') && picked.some((t) => !folder.hasCache(ENVELOPE_CACHE, t.rec.uid));
 }
 
 export async function fetchCommand(s: ImapSession, c: Cmd): Promise<Result> {
@@ -155,11 +154,13 @@ class Fetcher {
 
   /** Every response from the index alone, waiting only when the socket is full. */
   async fromIndex(picked: Target[], items: Item[]): Promise<void> {
-    for (const t of picked) {
+    for (let k = 0; k < picked.length; k++) {
+      const t = picked[k];
       const rec = this.v.folder.byUidGet(t.rec.uid);
       if (!rec) continue;
       const line = this.quickLine(t.seq, rec, items);
-      assert.ok(line, 'needsMbox() said the index could answer');
+      // A cached ENVELOPE mailtk.cache no longer has (cut by someone): made again from the mbox.
+      if (!line) return this.fromMbox(picked.slice(k), items, false);
       const wait = this.s.push(line);
       if (wait) await wait;
     }
@@ -298,16 +299,17 @@ class Fetcher {
       case 'BINARY.SIZE':
         return void out.push(`${item.label} ${item.section!.path.length ? (await this.binary(rec, item.section!)).length : rec.size}`);
       case 'ENVELOPE':
-        out.push('ENVELOPE ', this.v.folder.getCache(ENVELOPE_CACHE, rec.uid) ?? (await this.envelope(rec)));
+        out.push('ENVELOPE ', await this.envelope(rec));
         return;
       default:
         out.push(`${item.name} ${bodyStructure(await this.structure(rec), item.name === 'BODYSTRUCTURE', this.s.rev2)}`);
     }
   }
 
+  /** Held while later items are made (their reads may move the cache's window): a copy. */
   private async envelope(rec: MessageRecord): Promise<Buffer> {
     const cached = this.v.folder.getCache(ENVELOPE_CACHE, rec.uid);
-    if (cached) return cached;
+    if (cached) return Buffer.from(cached);
     const env = formatEnvelope(await this.reader!.header(rec));
     this.v.folder.putCache(ENVELOPE_CACHE, rec.uid, env);
     return env;
