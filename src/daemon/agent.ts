@@ -12,6 +12,7 @@
 import type net from 'node:net';
 import type { Config } from '../config/index.ts';
 import { log } from '../log/index.ts';
+import { GcPacer } from './gc-pacer.ts';
 import { type AgentOp, type AgentReply, inProcessAgent, toWire } from '../deliver/local-agent.ts';
 import { ensureInbox, type PlacedMessage } from '../mailbox/index.ts';
 import type { Closable, ResumedSession } from '../server/mailbox-resume.ts';
@@ -35,6 +36,8 @@ export type AgentToMaster = { type: 'reply'; id: number; reply: AgentReply } | {
 export type SessionInfo = ResumedSession;
 
 export async function runAgent(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) new GcPacer(gc).start();
   let config: Config | undefined;
   let busy = 0;
   let leaving = false;
