@@ -79,6 +79,8 @@ const INDEX_MAGIC = Buffer.from('MTKIDX2\n');
 const INDEX_MAGIC_V1 = Buffer.from('MTKIDX1\n');
 const RECORD = 76;
 const RECORD_V1 = 68;
+/** Index files are written in pieces of this size (indexPieces). */
+const PIECE = 1 << 20;
 export const INDEX_FILE = 'mailtk.index';
 export const CACHE_FILE = 'mailtk.cache';
 export const UIDVALIDITY_FILE = '.uidvalidity';
@@ -133,26 +135,44 @@ function readRecord(b: Buffer, v: DataView, at: number, v1: boolean): MessageRec
   };
 }
 
+/** The index file whole (tests, and small indexes). */
 export function encodeIndex(s: IndexState): Buffer {
+  return Buffer.concat(Array.from(indexPieces(s), (p) => Buffer.from(p)));
+}
+
+/**
+ * The index file in pieces of about 1 MiB, each made in the same buffer when
+ * the last has been taken (valid only until the next is asked for): a
+ * 100,000-message index (7.6 MB) is never held whole while it is written,
+ * which at the end of a first scan came on top of everything else. The
+ * records counted at the start are the ones written.
+ */
+export function* indexPieces(s: IndexState): Generator<Buffer> {
+  const count = s.records.length;
   const owed: Array<[number, number]> = [];
-  for (const r of s.records) if (r.headerKeywords !== undefined) owed.push([r.uid, r.headerKeywords]);
+  for (let i = 0; i < count; i++) if (s.records[i].headerKeywords !== undefined) owed.push([s.records[i].uid, s.records[i].headerKeywords!]);
   const head = Buffer.from(JSON.stringify({
-    uidValidity: s.uidValidity, uidNext: s.uidNext, recentUid: s.recentUid, keywords: s.keywords, stamp: s.stamp, count: s.records.length,
+    uidValidity: s.uidValidity, uidNext: s.uidNext, recentUid: s.recentUid, keywords: s.keywords, stamp: s.stamp, count,
     ...(s.quoting ? { quoting: s.quoting } : {}),
     highestModseq: s.highestModseq ?? 1, vanished: s.vanished ?? [], vanishedFloor: s.vanishedFloor ?? 0,
     ...(s.keywordHeaders ? { keywordHeaders: true } : {}), ...(owed.length ? { headerKeywords: owed } : {}),
   }));
-  const out = Buffer.allocUnsafe(INDEX_MAGIC.length + 4 + head.length + s.records.length * RECORD);
+  const start = INDEX_MAGIC.length + 4 + head.length;
+  const out = Buffer.allocUnsafe(Math.max(start, Math.min(PIECE, start + count * RECORD)));
   INDEX_MAGIC.copy(out, 0);
   out.writeUInt32LE(head.length, INDEX_MAGIC.length);
   head.copy(out, INDEX_MAGIC.length + 4);
-  let at = INDEX_MAGIC.length + 4 + head.length;
+  let at = start;
   const view = new DataView(out.buffer, out.byteOffset, out.length);
-  for (const r of s.records) {
-    writeRecord(out, view, at, r);
+  for (let i = 0; i < count; i++) {
+    if (at + RECORD > out.length) {
+      yield out.subarray(0, at);
+      at = 0;
+    }
+    writeRecord(out, view, at, s.records[i]);
     at += RECORD;
   }
-  return out;
+  yield out.subarray(0, at);
 }
 
 /** The index, or undefined when the bytes are not a whole index of ours. */

@@ -9,7 +9,7 @@
 // call save() from inside locked work, where it would wait for itself.
 
 import {
-  CACHE_FILE, decodeIndex, encodeIndex, INDEX_FILE, type IndexState, isIndexFile, openIndexDir, openIndexFile, readIndexFile, replaceIndexFile,
+  CACHE_FILE, decodeIndex, INDEX_FILE, type IndexState, indexPieces, isIndexFile, openIndexDir, openIndexFile, readIndexFile, replaceIndexFile,
 } from './folder-file.ts';
 import { CacheFile, type FolderCache } from './folder-cache.ts';
 import type { FolderLock } from './folder-lock.ts';
@@ -142,7 +142,7 @@ export class IndexStore {
     const { indexDir, owner, beneath } = this.place;
     const dir = openIndexDir(indexDir!, owner, beneath?.index);
     try {
-      if (index) await replaceIndexFile(dir, INDEX_FILE, encodeIndex(this.snapshot.state()), owner);
+      if (index) await replaceIndexFile(dir, INDEX_FILE, indexPieces(this.snapshot.state()), owner);
       if (cache) await this.saveCache(dir, owner);
     } catch (e) {
       if (index) this.indexDirty = true;

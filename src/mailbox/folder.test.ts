@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { decodeIndex, encodeIndex, INDEX_FILE } from './folder-file.ts';
+import { decodeIndex, encodeIndex, INDEX_FILE, type IndexState, indexPieces } from './folder-file.ts';
 import { fingerprint } from './folder-flags.ts';
 import { HIDDEN, scanFolder, type ScannedMessage } from './folder-scan.ts';
 import { FLAG, openFolder, rewriteMbox, scanMbox, ServedConverter, toServed } from './index.ts';
@@ -241,4 +241,30 @@ test('keywords come from X-Keywords:; owed ones are kept in the index until a re
   assert.deepEqual(f.records.map((r) => f.keywordNames(r.keywords)), [['$label1', 'work'], ['$Done']]);
   assert.deepEqual(f.records.map((r) => r.uid), [1, 2], 'UIDs stay');
   await f.release();
+});
+
+test('an index of 30,000 messages is written in pieces made in one buffer, and reads back whole', async () => {
+  const mbox = path.join(dir, 'pieces');
+  const indexDir = path.join(dir, 'pieces-index');
+  const n = 30_000;
+  fs.writeFileSync(mbox, Array.from({ length: n }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i}\n\nb\n`).join('\n'));
+  let f = await openFolder({ mbox, indexDir });
+  await f.sync();
+  f.setFlags([7, n], 'add', FLAG.flagged, f.keywordBit('work', true)!);
+  const state = decodeIndex(encodeIndex({ ...(f as unknown as { indexState(): IndexState }).indexState() }))!;
+  const buffers = new Set<ArrayBufferLike>();
+  const pieces = Array.from(indexPieces(state), (p) => (buffers.add(p.buffer), Buffer.from(p)));
+  assert.ok(pieces.length >= 3, `${pieces.length} pieces`);
+  assert.equal(buffers.size, 1, 'one buffer for every piece');
+  await f.release();
+  f = await openFolder({ mbox, indexDir });
+  try {
+    assert.equal(f.records.length, n, 'the index the release wrote reads back');
+    assert.ok(f.byUidGet(n)!.flags & FLAG.flagged);
+    assert.deepEqual(f.keywordNames(f.byUidGet(7)!.keywords), ['work']);
+    const onDisk = fs.readFileSync(path.join(indexDir, INDEX_FILE));
+    assert.ok(Buffer.concat(Array.from(indexPieces(decodeIndex(onDisk)!), (p) => Buffer.from(p))).equals(onDisk), 'pieces of what was read: the same bytes');
+  } finally {
+    await f.release();
+  }
 });
