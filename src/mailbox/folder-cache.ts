@@ -411,6 +411,11 @@ export class FolderCache {
     yield subarray.call(out, 0, at);
   }
 
+  /** Let the spare blocks go: a burst of spills (a scan) is over. */
+  trim(): void {
+    this.spare = [];
+  }
+
   /** Forget every blob (the file too, not closed: the caller's). */
   private drop(): void {
     this.columns = new Map();

@@ -162,7 +162,10 @@ export class IndexStore {
     const { indexDir, beneath } = this.place;
     const file = this.cache.openFile;
     const live = (uid: number) => this.snapshot.has(uid);
-    if (file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(live)) return;
+    const appended = file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(live);
+    // Saves come a moment after the last change: spills made during a scan are over, and their spare blocks with them.
+    this.cache.trim();
+    if (appended) return;
     const sets = this.cache.sets;
     await replaceIndexFile(dir, CACHE_FILE, this.cache.encode(this.snapshot.uidValidity, this.snapshot.uids()), owner);
     if (this.cache.sets === sets) await this.attachCache(true);
