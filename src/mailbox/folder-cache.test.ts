@@ -4,7 +4,8 @@
 // than it, spills appended and read back by the next opener, a mostly dead
 // file left for a rewrite, a file cut under the reader, and a Folder whose
 // summaries outgrow memory writing them out and reading them back, and a
-// first scan spilling as it goes.
+// first scan spilling as it goes; a file with another link is rewritten,
+// never written through.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -162,6 +163,34 @@ test('a first scan spills the summaries it makes into mailtk.cache as it goes, n
     const size = fs.statSync(path.join(indexDir, CACHE_FILE)).size;
     assert.ok(size > 2 * SPILL_BYTES, `${size} bytes in mailtk.cache after the scan`);
     for (const r of f.records) assert.ok(f.getCache('env', r.uid)?.equals(blob(r.uid)), `uid ${r.uid}`);
+  } finally {
+    await f.release();
+  }
+});
+
+test('a mailtk.cache with another link is never written through: the spill rewrites it by rename instead', async () => {
+  const mbox = path.join(dir, 'linked.mbox');
+  const indexDir = path.join(dir, 'linked-index');
+  const count = Math.ceil((1.5 * SPILL_BYTES) / 1000);
+  fs.writeFileSync(mbox, Array.from({ length: count }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i + 1}\n\nbody\n`).join('\n'));
+  let f = await openFolder({ mbox, indexDir });
+  await f.sync();
+  await f.ensureCache();
+  f.putCache('env', 1, Buffer.from('one'));
+  await f.save();
+  await f.release();
+  // Someone who can write the index directory links the file to one of theirs... or of another's.
+  const other = path.join(dir, 'linked-other');
+  fs.linkSync(path.join(indexDir, CACHE_FILE), other);
+  const before = fs.readFileSync(other);
+  f = await openFolder({ mbox, indexDir });
+  try {
+    await f.ensureCache();
+    for (const r of f.records) f.putCache('env', r.uid, blob(r.uid));
+    await f.save();
+    assert.ok(fs.readFileSync(other).equals(before), 'the other link is unchanged');
+    assert.equal(fs.statSync(path.join(indexDir, CACHE_FILE)).nlink, 1, 'replaced by a file of its own');
+    assert.ok(f.getCache('env', count)?.equals(blob(count)));
   } finally {
     await f.release();
   }

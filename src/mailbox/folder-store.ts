@@ -77,7 +77,11 @@ export class IndexStore {
     if (!indexDir) return;
     for (let made = false; ; made = true) {
       const opened = await openIndexFile(indexDir, CACHE_FILE, beneath?.index, true);
-      const file = opened && new CacheFile(opened.fh, 0, opened.writable);
+      // Appended to only when it is ours alone: a hard link to another file (made by whoever
+      // owns the directory) is replaced by the next rewrite, never written through.
+      const st = opened && (await opened.fh.stat());
+      const ours = !!st && st.nlink === 1 && st.uid === (owner?.uid ?? process.geteuid?.() ?? st.uid);
+      const file = opened && new CacheFile(opened.fh, 0, opened.writable && ours);
       if (file && this.cache.attach(file, this.snapshot.uidValidity, (uid) => this.snapshot.has(uid), fresh)) return;
       await file?.close();
       if (made || fresh) return;
