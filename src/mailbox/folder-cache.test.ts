@@ -37,6 +37,14 @@ async function attached(file: string, uidValidity: number, want: (uid: number) =
 
 const blob = (uid: number) => Buffer.alloc(1000 + (uid % 7), uid % 251);
 
+/** An mbox of messages "Subject: mN" whose 1,000-byte blobs add up to `spills` times SPILL_BYTES, and where its index goes. */
+function mboxOf(name: string, spills: number): { mbox: string; indexDir: string; count: number } {
+  const mbox = path.join(dir, `${name}.mbox`);
+  const count = Math.ceil((spills * SPILL_BYTES) / 1000);
+  fs.writeFileSync(mbox, Array.from({ length: count }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i + 1}\n\nbody\n`).join('\n'));
+  return { mbox, indexDir: path.join(dir, `${name}-index`), count };
+}
+
 test('blobs by UID across a write and an attach: new ones win, gone ones are dropped, another UIDVALIDITY is refused', async () => {
   const c = new FolderCache();
   for (const uid of [5, 3, 9, 1]) c.set('env', uid, Buffer.from(`e${uid}`));
@@ -121,10 +129,7 @@ test('a file cut under the reader gives no blob, never bytes of another', async 
 });
 
 test('a Folder whose summaries outgrow memory writes them to mailtk.cache as they come; the next open reads them all', async () => {
-  const mbox = path.join(dir, 'spill.mbox');
-  const indexDir = path.join(dir, 'spill-index');
-  const count = Math.ceil((2.5 * SPILL_BYTES) / 1000);
-  fs.writeFileSync(mbox, Array.from({ length: count }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i + 1}\n\nbody\n`).join('\n'));
+  const { mbox, indexDir, count } = mboxOf('spill', 2.5);
   let f = await openFolder({ mbox, indexDir });
   await f.sync();
   await f.ensureCache();
@@ -151,10 +156,7 @@ test('a Folder whose summaries outgrow memory writes them to mailtk.cache as the
 });
 
 test('a first scan spills the summaries it makes into mailtk.cache as it goes, not after its turn', async () => {
-  const mbox = path.join(dir, 'scan.mbox');
-  const indexDir = path.join(dir, 'scan-index');
-  const count = Math.ceil((2.5 * SPILL_BYTES) / 1000);
-  fs.writeFileSync(mbox, Array.from({ length: count }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i + 1}\n\nbody\n`).join('\n'));
+  const { mbox, indexDir, count } = mboxOf('scan', 2.5);
   const summaries = { env: (h: Buffer) => blob(Number(/Subject: m(\d+)/.exec(h.toString())![1])) };
   const f = await openFolder({ mbox, indexDir, summaries });
   try {
@@ -169,10 +171,7 @@ test('a first scan spills the summaries it makes into mailtk.cache as it goes, n
 });
 
 test('a mailtk.cache with another link is never written through: the spill rewrites it by rename instead', async () => {
-  const mbox = path.join(dir, 'linked.mbox');
-  const indexDir = path.join(dir, 'linked-index');
-  const count = Math.ceil((1.5 * SPILL_BYTES) / 1000);
-  fs.writeFileSync(mbox, Array.from({ length: count }, (_, i) => `From s@test Mon Jan  1 00:00:00 2024\nSubject: m${i + 1}\n\nbody\n`).join('\n'));
+  const { mbox, indexDir, count } = mboxOf('linked', 1.5);
   let f = await openFolder({ mbox, indexDir });
   await f.sync();
   await f.ensureCache();
