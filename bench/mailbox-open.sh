@@ -5,7 +5,7 @@
 # open, alternating rounds (bench/mailbox-open.mjs drives both). Everything
 # lives in a temporary directory; both servers listen on 127.0.0.1 only and
 # are stopped at the end. Needs root (Dovecot's mail user is `nobody`).
-# Settings: MESSAGES (20000), ROUNDS (5), BASE_PORT (24100).
+# Settings: MESSAGES (20000), ROUNDS (5), BASE_PORT (24100), STALL_MS (120000: an answer awaited longer ends the run).
 # Prints medians, ratios and peak memory (of the processes running as the
 # user, which serve it, and of each server's whole tree); the summary is the
 # last line.
