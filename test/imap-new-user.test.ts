@@ -112,7 +112,9 @@ describe('a session agent that dies before it takes the login', { skip: IS_ROOT 
       assert.match((await c.line()) ?? '', /^\* OK/);
       c.send(`a1 LOGIN ${E.name} ${PASSWORD}`); // E has no agent yet: the spare is to become E's
       await waitFor(() => processTree(daemon!.child.pid!).some((p) => p.pid === spare && p.uid[0] === 0 && p.argv.includes('--spare')) && fs.readFileSync(`/proc/${spare}/status`, 'utf8').includes('State:\tT'), 5_000, 'the stopped spare');
-      await new Promise((r) => setTimeout(r, 500)); // the login reaches the master and is handed over
+      // The login reached the master and was handed to the stopped spare once the master has started
+      // the next spare (a fixed wait was too short on a loaded machine: the login then went to a new agent).
+      await waitFor(() => processTree(daemon!.child.pid!).some((p) => p.argv.includes('--spare') && p.uid[0] === 0 && p.pid !== spare), 10_000, 'the next spare');
       process.kill(spare, 'SIGKILL');
       const started = Date.now();
       const answer = await c.line(20_000);
