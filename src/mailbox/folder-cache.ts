@@ -99,7 +99,7 @@ class Column {
 const BLOCK = 1 << 20;
 /** In Column.block: the blob is in the backing file, Column.start its place there. */
 const IN_FILE = 0xffffffff;
-/** Memory-held blobs past this are worth spilling into the file (Folder asks for a save). */
+/** Memory-held blobs past this are appended to the file at once (Folder.putCache), or at the next save. */
 export const SPILL_BYTES = 4 << 20;
 /** A read away from the last one (a single FETCH) takes no more than this. */
 const SMALL_READ = 4096;
