@@ -13,7 +13,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { type QueueCounts, countQueue, processAlive } from '../queue/index.ts';
+import { processAlive } from '../config/process.ts';
+import { type QueueCounts, countQueue } from '../queue/index.ts';
 
 /** How much of the end of log_file is searched for the daemon's start. */
 const LOG_TAIL = 8 << 20;

@@ -63,7 +63,7 @@ test('gives up after timeoutMs with mailbox-locked', async () => {
 
 test('a stale lock (old ctime) is broken; a fresh one is not', async () => {
   const mbox = box();
-  fs.writeFileSync(`${mbox}.lock`, '99999\n');
+  fs.writeFileSync(`${mbox}.lock`, `${process.ppid}\n`); // a holder that lives: only its age counts
   await assert.rejects(acquireDotlock(mbox, { timeoutMs: 100 }), isLocked);
   await sleep(60);
   const lock = await acquireDotlock(mbox, { timeoutMs: 100, staleMs: 50 });
@@ -89,6 +89,23 @@ test('many waiters on one stale lock: exactly one holds it at a time', async () 
   };
   await Promise.all(Array.from({ length: 10 }, worker));
   assert.equal(most, 1);
+});
+
+test('a lock naming a process that is gone is broken at once, whatever its age; one with no pid waits', async () => {
+  const mbox = box();
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  fs.writeFileSync(`${mbox}.lock`, `${dead}\n`);
+  const t0 = Date.now();
+  const lock = await acquireDotlock(mbox, { timeoutMs: 2000 });
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.equal(fs.readFileSync(`${mbox}.lock`, 'utf8'), `${process.pid}\n`);
+  lock.release();
+  for (const text of ['', 'someone else\n', '0\n']) {
+    fs.writeFileSync(`${mbox}.lock`, text);
+    await assert.rejects(acquireDotlock(mbox, { timeoutMs: 100 }), isLocked, JSON.stringify(text));
+  }
+  fs.rmSync(`${mbox}.lock`);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.stale.')), []);
 });
 
 test('release removes only our own lock, not one that replaced it', async () => {

@@ -2,7 +2,8 @@
 // a plain file PATH.lock made with O_CREAT|O_EXCL and holding our pid. While
 // release() has not been called nobody else holding the same convention writes
 // PATH. A lock whose ctime is over 5 minutes old is stale (mail.local's
-// LOCKTO_RM) and is broken; otherwise we wait with jittered exponential backoff
+// LOCKTO_RM), and so is one naming a process of this host that is gone
+// (liblockfile's L_PID rule): either is broken; otherwise we wait with jittered exponential backoff
 // and give up with MailError('mailbox-locked') after timeoutMs (default 20 s,
 // Postfix's deliver_lock_attempts x deliver_lock_delay). Not NFS-safe: O_EXCL
 // on old NFS is not atomic, and we create without liblockfile's link() trick.
@@ -10,6 +11,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../config/process.ts';
 import { MailError } from '../message/status.ts';
 import { asSelf, type Runner } from './creds.ts';
 import { failureFor } from './io.ts';
@@ -19,7 +21,7 @@ export const DOTLOCK_TIMEOUT_MS = 20_000;
 const FIRST_DELAY_MS = 5;
 const MAX_DELAY_MS = 500;
 const LOCK_MODE = 0o644; // readable, so tools like `dotlockfile -p` can read the pid
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 export interface Dotlock {
   /** Remove the lock, if it is still ours. Safe to call twice. */
@@ -136,7 +138,7 @@ function breakIfStale(lockPath: string, staleMs: number): boolean {
     throw e;
   }
   // A directory (proper-lockfile's style) is someone's lock we cannot judge: wait.
-  if (!st.isFile() || Date.now() - st.ctimeMs <= staleMs) return false;
+  if (!st.isFile() || (Date.now() - st.ctimeMs <= staleMs && !holderGone(lockPath))) return false;
   const aside = `${lockPath}.stale.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
   try {
     fs.renameSync(lockPath, aside);
@@ -145,7 +147,7 @@ function breakIfStale(lockPath: string, staleMs: number): boolean {
     throw e;
   }
   const moved = fs.lstatSync(aside);
-  const same = moved.dev === st.dev && moved.ino === st.ino && Date.now() - moved.mtimeMs > staleMs;
+  const same = moved.dev === st.dev && moved.ino === st.ino && (Date.now() - moved.mtimeMs > staleMs || holderGone(aside));
   if (!same) {
     try {
       fs.linkSync(aside, lockPath);
@@ -155,6 +157,32 @@ function breakIfStale(lockPath: string, staleMs: number): boolean {
   }
   fs.unlinkSync(aside);
   return same;
+}
+
+/**
+ * The lock names a process of this host that no longer exists: liblockfile's
+ * L_PID rule (lockfile_create(3): such a lock "is only valid if that process
+ * still exists"), which Debian's dotlockfile (liblockfile) uses. A
+ * holder killed with SIGKILL (a queue runner, a session) so no longer blocks
+ * the mailbox's deliveries for 5 minutes. A lock with no pid in it keeps the
+ * age rule alone. Read without following a link or waiting on a FIFO.
+ */
+function holderGone(lockPath: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return false;
+    const b = Buffer.alloc(32);
+    const m = /^\s*(\d{1,10})\s*$/.exec(b.toString('latin1', 0, fs.readSync(fd, b, 0, b.length, 0)));
+    const pid = m ? Number(m[1]) : 0;
+    return pid > 1 && pid !== process.pid && !processAlive(pid);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** What tells our lock file from a later one: inode numbers are reused at once (ext4, tmpfs). */

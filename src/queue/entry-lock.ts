@@ -19,7 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
-import { processAlive, queuePath } from './files.ts';
+import { processAlive } from '../config/process.ts';
+import { queuePath } from './files.ts';
 import type { QueueId } from './id.ts';
 import { PREFIX } from './state.ts';
 

@@ -1,9 +1,10 @@
 // The queue's file primitives: where an entry's files are, how a directory
-// is made durable, whether a process lives, and the daemon's pid lock.
+// is made durable, and the daemon's pid lock.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
+import { processAlive } from '../config/process.ts';
 import type { QueueId } from './id.ts';
 
 export function queuePath(config: Config, prefix: string, id: QueueId): string {
@@ -20,21 +21,6 @@ export function fsyncDir(dir: string): void {
 }
 
 type LockOptions = { stale: number; update: number; onCompromised?: (e: Error) => void };
-
-/** True while a process with this pid exists (EPERM: it exists, as another user). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // A zombie (dead, its parent gone too, not yet reaped by init) holds nothing.
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 const OWNERLESS_POLL_MS = 500;
 

@@ -7,5 +7,5 @@ export { activate, discardEntry, crossOff, recordPlacement, defer, finish, finis
 export { DamagedEntry } from './entry-file.ts';
 export { pickup } from './pickup.ts';
 export { listQueue, eachQueueEntry, listQueueIds, dueQueueIds, scanQueue, isLocked, readData, findEntry, countQueue, type QueueListing, type FoundEntry, type QueueCounts } from './scan.ts';
-export { processAlive, lockOwned } from './files.ts';
+export { lockOwned } from './files.ts';
 export { steps, step, type Step } from './steps.ts';

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureIndexDir } from '../mailbox/index.ts';
-import { processAlive } from '../queue/index.ts';
+import { processAlive } from '../config/process.ts';
 
 export interface MaildropLock {
   release(): void;
