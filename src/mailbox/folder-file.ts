@@ -213,11 +213,11 @@ function owedKeywords(records: MessageRecord[], pairs: unknown[]): void {
 
 /** The bytes of `name` in an index directory; undefined when it or the directory is missing or it is not a regular file. */
 export async function readIndexFile(dir: string, name: string, anchor?: string): Promise<Buffer | undefined> {
-  const fh = await openIndexFile(dir, name, anchor, false);
+  const opened = await openIndexFile(dir, name, anchor, false);
   try {
-    return await fh?.readFile();
+    return await opened?.fh.readFile();
   } finally {
-    await fh?.close();
+    await opened?.fh.close();
   }
 }
 
@@ -227,9 +227,7 @@ export async function readIndexFile(dir: string, name: string, anchor?: string):
  * `writable` says so); undefined when it or the directory is missing or it
  * is not a regular file.
  */
-export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: true): Promise<{ fh: fs.promises.FileHandle; writable: boolean } | undefined>;
-export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: false): Promise<fs.promises.FileHandle | undefined>;
-export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: boolean): Promise<{ fh: fs.promises.FileHandle; writable: boolean } | fs.promises.FileHandle | undefined> {
+export async function openIndexFile(dir: string, name: string, anchor: string | undefined, write: boolean): Promise<{ fh: fs.promises.FileHandle; writable: boolean } | undefined> {
   const held = openDirBeneath(dir, anchor ?? existingParent(dir));
   if (!held) return undefined;
   let fh: fs.promises.FileHandle;
@@ -252,7 +250,7 @@ export async function openIndexFile(dir: string, name: string, anchor: string | 
     await fh.close();
     return undefined;
   }
-  return write ? { fh, writable } : fh;
+  return { fh, writable };
 }
 
 /** Whether `name` in an index directory is still the file `fh` has open (not replaced by a rename since). */

@@ -100,9 +100,14 @@ export class IndexStore {
    * be appended to (not open yet, replaced, mostly dead); a save then rewrites it.
    */
   spillNow(): boolean {
+    return this.appendHeld(() => true);
+  }
+
+  /** Append the held summaries of UIDs `live` accepts to the open mailtk.cache, if it is still the one at its name (FolderCache.spill says when else it will not). */
+  private appendHeld(live: (uid: number) => boolean): boolean {
     const file = this.cache.openFile;
     const { indexDir, beneath } = this.place;
-    return !!file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(() => true);
+    return !!file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(live);
   }
 
   /** Close mailtk.cache (the folder is let go). */
@@ -163,10 +168,7 @@ export class IndexStore {
    * rewritten from the cache and opened again, what it was written from let go.
    */
   private async saveCache(dir: HeldDir, owner: StorePlace['owner']): Promise<void> {
-    const { indexDir, beneath } = this.place;
-    const file = this.cache.openFile;
-    const live = (uid: number) => this.snapshot.has(uid);
-    const appended = file && isIndexFile(indexDir!, CACHE_FILE, beneath?.index, file.handle) && this.cache.spill(live);
+    const appended = this.appendHeld((uid) => this.snapshot.has(uid));
     // Saves come a moment after the last change: spills made during a scan are over, and their spare blocks with them.
     this.cache.trim();
     if (appended) return;
